@@ -1,0 +1,78 @@
+# chrun: make | make check | make demo | make bench | make install
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+MANDIR ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+PKGS := libarchive libcrypto jansson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+
+CC ?= cc
+WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral
+BASE_CFLAGS := -std=gnu11 -D_GNU_SOURCE -Iinclude -Isrc -DCHRUN_VERSION='"$(VERSION)"' $(WARN) $(PKG_CFLAGS)
+OPT_CFLAGS ?= -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong
+SAN_CFLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRCS := $(sort $(wildcard src/*.c))
+TOOL_SRCS := $(sort $(wildcard tools/*.c))
+UNIT_SRCS := $(sort $(wildcard tests/unit/test-*.c))
+HEADERS := $(wildcard include/chrun/*.h src/*.h tests/unit/*.h)
+TOOLS := $(patsubst tools/%.c,%,$(TOOL_SRCS))
+MANPAGES := $(wildcard man/*.1)
+
+# Two builds of everything: B=build (optimized, hardened) and B=build-san (ASan+UBSan).
+define build_tree
+$(1)/obj/%.o: src/%.c $(HEADERS) | $(1)/obj
+	$$(CC) $(BASE_CFLAGS) $(2) $$(CFLAGS) -c $$< -o $$@
+$(1)/libchrun.a: $(patsubst src/%.c,$(1)/obj/%.o,$(LIB_SRCS))
+	rm -f $$@ && ar rcs $$@ $$^
+$(1)/bin/%: tools/%.c $(1)/libchrun.a $(HEADERS) | $(1)/bin
+	$$(CC) $(BASE_CFLAGS) $(2) $$(CFLAGS) $$< $(1)/libchrun.a -o $$@ $(PKG_LIBS) $$(LDFLAGS)
+$(1)/unit/%: tests/unit/%.c $(1)/libchrun.a $(HEADERS) | $(1)/unit
+	$$(CC) $(BASE_CFLAGS) $(2) $$(CFLAGS) -Itests/unit $$< $(1)/libchrun.a -o $$@ $(PKG_LIBS) $$(LDFLAGS)
+$(1)/obj $(1)/bin $(1)/unit:
+	mkdir -p $$@
+endef
+$(eval $(call build_tree,build,$(OPT_CFLAGS)))
+$(eval $(call build_tree,build-san,$(SAN_CFLAGS)))
+
+BINS := $(addprefix bin/,$(TOOLS))
+UNITS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
+SAN_BINS := $(addprefix build-san/bin/,$(TOOLS))
+SAN_UNITS := $(patsubst tests/unit/%.c,build-san/unit/%,$(UNIT_SRCS))
+
+.PHONY: all check check-unit check-integration san demo bench install format clean deps
+.SECONDARY:
+
+all: $(BINS)
+
+bin/%: build/bin/%
+	@mkdir -p bin
+	cp -f $< $@
+
+san: $(SAN_BINS) $(SAN_UNITS)
+
+deps:
+	scripts/install-deps
+
+check: all $(UNITS) san
+	tests/run
+
+demo: all
+	scripts/demo
+
+bench: all
+	scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1
+	install -m 0755 $(BINS) $(DESTDIR)$(BINDIR)/
+	$(if $(MANPAGES),install -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man1/)
+
+format:
+	clang-format -i $(LIB_SRCS) $(TOOL_SRCS) $(UNIT_SRCS) $(HEADERS)
+
+clean:
+	rm -rf build build-san bin

@@ -1,0 +1,64 @@
+/* Directory-fd relative file operations that never follow what an image controls. */
+#ifndef CHRUN_FS_H
+#define CHRUN_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "chrun/err.h"
+
+/* Symlink hops allowed while resolving one path inside a root. */
+#define CHRUN_FS_MAX_HOPS 32
+
+/* Open PATH below ROOTFD as the container would see it: absolute symlinks and
+ * ".." resolve against ROOTFD, never the host (openat2 RESOLVE_IN_ROOT, or a
+ * checked component walk on kernels without it). FLAGS are open(2) flags;
+ * O_CLOEXEC is always added. Returns a new fd, or -1 with ERR set. */
+int chrun_fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode,
+                          struct chrun_err *err);
+
+/* The fallback of chrun_fs_open_in_root, exposed for tests: one component at a
+ * time with O_NOFOLLOW, symlinks expanded against ROOTFD, at most
+ * CHRUN_FS_MAX_HOPS hops (then ELOOP). */
+int chrun_fs_walk_in_root(int rootfd, const char *path, int flags, mode_t mode,
+                          struct chrun_err *err);
+
+/* Open the parent directory of PATH inside ROOTFD (resolving in root) and
+ * return its fd; *ret_base points into PATH at the last component, which is
+ * never "." or "..". Trailing slashes are ignored. Returns fd or -1. */
+int chrun_fs_open_parent_in_root(int rootfd, const char *path, const char **ret_base,
+                                 struct chrun_err *err);
+
+/* Create directory PATH (and missing parents) relative to DIRFD with MODE,
+ * without following symlinks. Existing directories are fine. Returns 0 or -1. */
+int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_err *err);
+
+/* Open directory NAME relative to DIRFD (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC). */
+int chrun_fs_open_dir_at(int dirfd, const char *name, struct chrun_err *err);
+
+/* Remove NAME relative to DIRFD and everything below it, never following
+ * symlinks. A missing NAME is success. Returns 0 or -1. */
+int chrun_fs_rm_rf_at(int dirfd, const char *name, struct chrun_err *err);
+
+/* fsync a directory fd (after a rename into it). Returns 0 or -1. */
+int chrun_fs_fsync_dir(int dirfd, struct chrun_err *err);
+
+/* Replace NAME in DIRFD with LEN bytes of DATA atomically: write a temporary
+ * file in TMPDIRFD (same filesystem), fsync, rename over NAME, fsync DIRFD.
+ * A crash leaves either the old or the new file. Returns 0 or -1. */
+int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const void *data,
+                             size_t len, mode_t mode, struct chrun_err *err);
+
+/* Create a uniquely named file (O_EXCL) or directory in DIRFD from PREFIX;
+ * the name is written to RET_NAME (size SIZE). chrun_fs_mkstemp_at returns
+ * an O_RDWR fd; chrun_fs_mkdtemp_at returns 0. -1 on error. */
+int chrun_fs_mkstemp_at(int dirfd, const char *prefix, char *ret_name, size_t size,
+                        struct chrun_err *err);
+int chrun_fs_mkdtemp_at(int dirfd, const char *prefix, char *ret_name, size_t size,
+                        struct chrun_err *err);
+
+/* True if NAME exists relative to DIRFD (lstat semantics). */
+bool chrun_fs_exists_at(int dirfd, const char *name);
+
+#endif

@@ -1,0 +1,66 @@
+/* Scope-bound cleanup helpers (GCC/Clang cleanup attribute). Internal to libchrun and tools. */
+#ifndef CHRUN_CLEANUP_H
+#define CHRUN_CLEANUP_H
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+static inline void cleanup_free_fn(void *p)
+{
+    free(*(void **) p);
+}
+
+static inline void cleanup_close_fn(int *fd)
+{
+    if (*fd >= 0) {
+        int saved = errno; /* close in cleanup must not clobber the caller's errno */
+        close(*fd);
+        errno = saved;
+    }
+}
+
+static inline void cleanup_fclose_fn(FILE **f)
+{
+    if (*f != NULL)
+        fclose(*f);
+}
+
+static inline void cleanup_closedir_fn(DIR **d)
+{
+    if (*d != NULL)
+        closedir(*d);
+}
+
+static inline void cleanup_json_fn(json_t **j)
+{
+    if (*j != NULL)
+        json_decref(*j);
+}
+
+#define cleanup_free __attribute__((cleanup(cleanup_free_fn)))
+#define cleanup_close __attribute__((cleanup(cleanup_close_fn)))
+#define cleanup_fclose __attribute__((cleanup(cleanup_fclose_fn)))
+#define cleanup_closedir __attribute__((cleanup(cleanup_closedir_fn)))
+#define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
+
+/* Hand a pointer or fd out of a cleanup-guarded variable. */
+#define take_ptr(p)                                                                                \
+    ({                                                                                             \
+        __typeof__(p) take_ptr_tmp_ = (p);                                                         \
+        (p) = NULL;                                                                                \
+        take_ptr_tmp_;                                                                             \
+    })
+
+#define take_fd(fd)                                                                                \
+    ({                                                                                             \
+        int take_fd_tmp_ = (fd);                                                                   \
+        (fd) = -1;                                                                                 \
+        take_fd_tmp_;                                                                              \
+    })
+
+#endif

@@ -1,0 +1,401 @@
+#include "chrun/fs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "chrun/io.h"
+#include "cleanup.h"
+#include "util.h"
+
+int chrun_fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode,
+                          struct chrun_err *err)
+{
+    struct open_how how = {
+        .flags = (uint64_t) (flags | O_CLOEXEC),
+        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd;
+    if (*path == '\0')
+        path = ".";
+    fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, rootfd, path, &how, sizeof(how)));
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM)) /* old kernel or seccomp filter */
+        return chrun_fs_walk_in_root(rootfd, path, flags, mode, err);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open '%s' in root", path);
+    return fd;
+}
+
+/* Re-open the directory reached by the already resolved components, used after
+ * ".." pops one: those components were directories when we walked them. */
+static int reopen_resolved(int rootfd, const char *resolved)
+{
+    if (*resolved == '\0')
+        return fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+    return openat(rootfd, resolved, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+static void pop_component(char *resolved)
+{
+    char *slash = strrchr(resolved, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    else
+        resolved[0] = '\0';
+}
+
+/* Does the fd's /proc path still lie under the root's? Guards the walk against
+ * directories renamed out of the root while we held them. */
+static bool fd_under_root(int rootfd, int fd)
+{
+    char proc[64], root_path[PATH_MAX], fd_path[PATH_MAX];
+    ssize_t rn, fn;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", rootfd);
+    rn = readlink(proc, root_path, sizeof(root_path) - 1);
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    fn = readlink(proc, fd_path, sizeof(fd_path) - 1);
+    if (rn < 0 || fn < 0)
+        return true; /* no /proc: nothing to compare against */
+    root_path[rn] = fd_path[fn] = '\0';
+    if (streq(root_path, "/"))
+        return true;
+    return strncmp(fd_path, root_path, (size_t) rn) == 0 &&
+           (fd_path[rn] == '\0' || fd_path[rn] == '/');
+}
+
+struct walk {
+    char todo[PATH_MAX * 2];
+    char resolved[PATH_MAX];
+    int hops;
+};
+
+/* Replace the walk's pending path with TARGET followed by REST. */
+static int walk_expand(struct walk *w, int rootfd, int *cur, const char *target, const char *rest)
+{
+    char next[sizeof(w->todo)];
+    if (++w->hops > CHRUN_FS_MAX_HOPS)
+        return -ELOOP;
+    if (snprintf(next, sizeof(next), "%s/%s", target, rest) >= (int) sizeof(next))
+        return -ENAMETOOLONG;
+    memcpy(w->todo, next, sizeof(next));
+    if (target[0] == '/') {
+        close(*cur);
+        w->resolved[0] = '\0';
+        *cur = reopen_resolved(rootfd, "");
+        if (*cur < 0)
+            return -errno;
+    }
+    return 0;
+}
+
+static int walk_step(struct walk *w, int rootfd, int *cur, int flags, mode_t mode, int *ret_fd)
+{
+    char *p = w->todo, *comp, *rest;
+    char target[PATH_MAX];
+    struct stat st;
+    bool last;
+    int fd;
+    ssize_t n;
+
+    while (*p == '/')
+        p++;
+    comp = p;
+    while (*p && *p != '/')
+        p++;
+    rest = p;
+    while (*rest == '/')
+        rest++;
+    last = (*rest == '\0');
+    if (*p)
+        *p = '\0';
+    if (*comp == '\0' || streq(comp, ".")) {
+        if (last) {
+            *ret_fd = openat(*cur, ".", (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC);
+            return *ret_fd < 0 ? -errno : 1;
+        }
+        memmove(w->todo, rest, strlen(rest) + 1);
+        return 0;
+    }
+    if (streq(comp, "..")) {
+        pop_component(w->resolved);
+        close(*cur);
+        *cur = reopen_resolved(rootfd, w->resolved);
+        if (*cur < 0)
+            return -errno;
+        if (last) {
+            *ret_fd = openat(*cur, ".", (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC);
+            return *ret_fd < 0 ? -errno : 1;
+        }
+        memmove(w->todo, rest, strlen(rest) + 1);
+        return 0;
+    }
+    fd = openat(*cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && !(errno == ENOENT && last && (flags & O_CREAT)))
+        return -errno;
+    if (fd >= 0 && fstat(fd, &st) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    if (fd >= 0 && S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
+        char rest_copy[sizeof(w->todo)];
+        n = readlinkat(fd, "", target, sizeof(target) - 1);
+        close(fd);
+        if (n < 0)
+            return -errno;
+        target[n] = '\0';
+        snprintf(rest_copy, sizeof(rest_copy), "%s", rest);
+        return walk_expand(w, rootfd, cur, target, rest_copy);
+    }
+    if (last) {
+        if (fd >= 0 && (flags & O_PATH) && (flags & O_NOFOLLOW)) {
+            *ret_fd = fd;
+            return 1;
+        }
+        if (fd >= 0)
+            close(fd);
+        *ret_fd = openat(*cur, comp, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+        return *ret_fd < 0 ? -errno : 1;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        close(fd);
+        return -ENOTDIR;
+    }
+    if (strlen(w->resolved) + strlen(comp) + 2 > sizeof(w->resolved)) {
+        close(fd);
+        return -ENAMETOOLONG;
+    }
+    if (w->resolved[0])
+        strcat(w->resolved, "/");
+    strcat(w->resolved, comp);
+    close(*cur);
+    *cur = fd;
+    memmove(w->todo, rest, strlen(rest) + 1);
+    return 0;
+}
+
+int chrun_fs_walk_in_root(int rootfd, const char *path, int flags, mode_t mode,
+                          struct chrun_err *err)
+{
+    cleanup_free struct walk *w = calloc(1, sizeof(*w));
+    cleanup_close int cur = -1;
+    int fd = -1, rc;
+
+    if (w == NULL)
+        return chrun_err_sys(err, ENOMEM, "open '%s' in root", path);
+    if (snprintf(w->todo, sizeof(w->todo), "%s", path) >= (int) sizeof(w->todo))
+        return chrun_err_sys(err, ENAMETOOLONG, "open '%s' in root", path);
+    cur = reopen_resolved(rootfd, "");
+    if (cur < 0)
+        return chrun_err_sys(err, errno, "open root");
+    while ((rc = walk_step(w, rootfd, &cur, flags, mode, &fd)) == 0)
+        ;
+    if (rc < 0)
+        return chrun_err_sys(err, -rc, "open '%s' in root", path);
+    if (!fd_under_root(rootfd, fd)) {
+        close(fd);
+        return chrun_err_sys(err, EXDEV, "open '%s' in root: escaped the root", path);
+    }
+    return fd;
+}
+
+int chrun_fs_open_parent_in_root(int rootfd, const char *path, const char **ret_base,
+                                 struct chrun_err *err)
+{
+    char dir[PATH_MAX];
+    size_t len = strlen(path);
+    const char *base;
+    size_t baselen;
+
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    if (len >= sizeof(dir))
+        return chrun_err_sys(err, ENAMETOOLONG, "path '%.64s...'", path);
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    baselen = strlen(base);
+    if (baselen == 0 || streq(base, ".") || streq(base, ".."))
+        return chrun_err_set(err, CHRUN_E_INPUT, "path '%s' has no final name", path);
+    *ret_base = path + (base - dir);
+    dir[base - dir] = '\0';
+    return chrun_fs_open_in_root(rootfd, dir[0] ? dir : ".", O_PATH | O_DIRECTORY, 0, err);
+}
+
+int chrun_fs_open_dir_at(int dirfd, const char *name, struct chrun_err *err)
+{
+    int fd = TEMP_FAILURE_RETRY_INT(
+        openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open directory '%s'", name);
+    return fd;
+}
+
+int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_err *err)
+{
+    char buf[PATH_MAX];
+    char *p;
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf))
+        return chrun_err_sys(err, ENAMETOOLONG, "mkdir '%.64s...'", path);
+    for (p = buf;; p++) {
+        char saved = *p;
+        if (*p != '/' && *p != '\0')
+            continue;
+        *p = '\0';
+        if (buf[0] != '\0' && mkdirat(dirfd, buf, mode) < 0 && errno != EEXIST)
+            return chrun_err_sys(err, errno, "mkdir '%s'", buf);
+        if (buf[0] != '\0' && errno == EEXIST) {
+            struct stat st;
+            if (fstatat(dirfd, buf, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                return chrun_err_sys(err, errno, "stat '%s'", buf);
+            if (!S_ISDIR(st.st_mode))
+                return chrun_err_sys(err, ENOTDIR, "mkdir '%s'", buf);
+        }
+        errno = 0;
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    return 0;
+}
+
+static int rm_dir_contents(int dfd, struct chrun_err *err)
+{
+    cleanup_closedir DIR *d = NULL;
+    struct dirent *de;
+    int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+    if (dup_fd < 0)
+        return chrun_err_sys(err, errno, "dup");
+    d = fdopendir(dup_fd);
+    if (d == NULL) {
+        int e = errno;
+        close(dup_fd);
+        return chrun_err_sys(err, e, "opendir");
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (chrun_fs_rm_rf_at(dfd, de->d_name, err) < 0)
+            return -1;
+    }
+    if (errno != 0)
+        return chrun_err_sys(err, errno, "readdir");
+    return 0;
+}
+
+int chrun_fs_rm_rf_at(int dirfd, const char *name, struct chrun_err *err)
+{
+    cleanup_close int dfd = -1;
+    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+    if (errno != EISDIR && errno != EPERM)
+        return chrun_err_sys(err, errno, "remove '%s'", name);
+    dfd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", name);
+    /* An unprivileged owner may need write+search permission to empty it. */
+    (void) fchmod(dfd, 0700);
+    if (rm_dir_contents(dfd, err) < 0)
+        return chrun_err_prefix(err, "remove '%s'", name);
+    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+        return chrun_err_sys(err, errno, "remove '%s'", name);
+    return 0;
+}
+
+int chrun_fs_fsync_dir(int dirfd, struct chrun_err *err)
+{
+    cleanup_close int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open directory for fsync");
+    if (fsync(fd) < 0 && errno != EINVAL)
+        return chrun_err_sys(err, errno, "fsync directory");
+    return 0;
+}
+
+static void random_suffix(char *buf, size_t size)
+{
+    unsigned char rnd[8];
+    size_t i;
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t) sizeof(rnd)) {
+        /* getrandom cannot fail for 8 bytes once the pool is up; fall back anyway. */
+        unsigned long v = (unsigned long) getpid() ^ (unsigned long) (size_t) buf;
+        memcpy(rnd, &v, sizeof(rnd) < sizeof(v) ? sizeof(rnd) : sizeof(v));
+    }
+    for (i = 0; i < sizeof(rnd) && 2 * i + 2 < size; i++)
+        snprintf(buf + 2 * i, 3, "%02x", rnd[i]);
+}
+
+static int make_temp_name(const char *prefix, char *ret_name, size_t size, struct chrun_err *err)
+{
+    char suffix[17] = {0};
+    random_suffix(suffix, sizeof(suffix));
+    if (snprintf(ret_name, size, "%s%s", prefix, suffix) >= (int) size)
+        return chrun_err_sys(err, ENAMETOOLONG, "temporary name '%s'", prefix);
+    return 0;
+}
+
+int chrun_fs_mkstemp_at(int dirfd, const char *prefix, char *ret_name, size_t size,
+                        struct chrun_err *err)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        int fd;
+        if (make_temp_name(prefix, ret_name, size, err) < 0)
+            return -1;
+        fd = openat(dirfd, ret_name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0)
+            return fd;
+        if (errno != EEXIST)
+            return chrun_err_sys(err, errno, "create temporary file '%s'", ret_name);
+    }
+    return chrun_err_sys(err, EEXIST, "create temporary file '%s'", prefix);
+}
+
+int chrun_fs_mkdtemp_at(int dirfd, const char *prefix, char *ret_name, size_t size,
+                        struct chrun_err *err)
+{
+    for (int tries = 0; tries < 100; tries++) {
+        if (make_temp_name(prefix, ret_name, size, err) < 0)
+            return -1;
+        if (mkdirat(dirfd, ret_name, 0700) == 0)
+            return 0;
+        if (errno != EEXIST)
+            return chrun_err_sys(err, errno, "create temporary directory '%s'", ret_name);
+    }
+    return chrun_err_sys(err, EEXIST, "create temporary directory '%s'", prefix);
+}
+
+int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const void *data,
+                             size_t len, mode_t mode, struct chrun_err *err)
+{
+    char tmpname[NAME_MAX];
+    cleanup_close int fd = chrun_fs_mkstemp_at(tmpdirfd, "atomic-", tmpname, sizeof(tmpname), err);
+    if (fd < 0)
+        return -1;
+    if (chrun_io_write_full(fd, data, len, err) < 0) {
+        unlinkat(tmpdirfd, tmpname, 0);
+        return chrun_err_prefix(err, "'%s'", name);
+    }
+    if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || renameat(tmpdirfd, tmpname, dirfd, name) < 0) {
+        int e = errno;
+        unlinkat(tmpdirfd, tmpname, 0);
+        return chrun_err_sys(err, e, "replace '%s'", name);
+    }
+    return chrun_fs_fsync_dir(dirfd, err);
+}
+
+bool chrun_fs_exists_at(int dirfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}

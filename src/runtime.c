@@ -677,23 +677,24 @@ static int loopback_up(struct chrun_err *err)
     return 0;
 }
 
-static int enter_namespaces(struct run *r, struct chrun_err *err)
+/* The clone/unshare flags of this run, the user namespace excepted. */
+static int namespace_flags(const struct run *r)
 {
     int flags = 0;
-    if (r->rootless && enter_userns(r, err) < 0)
-        return -1;
     if (!r->no_mounts)
         flags |= CLONE_NEWNS;
-    if (r->ns & CHRUN_EXEC_NS_PID)
-        flags |= CLONE_NEWPID;
     if (r->ns & CHRUN_EXEC_NS_NET)
         flags |= CLONE_NEWNET;
     if (r->ns & CHRUN_EXEC_NS_IPC)
         flags |= CLONE_NEWIPC;
     if (r->ns & CHRUN_EXEC_NS_UTS)
         flags |= CLONE_NEWUTS;
-    if (flags != 0 && unshare(flags) < 0)
-        return chrun_err_sys(err, errno, "create namespaces");
+    return flags;
+}
+
+/* Inside the new namespaces: hostname and loopback. */
+static int finish_namespaces(struct run *r, struct chrun_err *err)
+{
     if (r->opts->hostname != NULL &&
         sethostname(r->opts->hostname, strlen(r->opts->hostname)) < 0)
         return chrun_err_sys(err, errno, "set hostname '%s'", r->opts->hostname);
@@ -1159,7 +1160,7 @@ static void run_init(struct run *r, const sigset_t *set)
     pid_t cmd;
     /* the supervisor's death must not leave the namespace behind */
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (container_setup(r, &err) < 0)
+    if (finish_namespaces(r, &err) < 0 || container_setup(r, &err) < 0)
         child_fail(r->report_fd, 1, &err);
     cmd = fork();
     if (cmd < 0) {
@@ -1181,7 +1182,7 @@ static int run_container(struct run *r, const sigset_t *set, int *ret_status,
                          struct chrun_err *err)
 {
     *ret_status = 1;
-    if (enter_namespaces(r, err) < 0)
+    if (r->rootless && enter_userns(r, err) < 0)
         return -1;
     if (r->ns & CHRUN_EXEC_NS_PID) {
         int fds[2];
@@ -1190,11 +1191,15 @@ static int run_container(struct run *r, const sigset_t *set, int *ret_status,
         pid_t init;
         if (pipe2(fds, O_CLOEXEC) < 0)
             return chrun_err_sys(err, errno, "pipe");
-        init = fork();
+        /* Only init enters the new namespaces: the waiting process keeps its
+         * mounts (pivot_root would move its root too) and its pid namespace
+         * for children (LeakSanitizer's tracer thread needs that). */
+        init = (pid_t) syscall(SYS_clone, CLONE_NEWPID | namespace_flags(r) | SIGCHLD, NULL, NULL,
+                               NULL, NULL);
         if (init < 0) {
             close(fds[0]);
             close(fds[1]);
-            return chrun_err_sys(err, errno, "fork");
+            return chrun_err_sys(err, errno, "create a pid namespace");
         }
         if (init == 0) {
             close(fds[0]);
@@ -1215,7 +1220,9 @@ static int run_container(struct run *r, const sigset_t *set, int *ret_status,
         }
         return 0;
     }
-    if (container_setup(r, err) < 0)
+    if (namespace_flags(r) != 0 && unshare(namespace_flags(r)) < 0)
+        return chrun_err_sys(err, errno, "create namespaces");
+    if (finish_namespaces(r, err) < 0 || container_setup(r, err) < 0)
         return -1;
     return exec_command(r, ret_status, err);
 }

@@ -5,7 +5,8 @@
 #       root (0), app (1000, also in group extra 2000) and nobody (65534) in
 #       /etc/passwd and /etc/group; DIR/config.json from `runc spec` with
 #       process.args = ARGS_JSON (default ["sh"]), no terminal, a writable
-#       rootfs, Env PATH, TERM and GREETING=hello, cwd /.
+#       rootfs, Env PATH, TERM and GREETING=hello, cwd /. Empty
+#       /etc/resolv.conf and /etc/hosts exist (bind-mount targets).
 #   bundle_config DIR JQ_FILTER    edit DIR/config.json with jq
 
 bundle_make() {
@@ -29,6 +30,9 @@ app:x:1000:
 extra:x:2000:app,nobody
 nogroup:x:65534:
 GR
+    # mount points chrun-exec would otherwise create, so a run leaves the tree as it was
+    : >"$dir/rootfs/etc/resolv.conf"
+    : >"$dir/rootfs/etc/hosts"
     chown 1000:1000 "$dir/rootfs/home/app" 2>/dev/null
     (cd "$dir" && runc spec) || return 1
     bundle_config "$dir" ".process.terminal = false | .process.args = $args

@@ -1016,11 +1016,9 @@ static int switch_user(struct run *r, struct chrun_err *err)
     if (!r->rootless && setgroups(r->user.n_groups, r->user.groups) < 0)
         return chrun_err_sys(err, errno, "set supplementary groups");
     if (setgid(r->user.gid) < 0)
-        return chrun_err_sys(err, errno, "switch to gid %u%s", (unsigned) r->user.gid,
-                             r->rootless ? " (rootless: only 0 is mapped)" : "");
+        return chrun_err_sys(err, errno, "switch to gid %u", (unsigned) r->user.gid);
     if (setuid(r->user.uid) < 0)
-        return chrun_err_sys(err, errno, "switch to uid %u%s", (unsigned) r->user.uid,
-                             r->rootless ? " (rootless: only 0 is mapped)" : "");
+        return chrun_err_sys(err, errno, "switch to uid %u", (unsigned) r->user.uid);
     return 0;
 }
 
@@ -1254,6 +1252,14 @@ int chrun_runtime_exec(const char *bundle, const struct chrun_exec_opts *opts, c
     if (r.bundlefd < 0)
         return chrun_err_sys(err, errno, "bundle '%s'", bundle);
     if (load_config(&r, cmd, err) < 0 || open_volumes(&r, err) < 0) {
+        run_release(&r);
+        return -1;
+    }
+    if (r.rootless && (r.user.uid != 0 || r.user.gid != 0)) {
+        /* the user namespace maps only the caller, as root */
+        chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                      "cannot run as uid %u gid %u without root: a rootless run has only uid 0",
+                      (unsigned) r.user.uid, (unsigned) r.user.gid);
         run_release(&r);
         return -1;
     }

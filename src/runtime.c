@@ -243,12 +243,8 @@ int chrun_exec_user_resolve(struct chrun_exec_user *ret, const struct chrun_user
                                  spec->group);
         }
         ret->gid = (gid_t) gid;
-        ret->groups[0] = (gid_t) gid;
-        ret->n_groups = 1;
         return 0;
     }
-    ret->groups[0] = ret->gid;
-    ret->n_groups = 1;
     if (found && group != NULL)
         group_scan(group, NULL, NULL, pw.name, ret->groups, &ret->n_groups);
     return 0;
@@ -581,7 +577,6 @@ static int load_config(struct run *r, char *const cmd[], struct chrun_err *err)
                                  r->bundle);
         r->user.uid = (uid_t) uid;
         r->user.gid = (gid_t) gid;
-        r->user.groups[r->user.n_groups++] = (gid_t) gid;
         jgids = json_object_get(user, "additionalGids");
         json_array_foreach(jgids, i, v) {
             json_int_t g = json_integer_value(v);

@@ -95,17 +95,17 @@ int chrun_user_spec_parse(struct chrun_user_spec *ret, const char *spec, struct 
 struct chrun_exec_user {
     uid_t uid;
     gid_t gid;
-    gid_t groups[CHRUN_RUNTIME_MAX_GROUPS]; /* supplementary groups */
+    gid_t groups[CHRUN_RUNTIME_MAX_GROUPS]; /* supplementary groups (setgroups) */
     size_t n_groups;
     char home[256]; /* from the passwd entry, "/" when none */
 };
 
 /* Resolve SPEC against the image's /etc/passwd and /etc/group contents
  * (PASSWD and GROUP, NUL-terminated, NULL when the image lacks the file), as
- * docker does: a name must exist; a number need not (gid 0, home "/"); with
- * no group given the primary group comes from passwd and the supplementary
- * groups are every group listing the user; with a group given it is the only
- * one. Returns 0, or -1 with ERR set (CHRUN_E_NOTFOUND for an unknown name,
+ * docker and runc do: a name must exist; a number need not (gid 0, home "/");
+ * with no group given the primary group comes from passwd and the
+ * supplementary groups are the groups listing the user by name; with a group
+ * given it is the primary group and there are no supplementary ones. Returns 0, or -1 with ERR set (CHRUN_E_NOTFOUND for an unknown name,
  * CHRUN_E_INPUT for a bad number). */
 int chrun_exec_user_resolve(struct chrun_exec_user *ret, const struct chrun_user_spec *spec,
                             const char *passwd, const char *group, struct chrun_err *err);

@@ -713,7 +713,7 @@ static int mount_in_root(int rootfd, const char *path, const char *src, const ch
     char target[64];
     cleanup_close int fd = chrun_fs_open_in_root(rootfd, path, O_PATH, 0, err);
     if (fd < 0)
-        return -1;
+        return chrun_err_prefix(err, "mount point '/%s'", path);
     fd_path(target, sizeof(target), fd);
     if (mount(src, target, fstype, flags, data) < 0)
         return chrun_err_sys(err, errno, "mount %s on '/%s'", src ? src : fstype, path);

@@ -747,7 +747,7 @@ static void test_concurrent_tags(void)
  * must not replace an index.json another already tagged into. */
 static void test_concurrent_create_and_tag(void)
 {
-    enum { N = 8, ROUNDS = 10 };
+    enum { N = 8, ROUNDS = 30 };
     for (int round = 0; round < ROUNDS; round++) {
         struct chrun_err err = CHRUN_ERR_INIT;
         struct chrun_store_image *imgs = NULL;

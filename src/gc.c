@@ -43,6 +43,8 @@ static int hex_cmp(const void *a, const void *b)
 
 static bool mark_has(const struct mark_set *set, const char *hex)
 {
+    if (set->n == 0)
+        return false; /* bsearch and qsort want a non-NULL base */
     return bsearch(hex, set->hex, set->n, sizeof(*set->hex), hex_cmp) != NULL;
 }
 
@@ -85,7 +87,8 @@ static int mark(struct chrun_store *st, struct mark_set *set, struct chrun_err *
             return chrun_err_prefix(err, "mark image '%s'",
                                     imgs[i].ref[0] ? imgs[i].ref : imgs[i].digest.str);
     }
-    qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
+    if (set->n > 0)
+        qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
     return 0;
 }
 

@@ -61,6 +61,9 @@ static int mark_descriptor(struct chrun_store *st, struct mark_set *set, const c
         return 0; /* a config, a layer or an artifact: a leaf */
     if (depth > CHRUN_MANIFEST_MAX_DEPTH)
         return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested too deep", d->str);
+    /* A pull keeps only the chosen platform of an index: the others are absent. */
+    if (depth > 0 && !chrun_store_has_blob(st, d))
+        return 0;
     if (chrun_manifest_load(&m, st, d, media_type, err) < 0)
         return -1;
     if (m.is_index) {

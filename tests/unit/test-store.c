@@ -14,6 +14,7 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/image.h"
 #include "chrun/store.h"
 
 #define MT_MANIFEST "application/vnd.oci.image.manifest.v1+json"
@@ -888,6 +889,94 @@ static void test_gc_lock_excludes_holders(void)
     close(done[0]);
 }
 
+/* ---- named-image operations (image.c) over the store ---- */
+
+static void test_image_tag_untag_list(void)
+{
+    static const char config[] =
+        "{\"os\":\"linux\",\"architecture\":\"arm64\",\"variant\":\"v8\",\"created\":\"2024-01-01T00:00:00Z\","
+        "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}";
+    struct chrun_store *st = open_store();
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_image_info *infos = NULL;
+    struct chrun_store_image img;
+    struct chrun_digest cfg, man;
+    char text[1024], full[CHRUN_REF_STR_MAX], pinned[200];
+    size_t n = 0;
+    json_t *j = NULL;
+
+    if (st == NULL)
+        return;
+    CHECK_INT_EQ(chrun_store_put_blob(st, config, strlen(config), NULL, &cfg, &err), 0);
+    snprintf(text, sizeof(text),
+             "{\"schemaVersion\":2,\"mediaType\":\"%s\",\"config\":{\"mediaType\":"
+             "\"application/vnd.oci.image.config.v1+json\",\"digest\":\"%s\",\"size\":%zu},"
+             "\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar\","
+             "\"digest\":\"%s\",\"size\":1000}]}",
+             MT_MANIFEST, cfg.str, strlen(config), cfg.str);
+    CHECK_INT_EQ(chrun_store_put_blob(st, text, strlen(text), NULL, &man, &err), 0);
+
+    /* an unnamed manifest, by full digest: the media type comes from the blob */
+    CHECK_INT_EQ(chrun_image_tag(st, man.str, "app", full, sizeof(full), &err), 0);
+    CHECK_STR_EQ(full, "docker.io/library/app:latest");
+    CHECK_INT_EQ(chrun_store_resolve(st, "app", &img, &err), 0);
+    CHECK_STR_EQ(img.media_type, MT_MANIFEST);
+    CHECK_INT_EQ(img.size, strlen(text));
+    /* by short digest, to a second name */
+    char shorthex[13];
+    snprintf(shorthex, sizeof(shorthex), "%.12s", chrun_digest_hex(&man));
+    CHECK_INT_EQ(chrun_image_tag(st, shorthex, "localhost:5000/app:2", full, sizeof(full), &err),
+                 0);
+    CHECK_STR_EQ(full, "localhost:5000/app:2");
+    /* a name that pins another digest is not a tag */
+    snprintf(pinned, sizeof(pinned), "app@%s", cfg.str);
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_image_tag(st, "app", pinned, full, sizeof(full), &err), -1);
+    CHECK(err.code == CHRUN_E_USAGE || err.code == CHRUN_E_INPUT);
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_image_tag(st, "nosuch", "x", full, sizeof(full), &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_NOTFOUND);
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_image_tag(st, "app", "Bad:Name:", full, sizeof(full), &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+
+    CHECK_INT_EQ(chrun_image_list(st, &infos, &n, &err), 0);
+    CHECK_INT_EQ(n, 2);
+    if (n == 2) {
+        CHECK_INT_EQ(infos[0].size_bytes, (int64_t) (strlen(text) + strlen(config) + 1000));
+        CHECK_STR_EQ(infos[0].platform, "linux/arm64/v8");
+        CHECK_STR_EQ(infos[0].created, "2024-01-01T00:00:00Z");
+    }
+    free(infos);
+
+    CHECK_INT_EQ(chrun_image_inspect(st, "app", NULL, &j, &err), 0);
+    CHECK_STR_EQ(json_string_value(json_object_get(j, "Digest")), man.str);
+    CHECK(json_is_object(json_object_get(j, "Config")));
+    json_decref(j);
+
+    CHECK_INT_EQ(chrun_image_untag(st, "app", full, sizeof(full), &err), 0);
+    CHECK_STR_EQ(full, "docker.io/library/app:latest");
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_image_untag(st, "app", full, sizeof(full), &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_NOTFOUND);
+    /* names only: a digest is not a name */
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_image_untag(st, man.str, full, sizeof(full), &err), -1);
+    CHECK(err.code != CHRUN_E_OK);
+    CHECK_INT_EQ(chrun_store_resolve(st, "localhost:5000/app:2", &img, &err), 0);
+
+    /* a named image whose blobs are gone is listed with size -1 */
+    char path[256];
+    snprintf(path, sizeof(path), "store/blobs/sha256/%s", chrun_digest_hex(&man));
+    CHECK(unlink(path) == 0);
+    CHECK_INT_EQ(chrun_image_list(st, &infos, &n, &err), 0);
+    CHECK_INT_EQ(n, 1);
+    if (n == 1)
+        CHECK_INT_EQ(infos[0].size_bytes, -1);
+    free(infos);
+    chrun_store_close(st);
+}
+
 int main(void)
 {
     RUN_TEST(test_create_layout);
@@ -906,6 +995,7 @@ int main(void)
     RUN_TEST(test_foreign_entries_preserved);
     RUN_TEST(test_index_not_json);
     RUN_TEST(test_resolve);
+    RUN_TEST(test_image_tag_untag_list);
     RUN_TEST(test_concurrent_tags);
     RUN_TEST(test_concurrent_create_and_tag);
     RUN_TEST(test_gc_lock_excludes_holders);

@@ -43,6 +43,9 @@ int chrun_image_untag(struct chrun_store *st, const char *refstr, char *ret_full
 {
     struct chrun_ref ref;
     char full[CHRUN_REF_STR_MAX];
+    if (chrun_digest_is_valid(refstr))
+        return chrun_err_set(err, CHRUN_E_USAGE, "'%s' is a digest, not a name: only names are removed",
+                             refstr);
     if (chrun_ref_parse(&ref, refstr, err) < 0)
         return -1;
     chrun_ref_format(&ref, full, sizeof(full));

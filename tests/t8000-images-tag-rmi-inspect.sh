@@ -79,7 +79,7 @@ test_expect_success 'rmi: removes names only, reports each failure and goes on' 
 test_expect_success 'rmi refuses a digest: names only' '
     store_snapshot >before &&
     test_expect_code 1 chrun-rmi "$BASIC" 2>err &&
-    grep "^chrun-rmi: error:" err &&
+    test_one_error_line chrun-rmi err "is a digest, not a name" &&
     store_snapshot >after && test_cmp before after
 '
 

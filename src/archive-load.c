@@ -77,6 +77,7 @@ struct loader {
     struct doc index, manifest, layout, repositories;
     unsigned char *buf; /* CHRUN_IO_BUFSZ, member data */
     struct archive *raw; /* decompressing outer reader (tar input) */
+    const char *blob_dir; /* where blobs live: "blobs/sha256/", or "" (skopeo dir:) */
     struct pending_tag *tags;
     size_t n_tags;
     struct chrun_archive_result *result;
@@ -376,7 +377,7 @@ static la_ssize_t raw_read_cb(struct archive *a, void *client, const void **buf)
     if (r < ARCHIVE_WARN) {
         const char *msg = archive_error_string(l->raw);
         archive_set_error(a, archive_errno(l->raw) > 0 ? archive_errno(l->raw) : EIO, "%s",
-                          msg ? msg : "read error");
+                          msg ? msg : "truncated or corrupt compressed stream");
         return -1;
     }
     return (la_ssize_t) size;
@@ -665,7 +666,7 @@ static int lookup_blob(struct loader *l, const struct chrun_digest *d, int64_t s
     char path[32 + CHRUN_DIGEST_HEX_LEN];
     struct member *m;
 
-    snprintf(path, sizeof(path), "blobs/sha256/%s", chrun_digest_hex(d));
+    snprintf(path, sizeof(path), "%s%s", l->blob_dir, chrun_digest_hex(d));
     if (lookup(l, path, &m, err) < 0) {
         if (err->code == CHRUN_E_NOTFOUND)
             return chrun_err_set(err, CHRUN_E_INPUT, "blob %s is missing from the archive",
@@ -838,9 +839,18 @@ static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *m
 
     if (lookup_blob(l, &mf->config.digest, mf->config.size, &m, err) < 0)
         return chrun_err_prefix(err, "config");
-    for (size_t i = 0; i < mf->n_layers; i++)
+    for (size_t i = 0; i < mf->n_layers; i++) {
+        enum chrun_compression want;
         if (lookup_blob(l, &mf->layers[i].digest, mf->layers[i].size, &m, err) < 0)
             return chrun_err_prefix(err, "layer %zu", i + 1);
+        /* A layer whose bytes are not what its media type says would only
+         * fail later, in unpack, after the image was named. */
+        if (chrun_manifest_layer_compression(mf->layers[i].media_type, &want, err) == 0 &&
+            want != CHRUN_COMPRESSION_NONE && member_compression(m) != want)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "layer %zu: %s is not compressed as its media type '%s' says",
+                                 i + 1, mf->layers[i].digest.str, mf->layers[i].media_type);
+    }
     if (!is_image_config_type(mf->config.media_type))
         return 0;
     if (lookup_blob(l, &mf->config.digest, mf->config.size, &m, err) < 0 ||
@@ -865,20 +875,15 @@ static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *m
 }
 
 static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, int depth,
-                            struct chrun_err *err)
+                            struct chrun_err *err);
+
+/* Check the manifest or index in BUF (the blob D) and everything it names. */
+static int resolve_oci_doc(struct loader *l, const char *buf, size_t len,
+                           const struct chrun_descriptor *d, int depth, struct chrun_err *err)
 {
     struct chrun_manifest mf;
-    cleanup_free char *buf = NULL;
-    struct member *m;
-    size_t len;
     int rc = 0;
 
-    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
-        return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
-                             CHRUN_MANIFEST_MAX_DEPTH);
-    if (lookup_blob(l, &d->digest, d->size, &m, err) < 0 ||
-        read_staged(l, m, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
-        return -1;
     if (chrun_manifest_parse(&mf, buf, len, d->media_type, err) < 0)
         return chrun_err_prefix(err, "manifest %s", d->digest.str);
     if (mf.is_index) {
@@ -891,6 +896,22 @@ static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, 
     if (rc < 0)
         return chrun_err_prefix(err, "manifest %s", d->digest.str);
     return 0;
+}
+
+static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, int depth,
+                            struct chrun_err *err)
+{
+    cleanup_free char *buf = NULL;
+    struct member *m;
+    size_t len;
+
+    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
+        return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
+                             CHRUN_MANIFEST_MAX_DEPTH);
+    if (lookup_blob(l, &d->digest, d->size, &m, err) < 0 ||
+        read_staged(l, m, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+        return -1;
+    return resolve_oci_doc(l, buf, len, d, depth, err);
 }
 
 /* A ref.name that is only a tag ("latest", "1.0", "v2": what umoci and skopeo
@@ -1086,6 +1107,25 @@ out:
     return rc;
 }
 
+/* skopeo's dir: transport: manifest.json is the image manifest itself, kept
+ * byte for byte, and the blobs are <hex> files beside it. It has no name. */
+static int resolve_skopeo_dir(struct loader *l, json_t *doc, struct chrun_err *err)
+{
+    struct chrun_descriptor d = {0};
+    const char *mt = json_string_value(json_object_get(doc, "mediaType"));
+    struct member *m;
+
+    l->blob_dir = "";
+    if (stage_generated(l, l->manifest.buf, l->manifest.len, &m, err) < 0)
+        return -1;
+    snprintf(d.media_type, sizeof(d.media_type), "%s", mt ? mt : CHRUN_MT_OCI_MANIFEST);
+    d.digest = m->digest;
+    d.size = (int64_t) m->size;
+    if (resolve_oci_doc(l, l->manifest.buf, l->manifest.len, &d, 0, err) < 0)
+        return chrun_err_prefix(err, "manifest.json");
+    return add_result(l, &d.digest, err);
+}
+
 static int resolve_docker(struct loader *l, struct chrun_err *err)
 {
     cleanup_json json_t *doc = NULL;
@@ -1094,6 +1134,8 @@ static int resolve_docker(struct loader *l, struct chrun_err *err)
 
     if (parse_json_doc(l->manifest.buf, l->manifest.len, "manifest.json", &doc, err) < 0)
         return -1;
+    if (json_is_object(doc) && json_object_get(doc, "schemaVersion") != NULL)
+        return resolve_skopeo_dir(l, doc, err);
     if (!json_is_array(doc))
         return chrun_err_set(err, CHRUN_E_INPUT, "manifest.json is not an array");
     if (json_array_size(doc) == 0)
@@ -1167,6 +1209,7 @@ static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
 {
     struct loader l = {
         .st = st, .input = name, .dirfd = dirfd, .stage_fd = -1, .result = ret,
+        .blob_dir = "blobs/sha256/",
     };
     struct chrun_err stale_err = CHRUN_ERR_INIT;
     int rc = -1;

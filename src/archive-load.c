@@ -1,7 +1,7 @@
 /* chrun_archive_load: docker save archives and OCI image layouts into the store.
  *
  * Three phases. Stream: every file member of the tar is copied into a staging
- * directory tmp/load-XXXXXX while it is hashed (a member table remembers name,
+ * directory tmp/load-<hex> while it is hashed (a member table remembers name,
  * digest, size and its first bytes); the small JSON documents (index.json,
  * manifest.json, oci-layout, repositories) stay in memory under caps. Resolve:
  * walk index.json or manifest.json, find every referenced blob in the table,

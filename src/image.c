@@ -18,6 +18,10 @@ int chrun_image_tag(struct chrun_store *st, const char *image, const char *newre
 
     if (chrun_ref_parse(&ref, newref, err) < 0)
         return -1;
+    /* A name that pins a digest would claim a manifest it may not name (docker refuses too). */
+    if (ref.digest[0] != '\0')
+        return chrun_err_set(err, CHRUN_E_USAGE, "cannot tag with a digest reference '%s'",
+                             newref);
     if (chrun_store_resolve(st, image, &img, err) < 0)
         return -1;
     if (img.media_type[0] == '\0') {

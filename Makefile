@@ -1,5 +1,6 @@
 # chrun: make | make check | make demo | make bench | make install
 VERSION := 0.1.0
+.DEFAULT_GOAL := all
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man

@@ -928,7 +928,7 @@ static int fetch_manifest(struct client *c, const char *reference, const char *l
                           const struct chrun_digest *expected, int64_t expected_size,
                           struct fetched *ret, struct chrun_err *err)
 {
-    char url[URL_MAX * 2], what[CHRUN_REF_STR_MAX + 16];
+    char url[URL_MAX * 2], what[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 32];
     struct sync_req r = {0};
     struct request rq = {.what = what, .url = url, .accept = ACCEPT_MANIFESTS,
                          .max = CHRUN_MANIFEST_MAX};
@@ -993,7 +993,7 @@ static int get_manifest(struct client *c, struct plan *p, const char *reference,
 {
     const struct fetched *have;
     struct fetched f;
-    char label[CHRUN_REF_STR_MAX + CHRUN_DIGEST_STR_MAX + 2];
+    char label[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 8];
     bool pinned = d != NULL && d->digest.str[0] != '\0';
 
     if (++p->visited > MANIFESTS_MAX)
@@ -1574,7 +1574,7 @@ static int pull_from(struct client *c, const struct chrun_ref *ref,
     return rc;
 }
 
-static int check_platform(const char *platform, struct chrun_err *err)
+int chrun_registry_platform_check(const char *platform, struct chrun_err *err)
 {
     const char *slash;
     if (platform == NULL)
@@ -1619,7 +1619,7 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
 
     if (opts == NULL)
         opts = &defaults;
-    if (chrun_ref_parse(&ref, ref_s, err) < 0 || check_platform(opts->platform, err) < 0)
+    if (chrun_ref_parse(&ref, ref_s, err) < 0 || chrun_registry_platform_check(opts->platform, err) < 0)
         return -1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");

@@ -78,6 +78,8 @@ int main(int argc, char **argv)
         return chrun_tool_usage_error("expected exactly one REF");
     if (chrun_ref_parse(&ref, argv[optind], &err) < 0)
         return chrun_tool_usage_error("%s", err.msg);
+    if (chrun_registry_platform_check(opts.platform, &err) < 0)
+        return chrun_tool_usage_error("%s", err.msg);
     if (opts.platform != NULL && opts.all_platforms)
         return chrun_tool_usage_error("--platform and --all-platforms exclude each other");
     opts.progress = !chrun_log_quiet() && isatty(STDERR_FILENO);

@@ -56,6 +56,11 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref,
                         const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
                         struct chrun_err *err);
 
+/* Check PLATFORM's syntax ("os/arch[/variant]"; NULL is fine) so a tool can
+ * reject it as a usage error before any work. Returns 0 or -1
+ * (CHRUN_E_USAGE). */
+int chrun_registry_platform_check(const char *platform, struct chrun_err *err);
+
 /* Pure helpers, exposed for unit tests. */
 
 /* Seconds to wait for a Retry-After VALUE (delta-seconds or HTTP-date,

@@ -11,6 +11,7 @@ request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
 
   proxy                pass everything through unchanged
   slow                 blob bodies trickle at --rate bytes/s (default 64 KiB/s)
+  ignore-range         Range headers are dropped, so blobs come whole (200)
   cut                  the first GET of each blob without Range gets the full
                        Content-Length, half the body, then a closed connection
   lying-length         blob Content-Length 1000 bytes more than the blob
@@ -92,7 +93,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def upstream(self):
         conn = http.client.HTTPConnection(ARGS.upstream, timeout=30)
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP | {"host"}}
+        drop = HOP | {"host"} | ({"range"} if ARGS.mode == "ignore-range" else set())
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
         body = None
         n = int(self.headers.get("Content-Length", "0") or 0)
         if n:

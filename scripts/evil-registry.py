@@ -27,7 +27,7 @@ request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
                        listener logs "PATH auth=<header or none>" to
                        --other-log and serves the bytes from --blob-dir
                        (the registry's storage/docker/registry/v2/blobs)
-  stall                blob: headers and 100 bytes, then silence
+  stall                blob: headers, then silence
   status-429           blob: always 429 with Retry-After: 1
   status-503           blob: always 503
   bad-challenge        every request: 401 with a malformed WWW-Authenticate
@@ -215,7 +215,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(status, hdrs, data, len(data))
         if mode == "stall":
             self.send(status, hdrs, None, len(data))
-            self.wfile.write(data[:100])
             self.wfile.flush()
             time.sleep(3600)
             return

@@ -1122,6 +1122,7 @@ struct job {
     char url[URL_MAX];
     char errbuf[CURL_ERROR_SIZE];
     int redirects, attempts, auth_rounds;
+    int attempts_total; /* bounded even when every attempt makes progress */
     bool restarted_after_mismatch;
     uint64_t start_offset; /* writer offset when this attempt began */
     bool active, finished, committed;
@@ -1333,8 +1334,9 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     curl_multi_remove_handle(dl->multi, j->e);
     j->active = false;
     dl->n_active--;
-    /* progress in this attempt resets the count of fruitless attempts */
-    if (off > j->start_offset)
+    /* progress in this attempt resets the count of fruitless attempts;
+     * a server that trickles a few bytes per connection still runs out */
+    if (off > j->start_offset && ++j->attempts_total < 4 * CHRUN_PULL_ATTEMPTS_MAX)
         j->attempts = 0;
 
     if (j->cb_failed) {

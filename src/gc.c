@@ -43,6 +43,8 @@ static int hex_cmp(const void *a, const void *b)
 
 static bool mark_has(const struct mark_set *set, const char *hex)
 {
+    if (set->n == 0)
+        return false; /* bsearch and qsort want a non-NULL base */
     return bsearch(hex, set->hex, set->n, sizeof(*set->hex), hex_cmp) != NULL;
 }
 
@@ -59,6 +61,9 @@ static int mark_descriptor(struct chrun_store *st, struct mark_set *set, const c
         return 0; /* a config, a layer or an artifact: a leaf */
     if (depth > CHRUN_MANIFEST_MAX_DEPTH)
         return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested too deep", d->str);
+    /* A pull keeps only the chosen platform of an index: the others are absent. */
+    if (depth > 0 && !chrun_store_has_blob(st, d))
+        return 0;
     if (chrun_manifest_load(&m, st, d, media_type, err) < 0)
         return -1;
     if (m.is_index) {
@@ -85,7 +90,8 @@ static int mark(struct chrun_store *st, struct mark_set *set, struct chrun_err *
             return chrun_err_prefix(err, "mark image '%s'",
                                     imgs[i].ref[0] ? imgs[i].ref : imgs[i].digest.str);
     }
-    qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
+    if (set->n > 0)
+        qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
     return 0;
 }
 

@@ -74,17 +74,25 @@ int chrun_store_default_root(char *buf, size_t size, struct chrun_err *err)
     return 0;
 }
 
+static int lock_fd_at(int dirfd, const char *name, int op, struct chrun_err *err);
+
 /* Create the OCI layout skeleton. Each piece appears atomically, so a crash
  * midway leaves a store the next run completes. */
 static int create_layout(int rootfd, struct chrun_err *err)
 {
     static const char *const dirs[] = {"blobs", "blobs/sha256", "tmp", "locks", "bundles"};
     cleanup_close int tmpfd = -1;
+    cleanup_close int lock = -1;
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         if (mkdirat(rootfd, dirs[i], 0755) < 0 && errno != EEXIST)
             return chrun_err_sys(err, errno, "create '%s'", dirs[i]);
     tmpfd = chrun_fs_open_dir_at(rootfd, "tmp", err);
     if (tmpfd < 0)
+        return -1;
+    /* Under the index lock: a process creating the store beside us may have
+     * tagged into index.json between our check and our rename. */
+    lock = lock_fd_at(rootfd, "locks/index", LOCK_EX, err);
+    if (lock < 0)
         return -1;
     if (!chrun_fs_exists_at(rootfd, "oci-layout") &&
         chrun_fs_write_atomic_at(tmpfd, rootfd, "oci-layout", OCI_LAYOUT_CONTENT,

@@ -1134,6 +1134,8 @@ struct job {
     struct chrun_err cb_err;
     long long not_before_ms;
     int bar;
+    char *buf; /* CHRUN_IO_BUFSZ: curl's 16 KiB chunks, written in big pieces */
+    size_t buf_len;
 };
 
 static void partial_name(const struct chrun_digest *d, char *buf, size_t size)
@@ -1229,19 +1231,43 @@ static size_t job_on_header(char *buf, size_t size, size_t n, void *data)
     return len;
 }
 
+static int job_flush(struct job *j, struct chrun_err *err)
+{
+    size_t len = j->buf_len;
+    j->buf_len = 0;
+    if (len == 0 || j->w == NULL)
+        return 0;
+    return chrun_store_writer_write(j->w, j->buf, len, err);
+}
+
 static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
 {
     struct job *j = data;
     size_t len = size * n;
+    uint64_t have;
     if (j->discard) {
         j->discarded += len;
         return j->discarded > ERROR_BODY_MAX ? 0 : len;
     }
     if (!j->checked && !job_check_reply(j))
         return 0;
-    if (chrun_store_writer_write(j->w, buf, len, &j->cb_err) < 0)
+    /* SPEC "Bad input": too many bytes fail the moment they arrive. */
+    have = chrun_store_writer_offset(j->w) + j->buf_len;
+    if (have + len > (uint64_t) j->d.size) {
+        chrun_err_set(&j->cb_err, CHRUN_E_DIGEST, "blob %s: more bytes than the declared size %" PRId64,
+                      j->d.digest.str, j->d.size);
+        return job_fail_cb(j, true);
+    }
+    if (j->buf_len + len > CHRUN_IO_BUFSZ && job_flush(j, &j->cb_err) < 0)
         return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
-    chrun_progress_update(j->c->progress, j->bar, chrun_store_writer_offset(j->w), NULL);
+    if (len >= CHRUN_IO_BUFSZ) {
+        if (chrun_store_writer_write(j->w, buf, len, &j->cb_err) < 0)
+            return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
+    } else {
+        memcpy(j->buf + j->buf_len, buf, len);
+        j->buf_len += len;
+    }
+    chrun_progress_update(j->c->progress, j->bar, have + len, NULL);
     return len;
 }
 
@@ -1262,6 +1288,9 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     uint64_t off;
     struct curl_slist *tmp;
 
+    if (j->buf == NULL && (j->buf = malloc(CHRUN_IO_BUFSZ)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "download buffer");
+    j->buf_len = 0;
     if (job_open_writer(j, err) < 0)
         return -1;
     off = chrun_store_writer_offset(j->w);
@@ -1328,12 +1357,19 @@ static void job_retry(struct job *j, long delay_ms)
 static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct chrun_err *err)
 {
     struct client *c = dl->c;
-    uint64_t off = j->w ? chrun_store_writer_offset(j->w) : 0;
+    uint64_t off;
     long st = j->resp.status;
 
     curl_multi_remove_handle(dl->multi, j->e);
     j->active = false;
     dl->n_active--;
+    if (!j->cb_failed && job_flush(j, err) < 0) {
+        if (err->code == CHRUN_E_DIGEST)
+            job_discard_partial(j);
+        return -1;
+    }
+    j->buf_len = 0;
+    off = j->w ? chrun_store_writer_offset(j->w) : 0;
     /* progress in this attempt resets the count of fruitless attempts;
      * a server that trickles a few bytes per connection still runs out */
     if (off > j->start_offset && ++j->attempts_total < 4 * CHRUN_PULL_ATTEMPTS_MAX)
@@ -1460,6 +1496,7 @@ static void downloader_release(struct downloader *dl)
             curl_easy_cleanup(j->e);
         }
         curl_slist_free_all(j->hdrs);
+        free(j->buf);
         /* a resumable partial stays in tmp/ for the next attempt */
         chrun_store_writer_free(j->w);
     }

@@ -55,7 +55,7 @@ chrun-pull -q "$ref" >/dev/null
 skopeo --insecure-policy copy -q --src-tls-verify=false "docker://$ref" "oci:$work/skopeo-oci:big"
 if command -v hyperfine >/dev/null; then
     hyperfine -N -w 3 -r 30 --export-json "$work/warm.json" "chrun-pull -q $ref" >/dev/null 2>&1
-    warm=$(jq -r '.results[0].mean' "$work/warm.json")
+    warm=$(jq -r '.results[0].mean * 1000 | round / 1000' "$work/warm.json")
 else
     start=$(date +%s.%N)
     for _ in $(seq 30); do chrun-pull -q "$ref" >/dev/null; done

@@ -43,6 +43,8 @@ struct chrun_store_writer {
     struct chrun_digest_hasher hasher;
     bool resumable;
     bool done;
+    bool verified;             /* chrun_store_writer_verify succeeded */
+    struct chrun_digest actual; /* valid when verified */
 };
 
 int chrun_store_default_root(char *buf, size_t size, struct chrun_err *err)
@@ -378,18 +380,34 @@ static int writer_verify(struct chrun_store_writer *w, struct chrun_digest *actu
     return 0;
 }
 
+int chrun_store_writer_verify(struct chrun_store_writer *w, struct chrun_digest *ret,
+                              struct chrun_err *err)
+{
+    if (!w->verified) {
+        if (w->done)
+            return chrun_err_set(err, CHRUN_E_DIGEST, "blob %s: already failed verification",
+                                 w->has_expected ? w->expected.str : "(new)");
+        if (writer_verify(w, &w->actual, err) < 0) {
+            /* A failed blob is never kept for resume: its bytes are known bad. */
+            unlinkat(w->st->tmp_fd, w->tmp_name, 0);
+            w->done = true;
+            return -1;
+        }
+        w->verified = true;
+    }
+    if (ret != NULL)
+        *ret = w->actual;
+    return 0;
+}
+
 int chrun_store_writer_commit(struct chrun_store_writer *w, struct chrun_digest *ret,
                               struct chrun_err *err)
 {
     struct chrun_digest actual;
     struct chrun_store *st = w->st;
 
-    if (writer_verify(w, &actual, err) < 0) {
-        /* A failed blob is never kept for resume: its bytes are known bad. */
-        unlinkat(st->tmp_fd, w->tmp_name, 0);
-        w->done = true;
+    if (chrun_store_writer_verify(w, &actual, err) < 0)
         return -1;
-    }
     if (chrun_store_has_blob(st, &actual)) {
         unlinkat(st->tmp_fd, w->tmp_name, 0);
     } else {

@@ -296,16 +296,31 @@ static int rehash_partial(struct chrun_store_writer *w, struct chrun_err *err)
     return 0;
 }
 
+/* True if FD is still the file named NAME in DIRFD: another writer may have
+ * renamed it into blobs/ or removed it while we waited for its lock. */
+static bool fd_is_name_at(int fd, int dirfd, const char *name)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static int open_partial(struct chrun_store_writer *w, struct chrun_err *err)
 {
     struct chrun_store *st = w->st;
     snprintf(w->tmp_name, sizeof(w->tmp_name), "blob-%s.partial", chrun_digest_hex(&w->expected));
-    w->fd = openat(st->tmp_fd, w->tmp_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return chrun_err_sys(err, errno, "create '%s'", w->tmp_name);
-    /* Another process may be writing the same blob: wait for it. */
-    if (TEMP_FAILURE_RETRY_INT(flock(w->fd, LOCK_EX)) < 0)
-        return chrun_err_sys(err, errno, "lock '%s'", w->tmp_name);
+    for (;;) {
+        w->fd = openat(st->tmp_fd, w->tmp_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (w->fd < 0)
+            return chrun_err_sys(err, errno, "create '%s'", w->tmp_name);
+        /* Another process may be writing the same blob: wait for it. */
+        if (TEMP_FAILURE_RETRY_INT(flock(w->fd, LOCK_EX)) < 0)
+            return chrun_err_sys(err, errno, "lock '%s'", w->tmp_name);
+        if (fd_is_name_at(w->fd, st->tmp_fd, w->tmp_name))
+            break;
+        close(w->fd); /* published or discarded meanwhile: never write through it */
+        w->fd = -1;
+    }
     if (w->resumable)
         return rehash_partial(w, err);
     if (ftruncate(w->fd, 0) < 0)

@@ -362,7 +362,7 @@ static int target_init(struct target *t, struct chrun_store *st, const char *bun
                        const struct chrun_digest *md, struct chrun_err *err)
 {
     char given[PATH_MAX], real[PATH_MAX];
-    char *slash;
+    char *slash, *base;
     size_t len;
 
     memset(t, 0, sizeof(*t));
@@ -380,11 +380,13 @@ static int target_init(struct target *t, struct chrun_store *st, const char *bun
     while (len > 1 && given[len - 1] == '/')
         given[--len] = '\0';
     slash = strrchr(given, '/');
+    base = slash ? slash + 1 : given;
+    if (strlen(base) >= sizeof(t->base))
+        return chrun_err_sys(err, ENAMETOOLONG, "bundle '%.64s...'", given);
+    memcpy(t->base, base, strlen(base) + 1);
     if (slash == NULL) {
         snprintf(t->parent, sizeof(t->parent), ".");
-        snprintf(t->base, sizeof(t->base), "%s", given);
     } else {
-        snprintf(t->base, sizeof(t->base), "%s", slash + 1);
         *slash = '\0';
         snprintf(t->parent, sizeof(t->parent), "%s", given[0] ? given : "/");
     }

@@ -252,6 +252,13 @@ static int normalize_name(const char *what, const char *name, char *out, struct 
     return 0;
 }
 
+/* OUT (PATH_MAX) = DIR/NAME; false if that does not fit. */
+static bool join_path(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, PATH_MAX, "%s%s%s", dir, dir[0] ? "/" : "", name);
+    return n >= 0 && n < PATH_MAX;
+}
+
 static unsigned path_depth(const char *path)
 {
     unsigned d = (*path != '\0');
@@ -636,7 +643,8 @@ static int apply_whiteout(struct chrun_layer_applier *a, const char *dir, const 
     cleanup_close int dfd = -1;
     if (*name == '\0' || streq(name, ".") || streq(name, ".."))
         return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s' names no entry", path);
-    snprintf(victim, sizeof(victim), "%s%s%s", dir, dir[0] ? "/" : "", name);
+    if (!join_path(victim, dir, name))
+        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s': name too long", path);
     /* image-spec: a whiteout hides only entries of lower layers */
     if (path_set_has(&a->layer_paths, victim))
         return 0;
@@ -684,7 +692,10 @@ static int apply_opaque(struct chrun_layer_applier *a, const char *dir, const ch
         char child[PATH_MAX];
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        snprintf(child, sizeof(child), "%s%s%s", dir, dir[0] ? "/" : "", de->d_name);
+        if (!join_path(child, dir, de->d_name)) {
+            rc = chrun_err_set(err, CHRUN_E_INPUT, "opaque whiteout '%s': name too long", path);
+            break;
+        }
         if (path_set_has(&a->layer_paths, child))
             continue; /* image-spec: entries of this same layer stay */
         if (n == cap) {

@@ -1181,7 +1181,8 @@ static int cmp_dirs(const void *x, const void *y)
 
 int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *err)
 {
-    qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), cmp_dirs);
+    if (a->n_dirs > 1)
+        qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), cmp_dirs);
     for (size_t i = 0; i < a->n_dirs; i++) {
         struct deferred_dir *d = &a->dirs[i];
         cleanup_close int fd = open_resolved(a->rootfd, d->path, O_RDONLY | O_DIRECTORY,

@@ -72,17 +72,25 @@ int chrun_store_default_root(char *buf, size_t size, struct chrun_err *err)
     return 0;
 }
 
+static int lock_fd_at(int dirfd, const char *name, int op, struct chrun_err *err);
+
 /* Create the OCI layout skeleton. Each piece appears atomically, so a crash
  * midway leaves a store the next run completes. */
 static int create_layout(int rootfd, struct chrun_err *err)
 {
     static const char *const dirs[] = {"blobs", "blobs/sha256", "tmp", "locks", "bundles"};
     cleanup_close int tmpfd = -1;
+    cleanup_close int lock = -1;
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         if (mkdirat(rootfd, dirs[i], 0755) < 0 && errno != EEXIST)
             return chrun_err_sys(err, errno, "create '%s'", dirs[i]);
     tmpfd = chrun_fs_open_dir_at(rootfd, "tmp", err);
     if (tmpfd < 0)
+        return -1;
+    /* Under the index lock: a process creating the store beside us may have
+     * tagged into index.json between our check and our rename. */
+    lock = lock_fd_at(rootfd, "locks/index", LOCK_EX, err);
+    if (lock < 0)
         return -1;
     if (!chrun_fs_exists_at(rootfd, "oci-layout") &&
         chrun_fs_write_atomic_at(tmpfd, rootfd, "oci-layout", OCI_LAYOUT_CONTENT,
@@ -105,15 +113,16 @@ static int lock_fd_at(int dirfd, const char *name, int op, struct chrun_err *err
     return take_fd(fd);
 }
 
-static bool store_is_initialized(int rootfd)
+/* Any OCI image layout is a store; chrun's own directories are added as needed
+ * (skopeo or umoci may have created the layout). */
+static bool store_is_layout(int rootfd)
 {
-    return chrun_fs_exists_at(rootfd, "oci-layout") && chrun_fs_exists_at(rootfd, "index.json") &&
-           chrun_fs_exists_at(rootfd, "blobs/sha256") && chrun_fs_exists_at(rootfd, "tmp") &&
-           chrun_fs_exists_at(rootfd, "locks");
+    return chrun_fs_exists_at(rootfd, "oci-layout") && chrun_fs_exists_at(rootfd, "index.json");
 }
 
 static int open_root_dirs(struct chrun_store *st, unsigned flags, struct chrun_err *err)
 {
+    bool layout;
     if (flags & CHRUN_STORE_CREATE) {
         if (chrun_fs_mkdir_p_at(AT_FDCWD, st->root_path, 0755, err) < 0)
             return chrun_err_prefix(err, "store '%s'", st->root_path);
@@ -123,17 +132,21 @@ static int open_root_dirs(struct chrun_store *st, unsigned flags, struct chrun_e
         return chrun_err_set(err, CHRUN_E_NOTFOUND, "store '%s' does not exist", st->root_path);
     if (st->root_fd < 0)
         return chrun_err_sys(err, errno, "open store '%s'", st->root_path);
-    if (!store_is_initialized(st->root_fd)) {
-        if (!(flags & CHRUN_STORE_CREATE))
-            return chrun_err_set(err, CHRUN_E_NOTFOUND, "store '%s' is not initialized",
-                                 st->root_path);
-        if (create_layout(st->root_fd, err) < 0)
+    layout = store_is_layout(st->root_fd);
+    if (!layout && !(flags & CHRUN_STORE_CREATE))
+        return chrun_err_set(err, CHRUN_E_NOTFOUND, "store '%s' is not initialized",
+                             st->root_path);
+    if (create_layout(st->root_fd, err) < 0) {
+        if (!layout || (flags & CHRUN_STORE_CREATE))
             return chrun_err_prefix(err, "store '%s'", st->root_path);
+        chrun_err_clear(err); /* a read-only layout can still be read */
     }
     st->blobs_fd = openat(st->root_fd, "blobs/sha256", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (st->blobs_fd < 0)
+        return chrun_err_sys(err, errno, "open store '%s': blobs/sha256", st->root_path);
     st->tmp_fd = openat(st->root_fd, "tmp", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     st->locks_fd = openat(st->root_fd, "locks", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (st->blobs_fd < 0 || st->tmp_fd < 0 || st->locks_fd < 0)
+    if ((st->tmp_fd < 0 || st->locks_fd < 0) && (flags & CHRUN_STORE_CREATE))
         return chrun_err_sys(err, errno, "open store '%s'", st->root_path);
     return 0;
 }
@@ -157,10 +170,12 @@ struct chrun_store *chrun_store_open(const char *root, unsigned flags, struct ch
     st->root_fd = st->blobs_fd = st->tmp_fd = st->locks_fd = st->gc_lock_fd = -1;
     if (open_root_dirs(st, flags, err) < 0)
         goto fail;
-    st->gc_lock_fd =
-        lock_fd_at(st->locks_fd, "gc", (flags & CHRUN_STORE_EXCLUSIVE) ? LOCK_EX : LOCK_SH, err);
-    if (st->gc_lock_fd < 0)
-        goto fail;
+    if (st->locks_fd >= 0 || (flags & CHRUN_STORE_EXCLUSIVE)) {
+        st->gc_lock_fd = lock_fd_at(st->locks_fd, "gc",
+                                    (flags & CHRUN_STORE_EXCLUSIVE) ? LOCK_EX : LOCK_SH, err);
+        if (st->gc_lock_fd < 0)
+            goto fail;
+    }
     return st;
 fail:
     chrun_store_close(st);

@@ -1,0 +1,236 @@
+#include "chrun/gc.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "chrun/fs.h"
+#include "chrun/io.h"
+#include "chrun/log.h"
+#include "chrun/manifest.h"
+#include "cleanup.h"
+#include "util.h"
+
+/* The marked set: hex digests, sorted once marking is done, then searched. */
+struct mark_set {
+    char (*hex)[CHRUN_DIGEST_HEX_LEN + 1];
+    size_t n, cap;
+};
+
+static int mark_add(struct mark_set *set, const struct chrun_digest *d, struct chrun_err *err)
+{
+    if (set->n == set->cap) {
+        size_t cap = set->cap ? set->cap * 2 : 256;
+        void *p = realloc(set->hex, cap * sizeof(*set->hex));
+        if (p == NULL)
+            return chrun_err_sys(err, ENOMEM, "gc mark");
+        set->hex = p;
+        set->cap = cap;
+    }
+    memcpy(set->hex[set->n++], chrun_digest_hex(d), CHRUN_DIGEST_HEX_LEN + 1);
+    return 0;
+}
+
+static int hex_cmp(const void *a, const void *b)
+{
+    return memcmp(a, b, CHRUN_DIGEST_HEX_LEN);
+}
+
+static bool mark_has(const struct mark_set *set, const char *hex)
+{
+    if (set->n == 0)
+        return false; /* bsearch and qsort want a non-NULL base */
+    return bsearch(hex, set->hex, set->n, sizeof(*set->hex), hex_cmp) != NULL;
+}
+
+/* Mark descriptor D and, for manifests and indexes, everything below it. */
+static int mark_descriptor(struct chrun_store *st, struct mark_set *set, const char *media_type,
+                           const struct chrun_digest *d, int depth, struct chrun_err *err)
+{
+    struct chrun_manifest m;
+    int rc = 0;
+
+    if (mark_add(set, d, err) < 0)
+        return -1;
+    if (!chrun_manifest_type_is_known(media_type) && *media_type != '\0')
+        return 0; /* a config, a layer or an artifact: a leaf */
+    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
+        return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested too deep", d->str);
+    /* A pull keeps only the chosen platform of an index: the others are absent. */
+    if (depth > 0 && !chrun_store_has_blob(st, d))
+        return 0;
+    if (chrun_manifest_load(&m, st, d, media_type, err) < 0)
+        return -1;
+    if (m.is_index) {
+        for (size_t i = 0; rc == 0 && i < m.n_manifests; i++)
+            rc = mark_descriptor(st, set, m.manifests[i].media_type, &m.manifests[i].digest,
+                                 depth + 1, err);
+    } else {
+        rc = mark_add(set, &m.config.digest, err);
+        for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
+            rc = mark_add(set, &m.layers[i].digest, err);
+    }
+    chrun_manifest_release(&m);
+    return rc;
+}
+
+static int mark(struct chrun_store *st, struct mark_set *set, struct chrun_err *err)
+{
+    cleanup_free struct chrun_store_image *imgs = NULL;
+    size_t n;
+    if (chrun_store_list(st, &imgs, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (mark_descriptor(st, set, imgs[i].media_type, &imgs[i].digest, 0, err) < 0)
+            return chrun_err_prefix(err, "mark image '%s'",
+                                    imgs[i].ref[0] ? imgs[i].ref : imgs[i].digest.str);
+    }
+    if (set->n > 0)
+        qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
+    return 0;
+}
+
+/* Call FN for every entry of directory PARENT_FD/NAME except . and .. */
+static int for_each_entry(int parent_fd, const char *name,
+                          int (*fn)(int dfd, const char *entry, void *data, struct chrun_err *err),
+                          void *data, struct chrun_err *err)
+{
+    cleanup_closedir DIR *d = NULL;
+    struct dirent *de;
+    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return 0;
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", name);
+    d = fdopendir(fd);
+    if (d == NULL) {
+        int e = errno;
+        close(fd);
+        return chrun_err_sys(err, e, "open '%s'", name);
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (fn(dirfd(d), de->d_name, data, err) < 0)
+            return -1;
+    }
+    if (errno != 0)
+        return chrun_err_sys(err, errno, "read '%s'", name);
+    return 0;
+}
+
+struct sweep {
+    struct chrun_store *st;
+    const struct chrun_gc_opts *opts;
+    struct mark_set *marked;
+    struct chrun_gc_report *report;
+};
+
+static int sweep_blob(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct sweep *s = data;
+    struct stat sb;
+    char digest[CHRUN_DIGEST_STR_MAX + 8];
+
+    snprintf(digest, sizeof(digest), "sha256:%s", name);
+    /* Only names that are digests are ours; leave anything else alone. */
+    if (!chrun_digest_is_valid(digest) || mark_has(s->marked, name)) {
+        s->report->blobs_kept++;
+        return 0;
+    }
+    if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "stat blob %s", digest);
+    if (!s->opts->dry_run && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
+        return chrun_err_sys(err, errno, "remove blob %s", digest);
+    chrun_log_debug("%s blob %s", s->opts->dry_run ? "would remove" : "removed", digest);
+    s->report->blobs_removed++;
+    s->report->bytes_freed += (uint64_t) sb.st_size;
+    return 0;
+}
+
+/* Every tmp/ entry is stale: gc holds the store exclusively, so no writer that
+ * could own one is alive. */
+static int sweep_tmp(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct sweep *s = data;
+    struct stat sb;
+    if (fstatat(dfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(sb.st_mode))
+        s->report->bytes_freed += (uint64_t) sb.st_size;
+    if (!s->opts->dry_run && chrun_fs_rm_rf_at(dfd, name, err) < 0)
+        return -1;
+    s->report->tmp_removed++;
+    return 0;
+}
+
+/* The manifest digest a bundle records, or "" if it has none we can read. */
+static void bundle_digest(int dfd, const char *name, char *buf, size_t size)
+{
+    cleanup_close int bfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_free char *text = NULL;
+    cleanup_json json_t *cfg = NULL;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    const char *digest;
+    size_t len;
+
+    buf[0] = '\0';
+    if (bfd < 0 ||
+        chrun_io_read_file_at(bfd, "config.json", CHRUN_CONFIG_MAX, &text, &len, &err) < 0)
+        return;
+    cfg = json_loadb(text, len, 0, NULL);
+    digest = json_string_value(
+        json_object_get(json_object_get(cfg, "annotations"), CHRUN_BUNDLE_ANNOTATION_DIGEST));
+    if (chrun_digest_is_valid(digest))
+        snprintf(buf, size, "%s", digest);
+}
+
+static int sweep_bundle(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct sweep *s = data;
+    char digest[CHRUN_DIGEST_STR_MAX];
+
+    /* Unfinished unpacks (dot-named temp dirs) are always stale under the gc lock. */
+    if (name[0] != '.') {
+        bundle_digest(dfd, name, digest, sizeof(digest));
+        if (digest[0] != '\0' && mark_has(s->marked, digest + 7))
+            return 0;
+        if (digest[0] == '\0') {
+            chrun_log_warn("keeping bundle '%s': it records no image digest", name);
+            return 0;
+        }
+    }
+    if (!s->opts->dry_run && chrun_fs_rm_rf_at(dfd, name, err) < 0)
+        return -1;
+    chrun_log_debug("%s bundle '%s'", s->opts->dry_run ? "would remove" : "removed", name);
+    s->report->bundles_removed++;
+    return 0;
+}
+
+int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
+                 struct chrun_gc_report *report, struct chrun_err *err)
+{
+    struct mark_set marked = {0};
+    struct sweep s = {st, opts, &marked, report};
+    int root = chrun_store_root_fd(st);
+    int rc = -1;
+
+    memset(report, 0, sizeof(*report));
+    if (mark(st, &marked, err) < 0)
+        goto out;
+    if (for_each_entry(root, "blobs/sha256", sweep_blob, &s, err) < 0)
+        goto out;
+    if (for_each_entry(root, "tmp", sweep_tmp, &s, err) < 0)
+        goto out;
+    if (opts->bundles && for_each_entry(root, "bundles", sweep_bundle, &s, err) < 0)
+        goto out;
+    if (!opts->dry_run && chrun_fs_fsync_dir(chrun_store_blobs_fd(st), err) < 0)
+        goto out;
+    rc = 0;
+out:
+    free(marked.hex);
+    return rc;
+}

@@ -1,0 +1,80 @@
+# Test registries for chrun's integration tests; source after tests/lib.sh.
+#
+#   registry_start plain|auth [NAME]
+#       Starts docker-registry on a free 127.0.0.1 port with storage in the
+#       trash directory and stops it when the script exits (test_atexit).
+#       Exports, for NAME (default REGISTRY for plain, REGISTRY_AUTH for auth):
+#         $NAME          127.0.0.1:PORT
+#         ${NAME}_DIR    config.yml, htpasswd, registry.log, storage/
+#         ${NAME}_LOG    the registry's access and error log (grep it)
+#       and REGISTRY_USER=testuser REGISTRY_PASS=testpass for `auth`.
+#   registry_stop NAME
+#   registry_blob_path NAME DIGEST   where the registry keeps a blob's bytes
+#   registry_requests NAME           number of access-log lines so far
+#
+# Registries serve plain HTTP: skopeo needs --tls-verify=false
+# (--src-/--dest-tls-verify=false for copy) and, for auth,
+# --creds/--dest-creds "$REGISTRY_USER:$REGISTRY_PASS".
+
+_lib_registry_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${REPO_ROOT:=$(cd "$_lib_registry_dir/.." && pwd)}"
+
+REGISTRY_USER=testuser
+REGISTRY_PASS=testpass
+export REGISTRY_USER REGISTRY_PASS
+
+# libcurl honours http_proxy even for loopback; Go tools (skopeo) do not.
+case ",${no_proxy-}," in
+*,127.0.0.1,*) ;;
+*) no_proxy=${no_proxy:+$no_proxy,}127.0.0.1,localhost; export no_proxy NO_PROXY=$no_proxy ;;
+esac
+
+# lib.sh's test_atexit when present; a chained EXIT trap otherwise, so the
+# library also works from plain scripts.
+_registry_atexit() {
+    if declare -F test_atexit >/dev/null; then
+        test_atexit "$1"
+    else
+        _registry_exit_cmds="$1; ${_registry_exit_cmds-}"
+        trap 'eval "$_registry_exit_cmds"' EXIT
+    fi
+}
+
+registry_start() {
+    local mode=${1-} name=${2-} base dir addr
+    case $mode in
+    plain) name=${name:-REGISTRY} ;;
+    auth) name=${name:-REGISTRY_AUTH} ;;
+    *) echo "registry_start: usage: registry_start plain|auth [NAME]" >&2; return 2 ;;
+    esac
+    base=${TRASH_DIRECTORY:-}
+    if [ -z "$base" ]; then
+        base=$(mktemp -d "${TMPDIR:-/tmp}/chrun-registry.XXXXXX") || return 1
+    fi
+    dir=$base/registry-$name
+    addr=$("$REPO_ROOT/scripts/registry" start "$mode" "$dir" $$) || return 1
+    export "$name=$addr" "${name}_DIR=$dir" "${name}_LOG=$dir/registry.log"
+    _registry_atexit "registry_stop $name"
+}
+
+registry_stop() {
+    local dir_var=${1:-REGISTRY}_DIR
+    [ -n "${!dir_var-}" ] || return 0
+    "$REPO_ROOT/scripts/registry" stop "${!dir_var}"
+}
+
+registry_blob_path() { # NAME sha256:HEX
+    local dir_var=$1_DIR hex=${2#sha256:}
+    printf '%s\n' "${!dir_var}/storage/docker/registry/v2/blobs/sha256/${hex:0:2}/$hex/data"
+}
+
+registry_requests() {
+    local log_var=${1:-REGISTRY}_LOG
+    grep -c '" [0-9][0-9][0-9] ' "${!log_var}" || true
+}
+
+# The fixture helpers push to these registries; make them available to
+# scripts that source only lib.sh and lib-registry.sh.
+if ! declare -F fixture_push >/dev/null; then
+    . "$_lib_registry_dir/lib-fixtures.sh"
+fi

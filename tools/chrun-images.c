@@ -1,0 +1,115 @@
+/* chrun-images: list the named images of the store. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chrun/image.h"
+#include "chrun/log.h"
+#include "chrun/tool.h"
+
+enum { OPT_JSON = CHRUN_OPT_TOOL_BASE };
+
+static int usage(FILE *out, int status)
+{
+    fprintf(out, "Usage: chrun-images [--json | -q]\n"
+                 "List the named images: reference, manifest digest, size, created.\n\n"
+                 "      --json      one JSON array of objects\n"
+                 "  -q, --quiet     print only the manifest digests, one per line\n"
+                 "  -h, --help      show this help\n"
+                 "      --version   show the version\n");
+    return status;
+}
+
+/* Sizes as docker prints them: SI units, three significant digits. */
+static void human_size(int64_t bytes, char *buf, size_t size)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double) bytes;
+    size_t u = 0;
+    if (bytes < 0) {
+        snprintf(buf, size, "?");
+        return;
+    }
+    while (v >= 1000.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1000.0;
+        u++;
+    }
+    snprintf(buf, size, u == 0 ? "%.0f%s" : "%.3g%s", v, units[u]);
+}
+
+static int print_json(const struct chrun_image_info *infos, size_t n)
+{
+    json_t *arr = json_array();
+    int rc;
+    for (size_t i = 0; i < n; i++) {
+        const struct chrun_image_info *in = &infos[i];
+        json_array_append_new(
+            arr, json_pack("{s:s, s:s, s:s, s:I, s:s, s:s}", "Ref", in->image.ref, "Digest",
+                           in->image.digest.str, "MediaType", in->image.media_type, "Size",
+                           (json_int_t) in->size_bytes, "Created", in->created, "Platform",
+                           in->platform));
+    }
+    rc = json_dumpf(arr, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(arr);
+    printf("\n");
+    return rc;
+}
+
+static void print_table(const struct chrun_image_info *infos, size_t n)
+{
+    printf("%-50s %-19s %-8s %s\n", "REFERENCE", "DIGEST", "SIZE", "CREATED");
+    for (size_t i = 0; i < n; i++) {
+        char size[32];
+        human_size(infos[i].size_bytes, size, sizeof(size));
+        printf("%-50s sha256:%.12s %-8s %s\n", infos[i].image.ref,
+               chrun_digest_hex(&infos[i].image.digest), size, infos[i].created);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_image_info *infos = NULL;
+    struct chrun_store *st;
+    bool json = false, quiet = false;
+    size_t n = 0;
+    int c;
+
+    chrun_tool_init("chrun-images");
+    while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: json = true; break;
+        case 'q': quiet = true; break;
+        case 'h': return usage(stdout, 0);
+        case CHRUN_OPT_VERSION: return chrun_tool_version();
+        default: return chrun_tool_bad_option(argv);
+        }
+    }
+    if (optind != argc)
+        return chrun_tool_usage_error("unexpected operand '%s'", argv[optind]);
+    st = chrun_store_open(NULL, 0, &err);
+    if (st == NULL && err.code != CHRUN_E_NOTFOUND)
+        return chrun_tool_fail(&err);
+    if (st != NULL && chrun_image_list(st, &infos, &n, &err) < 0) {
+        chrun_store_close(st);
+        return chrun_tool_fail(&err);
+    }
+    chrun_store_close(st);
+    if (json)
+        print_json(infos, n);
+    else if (quiet)
+        for (size_t i = 0; i < n; i++)
+            printf("%s\n", infos[i].image.digest.str);
+    else
+        print_table(infos, n);
+    free(infos);
+    return chrun_tool_finish_stdout();
+}

@@ -1,5 +1,6 @@
 # chrun: make | make check | make demo | make bench | make install
 VERSION := 0.1.0
+.DEFAULT_GOAL := all
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
@@ -43,7 +44,7 @@ UNITS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(addprefix build-san/bin/,$(TOOLS))
 SAN_UNITS := $(patsubst tests/unit/%.c,build-san/unit/%,$(UNIT_SRCS))
 
-.PHONY: all check check-unit check-integration san demo bench install format clean deps
+.PHONY: all units check san demo bench install format clean deps
 .SECONDARY:
 
 all: $(BINS)
@@ -54,16 +55,23 @@ bin/%: build/bin/%
 
 san: $(SAN_BINS) $(SAN_UNITS)
 
+units: $(UNITS)
+
+# check, demo and bench set the machine up first (idempotent, offline when
+# everything is installed), then build in a fresh make that sees pkg-config.
 deps:
 	scripts/install-deps
 
-check: all $(UNITS) san
+check: deps
+	$(MAKE) -j$$(nproc) all units san
 	tests/run
 
-demo: all
+demo: deps
+	$(MAKE) all
 	scripts/demo
 
-bench: all
+bench: deps
+	$(MAKE) all
 	scripts/bench
 
 install: all

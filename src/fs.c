@@ -149,6 +149,10 @@ static int walk_step(struct walk *w, int rootfd, int *cur, int flags, mode_t mod
     }
     if (fd >= 0 && S_ISLNK(st.st_mode) && !(last && (flags & O_NOFOLLOW))) {
         char rest_copy[sizeof(w->todo)];
+        if (last && (flags & O_CREAT) && (flags & O_EXCL)) {
+            close(fd); /* open(2): O_CREAT|O_EXCL never follows a final symlink */
+            return -EEXIST;
+        }
         n = readlinkat(fd, "", target, sizeof(target) - 1);
         close(fd);
         if (n < 0)

@@ -18,6 +18,10 @@ int chrun_image_tag(struct chrun_store *st, const char *image, const char *newre
 
     if (chrun_ref_parse(&ref, newref, err) < 0)
         return -1;
+    /* A name that pins a digest would claim a manifest it may not name (docker refuses too). */
+    if (ref.digest[0] != '\0')
+        return chrun_err_set(err, CHRUN_E_USAGE, "cannot tag with a digest reference '%s'",
+                             newref);
     if (chrun_store_resolve(st, image, &img, err) < 0)
         return -1;
     if (img.media_type[0] == '\0') {
@@ -39,6 +43,9 @@ int chrun_image_untag(struct chrun_store *st, const char *refstr, char *ret_full
 {
     struct chrun_ref ref;
     char full[CHRUN_REF_STR_MAX];
+    if (chrun_digest_is_valid(refstr))
+        return chrun_err_set(err, CHRUN_E_USAGE, "'%s' is a digest, not a name: only names are removed",
+                             refstr);
     if (chrun_ref_parse(&ref, refstr, err) < 0)
         return -1;
     chrun_ref_format(&ref, full, sizeof(full));

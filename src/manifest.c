@@ -277,7 +277,11 @@ int chrun_manifest_select_platform(const struct chrun_manifest *m, const char *p
     variant = strchr(arch, '/');
     if (variant != NULL)
         *variant++ = '\0';
-    else
+    if (*os == '\0' || *arch == '\0' ||
+        (variant != NULL && (*variant == '\0' || strchr(variant, '/') != NULL)))
+        return chrun_err_set(err, CHRUN_E_USAGE, "invalid platform '%s': want os/arch[/variant]",
+                             platform);
+    if (variant == NULL)
         variant = "";
     arch = (char *) normalize_arch(arch, NULL);
     for (size_t i = 0; i < m->n_manifests; i++)

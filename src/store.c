@@ -43,6 +43,8 @@ struct chrun_store_writer {
     struct chrun_digest_hasher hasher;
     bool resumable;
     bool done;
+    bool verified;             /* chrun_store_writer_verify succeeded */
+    struct chrun_digest actual; /* valid when verified */
 };
 
 int chrun_store_default_root(char *buf, size_t size, struct chrun_err *err)
@@ -72,17 +74,25 @@ int chrun_store_default_root(char *buf, size_t size, struct chrun_err *err)
     return 0;
 }
 
+static int lock_fd_at(int dirfd, const char *name, int op, struct chrun_err *err);
+
 /* Create the OCI layout skeleton. Each piece appears atomically, so a crash
  * midway leaves a store the next run completes. */
 static int create_layout(int rootfd, struct chrun_err *err)
 {
     static const char *const dirs[] = {"blobs", "blobs/sha256", "tmp", "locks", "bundles"};
     cleanup_close int tmpfd = -1;
+    cleanup_close int lock = -1;
     for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
         if (mkdirat(rootfd, dirs[i], 0755) < 0 && errno != EEXIST)
             return chrun_err_sys(err, errno, "create '%s'", dirs[i]);
     tmpfd = chrun_fs_open_dir_at(rootfd, "tmp", err);
     if (tmpfd < 0)
+        return -1;
+    /* Under the index lock: a process creating the store beside us may have
+     * tagged into index.json between our check and our rename. */
+    lock = lock_fd_at(rootfd, "locks/index", LOCK_EX, err);
+    if (lock < 0)
         return -1;
     if (!chrun_fs_exists_at(rootfd, "oci-layout") &&
         chrun_fs_write_atomic_at(tmpfd, rootfd, "oci-layout", OCI_LAYOUT_CONTENT,
@@ -286,16 +296,31 @@ static int rehash_partial(struct chrun_store_writer *w, struct chrun_err *err)
     return 0;
 }
 
+/* True if FD is still the file named NAME in DIRFD: another writer may have
+ * renamed it into blobs/ or removed it while we waited for its lock. */
+static bool fd_is_name_at(int fd, int dirfd, const char *name)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && fstatat(dirfd, name, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
+           a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 static int open_partial(struct chrun_store_writer *w, struct chrun_err *err)
 {
     struct chrun_store *st = w->st;
     snprintf(w->tmp_name, sizeof(w->tmp_name), "blob-%s.partial", chrun_digest_hex(&w->expected));
-    w->fd = openat(st->tmp_fd, w->tmp_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (w->fd < 0)
-        return chrun_err_sys(err, errno, "create '%s'", w->tmp_name);
-    /* Another process may be writing the same blob: wait for it. */
-    if (TEMP_FAILURE_RETRY_INT(flock(w->fd, LOCK_EX)) < 0)
-        return chrun_err_sys(err, errno, "lock '%s'", w->tmp_name);
+    for (;;) {
+        w->fd = openat(st->tmp_fd, w->tmp_name, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (w->fd < 0)
+            return chrun_err_sys(err, errno, "create '%s'", w->tmp_name);
+        /* Another process may be writing the same blob: wait for it. */
+        if (TEMP_FAILURE_RETRY_INT(flock(w->fd, LOCK_EX)) < 0)
+            return chrun_err_sys(err, errno, "lock '%s'", w->tmp_name);
+        if (fd_is_name_at(w->fd, st->tmp_fd, w->tmp_name))
+            break;
+        close(w->fd); /* published or discarded meanwhile: never write through it */
+        w->fd = -1;
+    }
     if (w->resumable)
         return rehash_partial(w, err);
     if (ftruncate(w->fd, 0) < 0)
@@ -370,18 +395,34 @@ static int writer_verify(struct chrun_store_writer *w, struct chrun_digest *actu
     return 0;
 }
 
+int chrun_store_writer_verify(struct chrun_store_writer *w, struct chrun_digest *ret,
+                              struct chrun_err *err)
+{
+    if (!w->verified) {
+        if (w->done)
+            return chrun_err_set(err, CHRUN_E_DIGEST, "blob %s: already failed verification",
+                                 w->has_expected ? w->expected.str : "(new)");
+        if (writer_verify(w, &w->actual, err) < 0) {
+            /* A failed blob is never kept for resume: its bytes are known bad. */
+            unlinkat(w->st->tmp_fd, w->tmp_name, 0);
+            w->done = true;
+            return -1;
+        }
+        w->verified = true;
+    }
+    if (ret != NULL)
+        *ret = w->actual;
+    return 0;
+}
+
 int chrun_store_writer_commit(struct chrun_store_writer *w, struct chrun_digest *ret,
                               struct chrun_err *err)
 {
     struct chrun_digest actual;
     struct chrun_store *st = w->st;
 
-    if (writer_verify(w, &actual, err) < 0) {
-        /* A failed blob is never kept for resume: its bytes are known bad. */
-        unlinkat(st->tmp_fd, w->tmp_name, 0);
-        w->done = true;
+    if (chrun_store_writer_verify(w, &actual, err) < 0)
         return -1;
-    }
     if (chrun_store_has_blob(st, &actual)) {
         unlinkat(st->tmp_fd, w->tmp_name, 0);
     } else {

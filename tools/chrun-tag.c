@@ -46,7 +46,7 @@ int main(int argc, char **argv)
         return chrun_tool_usage_error("%s", err.msg);
     if (chrun_tool_image_operand(argv[optind], image, sizeof(image), &err) < 0)
         return chrun_tool_fail(&err);
-    st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
+    st = chrun_store_open(NULL, 0, &err);
     if (st == NULL)
         return chrun_tool_fail(&err);
     rc = chrun_image_tag(st, image, argv[optind + 1], full, sizeof(full), &err);

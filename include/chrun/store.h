@@ -91,7 +91,13 @@ struct chrun_store_writer *chrun_store_writer_begin(struct chrun_store *st,
 int chrun_store_writer_write(struct chrun_store_writer *w, const void *data, size_t len,
                              struct chrun_err *err);
 uint64_t chrun_store_writer_offset(struct chrun_store_writer *w);
-/* Verify size and digest, fsync, rename into blobs/, fsync the directory.
+/* Finish hashing and check size and digest without publishing anything, so
+ * a caller can verify several blobs before any appears under blobs/. On a
+ * mismatch (CHRUN_E_DIGEST) the temporary file is removed. Afterwards only
+ * chrun_store_writer_commit or _free may be called. Returns 0 or -1. */
+int chrun_store_writer_verify(struct chrun_store_writer *w, struct chrun_digest *ret,
+                              struct chrun_err *err);
+/* Verify size and digest (unless chrun_store_writer_verify did), fsync, rename into blobs/, fsync the directory.
  * The blob's digest is written to RET (may be NULL). On a mismatch the error
  * is CHRUN_E_DIGEST and nothing appears under blobs/. Returns 0 or -1. */
 int chrun_store_writer_commit(struct chrun_store_writer *w, struct chrun_digest *ret,

@@ -1,0 +1,54 @@
+/* Bundles: an image unpacked into an OCI runtime bundle (BUNDLE/rootfs and
+ * BUNDLE/config.json) that `runc run -b BUNDLE` accepts.
+ *
+ * A bundle is built in a temporary directory beside BUNDLE
+ * (".<name>.tmp-<random>", locked with flock while in use) and renamed into
+ * place when complete, so a bundle exists only when it is complete: kill -9
+ * leaves at most a temporary directory, which the next unpack beside it
+ * removes.
+ *
+ * BUNDLE/config.json is a runtime-spec 1.0.2 config with runc spec's defaults
+ * (namespaces pid, network, ipc, uts, mount; /proc, /dev, /dev/pts, /dev/shm,
+ * /dev/mqueue, /sys mounts; masked and read-only paths; RLIMIT_NOFILE; the
+ * default capability set; terminal off; root "rootfs", writable) and the
+ * image's Entrypoint+Cmd, Env (PATH defaulted, HOME from the user's passwd
+ * entry when absent), WorkingDir and User (names resolved through the
+ * rootfs' /etc/passwd and /etc/group, never the host's). Its annotations:
+ *   "io.chrun.image.manifest-digest"   the image manifest digest (identity of
+ *                                      the bundle: re-running with the same
+ *                                      image is a no-op);
+ *   "org.opencontainers.image.ref.name" the full reference, when the image has one. */
+#ifndef CHRUN_BUNDLE_H
+#define CHRUN_BUNDLE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "chrun/err.h"
+#include "chrun/store.h"
+
+#define CHRUN_BUNDLE_ANNOTATION_DIGEST "io.chrun.image.manifest-digest"
+
+struct chrun_unpack_opts {
+    const char *platform; /* "os/arch[/variant]" for an index; NULL = host */
+    bool force;           /* replace a bundle of another image */
+};
+#define CHRUN_UNPACK_OPTS_INIT {NULL, false}
+
+/* Unpack IMAGE (anything chrun_store_resolve takes) into BUNDLE (NULL:
+ * $CHRUN_ROOT/bundles/<12 hex of manifest digest>); write the bundle's
+ * absolute path to RET_PATH (SIZE bytes). Re-running on a complete bundle of
+ * the same image returns at once. A bundle of another image (or any other
+ * non-empty directory) at BUNDLE fails with CHRUN_E_EXISTS unless
+ * OPTS->force (OPTS may be NULL). Bad layers fail with CHRUN_E_INPUT or
+ * CHRUN_E_DIGEST and leave nothing at BUNDLE. Returns 0 or -1. */
+int chrun_bundle_unpack(struct chrun_store *st, const char *image, const char *bundle,
+                        const struct chrun_unpack_opts *opts, char *ret_path, size_t size,
+                        struct chrun_err *err);
+
+/* Write to RET_DIGEST (CHRUN_DIGEST_STR_MAX bytes) the manifest digest
+ * recorded in the config.json of the bundle open at BUNDLEFD. Fails with
+ * CHRUN_E_NOTFOUND when BUNDLEFD holds no chrun bundle. Returns 0 or -1. */
+int chrun_bundle_manifest_digest(int bundlefd, char *ret_digest, struct chrun_err *err);
+
+#endif

@@ -1,0 +1,62 @@
+/* The layer applier: one image layer stream onto a root filesystem directory.
+ *
+ * A layer streams blob fd -> SHA-256 of the compressed bytes (checked against
+ * the descriptor's digest and size) -> gzip/zstd decompression (chosen by the
+ * media type, checked against the magic bytes) -> SHA-256 of the tar stream
+ * (checked against config.rootfs.diff_ids[i]) -> tar reader -> disk, in one
+ * pass over fixed buffers. Decompression and hashing run on a second thread,
+ * so two cores share the work; memory does not grow with the layer.
+ *
+ * The image-spec changeset rules apply: ".wh.NAME" removes NAME of lower
+ * layers, ".wh..wh..opq" empties its directory of lower-layer entries, an
+ * entry replaces whatever was at its path (unlinked first, never written
+ * through), directories merge. Safety rules (SPEC "Bad input"):
+ *  - entry and hardlink names that are absolute or hold a ".." component are
+ *    refused (CHRUN_E_INPUT);
+ *  - the parent directory of an entry resolves inside the root as the
+ *    container would see it (RESOLVE_IN_ROOT: "bin -> usr/bin" then "bin/sh"
+ *    lands in usr/bin/sh); a parent that does not exist inside the root (a
+ *    symlink naming a host path) is an error, never created through the link;
+ *  - hardlink targets and whiteout directories must resolve without any
+ *    symlink (a tar writer records real paths), else CHRUN_E_INPUT;
+ *  - the last component is never followed.
+ * Directory modes and mtimes are applied by chrun_layer_applier_finish, after
+ * all contents exist (so read-only directories of an image can still be
+ * filled by an unprivileged user). Run as root, owners, device nodes and
+ * trusted.* xattrs are kept; run as an ordinary user, files belong to that
+ * user and device nodes are skipped, each with one warning per applier. */
+#ifndef CHRUN_LAYER_H
+#define CHRUN_LAYER_H
+
+#include <stdint.h>
+
+#include "chrun/digest.h"
+#include "chrun/err.h"
+#include "chrun/manifest.h"
+
+/* Opaque state carried across the layers of one rootfs: deferred directory
+ * metadata and the warnings already given. Not thread-safe. */
+struct chrun_layer_applier;
+
+/* Start applying layers to the directory ROOTFD (kept open by the caller
+ * until chrun_layer_applier_free). Returns a new applier, or NULL with ERR. */
+struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err *err);
+
+/* Apply one layer read from BLOB_FD (positioned at its start; not closed).
+ * DESC gives the media type (compression), digest and size the bytes must
+ * match; DIFF_ID the digest of the uncompressed tar stream. Mismatches fail
+ * with CHRUN_E_DIGEST, corrupt or truncated streams and hostile entries with
+ * CHRUN_E_INPUT, unsupported media types with CHRUN_E_UNSUPPORTED. On failure
+ * the rootfs is left half-applied: the caller discards it. Returns 0 or -1. */
+int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
+                      const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
+                      struct chrun_err *err);
+
+/* Set the modes, owners and mtimes of directories, deepest first, once every
+ * layer is applied. Returns 0 or -1. */
+int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *err);
+
+/* Free the applier (NULL is fine). Does not close ROOTFD. */
+void chrun_layer_applier_free(struct chrun_layer_applier *a);
+
+#endif

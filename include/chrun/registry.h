@@ -1,0 +1,95 @@
+/* Registry API v2 client (pull side) on libcurl.
+ *
+ * chrun_registry_pull fetches a manifest (docker schema2 or OCI, index or
+ * image manifest), chooses a platform, downloads the missing blobs in
+ * parallel with curl's multi interface while hashing them into resumable
+ * store writers, verifies everything, publishes blobs, then manifests, then
+ * names the image in index.json. A failed pull publishes nothing under
+ * blobs/; tmp/ may keep resumable partial blobs after network failures.
+ *
+ * Network rules (SPEC "References", "Bad input"): plain HTTP only for
+ * loopback hosts and CHRUN_INSECURE_REGISTRIES; redirects are followed by
+ * hand and the Authorization header goes only to the registry's own origin;
+ * connect and stall timeouts (CHRUN_STALL_TIMEOUT seconds, default 30);
+ * retries with backoff on connection errors, 408, 429 (Retry-After capped at
+ * 30 s) and 5xx, at most 5 attempts in a row without progress; every size a
+ * server declares is checked against the descriptor. docker.io images try
+ * CHRUN_REGISTRY_MIRRORS (comma-separated URLs or host[:port]) first. */
+#ifndef CHRUN_REGISTRY_H
+#define CHRUN_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "chrun/digest.h"
+#include "chrun/err.h"
+#include "chrun/store.h"
+
+struct chrun_pull_opts {
+    const char *platform; /* "os/arch[/variant]"; NULL = host */
+    bool all_platforms;   /* keep the whole index and every platform's blobs */
+    int jobs;             /* parallel blob downloads; 0 = default */
+    bool progress;        /* bars on stderr (drawn only if it is a terminal) */
+};
+
+#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false}
+#define CHRUN_PULL_JOBS_DEFAULT 4
+#define CHRUN_PULL_JOBS_MAX 64
+/* Retry-After is honoured up to this many seconds. */
+#define CHRUN_RETRY_AFTER_MAX_S 30
+/* Attempts per request without any progress before giving up. */
+#define CHRUN_PULL_ATTEMPTS_MAX 5
+
+/* Pull REF into ST, record it in index.json, write the image manifest digest
+ * to RET_DIGEST (with all_platforms and an index: the index digest). The
+ * name recorded is REF's full normalized form; it points at the chosen
+ * platform's manifest, or at the index with all_platforms. When REF pins a
+ * digest whose manifest and blobs are all in the store, no network is used.
+ * Blobs already in the store are never fetched. On failure ERR holds one
+ * line: CHRUN_E_NOTFOUND ("manifest unknown: REF"), CHRUN_E_AUTH,
+ * CHRUN_E_NETWORK, CHRUN_E_DIGEST, CHRUN_E_INPUT (hostile or malformed
+ * replies), CHRUN_E_UNSUPPORTED (schema1), CHRUN_E_USAGE (bad platform).
+ * Returns 0 or -1. */
+int chrun_registry_pull(struct chrun_store *st, const char *ref,
+                        const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
+                        struct chrun_err *err);
+
+/* Check PLATFORM's syntax ("os/arch[/variant]"; NULL is fine) so a tool can
+ * reject it as a usage error before any work. Returns 0 or -1
+ * (CHRUN_E_USAGE). */
+int chrun_registry_platform_check(const char *platform, struct chrun_err *err);
+
+/* Pure helpers, exposed for unit tests. */
+
+/* Seconds to wait for a Retry-After VALUE (delta-seconds or HTTP-date,
+ * relative to NOW), capped at CHRUN_RETRY_AFTER_MAX_S; -1 if unparsable. */
+long chrun_registry_retry_after(const char *value, time_t now);
+
+/* Backoff before attempt number ATTEMPT (1-based) when the server gave no
+ * Retry-After: 250 ms doubling, at most 8 s. */
+long chrun_registry_backoff_ms(int attempt);
+
+/* Parse "bytes START-END/TOTAL" (TOTAL may be '*': *RET_TOTAL = -1).
+ * Returns 0 or -1 (CHRUN_E_INPUT). */
+int chrun_registry_parse_content_range(const char *value, uint64_t *ret_start,
+                                       uint64_t *ret_end, int64_t *ret_total,
+                                       struct chrun_err *err);
+
+/* True if URLs A and B have the same scheme, host and (default-filled) port:
+ * the rule for sending credentials along a redirect. */
+bool chrun_registry_same_origin(const char *a, const char *b);
+
+/* True if URL may be contacted: https, or http to a host that
+ * chrun_ref_host_is_insecure allows. */
+bool chrun_registry_url_allowed(const char *url);
+
+/* Turn one CHRUN_REGISTRY_MIRRORS entry ("https://m.example", "m:5000",
+ * "http://127.0.0.1:5000/") into a base URL "scheme://host[:port]" in BUF
+ * and its host[:port] in HOST. Plain http only where allowed. Returns 0 or
+ * -1 (CHRUN_E_INPUT). */
+int chrun_registry_mirror_base(const char *entry, char *buf, size_t size, char *host,
+                               size_t host_size, struct chrun_err *err);
+
+#endif

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""A hostile registry for chrun-pull's tests: a proxy in front of a real
+docker-registry that misbehaves in one chosen way.
+
+  evil-registry.py --upstream HOST:PORT --mode MODE --addr-file FILE
+                   [--log FILE] [--other-log FILE] [--blob-dir DIR] [--rate BPS]
+
+Writes "127.0.0.1:PORT" to --addr-file once listening. --log gets one line per
+request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
+/v2/NAME/blobs/DIGEST, manifest = GET of /v2/NAME/manifests/REF):
+
+  proxy                pass everything through unchanged
+  slow                 blob bodies trickle at --rate bytes/s (default 64 KiB/s)
+  ignore-range         Range headers are dropped, so blobs come whole (200)
+  cut                  the first GET of each blob without Range gets the full
+                       Content-Length, half the body, then a closed connection
+  lying-length         blob Content-Length 1000 bytes more than the blob
+  extra-bytes          blob without Content-Length, 1000 extra bytes, then close
+  corrupt              blob bytes with one byte flipped, same length
+  wrong-digest-header  manifest replies with a false Docker-Content-Digest
+  not-json             manifest by tag: 200 with a body that is not JSON
+  huge-manifest        manifest by tag: 200, no Content-Length, 5 MiB streamed
+  deep-index           manifest by tag: a chain of 6 nested indexes for this
+                       host's platform (children served by digest)
+  schema1              manifest by tag: a docker schema1 manifest
+  redirect             blob: 307 to http://localhost:OTHER/..., where a second
+                       listener logs "PATH auth=<header or none>" to
+                       --other-log and serves the bytes from --blob-dir
+                       (the registry's storage/docker/registry/v2/blobs)
+  stall                blob: headers, then silence
+  status-429           blob: always 429 with Retry-After: 1
+  status-503           blob: always 503
+  bad-challenge        every request: 401 with a malformed WWW-Authenticate
+"""
+import argparse
+import hashlib
+import http.client
+import http.server
+import json
+import os
+import platform
+import re
+import socket
+import sys
+import threading
+import time
+
+ARGS = None
+LOG_LOCK = threading.Lock()
+SEEN_BLOBS = set()
+DEEP = {}  # digest -> (media type, bytes) for deep-index
+HOP = {"connection", "transfer-encoding", "keep-alive", "content-length"}
+BLOB_RE = re.compile(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$")
+MANIFEST_RE = re.compile(r"^/v2/(.+)/manifests/([^/]+)$")
+
+
+def log(path, line):
+    if not path:
+        return
+    with LOG_LOCK, open(path, "a") as f:
+        f.write(line + "\n")
+
+
+def host_platform():
+    m = platform.machine()
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386"}.get(m, m)
+    return "linux", arch
+
+
+def build_deep_index(depth=6):
+    """A chain of nested OCI indexes: each one's only entry is the next."""
+    os_, arch = host_platform()
+    leaf = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                       "manifests": []}).encode()
+    prev = leaf
+    DEEP["sha256:" + hashlib.sha256(leaf).hexdigest()] = leaf
+    for _ in range(depth):
+        doc = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+               "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+                              "digest": "sha256:" + hashlib.sha256(prev).hexdigest(),
+                              "size": len(prev),
+                              "platform": {"os": os_, "architecture": arch}}]}
+        prev = json.dumps(doc).encode()
+        DEEP["sha256:" + hashlib.sha256(prev).hexdigest()] = prev
+    return prev
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def upstream(self):
+        conn = http.client.HTTPConnection(ARGS.upstream, timeout=30)
+        drop = HOP | {"host"} | ({"range"} if ARGS.mode == "ignore-range" else set())
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
+        body = None
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        if n:
+            body = self.rfile.read(n)
+        conn.request(self.command, self.path, body=body, headers=headers)
+        r = conn.getresponse()
+        data = r.read() if self.command != "HEAD" else b""
+        hdrs = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP]
+        length = r.getheader("Content-Length")
+        conn.close()
+        return r.status, hdrs, data, length
+
+    def send(self, status, hdrs, data, length=None, close=False):
+        self.send_response(status)
+        for k, v in hdrs:
+            self.send_header(k, v)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        if close:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD" and data:
+            self.wfile.write(data)
+            self.wfile.flush()
+
+    def do_HEAD(self):
+        self.handle_any()
+
+    def do_GET(self):
+        self.handle_any()
+
+    def handle_any(self):
+        log(ARGS.log, "%s %s range=%s auth=%s" % (
+            self.command, self.path, self.headers.get("Range", "-"),
+            "yes" if self.headers.get("Authorization") else "no"))
+        mode = ARGS.mode
+        blob = BLOB_RE.match(self.path) if self.command == "GET" else None
+        manifest = MANIFEST_RE.match(self.path) if self.command == "GET" else None
+        by_tag = manifest is not None and not manifest.group(2).startswith("sha256:")
+
+        if mode == "bad-challenge":
+            return self.send(401, [("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:1/token,'
+                                    'service=x')], b"{}", 2)
+        if mode == "not-json" and by_tag:
+            return self.send(200, [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                             b"this is not json", 16)
+        if mode == "schema1" and by_tag:
+            body = json.dumps({"schemaVersion": 1, "name": "x", "tag": "1",
+                               "fsLayers": [], "history": []}).encode()
+            return self.send(200, [("Content-Type",
+                                    "application/vnd.docker.distribution.manifest.v1+prettyjws")],
+                             body, len(body))
+        if mode == "huge-manifest" and by_tag:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+            self.send_header("Connection", "close")
+            self.close_connection = True
+            self.end_headers()
+            try:
+                self.wfile.write(b'{"schemaVersion":2,"x":"')
+                chunk = b"x" * 65536
+                for _ in range(80):  # 5 MiB
+                    self.wfile.write(chunk)
+                self.wfile.write(b'"}')
+            except OSError:
+                pass
+            return
+        if mode == "deep-index" and manifest:
+            ref = manifest.group(2)
+            body = DEEP.get(ref) if ref.startswith("sha256:") else DEEP_TOP
+            if body is None:
+                return self.send(404, [], b"", 0)
+            return self.send(200, [("Content-Type", "application/vnd.oci.image.index.v1+json")],
+                             body, len(body))
+        if blob and mode in ("status-429", "status-503"):
+            if mode == "status-429":
+                return self.send(429, [("Retry-After", "1")], b"slow down", 9)
+            return self.send(503, [], b"unavailable", 11)
+        if blob and mode == "redirect":
+            target = "http://localhost:%d/blobs/%s" % (OTHER_PORT, blob.group(2))
+            return self.send(307, [("Location", target)], b"", 0)
+
+        status, hdrs, data, length = self.upstream()
+        if manifest and mode == "wrong-digest-header" and status == 200:
+            hdrs = [(k, v) for k, v in hdrs if k.lower() != "docker-content-digest"]
+            hdrs.append(("Docker-Content-Digest", "sha256:" + hashlib.sha256(b"x").hexdigest()))
+            return self.send(status, hdrs, data, len(data))
+        if not blob or status not in (200, 206):
+            return self.send(status, hdrs, data, len(data) if self.command != "HEAD" else length)
+        digest = blob.group(2)
+        if mode == "slow":
+            self.send(status, hdrs, None, len(data))
+            step = max(1, ARGS.rate // 10)
+            try:
+                for i in range(0, len(data), step):
+                    self.wfile.write(data[i:i + step])
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                self.close_connection = True
+            return
+        if mode == "cut" and "Range" not in self.headers and digest not in SEEN_BLOBS \
+                and len(data) > 1:
+            SEEN_BLOBS.add(digest)
+            self.send(status, hdrs, None, len(data), close=True)
+            self.wfile.write(data[:len(data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if mode == "lying-length":
+            return self.send(status, hdrs, data, len(data) + 1000, close=True)
+        if mode == "extra-bytes":
+            return self.send(status, hdrs, data + b"\0" * 1000, None, close=True)
+        if mode == "corrupt" and data:
+            i = len(data) // 2
+            data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+            return self.send(status, hdrs, data, len(data))
+        if mode == "stall":
+            self.send(status, hdrs, None, len(data))
+            self.wfile.flush()
+            time.sleep(3600)
+            return
+        return self.send(status, hdrs, data, len(data))
+
+
+class OtherHandler(http.server.BaseHTTPRequestHandler):
+    """The 'other host' a redirect points at: logs what reaches it."""
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def do_GET(self):
+        log(ARGS.other_log, "%s auth=%s" % (self.path, self.headers.get("Authorization", "none")))
+        m = re.match(r"^/blobs/sha256:([0-9a-f]{64})$", self.path)
+        data = None
+        if m and ARGS.blob_dir:
+            p = os.path.join(ARGS.blob_dir, "sha256", m.group(1)[:2], m.group(1), "data")
+            if os.path.exists(p):
+                with open(p, "rb") as f:
+                    data = f.read()
+        if data is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        rng = self.headers.get("Range")
+        start = int(rng.split("=")[1].split("-")[0]) if rng else 0
+        self.send_response(206 if rng else 200)
+        if rng:
+            self.send_header("Content-Range", "bytes %d-%d/%d" % (start, len(data) - 1, len(data)))
+        self.send_header("Content-Length", str(len(data) - start))
+        self.end_headers()
+        self.wfile.write(data[start:])
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    global ARGS, OTHER_PORT, DEEP_TOP
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--mode", default="proxy")
+    ap.add_argument("--addr-file", required=True)
+    ap.add_argument("--log")
+    ap.add_argument("--other-log")
+    ap.add_argument("--blob-dir")
+    ap.add_argument("--rate", type=int, default=64 * 1024)
+    ARGS = ap.parse_args()
+    DEEP_TOP = build_deep_index()
+    other = Server(("127.0.0.1", 0), OtherHandler)
+    OTHER_PORT = other.server_address[1]
+    threading.Thread(target=other.serve_forever, daemon=True).start()
+    srv = Server(("127.0.0.1", 0), Handler)
+    tmp = ARGS.addr_file + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("127.0.0.1:%d\n" % srv.server_address[1])
+    os.rename(tmp, ARGS.addr_file)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+OTHER_PORT = 0
+DEEP_TOP = b""
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1281 @@
+/* chrun_archive_load: docker save archives and OCI image layouts into the store.
+ *
+ * Three phases. Stream: every file member of the tar is copied into a staging
+ * directory tmp/load-<hex> while it is hashed (a member table remembers name,
+ * digest, size and its first bytes); the small JSON documents (index.json,
+ * manifest.json, oci-layout, repositories) stay in memory under caps. Resolve:
+ * walk index.json or manifest.json, find every referenced blob in the table,
+ * check digests, sizes and diff_ids, and build the OCI manifests of docker
+ * images. Commit: only now are the needed staged files renamed into blobs/
+ * and the names recorded. The staging directory is locked with flock while in
+ * use, so a later load can tell an abandoned one (kill -9) from a live one. */
+#include "chrun/archive.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+
+#include "chrun/fs.h"
+#include "chrun/io.h"
+#include "chrun/log.h"
+#include "chrun/manifest.h"
+#include "chrun/ref.h"
+#include "cleanup.h"
+#include "util.h"
+
+#define STAGE_PREFIX "load-"
+#define STAGE_NEW_PREFIX "load."
+#define MAGIC_LEN 4
+#define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
+
+struct member {
+    char *name;    /* normalized path inside the archive; "" for generated blobs */
+    char *link;    /* symlink target (as written) or hardlink target; NULL for files */
+    bool hardlink;
+    bool staged;   /* content is in the staging directory as "m<index>" */
+    bool keep;     /* needed by an image: goes to blobs/ at commit */
+    struct chrun_digest digest;
+    uint64_t size;
+    unsigned char magic[MAGIC_LEN];
+    size_t magic_len;
+};
+
+/* An in-memory JSON member of the archive. */
+struct doc {
+    char *buf;
+    size_t len;
+    bool present;
+};
+
+struct pending_tag {
+    char ref[CHRUN_REF_STR_MAX];
+    char media_type[CHRUN_MEDIA_TYPE_MAX];
+    struct chrun_digest digest;
+    int64_t size;
+};
+
+struct loader {
+    struct chrun_store *st;
+    const char *input;
+    int dirfd; /* directory input, else -1 */
+    int stage_fd;
+    char stage_name[NAME_MAX];
+    struct member *members;
+    size_t n_members, cap_members;
+    struct doc index, manifest, layout, repositories;
+    unsigned char *buf; /* CHRUN_IO_BUFSZ, member data */
+    struct archive *raw; /* decompressing outer reader (tar input) */
+    const char *blob_dir; /* where blobs live: "blobs/sha256/", or "" (skopeo dir:) */
+    struct pending_tag *tags;
+    size_t n_tags;
+    struct chrun_archive_result *result;
+};
+
+void chrun_archive_result_release(struct chrun_archive_result *r)
+{
+    free(r->digests);
+    r->digests = NULL;
+    r->n_digests = 0;
+}
+
+/* Paths inside the archive */
+
+/* Resolve REL against directory BASE (both archive-relative) lexically into
+ * OUT. SPEC "Bad input": absolute paths and ".." above the archive root lead
+ * outside it and fail. */
+static int path_resolve(const char *base, const char *rel, char *out, size_t size)
+{
+    char tmp[PATH_MAX];
+    size_t len = 0;
+    char *save = NULL, *comp;
+    int n;
+
+    if (rel[0] == '/')
+        return -1;
+    n = snprintf(tmp, sizeof(tmp), "%s%s%s", base, *base ? "/" : "", rel);
+    if (n < 0 || (size_t) n >= sizeof(tmp) || size == 0)
+        return -1;
+    out[0] = '\0';
+    for (comp = strtok_r(tmp, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+        if (streq(comp, "."))
+            continue;
+        if (streq(comp, "..")) {
+            char *slash;
+            if (len == 0)
+                return -1;
+            slash = strrchr(out, '/');
+            len = slash ? (size_t) (slash - out) : 0;
+            out[len] = '\0';
+            continue;
+        }
+        n = snprintf(out + len, size - len, "%s%s", len ? "/" : "", comp);
+        if (n < 0 || (size_t) n >= size - len)
+            return -1;
+        len += (size_t) n;
+    }
+    return len ? 0 : -1;
+}
+
+/* The directory part of archive path P, written to OUT. */
+static void path_dirname(const char *p, char *out, size_t size)
+{
+    const char *slash = strrchr(p, '/');
+    size_t len = slash ? (size_t) (slash - p) : 0;
+    if (len >= size)
+        len = size - 1;
+    memcpy(out, p, len);
+    out[len] = '\0';
+}
+
+/* Staging */
+
+static int stage_member_name(size_t idx, char *out, size_t size)
+{
+    int n = snprintf(out, size, "m%zu", idx);
+    return (n < 0 || (size_t) n >= size) ? -1 : 0;
+}
+
+static int stage_create(struct loader *l, struct chrun_err *err)
+{
+    char newname[NAME_MAX];
+    int tmpfd = chrun_store_tmp_fd(l->st);
+
+    /* Made as "load.<hex>", which stale-cleaning skips, locked, then renamed
+     * to "load-<hex>": a staging directory never shows under its final name
+     * without its lock. */
+    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_NEW_PREFIX, newname, sizeof(newname), err) < 0)
+        return -1;
+    l->stage_fd = openat(tmpfd, newname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (l->stage_fd < 0 || flock(l->stage_fd, LOCK_EX) < 0) {
+        int e = errno;
+        unlinkat(tmpfd, newname, AT_REMOVEDIR);
+        return chrun_err_sys(err, e, "staging directory 'tmp/%s'", newname);
+    }
+    snprintf(l->stage_name, sizeof(l->stage_name), "%s%s", STAGE_PREFIX,
+             newname + strlen(STAGE_NEW_PREFIX));
+    if (renameat(tmpfd, newname, tmpfd, l->stage_name) < 0) {
+        int e = errno;
+        unlinkat(tmpfd, newname, AT_REMOVEDIR);
+        l->stage_name[0] = '\0';
+        return chrun_err_sys(err, e, "staging directory 'tmp/%s'", newname);
+    }
+    return 0;
+}
+
+static void stage_remove(struct loader *l)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    if (l->stage_name[0] == '\0')
+        return;
+    if (chrun_fs_rm_rf_at(chrun_store_tmp_fd(l->st), l->stage_name, &ignored) < 0)
+        chrun_log_warn("remove staging directory 'tmp/%s': %s", l->stage_name, ignored.msg);
+    l->stage_name[0] = '\0';
+}
+
+int chrun_archive_clean_stale(struct chrun_store *st, struct chrun_err *err)
+{
+    cleanup_closedir DIR *dir = NULL;
+    struct dirent *de;
+    int fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open store tmp/");
+    dir = fdopendir(fd);
+    if (dir == NULL) {
+        close(fd);
+        return chrun_err_sys(err, errno, "open store tmp/");
+    }
+    while ((de = readdir(dir)) != NULL) {
+        cleanup_close int dfd = -1;
+        if (!str_has_prefix(de->d_name, STAGE_PREFIX) || strchr(de->d_name, '.') != NULL)
+            continue;
+        dfd = openat(chrun_store_tmp_fd(st), de->d_name,
+                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0 || flock(dfd, LOCK_EX | LOCK_NB) < 0)
+            continue; /* gone, or a live load holds it */
+        if (chrun_fs_rm_rf_at(chrun_store_tmp_fd(st), de->d_name, err) < 0)
+            return -1;
+        chrun_log_debug("removed abandoned staging directory tmp/%s", de->d_name);
+    }
+    return 0;
+}
+
+/* The member table */
+
+static struct member *member_add(struct loader *l, const char *name, struct chrun_err *err)
+{
+    struct member *m;
+    if (l->n_members == CHRUN_ARCHIVE_MAX_MEMBERS) {
+        chrun_err_set(err, CHRUN_E_INPUT, "more than %d members", CHRUN_ARCHIVE_MAX_MEMBERS);
+        return NULL;
+    }
+    if (l->n_members == l->cap_members) {
+        size_t cap = l->cap_members ? l->cap_members * 2 : 64;
+        struct member *p = realloc(l->members, cap * sizeof(*p));
+        if (p == NULL) {
+            chrun_err_sys(err, ENOMEM, "member table");
+            return NULL;
+        }
+        l->members = p;
+        l->cap_members = cap;
+    }
+    m = &l->members[l->n_members];
+    memset(m, 0, sizeof(*m));
+    m->name = strdup(name);
+    if (m->name == NULL) {
+        chrun_err_sys(err, ENOMEM, "member table");
+        return NULL;
+    }
+    l->n_members++;
+    return m;
+}
+
+static struct member *member_find(struct loader *l, const char *name)
+{
+    /* The last member of a name wins, as when tar extracts. */
+    for (size_t i = l->n_members; i-- > 0;)
+        if (l->members[i].name[0] && streq(l->members[i].name, name))
+            return &l->members[i];
+    return NULL;
+}
+
+static size_t member_index(struct loader *l, struct member *m)
+{
+    return (size_t) (m - l->members);
+}
+
+/* Copy member data into staged file "m<index>", hashing it. READ pulls the
+ * next chunk into l->buf and returns its length, 0 at the end, -1 on error. */
+typedef ssize_t (*chunk_reader)(void *src, unsigned char *buf, size_t size, struct chrun_err *err);
+
+static int stage_copy(struct loader *l, struct member *m, chunk_reader read_chunk, void *src,
+                      struct chrun_err *err)
+{
+    struct chrun_digest_hasher h = {0};
+    char fname[32];
+    cleanup_close int fd = -1;
+    ssize_t n;
+    int rc = -1;
+
+    if (stage_member_name(member_index(l, m), fname, sizeof(fname)) < 0)
+        return chrun_err_sys(err, ENAMETOOLONG, "staging");
+    fd = openat(l->stage_fd, fname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "create staging file");
+    if (chrun_digest_hasher_init(&h, err) < 0)
+        return -1;
+    while ((n = read_chunk(src, l->buf, CHRUN_IO_BUFSZ, err)) > 0) {
+        if (m->magic_len < MAGIC_LEN) {
+            size_t k = MAGIC_LEN - m->magic_len;
+            if (k > (size_t) n)
+                k = (size_t) n;
+            memcpy(m->magic + m->magic_len, l->buf, k);
+            m->magic_len += k;
+        }
+        if (chrun_io_write_full(fd, l->buf, (size_t) n, err) < 0 ||
+            chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
+            goto out;
+    }
+    if (n < 0)
+        goto out;
+    m->size = h.size_bytes;
+    if (chrun_digest_hasher_final(&h, &m->digest, err) < 0)
+        goto out;
+    m->staged = true;
+    rc = 0;
+out:
+    chrun_digest_hasher_release(&h);
+    return rc;
+}
+
+/* Member names that carry their own digest: OCI blobs/sha256/<hex> and the
+ * <hex>.json config files of docker save. Their content must match it. */
+static bool name_digest(const char *name, struct chrun_digest *ret)
+{
+    size_t len = strlen(name);
+    int n = -1;
+    if (str_has_prefix(name, "blobs/sha256/"))
+        n = snprintf(ret->str, sizeof(ret->str), "sha256:%.70s", name + 13);
+    else if (strchr(name, '/') == NULL && len == CHRUN_DIGEST_HEX_LEN + 5 &&
+             streq(name + CHRUN_DIGEST_HEX_LEN, ".json"))
+        n = snprintf(ret->str, sizeof(ret->str), "sha256:%.64s", name);
+    return n > 0 && (size_t) n < sizeof(ret->str) && chrun_digest_is_valid(ret->str);
+}
+
+static int check_named_digest(struct member *m, struct chrun_err *err)
+{
+    struct chrun_digest want;
+    if (name_digest(m->name, &want) && !streq(want.str, m->digest.str))
+        return chrun_err_set(err, CHRUN_E_DIGEST,
+                             "member '%s': digest mismatch: content is %s", m->name,
+                             m->digest.str);
+    return 0;
+}
+
+/* The small JSON documents kept in memory. */
+static struct doc *doc_for(struct loader *l, const char *name, size_t *ret_cap)
+{
+    if (streq(name, "index.json") || streq(name, "manifest.json")) {
+        *ret_cap = CHRUN_MANIFEST_MAX;
+        return streq(name, "index.json") ? &l->index : &l->manifest;
+    }
+    *ret_cap = CHRUN_ARCHIVE_SMALL_MAX;
+    if (streq(name, "oci-layout"))
+        return &l->layout;
+    if (streq(name, "repositories"))
+        return &l->repositories;
+    return NULL;
+}
+
+/* Tar input */
+
+struct tar_source {
+    struct loader *l;
+    struct archive *tar;
+};
+
+static int archive_fail(struct archive *a, const char *what, struct chrun_err *err)
+{
+    const char *msg = archive_error_string(a);
+    int e = archive_errno(a);
+    return chrun_err_set(err, CHRUN_E_INPUT, "%s: %s", what,
+                         msg ? msg : (e > 0 ? strerror(e) : "unknown libarchive error"));
+}
+
+static ssize_t tar_chunk(void *src, unsigned char *buf, size_t size, struct chrun_err *err)
+{
+    struct tar_source *s = src;
+    la_ssize_t n = archive_read_data(s->tar, buf, size);
+    if (n < 0)
+        return archive_fail(s->tar, "read archive", err);
+    return n;
+}
+
+/* The tar reader pulls decompressed bytes from the raw reader, so that after
+ * the tar end-of-archive the compressed stream can be read to its own end
+ * (SPEC "Bad input": a corrupt or truncated gzip/zstd trailer is an error). */
+static la_ssize_t raw_read_cb(struct archive *a, void *client, const void **buf)
+{
+    struct loader *l = client;
+    size_t size;
+    la_int64_t offset;
+    int r = archive_read_data_block(l->raw, buf, &size, &offset);
+    if (r == ARCHIVE_EOF)
+        return 0;
+    if (r < ARCHIVE_WARN) {
+        const char *msg = archive_error_string(l->raw);
+        archive_set_error(a, archive_errno(l->raw) > 0 ? archive_errno(l->raw) : EIO, "%s",
+                          msg ? msg : "truncated or corrupt compressed stream");
+        return -1;
+    }
+    return (la_ssize_t) size;
+}
+
+static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char *name,
+                    int64_t declared, struct chrun_err *err)
+{
+    size_t have = 0, alloc = 0;
+    la_ssize_t n;
+
+    if (d->present)
+        return chrun_err_set(err, CHRUN_E_INPUT, "member '%s' appears twice", name);
+    if (declared > (int64_t) cap)
+        return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name, cap);
+    for (;;) {
+        if (have == alloc) {
+            size_t want = alloc ? alloc * 2 : 16384;
+            char *p;
+            if (want > cap + 1)
+                want = cap + 1;
+            if (want <= alloc)
+                return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name,
+                                     cap);
+            p = realloc(d->buf, want + 1);
+            if (p == NULL)
+                return chrun_err_sys(err, ENOMEM, "read member '%s'", name);
+            d->buf = p;
+            alloc = want;
+        }
+        n = archive_read_data(s->tar, d->buf + have, alloc - have);
+        if (n < 0)
+            return archive_fail(s->tar, "read archive", err);
+        if (n == 0)
+            break;
+        have += (size_t) n;
+        if (have > cap)
+            return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name, cap);
+    }
+    if (d->buf == NULL && (d->buf = malloc(1)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "read member '%s'", name);
+    d->buf[have] = '\0';
+    d->len = have;
+    d->present = true;
+    return 0;
+}
+
+static int tar_member(struct tar_source *s, struct archive_entry *e, struct chrun_err *err)
+{
+    struct loader *l = s->l;
+    const char *raw_name = archive_entry_pathname(e);
+    const char *hardlink = archive_entry_hardlink(e);
+    mode_t type = archive_entry_filetype(e);
+    char name[PATH_MAX];
+    struct member *m;
+    struct doc *d;
+    size_t cap;
+
+    /* Entries whose names leave the archive are never referenced: skip them. */
+    if (raw_name == NULL || path_resolve("", raw_name, name, sizeof(name)) < 0)
+        return 0;
+    if (hardlink != NULL) {
+        char target[PATH_MAX];
+        if (path_resolve("", hardlink, target, sizeof(target)) < 0)
+            return 0;
+        if ((m = member_add(l, name, err)) == NULL || (m->link = strdup(target)) == NULL)
+            return m ? chrun_err_sys(err, ENOMEM, "member table") : -1;
+        m->hardlink = true;
+        return 0;
+    }
+    if (type == AE_IFLNK) {
+        const char *target = archive_entry_symlink(e);
+        if (target == NULL)
+            return 0;
+        if ((m = member_add(l, name, err)) == NULL || (m->link = strdup(target)) == NULL)
+            return m ? chrun_err_sys(err, ENOMEM, "member table") : -1;
+        return 0;
+    }
+    if (type != AE_IFREG)
+        return 0;
+    d = doc_for(l, name, &cap);
+    if (d != NULL)
+        return read_doc(s, d, cap, name, archive_entry_size_is_set(e) ? archive_entry_size(e) : 0,
+                        err);
+    m = member_add(l, name, err);
+    if (m == NULL)
+        return -1;
+    if (stage_copy(l, m, tar_chunk, s, err) < 0)
+        return chrun_err_prefix(err, "member '%s'", name);
+    return check_named_digest(m, err);
+}
+
+static int open_raw(struct loader *l, int fd, struct chrun_err *err)
+{
+    struct archive_entry *e;
+    int r;
+
+    l->raw = archive_read_new();
+    if (l->raw == NULL)
+        return chrun_err_sys(err, ENOMEM, "archive reader");
+    if (archive_read_support_filter_all(l->raw) != ARCHIVE_OK ||
+        archive_read_support_format_raw(l->raw) != ARCHIVE_OK)
+        return archive_fail(l->raw, "archive reader", err);
+    if (archive_read_open_fd(l->raw, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK)
+        return archive_fail(l->raw, "open archive", err);
+    r = archive_read_next_header(l->raw, &e);
+    if (r == ARCHIVE_EOF)
+        return chrun_err_set(err, CHRUN_E_INPUT, "empty input");
+    if (r < ARCHIVE_WARN)
+        return archive_fail(l->raw, "read archive", err);
+    return 0;
+}
+
+/* Read the decompressed stream to its end after the tar end-of-archive. */
+static int drain_raw(struct loader *l, struct chrun_err *err)
+{
+    const void *buf;
+    size_t size;
+    la_int64_t offset;
+    int r;
+    while ((r = archive_read_data_block(l->raw, &buf, &size, &offset)) == ARCHIVE_OK ||
+           r == ARCHIVE_WARN)
+        ;
+    if (r != ARCHIVE_EOF)
+        return archive_fail(l->raw, "read archive", err);
+    return 0;
+}
+
+static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
+{
+    struct tar_source s = {l, NULL};
+    struct archive_entry *e;
+    int r, rc = -1;
+
+    if (open_raw(l, fd, err) < 0)
+        return -1;
+    s.tar = archive_read_new();
+    if (s.tar == NULL)
+        return chrun_err_sys(err, ENOMEM, "archive reader");
+    /* The tar reader takes ustar, pax and GNU tar alike. */
+    if (archive_read_support_format_tar(s.tar) != ARCHIVE_OK) {
+        archive_fail(s.tar, "archive reader", err);
+        goto out;
+    }
+    if (archive_read_open(s.tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK) {
+        archive_fail(s.tar, "read archive", err);
+        goto out;
+    }
+    while ((r = archive_read_next_header(s.tar, &e)) != ARCHIVE_EOF) {
+        if (r == ARCHIVE_WARN) {
+            const char *w = archive_error_string(s.tar);
+            chrun_log_debug("archive: %s", w ? w : "warning");
+        } else if (r != ARCHIVE_OK) {
+            archive_fail(s.tar, "read archive", err);
+            goto out;
+        }
+        if (tar_member(&s, e, err) < 0)
+            goto out;
+    }
+    rc = drain_raw(l, err);
+out:
+    archive_read_free(s.tar);
+    return rc;
+}
+
+/* Directory input */
+
+struct fd_source {
+    int fd;
+};
+
+static ssize_t fd_chunk(void *src, unsigned char *buf, size_t size, struct chrun_err *err)
+{
+    struct fd_source *s = src;
+    return chrun_io_read_full(s->fd, buf, size, err);
+}
+
+/* Open NAME (archive-relative, already normalized) below the input directory.
+ * SPEC "Bad input": symlinks that lead outside the archive fail (EXDEV). */
+static int dir_open(struct loader *l, const char *name, struct chrun_err *err)
+{
+    struct open_how how = {
+        .flags = O_RDONLY | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, l->dirfd, name, &how, sizeof(how)));
+    if (fd < 0 && (errno == ENOSYS || errno == EPERM))
+        return chrun_fs_open_in_root(l->dirfd, name, O_RDONLY, 0, err);
+    if (fd < 0 && errno == EXDEV)
+        return chrun_err_set(err, CHRUN_E_INPUT, "'%s' leads outside the archive", name);
+    if (fd < 0 && errno == ENOENT)
+        return chrun_err_set(err, CHRUN_E_NOTFOUND, "'%s' not found in the archive", name);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", name);
+    return fd;
+}
+
+static int dir_stage(struct loader *l, const char *name, struct member **ret,
+                     struct chrun_err *err)
+{
+    cleanup_close int fd = dir_open(l, name, err);
+    struct fd_source src;
+    struct member *m;
+    struct stat sb;
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &sb) < 0)
+        return chrun_err_sys(err, errno, "stat '%s'", name);
+    if (!S_ISREG(sb.st_mode))
+        return chrun_err_set(err, CHRUN_E_INPUT, "'%s' is not a regular file", name);
+    m = member_add(l, name, err);
+    if (m == NULL)
+        return -1;
+    src.fd = fd;
+    if (stage_copy(l, m, fd_chunk, &src, err) < 0)
+        return chrun_err_prefix(err, "'%s'", name);
+    if (check_named_digest(m, err) < 0)
+        return -1;
+    *ret = m;
+    return 0;
+}
+
+static int dir_read_docs(struct loader *l, struct chrun_err *err)
+{
+    static const char *const names[] = {"index.json", "manifest.json", "oci-layout",
+                                        "repositories"};
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+        size_t cap;
+        struct doc *d = doc_for(l, names[i], &cap);
+        if (!chrun_fs_exists_at(l->dirfd, names[i]))
+            continue;
+        if (chrun_io_read_file_at(l->dirfd, names[i], cap, &d->buf, &d->len, err) < 0)
+            return chrun_err_prefix(err, "'%s'", names[i]);
+        d->present = true;
+    }
+    return 0;
+}
+
+/* Resolving references */
+
+/* Find the member PATH names (archive-relative, as written in manifest.json
+ * or built from a digest), following symlink and hardlink members inside the
+ * archive. */
+static int lookup(struct loader *l, const char *path, struct member **ret, struct chrun_err *err)
+{
+    char cur[PATH_MAX], dir[PATH_MAX], next[PATH_MAX];
+    struct member *m;
+
+    if (path_resolve("", path, cur, sizeof(cur)) < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "path '%s' leads outside the archive", path);
+    if (l->dirfd >= 0) {
+        m = member_find(l, cur);
+        if (m != NULL) {
+            *ret = m;
+            return 0;
+        }
+        return dir_stage(l, cur, ret, err);
+    }
+    for (int hops = 0; hops <= CHRUN_FS_MAX_HOPS; hops++) {
+        m = member_find(l, cur);
+        if (m == NULL)
+            return chrun_err_set(err, CHRUN_E_NOTFOUND, "'%s' not found in the archive", path);
+        if (m->link == NULL) {
+            *ret = m;
+            return 0;
+        }
+        if (m->hardlink) {
+            snprintf(next, sizeof(next), "%s", m->link);
+        } else {
+            path_dirname(cur, dir, sizeof(dir));
+            if (path_resolve(dir, m->link, next, sizeof(next)) < 0)
+                return chrun_err_set(err, CHRUN_E_INPUT,
+                                     "symlink '%s' -> '%s' leads outside the archive", cur,
+                                     m->link);
+        }
+        strcpy(cur, next);
+    }
+    return chrun_err_set(err, CHRUN_E_INPUT, "'%s': too many levels of symbolic links", path);
+}
+
+/* The blob D describes: present, of its digest and declared size. */
+static int lookup_blob(struct loader *l, const struct chrun_digest *d, int64_t size,
+                       struct member **ret, struct chrun_err *err)
+{
+    char path[32 + CHRUN_DIGEST_HEX_LEN];
+    struct member *m;
+
+    snprintf(path, sizeof(path), "%s%s", l->blob_dir, chrun_digest_hex(d));
+    if (lookup(l, path, &m, err) < 0) {
+        if (err->code == CHRUN_E_NOTFOUND)
+            return chrun_err_set(err, CHRUN_E_INPUT, "blob %s is missing from the archive",
+                                 d->str);
+        return -1;
+    }
+    if (!streq(m->digest.str, d->str))
+        return chrun_err_set(err, CHRUN_E_DIGEST, "blob %s: digest mismatch: content is %s",
+                             d->str, m->digest.str);
+    if (size >= 0 && m->size != (uint64_t) size)
+        return chrun_err_set(err, CHRUN_E_DIGEST,
+                             "blob %s: size mismatch: archive has %llu bytes, descriptor says %lld",
+                             d->str, (unsigned long long) m->size, (long long) size);
+    m->keep = true;
+    *ret = m;
+    return 0;
+}
+
+static int read_staged(struct loader *l, struct member *m, size_t cap, char **ret_buf,
+                       size_t *ret_len, struct chrun_err *err)
+{
+    char fname[32];
+    if (stage_member_name(member_index(l, m), fname, sizeof(fname)) < 0)
+        return chrun_err_sys(err, ENAMETOOLONG, "staging");
+    if (m->size > cap)
+        return chrun_err_sys(err, EFBIG, "'%s' is larger than %zu bytes",
+                             m->name[0] ? m->name : m->digest.str, cap);
+    return chrun_io_read_file_at(l->stage_fd, fname, cap, ret_buf, ret_len, err);
+}
+
+static int parse_json_doc(const char *buf, size_t len, const char *what, json_t **ret,
+                          struct chrun_err *err)
+{
+    json_error_t jerr;
+    *ret = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (*ret == NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "%s: invalid JSON at line %d: %s", what,
+                             jerr.line, jerr.text);
+    return 0;
+}
+
+static bool magic_is(const struct member *m, const unsigned char *magic, size_t len)
+{
+    return m->magic_len >= len && memcmp(m->magic, magic, len) == 0;
+}
+
+static enum chrun_compression member_compression(const struct member *m)
+{
+    static const unsigned char gzip[] = {0x1f, 0x8b}, zstd[] = {0x28, 0xb5, 0x2f, 0xfd};
+    if (magic_is(m, gzip, sizeof(gzip)))
+        return CHRUN_COMPRESSION_GZIP;
+    if (magic_is(m, zstd, sizeof(zstd)))
+        return CHRUN_COMPRESSION_ZSTD;
+    return CHRUN_COMPRESSION_NONE;
+}
+
+/* The diff_id of a staged compressed layer: decompress to the stream's end
+ * while hashing. */
+static int staged_diff_id(struct loader *l, struct member *m, struct chrun_digest *ret,
+                          struct chrun_err *err)
+{
+    struct chrun_digest_hasher h = {0};
+    struct archive *a = NULL;
+    struct archive_entry *e;
+    cleanup_close int fd = -1;
+    char fname[32];
+    la_ssize_t n;
+    int rc = -1;
+
+    stage_member_name(member_index(l, m), fname, sizeof(fname));
+    fd = openat(l->stage_fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open staged layer");
+    if (chrun_digest_hasher_init(&h, err) < 0)
+        return -1;
+    a = archive_read_new();
+    if (a == NULL) {
+        chrun_err_sys(err, ENOMEM, "archive reader");
+        goto out;
+    }
+    if (archive_read_support_filter_all(a) != ARCHIVE_OK ||
+        archive_read_support_format_raw(a) != ARCHIVE_OK ||
+        archive_read_open_fd(a, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK ||
+        archive_read_next_header(a, &e) < ARCHIVE_WARN) {
+        archive_fail(a, "decompress layer", err);
+        goto out;
+    }
+    while ((n = archive_read_data(a, l->buf, CHRUN_IO_BUFSZ)) > 0)
+        if (chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
+            goto out;
+    if (n < 0) {
+        archive_fail(a, "decompress layer", err);
+        goto out;
+    }
+    rc = chrun_digest_hasher_final(&h, ret, err);
+out:
+    archive_read_free(a);
+    chrun_digest_hasher_release(&h);
+    return rc;
+}
+
+static int check_diff_id(struct loader *l, struct member *m, const struct chrun_digest *want,
+                         bool may_decompress, struct chrun_err *err)
+{
+    struct chrun_digest got;
+    if (member_compression(m) == CHRUN_COMPRESSION_NONE)
+        got = m->digest;
+    else if (!may_decompress)
+        return 0; /* checked when the layer is applied */
+    else if (staged_diff_id(l, m, &got, err) < 0)
+        return -1;
+    if (!streq(got.str, want->str))
+        return chrun_err_set(err, CHRUN_E_DIGEST,
+                             "layer %s: diff_id mismatch: uncompressed content is %s, config "
+                             "says %s",
+                             m->digest.str, got.str, want->str);
+    return 0;
+}
+
+/* Record the name REF (as the archive wrote it) for an image. */
+static int add_tag(struct loader *l, const char *ref, const char *media_type,
+                   const struct chrun_digest *d, int64_t size, struct chrun_err *err)
+{
+    struct chrun_ref r;
+    struct pending_tag *t, *p;
+
+    if (chrun_ref_parse(&r, ref, err) < 0)
+        return -1;
+    p = realloc(l->tags, (l->n_tags + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "tags");
+    l->tags = p;
+    t = &l->tags[l->n_tags++];
+    chrun_ref_format(&r, t->ref, sizeof(t->ref));
+    snprintf(t->media_type, sizeof(t->media_type), "%s", media_type);
+    t->digest = *d;
+    t->size = size;
+    return 0;
+}
+
+static int add_result(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
+{
+    struct chrun_archive_result *r = l->result;
+    struct chrun_digest *p;
+    for (size_t i = 0; i < r->n_digests; i++)
+        if (streq(r->digests[i].str, d->str))
+            return 0;
+    p = realloc(r->digests, (r->n_digests + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "results");
+    r->digests = p;
+    r->digests[r->n_digests++] = *d;
+    return 0;
+}
+
+/* OCI image layouts */
+
+static bool is_image_config_type(const char *mt)
+{
+    return streq(mt, CHRUN_MT_OCI_CONFIG) || streq(mt, CHRUN_MT_DOCKER_CONFIG);
+}
+
+static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *mf,
+                                struct chrun_err *err)
+{
+    struct chrun_image_config cfg;
+    cleanup_free char *buf = NULL;
+    struct member *m;
+    size_t len;
+
+    if (lookup_blob(l, &mf->config.digest, mf->config.size, &m, err) < 0)
+        return chrun_err_prefix(err, "config");
+    for (size_t i = 0; i < mf->n_layers; i++) {
+        enum chrun_compression want;
+        if (lookup_blob(l, &mf->layers[i].digest, mf->layers[i].size, &m, err) < 0)
+            return chrun_err_prefix(err, "layer %zu", i + 1);
+        /* A layer whose bytes are not what its media type says would only
+         * fail later, in unpack, after the image was named. */
+        if (chrun_manifest_layer_compression(mf->layers[i].media_type, &want, err) == 0 &&
+            want != CHRUN_COMPRESSION_NONE && member_compression(m) != want)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "layer %zu: %s is not compressed as its media type '%s' says",
+                                 i + 1, mf->layers[i].digest.str, mf->layers[i].media_type);
+    }
+    if (!is_image_config_type(mf->config.media_type))
+        return 0;
+    if (lookup_blob(l, &mf->config.digest, mf->config.size, &m, err) < 0 ||
+        read_staged(l, m, CHRUN_CONFIG_MAX, &buf, &len, err) < 0 ||
+        chrun_image_config_parse(&cfg, buf, len, err) < 0)
+        return chrun_err_prefix(err, "config %s", mf->config.digest.str);
+    if (cfg.n_diff_ids != mf->n_layers) {
+        chrun_image_config_release(&cfg);
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "config %s lists %zu diff_ids for %zu layers",
+                             mf->config.digest.str, cfg.n_diff_ids, mf->n_layers);
+    }
+    for (size_t i = 0; i < mf->n_layers; i++) {
+        if (lookup_blob(l, &mf->layers[i].digest, mf->layers[i].size, &m, err) < 0 ||
+            check_diff_id(l, m, &cfg.diff_ids[i], false, err) < 0) {
+            chrun_image_config_release(&cfg);
+            return chrun_err_prefix(err, "layer %zu", i + 1);
+        }
+    }
+    chrun_image_config_release(&cfg);
+    return 0;
+}
+
+static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, int depth,
+                            struct chrun_err *err);
+
+/* Check the manifest or index in BUF (the blob D) and everything it names. */
+static int resolve_oci_doc(struct loader *l, const char *buf, size_t len,
+                           const struct chrun_descriptor *d, int depth, struct chrun_err *err)
+{
+    struct chrun_manifest mf;
+    int rc = 0;
+
+    if (chrun_manifest_parse(&mf, buf, len, d->media_type, err) < 0)
+        return chrun_err_prefix(err, "manifest %s", d->digest.str);
+    if (mf.is_index) {
+        for (size_t i = 0; i < mf.n_manifests && rc == 0; i++)
+            rc = resolve_oci_desc(l, &mf.manifests[i], depth + 1, err);
+    } else {
+        rc = resolve_oci_manifest(l, &mf, err);
+    }
+    chrun_manifest_release(&mf);
+    if (rc < 0)
+        return chrun_err_prefix(err, "manifest %s", d->digest.str);
+    return 0;
+}
+
+static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, int depth,
+                            struct chrun_err *err)
+{
+    cleanup_free char *buf = NULL;
+    struct member *m;
+    size_t len;
+
+    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
+        return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
+                             CHRUN_MANIFEST_MAX_DEPTH);
+    if (lookup_blob(l, &d->digest, d->size, &m, err) < 0 ||
+        read_staged(l, m, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+        return -1;
+    return resolve_oci_doc(l, buf, len, d, depth, err);
+}
+
+/* A ref.name that is only a tag ("latest", "1.0", "v2": what umoci and skopeo
+ * write when given a tag) names no repository. */
+static bool looks_like_bare_tag(const char *s)
+{
+    if (strpbrk(s, "/:@") != NULL)
+        return false;
+    return streq(s, "latest") || (s[0] >= '0' && s[0] <= '9') ||
+           (s[0] == 'v' && s[1] >= '0' && s[1] <= '9');
+}
+
+/* The name an index.json entry gives its image, or NULL. The
+ * io.containerd.image.name annotation (docker 25+, nerdctl) is a full
+ * reference. A ref.name that parses as one ("fixture/basic:1", or "basic" as
+ * given to `skopeo copy ... oci-archive:F:basic`) is what the user typed when
+ * making the archive and is kept, normalized as everywhere; a bare tag is
+ * not a name, so that image is loaded without one. */
+static const char *entry_name(json_t *entry)
+{
+    json_t *ann = json_object_get(entry, "annotations");
+    const char *cd = json_string_value(json_object_get(ann, ANNOTATION_CONTAINERD_NAME));
+    const char *rn = json_string_value(json_object_get(ann, CHRUN_ANNOTATION_REF_NAME));
+    struct chrun_ref r;
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    if (cd != NULL && *cd && chrun_ref_parse(&r, cd, &ignored) == 0)
+        return cd;
+    if (rn == NULL || *rn == '\0')
+        return NULL;
+    if (!looks_like_bare_tag(rn) && chrun_ref_parse(&r, rn, &ignored) == 0)
+        return rn;
+    chrun_log_info("'%s' is a tag without a repository: image loaded without a name", rn);
+    return NULL;
+}
+
+static int resolve_oci(struct loader *l, struct chrun_err *err)
+{
+    struct chrun_manifest idx;
+    cleanup_json json_t *layout = NULL;
+    json_t *entries;
+    int rc = 0;
+
+    if (l->layout.present) {
+        const char *v;
+        if (parse_json_doc(l->layout.buf, l->layout.len, "oci-layout", &layout, err) < 0)
+            return -1;
+        v = json_string_value(json_object_get(layout, "imageLayoutVersion"));
+        if (v == NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "oci-layout: no imageLayoutVersion");
+        if (!str_has_prefix(v, "1."))
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "oci-layout: unsupported imageLayoutVersion '%.32s'", v);
+    }
+    if (chrun_manifest_parse(&idx, l->index.buf, l->index.len, CHRUN_MT_OCI_INDEX, err) < 0)
+        return chrun_err_prefix(err, "index.json");
+    if (!idx.is_index) {
+        chrun_manifest_release(&idx);
+        return chrun_err_set(err, CHRUN_E_INPUT, "index.json: not an image index");
+    }
+    entries = json_object_get(idx.json, "manifests");
+    for (size_t i = 0; i < idx.n_manifests && rc == 0; i++) {
+        const struct chrun_descriptor *d = &idx.manifests[i];
+        const char *name = entry_name(json_array_get(entries, i));
+        rc = resolve_oci_desc(l, d, 0, err);
+        if (rc == 0 && name != NULL)
+            rc = add_tag(l, name, d->media_type, &d->digest, d->size, err);
+        if (rc == 0)
+            rc = add_result(l, &d->digest, err);
+        if (rc < 0)
+            chrun_err_prefix(err, "index.json manifests[%zu]", i);
+    }
+    if (rc == 0 && idx.n_manifests == 0)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "index.json lists no images");
+    chrun_manifest_release(&idx);
+    return rc;
+}
+
+/* docker save archives */
+
+/* Stage the generated manifest TEXT as a blob member. */
+static int stage_generated(struct loader *l, const char *text, size_t len, struct member **ret,
+                           struct chrun_err *err)
+{
+    char fname[32];
+    cleanup_close int fd = -1;
+    struct member *m = member_add(l, "", err);
+
+    if (m == NULL)
+        return -1;
+    stage_member_name(member_index(l, m), fname, sizeof(fname));
+    fd = openat(l->stage_fd, fname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "create staging file");
+    if (chrun_io_write_full(fd, text, len, err) < 0 ||
+        chrun_digest_of_buffer(&m->digest, text, len, err) < 0)
+        return -1;
+    m->size = len;
+    m->staged = true;
+    m->keep = true;
+    *ret = m;
+    return 0;
+}
+
+static const char *layer_media_type(const struct member *m)
+{
+    switch (member_compression(m)) {
+    case CHRUN_COMPRESSION_GZIP: return CHRUN_MT_OCI_LAYER_GZIP;
+    case CHRUN_COMPRESSION_ZSTD: return CHRUN_MT_OCI_LAYER_ZSTD;
+    default: return CHRUN_MT_OCI_LAYER;
+    }
+}
+
+static json_t *descriptor_json(const char *media_type, const struct member *m)
+{
+    return json_pack("{s:s, s:s, s:I}", "mediaType", media_type, "digest", m->digest.str, "size",
+                     (json_int_t) m->size);
+}
+
+static int resolve_docker_image(struct loader *l, json_t *item, struct chrun_err *err)
+{
+    json_t *layers = json_object_get(item, "Layers");
+    json_t *tags = json_object_get(item, "RepoTags");
+    const char *config_path = json_string_value(json_object_get(item, "Config"));
+    cleanup_json json_t *doc = NULL;
+    cleanup_free char *buf = NULL, *text = NULL;
+    struct chrun_image_config cfg;
+    struct member *cm = NULL, *lm = NULL, *mm = NULL;
+    json_t *arr, *v;
+    size_t i, len;
+    int rc = -1;
+
+    if (!json_is_object(item) || config_path == NULL || !json_is_array(layers) ||
+        (tags != NULL && !json_is_null(tags) && !json_is_array(tags)))
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "not an image entry (needs Config, Layers, RepoTags)");
+    if (lookup(l, config_path, &cm, err) < 0 ||
+        read_staged(l, cm, CHRUN_CONFIG_MAX, &buf, &len, err) < 0 ||
+        chrun_image_config_parse(&cfg, buf, len, err) < 0)
+        return chrun_err_prefix(err, "Config '%s'", config_path);
+    cm->keep = true;
+    if (cfg.n_diff_ids != json_array_size(layers)) {
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "config lists %zu diff_ids for %zu layers",
+                           cfg.n_diff_ids, json_array_size(layers));
+        goto out;
+    }
+    arr = json_array();
+    doc = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
+                    CHRUN_MT_OCI_MANIFEST, "config", descriptor_json(CHRUN_MT_OCI_CONFIG, cm),
+                    "layers", arr);
+    if (doc == NULL) {
+        rc = chrun_err_sys(err, ENOMEM, "build manifest");
+        goto out;
+    }
+    json_array_foreach (layers, i, v) {
+        const char *p = json_string_value(v);
+        if (p == NULL) {
+            rc = chrun_err_set(err, CHRUN_E_INPUT, "Layers[%zu] is not a string", i);
+            goto out;
+        }
+        if (lookup(l, p, &lm, err) < 0 || check_diff_id(l, lm, &cfg.diff_ids[i], true, err) < 0) {
+            rc = chrun_err_prefix(err, "Layers[%zu] '%s'", i, p);
+            goto out;
+        }
+        lm->keep = true;
+        if (json_array_append_new(arr, descriptor_json(layer_media_type(lm), lm)) < 0) {
+            rc = chrun_err_sys(err, ENOMEM, "build manifest");
+            goto out;
+        }
+    }
+    /* Deterministic bytes: fixed key order, compact, so the digest is the
+     * same on every load of the same archive. */
+    text = json_dumps(doc, JSON_COMPACT);
+    if (text == NULL) {
+        rc = chrun_err_sys(err, ENOMEM, "build manifest");
+        goto out;
+    }
+    if (stage_generated(l, text, strlen(text), &mm, err) < 0)
+        goto out;
+    json_array_foreach (tags, i, v) {
+        const char *t = json_string_value(v);
+        if (t == NULL) {
+            rc = chrun_err_set(err, CHRUN_E_INPUT, "RepoTags[%zu] is not a string", i);
+            goto out;
+        }
+        if (add_tag(l, t, CHRUN_MT_OCI_MANIFEST, &mm->digest, (int64_t) mm->size, err) < 0) {
+            rc = chrun_err_prefix(err, "RepoTags[%zu]", i);
+            goto out;
+        }
+    }
+    rc = add_result(l, &mm->digest, err);
+out:
+    chrun_image_config_release(&cfg);
+    return rc;
+}
+
+/* skopeo's dir: transport: manifest.json is the image manifest itself, kept
+ * byte for byte, and the blobs are <hex> files beside it. It has no name. */
+static int resolve_skopeo_dir(struct loader *l, json_t *doc, struct chrun_err *err)
+{
+    struct chrun_descriptor d = {0};
+    const char *mt = json_string_value(json_object_get(doc, "mediaType"));
+    struct member *m;
+
+    l->blob_dir = "";
+    if (stage_generated(l, l->manifest.buf, l->manifest.len, &m, err) < 0)
+        return -1;
+    snprintf(d.media_type, sizeof(d.media_type), "%s", mt ? mt : CHRUN_MT_OCI_MANIFEST);
+    d.digest = m->digest;
+    d.size = (int64_t) m->size;
+    if (resolve_oci_doc(l, l->manifest.buf, l->manifest.len, &d, 0, err) < 0)
+        return chrun_err_prefix(err, "manifest.json");
+    return add_result(l, &d.digest, err);
+}
+
+static int resolve_docker(struct loader *l, struct chrun_err *err)
+{
+    cleanup_json json_t *doc = NULL;
+    json_t *item;
+    size_t i;
+
+    if (parse_json_doc(l->manifest.buf, l->manifest.len, "manifest.json", &doc, err) < 0)
+        return -1;
+    if (json_is_object(doc) && json_object_get(doc, "schemaVersion") != NULL)
+        return resolve_skopeo_dir(l, doc, err);
+    if (!json_is_array(doc))
+        return chrun_err_set(err, CHRUN_E_INPUT, "manifest.json is not an array");
+    if (json_array_size(doc) == 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "manifest.json lists no images");
+    json_array_foreach (doc, i, item)
+        if (resolve_docker_image(l, item, err) < 0)
+            return chrun_err_prefix(err, "manifest.json[%zu]", i);
+    return 0;
+}
+
+/* Commit */
+
+static int commit_blobs(struct loader *l, struct chrun_err *err)
+{
+    struct chrun_store *st = l->st;
+    int blobs_fd = chrun_store_blobs_fd(st);
+    bool renamed = false;
+
+    for (size_t i = 0; i < l->n_members; i++) {
+        struct member *m = &l->members[i];
+        cleanup_close int fd = -1;
+        char fname[32];
+        if (!m->keep || !m->staged || chrun_store_has_blob(st, &m->digest))
+            continue;
+        stage_member_name(i, fname, sizeof(fname));
+        fd = openat(l->stage_fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fchmod(fd, 0444) < 0 || fsync(fd) < 0)
+            return chrun_err_sys(err, errno, "sync blob %s", m->digest.str);
+        if (renameat(l->stage_fd, fname, blobs_fd, chrun_digest_hex(&m->digest)) < 0)
+            return chrun_err_sys(err, errno, "store blob %s", m->digest.str);
+        renamed = true;
+    }
+    if (renamed && chrun_fs_fsync_dir(blobs_fd, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int commit_tags(struct loader *l, struct chrun_err *err)
+{
+    for (size_t i = 0; i < l->n_tags; i++) {
+        struct pending_tag *t = &l->tags[i];
+        if (chrun_store_tag(l->st, t->ref, t->media_type, &t->digest, t->size, err) < 0)
+            return chrun_err_prefix(err, "tag '%s'", t->ref);
+        chrun_log_info("loaded %s as %s", t->digest.str, t->ref);
+    }
+    return 0;
+}
+
+static void loader_release(struct loader *l)
+{
+    stage_remove(l);
+    if (l->stage_fd >= 0)
+        close(l->stage_fd);
+    if (l->raw != NULL)
+        archive_read_free(l->raw);
+    for (size_t i = 0; i < l->n_members; i++) {
+        free(l->members[i].name);
+        free(l->members[i].link);
+    }
+    free(l->members);
+    free(l->index.buf);
+    free(l->manifest.buf);
+    free(l->layout.buf);
+    free(l->repositories.buf);
+    free(l->buf);
+    free(l->tags);
+}
+
+static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
+                struct chrun_archive_result *ret, struct chrun_err *err)
+{
+    struct loader l = {
+        .st = st, .input = name, .dirfd = dirfd, .stage_fd = -1, .result = ret,
+        .blob_dir = "blobs/sha256/",
+    };
+    struct chrun_err stale_err = CHRUN_ERR_INIT;
+    int rc = -1;
+
+    memset(ret, 0, sizeof(*ret));
+    if (chrun_archive_clean_stale(st, &stale_err) < 0)
+        chrun_log_warn("%s", stale_err.msg);
+    l.buf = malloc(CHRUN_IO_BUFSZ);
+    if (l.buf == NULL) {
+        chrun_err_sys(err, ENOMEM, "load");
+        goto out;
+    }
+    if (stage_create(&l, err) < 0)
+        goto out;
+    if (dirfd >= 0 ? dir_read_docs(&l, err) : stream_tar(&l, fd, err))
+        goto out;
+    if (l.index.present)
+        rc = resolve_oci(&l, err);
+    else if (l.manifest.present)
+        rc = resolve_docker(&l, err);
+    else
+        rc = chrun_err_set(err, CHRUN_E_INPUT,
+                           "neither index.json nor manifest.json: not an image archive");
+    if (rc == 0)
+        rc = commit_blobs(&l, err);
+    if (rc == 0)
+        rc = commit_tags(&l, err);
+out:
+    loader_release(&l);
+    if (rc < 0) {
+        chrun_archive_result_release(ret);
+        return chrun_err_prefix(err, "'%s'", name);
+    }
+    return 0;
+}
+
+int chrun_archive_load_fd(struct chrun_store *st, int fd, const char *name,
+                          struct chrun_archive_result *ret, struct chrun_err *err)
+{
+    return load(st, fd, -1, name, ret, err);
+}
+
+int chrun_archive_load_dir(struct chrun_store *st, int dirfd, const char *name,
+                           struct chrun_archive_result *ret, struct chrun_err *err)
+{
+    return load(st, -1, dirfd, name, ret, err);
+}
+
+int chrun_archive_load(struct chrun_store *st, const char *path,
+                       struct chrun_archive_result *ret, struct chrun_err *err)
+{
+    cleanup_close int fd = -1;
+    struct stat sb;
+
+    if (path == NULL || streq(path, "-")) {
+        if (isatty(STDIN_FILENO))
+            return chrun_err_set(err, CHRUN_E_USAGE,
+                                 "refusing to read an archive from a terminal");
+        return chrun_archive_load_fd(st, STDIN_FILENO, "stdin", ret, err);
+    }
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", path);
+    if (fstat(fd, &sb) < 0)
+        return chrun_err_sys(err, errno, "stat '%s'", path);
+    if (S_ISDIR(sb.st_mode))
+        return chrun_archive_load_dir(st, fd, path, ret, err);
+    return chrun_archive_load_fd(st, fd, path, ret, err);
+}

@@ -1,0 +1,312 @@
+/* chrun_archive_save: store images as one tar stream, either docker-load
+ * compatible (manifest.json beside an OCI layout, as docker 25 writes it) or
+ * a plain OCI image layout. Blobs stream from the store through one
+ * CHRUN_IO_BUFSZ buffer and are re-hashed on the way out. */
+#include "chrun/archive.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <jansson.h>
+
+#include "chrun/io.h"
+#include "chrun/manifest.h"
+#include "cleanup.h"
+#include "util.h"
+
+#define MT_DOCKER_LAYER_TAR "application/vnd.docker.image.rootfs.diff.tar"
+#define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
+
+struct saver {
+    struct chrun_store *st;
+    struct archive *a;
+    unsigned char *buf;
+    struct chrun_digest *written;
+    size_t n_written;
+    json_t *index_entries;  /* index.json manifests */
+    json_t *docker_entries; /* manifest.json */
+};
+
+static int write_fail(struct saver *s, const char *what, struct chrun_err *err)
+{
+    const char *msg = archive_error_string(s->a);
+    int e = archive_errno(s->a);
+    if (e > 0)
+        return chrun_err_sys(err, e, "write archive: %s", what);
+    return chrun_err_set(err, CHRUN_E_SYS, "write archive: %s: %s", what, msg ? msg : "failed");
+}
+
+static int write_header(struct saver *s, const char *name, mode_t type, int64_t size,
+                        struct chrun_err *err)
+{
+    struct archive_entry *e = archive_entry_new();
+    int r;
+    if (e == NULL)
+        return chrun_err_sys(err, ENOMEM, "archive entry");
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_filetype(e, type);
+    archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : 0644);
+    archive_entry_set_size(e, type == AE_IFDIR ? 0 : size);
+    archive_entry_set_mtime(e, 0, 0); /* reproducible archives */
+    r = archive_write_header(s->a, e);
+    archive_entry_free(e);
+    if (r < ARCHIVE_WARN)
+        return write_fail(s, name, err);
+    return 0;
+}
+
+static int write_member(struct saver *s, const char *name, const void *data, size_t len,
+                        struct chrun_err *err)
+{
+    if (write_header(s, name, AE_IFREG, (int64_t) len, err) < 0)
+        return -1;
+    if (len > 0 && archive_write_data(s->a, data, len) != (la_ssize_t) len)
+        return write_fail(s, name, err);
+    return 0;
+}
+
+static bool already_written(struct saver *s, const struct chrun_digest *d)
+{
+    for (size_t i = 0; i < s->n_written; i++)
+        if (streq(s->written[i].str, d->str))
+            return true;
+    return false;
+}
+
+static int mark_written(struct saver *s, const struct chrun_digest *d, struct chrun_err *err)
+{
+    struct chrun_digest *p = realloc(s->written, (s->n_written + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    s->written = p;
+    s->written[s->n_written++] = *d;
+    return 0;
+}
+
+static void blob_name(const struct chrun_digest *d, char *buf, size_t size)
+{
+    snprintf(buf, size, "blobs/sha256/%s", chrun_digest_hex(d));
+}
+
+static int write_blob_bytes(struct saver *s, const struct chrun_digest *d, const void *data,
+                            size_t len, struct chrun_err *err)
+{
+    char name[96];
+    if (already_written(s, d))
+        return 0;
+    blob_name(d, name, sizeof(name));
+    if (write_member(s, name, data, len, err) < 0)
+        return -1;
+    return mark_written(s, d, err);
+}
+
+/* Stream blob D (of SIZE bytes) from the store, hashing it on the way: a
+ * store whose disk went bad must not hand out corrupt archives. */
+static int write_blob(struct saver *s, const struct chrun_digest *d, int64_t size,
+                      struct chrun_err *err)
+{
+    struct chrun_digest_hasher h = {0};
+    struct chrun_digest got;
+    cleanup_close int fd = -1;
+    struct stat sb;
+    char name[96];
+    ssize_t n;
+    int rc = -1;
+
+    if (already_written(s, d))
+        return 0;
+    fd = chrun_store_open_blob(s->st, d, err);
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &sb) < 0)
+        return chrun_err_sys(err, errno, "stat blob %s", d->str);
+    if (size >= 0 && sb.st_size != size)
+        return chrun_err_set(err, CHRUN_E_DIGEST, "blob %s in store has %lld bytes, expected %lld",
+                             d->str, (long long) sb.st_size, (long long) size);
+    blob_name(d, name, sizeof(name));
+    if (write_header(s, name, AE_IFREG, sb.st_size, err) < 0 ||
+        chrun_digest_hasher_init(&h, err) < 0)
+        return -1;
+    while ((n = chrun_io_read_full(fd, s->buf, CHRUN_IO_BUFSZ, err)) > 0) {
+        if (chrun_digest_hasher_update(&h, s->buf, (size_t) n, err) < 0)
+            goto out;
+        if (archive_write_data(s->a, s->buf, (size_t) n) != n) {
+            write_fail(s, name, err);
+            goto out;
+        }
+    }
+    if (n < 0 || chrun_digest_hasher_final(&h, &got, err) < 0)
+        goto out;
+    if (!streq(got.str, d->str) || h.size_bytes != (uint64_t) sb.st_size) {
+        chrun_err_set(err, CHRUN_E_DIGEST, "blob %s in store is corrupt (hashes to %s)", d->str,
+                      got.str);
+        goto out;
+    }
+    rc = mark_written(s, d, err);
+out:
+    chrun_digest_hasher_release(&h);
+    return rc;
+}
+
+static const char *oci_layer_type(const char *mt)
+{
+    if (streq(mt, CHRUN_MT_DOCKER_LAYER_GZIP))
+        return CHRUN_MT_OCI_LAYER_GZIP;
+    if (streq(mt, MT_DOCKER_LAYER_TAR))
+        return CHRUN_MT_OCI_LAYER;
+    return mt;
+}
+
+/* The manifest M (blob D) with OCI media types, as `skopeo copy --format oci`
+ * converts: a docker schema2 manifest gets a new document (new digest); an
+ * OCI one is kept byte for byte. *ret_text is owned by the caller. */
+static int oci_manifest_text(struct saver *s, const struct chrun_manifest *m,
+                             const struct chrun_digest *d, char **ret_text, size_t *ret_len,
+                             struct chrun_err *err)
+{
+    json_t *layers, *doc;
+    if (!streq(m->media_type, CHRUN_MT_DOCKER_MANIFEST))
+        return chrun_store_read_blob(s->st, d, CHRUN_MANIFEST_MAX, ret_text, ret_len, err);
+    layers = json_array();
+    for (size_t i = 0; layers && i < m->n_layers; i++)
+        json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",
+                                                oci_layer_type(m->layers[i].media_type),
+                                                "digest", m->layers[i].digest.str, "size",
+                                                (json_int_t) m->layers[i].size));
+    doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:o}", "schemaVersion", 2, "mediaType",
+                    CHRUN_MT_OCI_MANIFEST, "config", "mediaType", CHRUN_MT_OCI_CONFIG, "digest",
+                    m->config.digest.str, "size", (json_int_t) m->config.size, "layers", layers);
+    *ret_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    json_decref(doc);
+    if (*ret_text == NULL)
+        return chrun_err_sys(err, ENOMEM, "convert manifest %s", d->str);
+    *ret_len = strlen(*ret_text);
+    return 0;
+}
+
+static int save_image(struct saver *s, const char *image, bool docker, struct chrun_err *err)
+{
+    struct chrun_store_image img;
+    struct chrun_manifest m;
+    struct chrun_digest md, od;
+    cleanup_free char *text = NULL;
+    json_t *entry, *layers, *tags;
+    char name[96];
+    size_t len;
+    int rc = -1;
+
+    if (chrun_store_resolve(s->st, image, &img, err) < 0 ||
+        chrun_manifest_load_image(&m, s->st, &img, NULL, &md, err) < 0)
+        return -1;
+    if (oci_manifest_text(s, &m, &md, &text, &len, err) < 0 ||
+        chrun_digest_of_buffer(&od, text, len, err) < 0 ||
+        write_blob(s, &m.config.digest, m.config.size, err) < 0)
+        goto out;
+    for (size_t i = 0; i < m.n_layers; i++)
+        if (write_blob(s, &m.layers[i].digest, m.layers[i].size, err) < 0)
+            goto out;
+    if (write_blob_bytes(s, &od, text, len, err) < 0)
+        goto out;
+    entry = json_pack("{s:s, s:s, s:I}", "mediaType", CHRUN_MT_OCI_MANIFEST, "digest", od.str,
+                      "size", (json_int_t) len);
+    if (entry != NULL && img.ref[0])
+        json_object_set_new(entry, "annotations",
+                            json_pack("{s:s, s:s}", ANNOTATION_CONTAINERD_NAME, img.ref,
+                                      CHRUN_ANNOTATION_REF_NAME, img.ref));
+    if (entry == NULL || json_array_append_new(s->index_entries, entry) < 0) {
+        chrun_err_sys(err, ENOMEM, "save");
+        goto out;
+    }
+    if (docker) {
+        layers = json_array();
+        tags = json_array();
+        if (img.ref[0])
+            json_array_append_new(tags, json_string(img.ref));
+        for (size_t i = 0; layers && i < m.n_layers; i++) {
+            blob_name(&m.layers[i].digest, name, sizeof(name));
+            json_array_append_new(layers, json_string(name));
+        }
+        blob_name(&m.config.digest, name, sizeof(name));
+        entry = json_pack("{s:s, s:o, s:o}", "Config", name, "RepoTags", tags, "Layers", layers);
+        if (entry == NULL || json_array_append_new(s->docker_entries, entry) < 0) {
+            chrun_err_sys(err, ENOMEM, "save");
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    chrun_manifest_release(&m);
+    if (rc < 0)
+        return chrun_err_prefix(err, "image '%s'", image);
+    return 0;
+}
+
+static int write_json_member(struct saver *s, const char *name, json_t *doc,
+                             struct chrun_err *err)
+{
+    cleanup_free char *text = json_dumps(doc, JSON_COMPACT);
+    if (text == NULL)
+        return chrun_err_sys(err, ENOMEM, "serialize %s", name);
+    return write_member(s, name, text, strlen(text), err);
+}
+
+int chrun_archive_save(struct chrun_store *st, const char *const *images, size_t n,
+                       enum chrun_archive_format format, int fd, struct chrun_err *err)
+{
+    static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+    struct saver s = {.st = st};
+    json_t *index = NULL;
+    bool docker = format == CHRUN_ARCHIVE_DOCKER;
+    int rc = -1;
+
+    s.buf = malloc(CHRUN_IO_BUFSZ);
+    s.a = archive_write_new();
+    s.index_entries = json_array();
+    s.docker_entries = json_array();
+    if (s.buf == NULL || s.a == NULL || s.index_entries == NULL || s.docker_entries == NULL) {
+        chrun_err_sys(err, ENOMEM, "save");
+        goto out;
+    }
+    if (archive_write_set_format_pax_restricted(s.a) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(s.a, 1) != ARCHIVE_OK ||
+        archive_write_open_fd(s.a, fd) != ARCHIVE_OK) {
+        write_fail(&s, "open", err);
+        goto out;
+    }
+    if (write_header(&s, "blobs/", AE_IFDIR, 0, err) < 0 ||
+        write_header(&s, "blobs/sha256/", AE_IFDIR, 0, err) < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        if (save_image(&s, images[i], docker, err) < 0)
+            goto out;
+    index = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", CHRUN_MT_OCI_INDEX,
+                      "manifests", s.index_entries);
+    if (index == NULL) {
+        chrun_err_sys(err, ENOMEM, "save");
+        goto out;
+    }
+    if (write_member(&s, "oci-layout", layout, strlen(layout), err) < 0 ||
+        write_json_member(&s, "index.json", index, err) < 0 ||
+        (docker && write_json_member(&s, "manifest.json", s.docker_entries, err) < 0))
+        goto out;
+    if (archive_write_close(s.a) != ARCHIVE_OK) {
+        write_fail(&s, "close", err);
+        goto out;
+    }
+    rc = 0;
+out:
+    if (s.a != NULL)
+        archive_write_free(s.a);
+    json_decref(index);
+    json_decref(s.index_entries);
+    json_decref(s.docker_entries);
+    free(s.written);
+    free(s.buf);
+    return rc;
+}

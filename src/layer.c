@@ -1,0 +1,1198 @@
+#include "chrun/layer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "chrun/fs.h"
+#include "chrun/io.h"
+#include "chrun/log.h"
+#include "cleanup.h"
+#include "util.h"
+
+/* Buffers queued between the decompressing thread and the tar reader:
+ * 8 x CHRUN_IO_BUFSZ = 1 MiB in flight per layer. */
+#define STREAM_SLOTS 8
+
+#define WHITEOUT_PREFIX ".wh."
+#define WHITEOUT_META_PREFIX ".wh..wh."
+#define WHITEOUT_OPAQUE ".wh..wh..opq"
+
+static inline void cleanup_archive_fn(struct archive **a)
+{
+    if (*a != NULL)
+        archive_read_free(*a);
+}
+#define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
+
+/* ---- a set of strings: the paths one layer has created ---- */
+
+struct path_set {
+    char **slots;
+    size_t cap, n;
+};
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char) *s) * 1099511628211ULL;
+    return h;
+}
+
+static void path_set_clear(struct path_set *ps)
+{
+    for (size_t i = 0; i < ps->cap; i++)
+        free(ps->slots[i]);
+    free(ps->slots);
+    ps->slots = NULL;
+    ps->cap = ps->n = 0;
+}
+
+static bool path_set_has(const struct path_set *ps, const char *s)
+{
+    if (ps->cap == 0)
+        return false;
+    for (size_t i = hash_str(s) & (ps->cap - 1);; i = (i + 1) & (ps->cap - 1)) {
+        if (ps->slots[i] == NULL)
+            return false;
+        if (streq(ps->slots[i], s))
+            return true;
+    }
+}
+
+static void path_set_put_owned(struct path_set *ps, char *s)
+{
+    size_t i = hash_str(s) & (ps->cap - 1);
+    while (ps->slots[i] != NULL)
+        i = (i + 1) & (ps->cap - 1);
+    ps->slots[i] = s;
+    ps->n++;
+}
+
+static int path_set_add(struct path_set *ps, const char *s, struct chrun_err *err)
+{
+    char *copy;
+    if (path_set_has(ps, s))
+        return 0;
+    if ((ps->n + 1) * 10 >= ps->cap * 7) {
+        struct path_set bigger = {NULL, ps->cap ? ps->cap * 2 : 1024, 0};
+        bigger.slots = calloc(bigger.cap, sizeof(char *));
+        if (bigger.slots == NULL)
+            return chrun_err_sys(err, ENOMEM, "layer path set");
+        for (size_t i = 0; i < ps->cap; i++)
+            if (ps->slots[i] != NULL)
+                path_set_put_owned(&bigger, ps->slots[i]);
+        free(ps->slots);
+        *ps = bigger;
+    }
+    copy = strdup(s);
+    if (copy == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer path set");
+    path_set_put_owned(ps, copy);
+    return 0;
+}
+
+/* ---- the applier ---- */
+
+struct deferred_dir {
+    char *path;
+    mode_t mode;
+    struct timespec times[2];
+    unsigned depth;
+    size_t seq;
+};
+
+struct chrun_layer_applier {
+    int rootfd;
+    bool is_root;
+    uid_t euid;
+    gid_t egid;
+    /* Parent directory of the last entry, reused while entries stay in it;
+     * any removal makes it stale, since it may have unlinked that directory. */
+    char cache_path[PATH_MAX];
+    int cache_fd;
+    bool cache_valid;
+    struct path_set layer_paths;
+    struct deferred_dir *dirs;
+    size_t n_dirs, cap_dirs;
+    bool warned_owner, warned_dev, warned_xattr;
+    const char *layer_name; /* digest of the layer being applied, for messages */
+};
+
+struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err *err)
+{
+    struct chrun_layer_applier *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        chrun_err_sys(err, ENOMEM, "layer applier");
+        return NULL;
+    }
+    a->rootfd = rootfd;
+    a->cache_fd = -1;
+    a->euid = geteuid();
+    a->egid = getegid();
+    a->is_root = (a->euid == 0);
+    return a;
+}
+
+void chrun_layer_applier_free(struct chrun_layer_applier *a)
+{
+    if (a == NULL)
+        return;
+    if (a->cache_fd >= 0)
+        close(a->cache_fd);
+    path_set_clear(&a->layer_paths);
+    for (size_t i = 0; i < a->n_dirs; i++)
+        free(a->dirs[i].path);
+    free(a->dirs);
+    free(a);
+}
+
+/* openat2 below ROOTFD with RESOLVE flags; on kernels without openat2 the
+ * in-root case walks with chrun_fs_walk_in_root, the no-symlink case opens
+ * one component at a time with O_NOFOLLOW. Returns fd or -1 with errno. */
+static int open_resolved(int rootfd, const char *path, int flags, uint64_t resolve)
+{
+    struct open_how how = {
+        .flags = (uint64_t) (flags | O_CLOEXEC),
+        .resolve = resolve | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd;
+    if (*path == '\0')
+        path = ".";
+    fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, rootfd, path, &how, sizeof(how)));
+    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
+        return fd;
+    if (resolve & RESOLVE_IN_ROOT) {
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        fd = chrun_fs_walk_in_root(rootfd, path, flags, 0, &ignored);
+        if (fd < 0)
+            errno = ignored.errnum ? ignored.errnum : ENOENT;
+        return fd;
+    }
+    {
+        char buf[PATH_MAX];
+        char *save = NULL, *comp;
+        cleanup_close int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
+        if (cur < 0)
+            return -1;
+        if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        for (comp = strtok_r(buf, "/", &save); comp != NULL; comp = strtok_r(NULL, "/", &save)) {
+            bool last = (save == NULL || *save == '\0');
+            int next = openat(cur, comp,
+                              (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
+            if (next < 0)
+                return errno == ENOTDIR ? (errno = ELOOP, -1) : -1;
+            close(cur);
+            cur = next;
+        }
+        return take_fd(cur);
+    }
+}
+
+/* Split normalized PATH at its last slash: DIR gets the directory part ("" at
+ * the top), *ret_base points at the last component inside PATH. */
+static void split_path(const char *path, char *dir, const char **ret_base)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        dir[0] = '\0';
+        *ret_base = path;
+        return;
+    }
+    memcpy(dir, path, (size_t) (slash - path));
+    dir[slash - path] = '\0';
+    *ret_base = slash + 1;
+}
+
+/* Normalize an entry or hardlink name the way tar does ("./a//b/" -> "a/b")
+ * into OUT (PATH_MAX). SPEC "Bad input": absolute names and ".." components
+ * are refused, never rewritten. "" names the root itself. */
+static int normalize_name(const char *what, const char *name, char *out, struct chrun_err *err)
+{
+    size_t len = 0;
+    const char *p = name;
+    if (name[0] == '/')
+        return chrun_err_set(err, CHRUN_E_INPUT, "%s '%s': absolute name", what, name);
+    while (*p) {
+        const char *comp = p;
+        size_t clen;
+        while (*p && *p != '/')
+            p++;
+        clen = (size_t) (p - comp);
+        while (*p == '/')
+            p++;
+        if (clen == 0 || (clen == 1 && comp[0] == '.'))
+            continue;
+        if (clen == 2 && comp[0] == '.' && comp[1] == '.')
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s '%s': '..' component", what, name);
+        if (len + clen + 2 > PATH_MAX)
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s '%.64s...': name too long", what, name);
+        if (len > 0)
+            out[len++] = '/';
+        memcpy(out + len, comp, clen);
+        len += clen;
+    }
+    out[len] = '\0';
+    return 0;
+}
+
+/* OUT (PATH_MAX) = DIR/NAME; false if that does not fit. */
+static bool join_path(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, PATH_MAX, "%s%s%s", dir, dir[0] ? "/" : "", name);
+    return n >= 0 && n < PATH_MAX;
+}
+
+static unsigned path_depth(const char *path)
+{
+    unsigned d = (*path != '\0');
+    for (; *path; path++)
+        d += (*path == '/');
+    return d;
+}
+
+/* Create the missing directory DIR (and its missing parents) inside the root.
+ * A component that exists but does not resolve to a directory inside the root
+ * (a symlink to a host path, a file) is an error: nothing is created through it. */
+static int make_dirs(struct chrun_layer_applier *a, const char *dir, struct chrun_err *err)
+{
+    char parent[PATH_MAX];
+    const char *base;
+    cleanup_close int pfd = -1;
+
+    split_path(dir, parent, &base);
+    pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
+    if (pfd < 0 && errno == ENOENT && parent[0] != '\0') {
+        if (make_dirs(a, parent, err) < 0)
+            return -1;
+        pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
+    }
+    if (pfd < 0)
+        return chrun_err_sys(err, errno, "directory '%s'", parent[0] ? parent : "/");
+    if (mkdirat(pfd, base, 0755) < 0) {
+        if (errno == EEXIST)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "'%s' exists but is not a directory inside the root "
+                                 "(a symlink leading out?)",
+                                 dir);
+        return chrun_err_sys(err, errno, "create directory '%s'", dir);
+    }
+    return 0;
+}
+
+/* The parent directory DIR of an entry, resolved in root; created when missing.
+ * The fd is borrowed from the applier's cache. */
+static int get_parent(struct chrun_layer_applier *a, const char *dir, struct chrun_err *err)
+{
+    int fd;
+    if (dir[0] == '\0')
+        return a->rootfd;
+    if (a->cache_valid && streq(a->cache_path, dir))
+        return a->cache_fd;
+    if (a->cache_fd >= 0)
+        close(a->cache_fd);
+    a->cache_fd = -1;
+    a->cache_valid = false;
+    fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
+    if (fd < 0 && errno == ENOENT) {
+        if (make_dirs(a, dir, err) < 0)
+            return -1;
+        fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
+    }
+    if (fd < 0) {
+        if (errno == ENOTDIR || errno == ELOOP)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "parent '%s' is not a directory inside the root", dir);
+        return chrun_err_sys(err, errno, "open directory '%s'", dir);
+    }
+    snprintf(a->cache_path, sizeof(a->cache_path), "%s", dir);
+    a->cache_fd = fd;
+    a->cache_valid = true;
+    return fd;
+}
+
+/* Remove whatever is at PFD/BASE (a directory with its contents), unless it is
+ * a directory and KEEP_DIR. Sets *ret_is_dir when a directory was kept. */
+static int remove_existing(struct chrun_layer_applier *a, int pfd, const char *base,
+                           const char *path, bool keep_dir, bool *ret_is_dir,
+                           struct chrun_err *err)
+{
+    struct stat st;
+    if (ret_is_dir != NULL)
+        *ret_is_dir = false;
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return chrun_err_sys(err, errno, "stat '%s'", path);
+    }
+    if (S_ISDIR(st.st_mode) && keep_dir) {
+        if (ret_is_dir != NULL)
+            *ret_is_dir = true;
+        return 0;
+    }
+    a->cache_valid = false;
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT)
+            return chrun_err_sys(err, errno, "remove '%s'", path);
+        return 0;
+    }
+    if (chrun_fs_rm_rf_at(pfd, base, err) < 0)
+        return chrun_err_prefix(err, "replace '%s'", path);
+    return 0;
+}
+
+static void entry_times(struct archive_entry *e, struct timespec times[2])
+{
+    times[1].tv_sec = archive_entry_mtime(e);
+    times[1].tv_nsec = archive_entry_mtime_nsec(e);
+    if (archive_entry_atime_is_set(e)) {
+        times[0].tv_sec = archive_entry_atime(e);
+        times[0].tv_nsec = archive_entry_atime_nsec(e);
+    } else {
+        times[0] = times[1];
+    }
+}
+
+/* Change owner of PFD/BASE (FD if >= 0) as root; as an ordinary user, warn once. */
+static int set_owner(struct chrun_layer_applier *a, int fd, int pfd, const char *base,
+                     const char *path, struct archive_entry *e, struct chrun_err *err)
+{
+    uid_t uid = (uid_t) archive_entry_uid(e);
+    gid_t gid = (gid_t) archive_entry_gid(e);
+    int rc;
+    if (!a->is_root) {
+        if ((uid != a->euid || gid != a->egid) && !a->warned_owner) {
+            a->warned_owner = true;
+            chrun_log_warn("not running as root: files belong to uid %u, not to the owners "
+                           "the image records (first: '%s' %u:%u)",
+                           (unsigned) a->euid, path, (unsigned) uid, (unsigned) gid);
+        }
+        return 0;
+    }
+    if (uid == 0 && gid == 0)
+        return 0; /* what root creates already has this owner */
+    rc = fd >= 0 ? fchown(fd, uid, gid) : fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (rc < 0)
+        return chrun_err_sys(err, errno, "chown '%s'", path);
+    return 0;
+}
+
+static void set_xattrs(struct chrun_layer_applier *a, int fd, const char *path,
+                       struct archive_entry *e)
+{
+    const char *name;
+    const void *value;
+    size_t size;
+    if (archive_entry_xattr_reset(e) == 0)
+        return;
+    while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
+        const char *why = NULL;
+        if (name == NULL || *name == '\0')
+            continue;
+        if (!a->is_root && str_has_prefix(name, "trusted."))
+            why = "needs root";
+        else if (fsetxattr(fd, name, value, size, 0) < 0)
+            why = strerror(errno);
+        if (why != NULL && !a->warned_xattr) {
+            a->warned_xattr = true;
+            chrun_log_warn("extended attributes not kept (first: %s on '%s': %s)", name, path,
+                           why);
+        }
+    }
+}
+
+static int defer_dir(struct chrun_layer_applier *a, const char *path, struct archive_entry *e,
+                     struct chrun_err *err)
+{
+    struct deferred_dir *d;
+    if (a->n_dirs == a->cap_dirs) {
+        size_t cap = a->cap_dirs ? a->cap_dirs * 2 : 256;
+        struct deferred_dir *nd = realloc(a->dirs, cap * sizeof(*nd));
+        if (nd == NULL)
+            return chrun_err_sys(err, ENOMEM, "directory list");
+        a->dirs = nd;
+        a->cap_dirs = cap;
+    }
+    d = &a->dirs[a->n_dirs];
+    d->path = strdup(path);
+    if (d->path == NULL)
+        return chrun_err_sys(err, ENOMEM, "directory list");
+    d->mode = archive_entry_mode(e) & 07777;
+    entry_times(e, d->times);
+    d->depth = path_depth(path);
+    d->seq = a->n_dirs;
+    a->n_dirs++;
+    return 0;
+}
+
+static int apply_dir(struct chrun_layer_applier *a, int pfd, const char *base, const char *path,
+                     struct archive_entry *e, struct chrun_err *err)
+{
+    bool exists = false;
+    if (path[0] != '\0') {
+        if (remove_existing(a, pfd, base, path, true, &exists, err) < 0)
+            return -1;
+        /* 0700 until chrun_layer_applier_finish: an image's read-only
+         * directory must still take its contents. */
+        if (!exists && mkdirat(pfd, base, 0700) < 0)
+            return chrun_err_sys(err, errno, "create directory '%s'", path);
+    } else {
+        base = ".";
+    }
+    if (set_owner(a, -1, pfd, base, path[0] ? path : "/", e, err) < 0)
+        return -1;
+    if (archive_entry_xattr_count(e) > 0) {
+        cleanup_close int fd =
+            openat(pfd, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "open directory '%s'", path);
+        set_xattrs(a, fd, path, e);
+    }
+    return defer_dir(a, path, e, err);
+}
+
+static int write_data(struct archive *tar, int fd, const char *path, struct chrun_err *err)
+{
+    const void *buf;
+    size_t size;
+    la_int64_t offset;
+    off_t pos = 0;
+    for (;;) {
+        int r = archive_read_data_block(tar, &buf, &size, &offset);
+        if (r == ARCHIVE_EOF)
+            return 0;
+        if (r < ARCHIVE_WARN)
+            return chrun_err_set(err, CHRUN_E_INPUT, "'%s': %s", path, archive_error_string(tar));
+        if (size == 0)
+            continue;
+        if (offset != pos) {
+            /* a hole of a sparse file */
+            if (lseek(fd, (off_t) offset, SEEK_SET) < 0)
+                return chrun_err_sys(err, errno, "seek in '%s'", path);
+            pos = (off_t) offset;
+        }
+        if (chrun_io_write_full(fd, buf, size, err) < 0)
+            return chrun_err_prefix(err, "write '%s'", path);
+        pos += (off_t) size;
+    }
+}
+
+static int apply_file(struct chrun_layer_applier *a, struct archive *tar, int pfd,
+                      const char *base, const char *path, struct archive_entry *e,
+                      struct chrun_err *err)
+{
+    cleanup_close int fd = -1;
+    struct timespec times[2];
+    mode_t mode = archive_entry_mode(e) & 07777;
+    la_int64_t size = archive_entry_size(e);
+
+    fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 && errno == EEXIST) {
+        if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
+            return -1;
+        fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    }
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "create '%s'", path);
+    if (write_data(tar, fd, path, err) < 0)
+        return -1;
+    if (size > 0 && lseek(fd, 0, SEEK_CUR) != (off_t) size && ftruncate(fd, (off_t) size) < 0)
+        return chrun_err_sys(err, errno, "truncate '%s'", path);
+    if (set_owner(a, fd, pfd, base, path, e, err) < 0)
+        return -1;
+    /* after chown, which clears setuid/setgid */
+    if (mode != 0600 && fchmod(fd, mode) < 0)
+        return chrun_err_sys(err, errno, "chmod '%s'", path);
+    set_xattrs(a, fd, path, e); /* after chown, which drops security.capability */
+    entry_times(e, times);
+    if (futimens(fd, times) < 0)
+        return chrun_err_sys(err, errno, "set times of '%s'", path);
+    if (close(take_fd(fd)) < 0)
+        return chrun_err_sys(err, errno, "close '%s'", path);
+    return 0;
+}
+
+static int apply_symlink(struct chrun_layer_applier *a, int pfd, const char *base,
+                         const char *path, struct archive_entry *e, struct chrun_err *err)
+{
+    const char *target = archive_entry_symlink(e);
+    struct timespec times[2];
+    if (target == NULL || *target == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "symlink '%s' has no target", path);
+    if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
+        return -1;
+    /* The target is stored as text and only ever resolved in root later. */
+    if (symlinkat(target, pfd, base) < 0)
+        return chrun_err_sys(err, errno, "create symlink '%s'", path);
+    if (set_owner(a, -1, pfd, base, path, e, err) < 0)
+        return -1;
+    entry_times(e, times);
+    if (utimensat(pfd, base, times, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "set times of '%s'", path);
+    return 0;
+}
+
+static int apply_node(struct chrun_layer_applier *a, int pfd, const char *base, const char *path,
+                      struct archive_entry *e, struct chrun_err *err)
+{
+    mode_t type = archive_entry_filetype(e);
+    mode_t mode = archive_entry_mode(e) & 07777;
+    struct timespec times[2];
+    if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
+        return -1;
+    if (mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0) {
+        if ((errno == EPERM || errno == EACCES) && type != AE_IFIFO) {
+            if (!a->warned_dev) {
+                a->warned_dev = true;
+                chrun_log_warn("device nodes need root: skipped (first: '%s')", path);
+            }
+            return 0;
+        }
+        return chrun_err_sys(err, errno, "create node '%s'", path);
+    }
+    if (set_owner(a, -1, pfd, base, path, e, err) < 0)
+        return -1;
+    /* BASE was just created by mknodat, so it is no symlink to follow. */
+    if (fchmodat(pfd, base, mode, 0) < 0)
+        return chrun_err_sys(err, errno, "chmod '%s'", path);
+    entry_times(e, times);
+    if (utimensat(pfd, base, times, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "set times of '%s'", path);
+    return 0;
+}
+
+static int apply_hardlink(struct chrun_layer_applier *a, int pfd, const char *base,
+                          const char *path, const char *link, struct chrun_err *err)
+{
+    char target[PATH_MAX], tdir[PATH_MAX];
+    const char *tbase;
+    cleanup_close int tpfd = -1;
+    struct stat tst, dst;
+
+    if (normalize_name("hardlink target", link, target, err) < 0)
+        return chrun_err_prefix(err, "'%s'", path);
+    if (target[0] == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' to the root", path);
+    if (streq(target, path))
+        return 0;
+    split_path(target, tdir, &tbase);
+    /* SPEC "Bad input": a hardlink target is a path the tar writer saw, so it
+     * never goes through a symlink; one that does could name a host file. */
+    tpfd = open_resolved(a->rootfd, tdir, O_PATH | O_DIRECTORY,
+                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+    if (tpfd < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "hardlink '%s' -> '%s': target directory does not resolve "
+                             "inside the root without symlinks: %s",
+                             path, link, strerror(errno));
+    if (fstatat(tpfd, tbase, &tst, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' -> '%s': %s", path, link,
+                             strerror(errno));
+    if (S_ISDIR(tst.st_mode))
+        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' -> '%s': a directory", path,
+                             link);
+    if (fstatat(pfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 && dst.st_dev == tst.st_dev &&
+        dst.st_ino == tst.st_ino)
+        return 0; /* already this very file */
+    if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
+        return -1;
+    if (linkat(tpfd, tbase, pfd, base, 0) < 0)
+        return chrun_err_sys(err, errno, "hardlink '%s' -> '%s'", path, link);
+    return 0;
+}
+
+/* Open directory DIR of a whiteout: SPEC "Bad input": a whiteout may only
+ * remove entries in its own directory, so the directory must be reached
+ * without symlinks. Returns fd, -2 when DIR does not exist, -1 on error. */
+static int open_whiteout_dir(struct chrun_layer_applier *a, const char *dir, const char *what,
+                             struct chrun_err *err)
+{
+    int fd = open_resolved(a->rootfd, dir, O_RDONLY | O_DIRECTORY,
+                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+    if (fd >= 0)
+        return fd;
+    if (errno == ENOENT)
+        return -2;
+    if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "whiteout '%s': directory '%s' is a symlink or not a directory", what,
+                             dir[0] ? dir : "/");
+    return chrun_err_sys(err, errno, "whiteout '%s': open '%s'", what, dir);
+}
+
+static int apply_whiteout(struct chrun_layer_applier *a, const char *dir, const char *name,
+                          const char *path, struct chrun_err *err)
+{
+    char victim[PATH_MAX];
+    cleanup_close int dfd = -1;
+    if (*name == '\0' || streq(name, ".") || streq(name, ".."))
+        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s' names no entry", path);
+    if (!join_path(victim, dir, name))
+        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s': name too long", path);
+    /* image-spec: a whiteout hides only entries of lower layers */
+    if (path_set_has(&a->layer_paths, victim))
+        return 0;
+    dfd = open_whiteout_dir(a, dir, path, err);
+    if (dfd == -2) {
+        dfd = -1;
+        return 0;
+    }
+    if (dfd < 0)
+        return -1;
+    a->cache_valid = false;
+    if (chrun_fs_rm_rf_at(dfd, name, err) < 0)
+        return chrun_err_prefix(err, "whiteout '%s'", path);
+    return 0;
+}
+
+static int apply_opaque(struct chrun_layer_applier *a, const char *dir, const char *path,
+                        struct chrun_err *err)
+{
+    cleanup_close int dfd = -1;
+    cleanup_closedir DIR *d = NULL;
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    dfd = open_whiteout_dir(a, dir, path, err);
+    if (dfd == -2) {
+        dfd = -1;
+        return 0;
+    }
+    if (dfd < 0)
+        return -1;
+    {
+        int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+        if (dup_fd < 0 || (d = fdopendir(dup_fd)) == NULL) {
+            int e = errno;
+            if (dup_fd >= 0)
+                close(dup_fd);
+            return chrun_err_sys(err, e, "opaque whiteout '%s'", path);
+        }
+    }
+    /* Collect first: removing while reading a directory may skip entries. */
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        char child[PATH_MAX];
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (!join_path(child, dir, de->d_name)) {
+            rc = chrun_err_set(err, CHRUN_E_INPUT, "opaque whiteout '%s': name too long", path);
+            break;
+        }
+        if (path_set_has(&a->layer_paths, child))
+            continue; /* image-spec: entries of this same layer stay */
+        if (n == cap) {
+            char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
+            if (nn == NULL) {
+                rc = chrun_err_sys(err, ENOMEM, "opaque whiteout '%s'", path);
+                break;
+            }
+            names = nn;
+        }
+        if ((names[n] = strdup(de->d_name)) == NULL) {
+            rc = chrun_err_sys(err, ENOMEM, "opaque whiteout '%s'", path);
+            break;
+        }
+        n++;
+    }
+    if (rc == 0 && de == NULL && errno != 0)
+        rc = chrun_err_sys(err, errno, "opaque whiteout '%s': read directory", path);
+    a->cache_valid = false;
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0 && chrun_fs_rm_rf_at(dfd, names[i], err) < 0)
+            rc = chrun_err_prefix(err, "opaque whiteout '%s'", path);
+        free(names[i]);
+    }
+    free(names);
+    return rc;
+}
+
+static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
+                       struct archive_entry *e, struct chrun_err *err)
+{
+    char path[PATH_MAX], dir[PATH_MAX];
+    const char *raw = archive_entry_pathname(e);
+    const char *base, *link;
+    mode_t type;
+    int pfd;
+
+    if (raw == NULL)
+        raw = archive_entry_pathname_utf8(e);
+    if (raw == NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "tar entry without a name");
+    if (normalize_name("entry", raw, path, err) < 0)
+        return -1;
+    split_path(path, dir, &base);
+    type = archive_entry_filetype(e);
+    link = archive_entry_hardlink(e);
+
+    if (str_has_prefix(base, WHITEOUT_PREFIX)) {
+        if (streq(base, WHITEOUT_OPAQUE))
+            return apply_opaque(a, dir, path, err);
+        if (str_has_prefix(base, WHITEOUT_META_PREFIX))
+            return 0; /* aufs bookkeeping (.wh..wh.plnk), never content */
+        return apply_whiteout(a, dir, base + strlen(WHITEOUT_PREFIX), path, err);
+    }
+    if (path[0] == '\0') {
+        if (type != AE_IFDIR || link != NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': the root must be a directory",
+                                 raw);
+        return apply_dir(a, a->rootfd, ".", "", e, err);
+    }
+    if (path_set_add(&a->layer_paths, path, err) < 0)
+        return -1;
+    pfd = get_parent(a, dir, err);
+    if (pfd < 0)
+        return chrun_err_prefix(err, "entry '%s'", path);
+    if (link != NULL)
+        return apply_hardlink(a, pfd, base, path, link, err);
+    switch (type) {
+    case AE_IFREG: return apply_file(a, tar, pfd, base, path, e, err);
+    case AE_IFDIR: return apply_dir(a, pfd, base, path, e, err);
+    case AE_IFLNK: return apply_symlink(a, pfd, base, path, e, err);
+    case AE_IFIFO:
+    case AE_IFCHR:
+    case AE_IFBLK: return apply_node(a, pfd, base, path, e, err);
+    default:
+        return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': unsupported type 0%o", path,
+                             (unsigned) type);
+    }
+}
+
+/* ---- the stream: blob -> hash -> decompress -> hash -> queue ---- */
+
+struct stream {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char *bufs[STREAM_SLOTS];
+    size_t lens[STREAM_SLOTS];
+    unsigned head, count; /* guarded by mu */
+    bool held;            /* the consumer holds bufs[head] (consumer only) */
+    bool eof, failed, stop;
+
+    /* producer side */
+    int blob_fd;
+    const struct chrun_descriptor *desc;
+    const struct chrun_digest *diff_id;
+    enum chrun_compression comp;
+    struct chrun_digest_hasher zhash, thash;
+    uint64_t zbytes;
+    char *inbuf;
+    size_t pending; /* bytes of inbuf not yet handed to libarchive */
+    bool read_failed;
+    bool cancelled; /* the producer gave up because the consumer asked it to */
+    struct chrun_err err; /* the producer's error */
+};
+
+static const char *comp_name(enum chrun_compression c)
+{
+    return c == CHRUN_COMPRESSION_GZIP ? "gzip" : c == CHRUN_COMPRESSION_ZSTD ? "zstd" : "tar";
+}
+
+/* Read up to CAP bytes of the blob, hashing them; more than the descriptor's
+ * size fails at once. Returns bytes read (0 at EOF) or -1. */
+static ssize_t blob_read(struct stream *s, char *buf, size_t cap)
+{
+    ssize_t n = chrun_io_read_full(s->blob_fd, buf, cap, &s->err);
+    if (n < 0)
+        return -1;
+    s->zbytes += (uint64_t) n;
+    if (s->zbytes > (uint64_t) s->desc->size)
+        return chrun_err_set(&s->err, CHRUN_E_DIGEST,
+                             "blob %s: more than the %lld bytes its descriptor declares",
+                             s->desc->digest.str, (long long) s->desc->size);
+    if (chrun_digest_hasher_update(&s->zhash, buf, (size_t) n, &s->err) < 0)
+        return -1;
+    return n;
+}
+
+static ssize_t raw_read_cb(struct archive *ar, void *data, const void **ret_buf)
+{
+    struct stream *s = data;
+    ssize_t n;
+    *ret_buf = s->inbuf;
+    if (s->pending > 0) {
+        n = (ssize_t) s->pending;
+        s->pending = 0;
+        return n;
+    }
+    if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
+        archive_set_error(ar, ECANCELED, "stopped");
+        return -1;
+    }
+    n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ);
+    if (n < 0) {
+        s->read_failed = true;
+        archive_set_error(ar, EIO, "%s", s->err.msg);
+    }
+    return n;
+}
+
+/* Wait for a free slot; returns its index, or -1 when the consumer stopped. */
+static int slot_wait_free(struct stream *s)
+{
+    int idx;
+    pthread_mutex_lock(&s->mu);
+    while (s->count == STREAM_SLOTS && !s->stop)
+        pthread_cond_wait(&s->cv, &s->mu);
+    idx = s->stop ? -1 : (int) ((s->head + s->count) % STREAM_SLOTS);
+    pthread_mutex_unlock(&s->mu);
+    return idx;
+}
+
+static void slot_publish(struct stream *s, size_t len)
+{
+    pthread_mutex_lock(&s->mu);
+    s->lens[(s->head + s->count) % STREAM_SLOTS] = len;
+    s->count++;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int stopped(struct stream *s)
+{
+    s->cancelled = true;
+    return chrun_err_set(&s->err, CHRUN_E_SYS, "layer stream stopped");
+}
+
+/* Check the magic bytes of the first block against the media type. */
+static int check_magic(struct stream *s, const unsigned char *p, size_t n)
+{
+    static const unsigned char gz[] = {0x1f, 0x8b}, zs[] = {0x28, 0xb5, 0x2f, 0xfd};
+    enum chrun_compression found = CHRUN_COMPRESSION_NONE;
+    if (n >= sizeof(gz) && memcmp(p, gz, sizeof(gz)) == 0)
+        found = CHRUN_COMPRESSION_GZIP;
+    else if (n >= sizeof(zs) && memcmp(p, zs, sizeof(zs)) == 0)
+        found = CHRUN_COMPRESSION_ZSTD;
+    if (found == s->comp)
+        return 0;
+    return chrun_err_set(&s->err, CHRUN_E_INPUT,
+                         "blob %s: media type '%s' says %s, but the data is %s",
+                         s->desc->digest.str, s->desc->media_type, comp_name(s->comp),
+                         found == CHRUN_COMPRESSION_NONE ? "not compressed" : comp_name(found));
+}
+
+static int produce_plain(struct stream *s)
+{
+    bool first = true;
+    for (;;) {
+        int idx = slot_wait_free(s);
+        ssize_t n;
+        if (idx < 0)
+            return stopped(s);
+        n = blob_read(s, s->bufs[idx], CHRUN_IO_BUFSZ);
+        if (n < 0)
+            return -1;
+        if (first && check_magic(s, (const unsigned char *) s->bufs[idx], (size_t) n) < 0)
+            return -1;
+        first = false;
+        if (n == 0)
+            return 0;
+        slot_publish(s, (size_t) n);
+    }
+}
+
+static int raw_failed(struct stream *s, struct archive *raw)
+{
+    if (s->read_failed)
+        return -1;
+    if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
+        return stopped(s);
+    return chrun_err_set(&s->err, CHRUN_E_INPUT, "blob %s: corrupt %s stream: %s",
+                         s->desc->digest.str, comp_name(s->comp), archive_error_string(raw));
+}
+
+/* Copy the decompressed stream of RAW into queue slots, hashing it. */
+static int pump(struct stream *s, struct archive *raw)
+{
+    int idx = -1;
+    size_t fill = 0;
+    for (;;) {
+        const void *p;
+        size_t size;
+        la_int64_t off;
+        int r = archive_read_data_block(raw, &p, &size, &off);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r < ARCHIVE_WARN)
+            return raw_failed(s, raw);
+        if (chrun_digest_hasher_update(&s->thash, p, size, &s->err) < 0)
+            return -1;
+        while (size > 0) {
+            size_t take;
+            if (idx < 0 && (idx = slot_wait_free(s)) < 0)
+                return stopped(s);
+            take = CHRUN_IO_BUFSZ - fill;
+            if (take > size)
+                take = size;
+            memcpy(s->bufs[idx] + fill, p, take);
+            fill += take;
+            p = (const char *) p + take;
+            size -= take;
+            if (fill == CHRUN_IO_BUFSZ) {
+                slot_publish(s, fill);
+                fill = 0;
+                idx = -1;
+            }
+        }
+    }
+    if (fill > 0)
+        slot_publish(s, fill);
+    return 0;
+}
+
+static int produce_compressed(struct stream *s)
+{
+    cleanup_archive struct archive *raw = archive_read_new();
+    struct archive_entry *entry;
+    ssize_t n;
+    int r;
+
+    if (raw == NULL)
+        return chrun_err_sys(&s->err, ENOMEM, "archive_read_new");
+    n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ);
+    if (n < 0)
+        return -1;
+    if (check_magic(s, (const unsigned char *) s->inbuf, (size_t) n) < 0)
+        return -1;
+    s->pending = (size_t) n;
+    r = s->comp == CHRUN_COMPRESSION_GZIP ? archive_read_support_filter_gzip(raw)
+                                          : archive_read_support_filter_zstd(raw);
+    if (r < ARCHIVE_WARN || archive_read_support_format_raw(raw) != ARCHIVE_OK)
+        return chrun_err_set(&s->err, CHRUN_E_UNSUPPORTED, "%s: %s", comp_name(s->comp),
+                             archive_error_string(raw));
+    r = archive_read_open(raw, s, NULL, raw_read_cb, NULL);
+    if (r == ARCHIVE_OK)
+        r = archive_read_next_header(raw, &entry);
+    if (r < ARCHIVE_WARN)
+        return raw_failed(s, raw);
+    if (r != ARCHIVE_EOF && pump(s, raw) < 0)
+        return -1;
+    /* Bytes after the compressed stream still count toward the blob digest. */
+    while ((n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ)) > 0)
+        ;
+    return n < 0 ? -1 : 0;
+}
+
+static int verify(struct stream *s)
+{
+    struct chrun_digest zd, td;
+    if (s->zbytes != (uint64_t) s->desc->size)
+        return chrun_err_set(&s->err, CHRUN_E_DIGEST,
+                             "blob %s: %llu bytes, its descriptor declares %lld",
+                             s->desc->digest.str, (unsigned long long) s->zbytes,
+                             (long long) s->desc->size);
+    if (chrun_digest_hasher_final(&s->zhash, &zd, &s->err) < 0)
+        return -1;
+    if (!streq(zd.str, s->desc->digest.str))
+        return chrun_err_set(&s->err, CHRUN_E_DIGEST, "blob %s: digest mismatch (got %s)",
+                             s->desc->digest.str, zd.str);
+    if (s->comp == CHRUN_COMPRESSION_NONE)
+        td = zd;
+    else if (chrun_digest_hasher_final(&s->thash, &td, &s->err) < 0)
+        return -1;
+    if (!streq(td.str, s->diff_id->str))
+        return chrun_err_set(&s->err, CHRUN_E_DIGEST,
+                             "layer %s: diff_id mismatch: config says %s, content is %s",
+                             s->desc->digest.str, s->diff_id->str, td.str);
+    return 0;
+}
+
+static void *producer_main(void *arg)
+{
+    struct stream *s = arg;
+    int rc = s->comp == CHRUN_COMPRESSION_NONE ? produce_plain(s) : produce_compressed(s);
+    if (rc == 0)
+        rc = verify(s);
+    pthread_mutex_lock(&s->mu);
+    if (rc < 0)
+        s->failed = true;
+    else
+        s->eof = true;
+    pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Consumer: hand the tar reader the next queued buffer. */
+static ssize_t tar_read_cb(struct archive *ar, void *data, const void **ret_buf)
+{
+    struct stream *s = data;
+    ssize_t n;
+    pthread_mutex_lock(&s->mu);
+    if (s->held) {
+        s->held = false;
+        s->head = (s->head + 1) % STREAM_SLOTS;
+        s->count--;
+        pthread_cond_broadcast(&s->cv);
+    }
+    while (s->count == 0 && !s->eof && !s->failed)
+        pthread_cond_wait(&s->cv, &s->mu);
+    if (s->failed) {
+        pthread_mutex_unlock(&s->mu);
+        archive_set_error(ar, EIO, "layer stream failed");
+        return -1;
+    }
+    if (s->count == 0) {
+        pthread_mutex_unlock(&s->mu);
+        return 0;
+    }
+    s->held = true;
+    *ret_buf = s->bufs[s->head];
+    n = (ssize_t) s->lens[s->head];
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static void stream_release(struct stream *s)
+{
+    for (int i = 0; i < STREAM_SLOTS; i++)
+        free(s->bufs[i]);
+    free(s->inbuf);
+    chrun_digest_hasher_release(&s->zhash);
+    chrun_digest_hasher_release(&s->thash);
+    pthread_cond_destroy(&s->cv);
+    pthread_mutex_destroy(&s->mu);
+}
+
+static int stream_init(struct stream *s, int blob_fd, const struct chrun_descriptor *desc,
+                       const struct chrun_digest *diff_id, enum chrun_compression comp,
+                       struct chrun_err *err)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->cv, NULL);
+    s->blob_fd = blob_fd;
+    s->desc = desc;
+    s->diff_id = diff_id;
+    s->comp = comp;
+    for (int i = 0; i < STREAM_SLOTS; i++)
+        if ((s->bufs[i] = malloc(CHRUN_IO_BUFSZ)) == NULL)
+            return chrun_err_sys(err, ENOMEM, "layer buffers");
+    if ((s->inbuf = malloc(CHRUN_IO_BUFSZ)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer buffers");
+    if (chrun_digest_hasher_init(&s->zhash, err) < 0 ||
+        chrun_digest_hasher_init(&s->thash, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Read every entry of the tar stream and apply it; then read the stream to
+ * its end so the trailer and diff_id cover every byte. */
+static int consume(struct chrun_layer_applier *a, struct stream *s, struct chrun_err *err)
+{
+    cleanup_archive struct archive *tar = archive_read_new();
+    struct archive_entry *e;
+    const void *ignored;
+    int r;
+
+    if (tar == NULL)
+        return chrun_err_sys(err, ENOMEM, "archive_read_new");
+    archive_read_support_format_tar(tar);
+    r = archive_read_open(tar, s, NULL, tar_read_cb, NULL);
+    while (r == ARCHIVE_OK || r == ARCHIVE_WARN) {
+        r = archive_read_next_header(tar, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r == ARCHIVE_WARN)
+            chrun_log_debug("layer %s: %s", a->layer_name, archive_error_string(tar));
+        else if (r != ARCHIVE_OK)
+            break;
+        if (apply_entry(a, tar, e, err) < 0)
+            return -1;
+    }
+    if (r != ARCHIVE_EOF)
+        return chrun_err_set(err, CHRUN_E_INPUT, "corrupt tar stream: %s",
+                             archive_error_string(tar));
+    /* SPEC "Bad input": libarchive stops at the end-of-archive blocks. */
+    while ((r = (int) tar_read_cb(tar, s, &ignored)) > 0)
+        ;
+    if (r < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "layer stream failed");
+    return 0;
+}
+
+int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
+                      const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
+                      struct chrun_err *err)
+{
+    struct stream s;
+    enum chrun_compression comp;
+    pthread_t thread;
+    int rc, prc;
+
+    if (chrun_manifest_layer_compression(desc->media_type, &comp, err) < 0)
+        return chrun_err_prefix(err, "layer %s", desc->digest.str);
+    if (stream_init(&s, blob_fd, desc, diff_id, comp, err) < 0) {
+        stream_release(&s);
+        return -1;
+    }
+    path_set_clear(&a->layer_paths);
+    a->layer_name = desc->digest.str;
+    prc = pthread_create(&thread, NULL, producer_main, &s);
+    if (prc != 0) {
+        stream_release(&s);
+        return chrun_err_sys(err, prc, "start layer thread");
+    }
+    rc = consume(a, &s, err);
+    pthread_mutex_lock(&s.mu);
+    s.stop = (rc < 0);
+    pthread_cond_broadcast(&s.cv);
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(thread, NULL);
+    /* The producer's failure (digest, corrupt stream) is the cause of what
+     * the tar reader saw; a stop the consumer asked for is not. */
+    if (s.failed && !s.cancelled) {
+        *err = s.err;
+        rc = -1;
+    } else if (rc < 0) {
+        chrun_err_prefix(err, "layer %s", desc->digest.str);
+    }
+    path_set_clear(&a->layer_paths);
+    a->layer_name = NULL;
+    stream_release(&s);
+    return rc;
+}
+
+static int cmp_dirs(const void *x, const void *y)
+{
+    const struct deferred_dir *a = x, *b = y;
+    if (a->depth != b->depth)
+        return a->depth > b->depth ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *err)
+{
+    if (a->n_dirs > 1)
+        qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), cmp_dirs);
+    for (size_t i = 0; i < a->n_dirs; i++) {
+        struct deferred_dir *d = &a->dirs[i];
+        cleanup_close int fd = open_resolved(a->rootfd, d->path, O_RDONLY | O_DIRECTORY,
+                                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        if (fd < 0)
+            continue; /* removed or replaced by a later layer */
+        if (fchmod(fd, d->mode) < 0)
+            return chrun_err_sys(err, errno, "chmod '%s'", d->path[0] ? d->path : "/");
+        if (futimens(fd, d->times) < 0)
+            return chrun_err_sys(err, errno, "set times of '%s'", d->path[0] ? d->path : "/");
+    }
+    return 0;
+}

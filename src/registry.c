@@ -1,0 +1,1701 @@
+#include "chrun/registry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "chrun/auth.h"
+#include "chrun/io.h"
+#include "chrun/log.h"
+#include "chrun/manifest.h"
+#include "chrun/progress.h"
+#include "chrun/ref.h"
+#include "chrun/tool.h"
+#include "cleanup.h"
+#include "util.h"
+
+#define REDIRECTS_MAX 5
+#define DEFAULT_STALL_S 30
+#define DEFAULT_CONNECT_S 15
+/* Verified blobs held open (one fd each) before they are published early. */
+#define OPEN_WRITERS_MAX 256
+/* Manifests one pull may visit (an --all-platforms index is bounded too). */
+#define MANIFESTS_MAX 1024
+/* Body of an error reply we read (and throw away) before giving up on it. */
+#define ERROR_BODY_MAX (1024 * 1024)
+#define URL_MAX 4096
+
+#define ACCEPT_MANIFESTS                                                                           \
+    "Accept: " CHRUN_MT_OCI_INDEX ", " CHRUN_MT_DOCKER_LIST ", " CHRUN_MT_OCI_MANIFEST            \
+    ", " CHRUN_MT_DOCKER_MANIFEST
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* Pure helpers */
+
+long chrun_registry_retry_after(const char *value, time_t now)
+{
+    char *end;
+    long v;
+    time_t when;
+    while (*value == ' ')
+        value++;
+    if (*value == '\0')
+        return -1;
+    if (isdigit((unsigned char) *value)) {
+        errno = 0;
+        v = strtol(value, &end, 10);
+        while (*end == ' ')
+            end++;
+        if (*end != '\0' || errno != 0 || v < 0)
+            return -1;
+        return v > CHRUN_RETRY_AFTER_MAX_S ? CHRUN_RETRY_AFTER_MAX_S : v;
+    }
+    when = curl_getdate(value, NULL);
+    if (when == (time_t) -1)
+        return -1;
+    if (when <= now)
+        return 0;
+    return when - now > CHRUN_RETRY_AFTER_MAX_S ? CHRUN_RETRY_AFTER_MAX_S : (long) (when - now);
+}
+
+long chrun_registry_backoff_ms(int attempt)
+{
+    long ms = 250;
+    for (int i = 1; i < attempt && ms < 8000; i++)
+        ms *= 2;
+    return ms > 8000 ? 8000 : ms;
+}
+
+int chrun_registry_parse_content_range(const char *value, uint64_t *ret_start,
+                                       uint64_t *ret_end, int64_t *ret_total,
+                                       struct chrun_err *err)
+{
+    unsigned long long start, end, total;
+    int n = 0;
+    if (sscanf(value, " bytes %llu-%llu/%n", &start, &end, &n) != 2 || n == 0 || end < start)
+        return chrun_err_set(err, CHRUN_E_INPUT, "invalid Content-Range '%.64s'", value);
+    value += n;
+    if (value[0] == '*' && value[1] == '\0') {
+        *ret_total = -1;
+    } else {
+        char *e;
+        errno = 0;
+        total = strtoull(value, &e, 10);
+        if (e == value || *e != '\0' || errno != 0 || total > INT64_MAX || end >= total)
+            return chrun_err_set(err, CHRUN_E_INPUT, "invalid Content-Range '%.64s'", value);
+        *ret_total = (int64_t) total;
+    }
+    *ret_start = start;
+    *ret_end = end;
+    return 0;
+}
+
+struct origin {
+    char scheme[16];
+    char host[256];     /* lowercase, IPv6 with brackets */
+    char hostport[272]; /* host, plus ":port" if the URL names one */
+    long port;          /* default-filled */
+};
+
+static int url_origin(const char *url, struct origin *o)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *port = NULL, *dport = NULL;
+    int rc = -1;
+    if (u == NULL)
+        return -1;
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PORT, &dport, CURLU_DEFAULT_PORT) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
+        port = NULL;
+    if (strlen(scheme) >= sizeof(o->scheme) || strlen(host) >= sizeof(o->host))
+        goto out;
+    for (char *p = scheme; *p; p++)
+        *p = (char) tolower((unsigned char) *p);
+    for (char *p = host; *p; p++)
+        *p = (char) tolower((unsigned char) *p);
+    strcpy(o->scheme, scheme);
+    strcpy(o->host, host);
+    snprintf(o->hostport, sizeof(o->hostport), "%s%s%s", host, port ? ":" : "", port ? port : "");
+    o->port = strtol(dport, NULL, 10);
+    rc = 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(dport);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+bool chrun_registry_same_origin(const char *a, const char *b)
+{
+    struct origin oa, ob;
+    if (url_origin(a, &oa) < 0 || url_origin(b, &ob) < 0)
+        return false;
+    return streq(oa.scheme, ob.scheme) && streq(oa.host, ob.host) && oa.port == ob.port;
+}
+
+bool chrun_registry_url_allowed(const char *url)
+{
+    struct origin o;
+    if (url_origin(url, &o) < 0)
+        return false;
+    if (streq(o.scheme, "https"))
+        return true;
+    /* SPEC "References": plain HTTP only for loopback and listed hosts. */
+    return streq(o.scheme, "http") &&
+           (chrun_ref_host_is_insecure(o.hostport) || chrun_ref_host_is_insecure(o.host));
+}
+
+int chrun_registry_mirror_base(const char *entry, char *buf, size_t size, char *host,
+                               size_t host_size, struct chrun_err *err)
+{
+    char tmp[URL_MAX];
+    struct origin o;
+    size_t len;
+    int n;
+
+    while (*entry == ' ')
+        entry++;
+    len = strlen(entry);
+    while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '/'))
+        len--;
+    if (len == 0 || len >= sizeof(tmp) - 16)
+        return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
+    if (strstr(entry, "://") == NULL) {
+        char hostpart[CHRUN_REF_NAME_MAX + 1];
+        if (len >= sizeof(hostpart))
+            return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
+        snprintf(hostpart, sizeof(hostpart), "%.*s", (int) len, entry);
+        snprintf(tmp, sizeof(tmp), "%s://%s",
+                 chrun_ref_host_is_insecure(hostpart) ? "http" : "https", hostpart);
+    } else {
+        snprintf(tmp, sizeof(tmp), "%.*s", (int) len, entry);
+    }
+    if (url_origin(tmp, &o) < 0 || (!streq(o.scheme, "http") && !streq(o.scheme, "https")))
+        return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
+    if (!chrun_registry_url_allowed(tmp))
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "mirror '%.200s': plain http only for loopback hosts and "
+                             "CHRUN_INSECURE_REGISTRIES",
+                             entry);
+    n = snprintf(buf, size, "%s://%s", o.scheme, o.hostport);
+    if (n < 0 || (size_t) n >= size || strlen(o.hostport) >= host_size)
+        return chrun_err_set(err, CHRUN_E_INPUT, "mirror '%.200s' is too long", entry);
+    strcpy(host, o.hostport);
+    return 0;
+}
+
+/* HTTP replies */
+
+struct resp {
+    long status;
+    char content_type[CHRUN_MEDIA_TYPE_MAX];
+    char docker_digest[128];
+    char www_auth[4096];
+    bool www_auth_too_long;
+    long retry_after_s;     /* -1: none */
+    int64_t content_length; /* -1: unknown */
+    bool has_range;
+    uint64_t range_start;
+    bool bad_range;
+};
+
+static void resp_reset(struct resp *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->retry_after_s = -1;
+    r->content_length = -1;
+}
+
+/* Copy VALUE (LEN bytes, trimmed) into OUT; false if it did not fit. */
+static bool copy_header_value(char *out, size_t size, const char *value, size_t len)
+{
+    while (len > 0 && (value[len - 1] == '\r' || value[len - 1] == '\n' ||
+                       value[len - 1] == ' ' || value[len - 1] == '\t'))
+        len--;
+    while (len > 0 && (*value == ' ' || *value == '\t')) {
+        value++;
+        len--;
+    }
+    if (len >= size) {
+        out[0] = '\0';
+        return false;
+    }
+    memcpy(out, value, len);
+    out[len] = '\0';
+    return true;
+}
+
+/* Parse one header line into R. Returns true at the blank line that ends a
+ * header block. Status lines start a new reply (redirects, 100 Continue). */
+static bool resp_header_line(struct resp *r, const char *line, size_t len)
+{
+    const char *colon;
+    char value[512];
+    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
+        char st[8] = "";
+        const char *sp = memchr(line, ' ', len);
+        resp_reset(r);
+        if (sp != NULL && (size_t) (sp - line) + 4 <= len) {
+            memcpy(st, sp + 1, 3);
+            r->status = strtol(st, NULL, 10);
+        }
+        return false;
+    }
+    if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
+        return true;
+    colon = memchr(line, ':', len);
+    if (colon == NULL)
+        return false;
+#define IS_HEADER(name) ((size_t) (colon - line) == strlen(name) && strncasecmp(line, name, strlen(name)) == 0)
+    {
+        const char *v = colon + 1;
+        size_t vlen = len - (size_t) (v - line);
+        if (IS_HEADER("content-type")) {
+            copy_header_value(r->content_type, sizeof(r->content_type), v, vlen);
+            r->content_type[strcspn(r->content_type, "; ")] = '\0';
+        } else if (IS_HEADER("docker-content-digest")) {
+            copy_header_value(r->docker_digest, sizeof(r->docker_digest), v, vlen);
+        } else if (IS_HEADER("www-authenticate")) {
+            /* several challenges may arrive as several headers: join them */
+            char one[sizeof(r->www_auth)];
+            if (!copy_header_value(one, sizeof(one), v, vlen) ||
+                strlen(r->www_auth) + strlen(one) + 3 > sizeof(r->www_auth))
+                r->www_auth_too_long = true;
+            else if (r->www_auth[0] == '\0')
+                strcpy(r->www_auth, one);
+            else {
+                strcat(r->www_auth, ", ");
+                strcat(r->www_auth, one);
+            }
+        } else if (IS_HEADER("retry-after")) {
+            if (copy_header_value(value, sizeof(value), v, vlen))
+                r->retry_after_s = chrun_registry_retry_after(value, time(NULL));
+        } else if (IS_HEADER("content-length")) {
+            char *e;
+            long long cl;
+            if (copy_header_value(value, sizeof(value), v, vlen)) {
+                errno = 0;
+                cl = strtoll(value, &e, 10);
+                r->content_length = (*value && *e == '\0' && errno == 0 && cl >= 0) ? cl : -2;
+            } else {
+                r->content_length = -2;
+            }
+        } else if (IS_HEADER("content-range")) {
+            uint64_t start, end;
+            int64_t total;
+            if (copy_header_value(value, sizeof(value), v, vlen) &&
+                chrun_registry_parse_content_range(value, &start, &end, &total, NULL) == 0) {
+                r->has_range = true;
+                r->range_start = start;
+            } else {
+                r->bad_range = true;
+            }
+        }
+    }
+#undef IS_HEADER
+    return false;
+}
+
+static bool status_is_retryable(long status)
+{
+    return status == 408 || status == 429 || (status >= 500 && status <= 599);
+}
+
+static bool curl_is_transient(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM: return true;
+    default: return false;
+    }
+}
+
+static long retry_delay_ms(const struct resp *r, int attempt)
+{
+    if (r != NULL && r->retry_after_s >= 0)
+        return r->retry_after_s * 1000;
+    return chrun_registry_backoff_ms(attempt);
+}
+
+/* The client: one registry endpoint, one repository. */
+
+struct client {
+    struct chrun_store *st;
+    CURLSH *share;
+    CURL *easy; /* ping, manifests, tokens: one handle keeps the connection */
+    char errbuf[CURL_ERROR_SIZE];
+    char registry[CHRUN_REF_NAME_MAX + 1]; /* name for credentials lookup */
+    char host[CHRUN_REF_NAME_MAX + 1];     /* host[:port] contacted */
+    char base[CHRUN_REF_NAME_MAX + 16];    /* scheme://host[:port] */
+    char repo[CHRUN_REF_NAME_MAX + 1];
+    char scope[CHRUN_REF_NAME_MAX + 32];
+    char display[CHRUN_REF_STR_MAX]; /* the user's reference, full form */
+    bool pinged;
+    bool creds_loaded, have_creds;
+    struct chrun_auth_creds creds;
+    bool have_challenge;
+    struct chrun_auth_challenge challenge;
+    char *auth_header; /* "Authorization: ..." for base's origin only */
+    long stall_s, connect_s;
+    int jobs;
+    struct chrun_progress *progress;
+};
+
+static long env_seconds(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n;
+    if (v == NULL || *v == '\0')
+        return dflt;
+    n = strtol(v, &end, 10);
+    return (*end == '\0' && n > 0 && n < 86400) ? n : dflt;
+}
+
+static void client_free(struct client *c)
+{
+    if (c == NULL)
+        return;
+    if (c->easy != NULL)
+        curl_easy_cleanup(c->easy);
+    if (c->share != NULL)
+        curl_share_cleanup(c->share);
+    free(c->auth_header);
+    explicit_bzero(&c->creds, sizeof(c->creds));
+    free(c);
+}
+
+static struct client *client_new(struct chrun_store *st, const char *base, const char *host,
+                                 const char *registry, const struct chrun_ref *ref,
+                                 const struct chrun_pull_opts *opts, struct chrun_err *err)
+{
+    struct client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        chrun_err_sys(err, ENOMEM, "registry client");
+        return NULL;
+    }
+    c->st = st;
+    snprintf(c->base, sizeof(c->base), "%s", base);
+    snprintf(c->host, sizeof(c->host), "%s", host);
+    snprintf(c->registry, sizeof(c->registry), "%s", registry);
+    snprintf(c->repo, sizeof(c->repo), "%s", ref->path);
+    snprintf(c->scope, sizeof(c->scope), "repository:%s:pull", ref->path);
+    chrun_ref_format(ref, c->display, sizeof(c->display));
+    c->stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
+    c->connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
+    c->jobs = opts->jobs > 0 ? opts->jobs : CHRUN_PULL_JOBS_DEFAULT;
+    if (c->jobs > CHRUN_PULL_JOBS_MAX)
+        c->jobs = CHRUN_PULL_JOBS_MAX;
+    c->share = curl_share_init();
+    c->easy = curl_easy_init();
+    if (c->share == NULL || c->easy == NULL) {
+        client_free(c);
+        chrun_err_sys(err, ENOMEM, "curl init");
+        return NULL;
+    }
+    /* One connection pool, DNS cache and TLS session cache for every handle. */
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return c;
+}
+
+static void easy_common(struct client *c, CURL *e, const char *url, char *errbuf)
+{
+    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    /* Redirects are followed by hand: credentials must never leave the origin. */
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->connect_s);
+    /* SPEC "Bad input": a stalled body times out instead of hanging. */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->stall_s);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "chrun/" CHRUN_VERSION);
+    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long) CHRUN_IO_BUFSZ);
+    errbuf[0] = '\0';
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+}
+
+static const char *curl_msg(CURLcode rc, const char *errbuf)
+{
+    return errbuf[0] ? errbuf : curl_easy_strerror(rc);
+}
+
+/* Synchronous requests (ping, manifests, tokens) into a bounded buffer. */
+
+struct sync_req {
+    struct resp resp;
+    char *body;
+    size_t len, max;
+    bool too_big;
+};
+
+static size_t sync_on_header(char *buf, size_t size, size_t n, void *data)
+{
+    struct sync_req *r = data;
+    size_t len = size * n;
+    if (resp_header_line(&r->resp, buf, len) && r->resp.status >= 200 && r->resp.status < 300 &&
+        r->resp.content_length > (int64_t) r->max) {
+        /* refuse before a byte of the body arrives */
+        r->too_big = true;
+        return 0;
+    }
+    return len;
+}
+
+static size_t sync_on_body(char *buf, size_t size, size_t n, void *data)
+{
+    struct sync_req *r = data;
+    size_t len = size * n;
+    if (r->resp.status < 200 || r->resp.status >= 300) {
+        /* an error or redirect body: keep a little for nothing, bound the rest */
+        if (r->len + len > ERROR_BODY_MAX)
+            return 0;
+        r->len += len;
+        return len;
+    }
+    /* SPEC "Bad input": refuse an oversized document while it streams. */
+    if (r->len + len > r->max) {
+        r->too_big = true;
+        return 0;
+    }
+    if (r->body == NULL) {
+        r->body = malloc(r->max + 1);
+        if (r->body == NULL)
+            return 0;
+    }
+    memcpy(r->body + r->len, buf, len);
+    r->len += len;
+    r->body[r->len] = '\0';
+    return len;
+}
+
+static void sync_req_release(struct sync_req *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof(*r));
+}
+
+struct request {
+    const char *what;        /* for messages: "manifest X", "token" */
+    const char *url;
+    const char *accept;      /* full "Accept: ..." header or NULL */
+    const char *auth_header; /* sent only to AUTH_ORIGIN */
+    const char *auth_origin;
+    const char *post_body;   /* NULL: GET */
+    size_t max;
+};
+
+/* Perform RQ with retries and hand-followed redirects; R gets the final
+ * reply (any status). Fails only when no usable reply came. */
+static int http_request(struct client *c, const struct request *rq, struct sync_req *r,
+                        struct chrun_err *err)
+{
+    char url[URL_MAX];
+    int attempt = 0, redirects = 0;
+
+    snprintf(url, sizeof(url), "%s", rq->url);
+    for (;;) {
+        struct curl_slist *hdrs = NULL, *tmp;
+        CURLcode rc;
+        bool send_auth = rq->auth_header && chrun_registry_same_origin(url, rq->auth_origin);
+
+        free(r->body);
+        r->body = NULL;
+        r->len = 0;
+        r->too_big = false;
+        r->max = rq->max;
+        resp_reset(&r->resp);
+        curl_easy_reset(c->easy);
+        easy_common(c, c->easy, url, c->errbuf);
+        curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, sync_on_header);
+        curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, r);
+        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, sync_on_body);
+        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, r);
+        if (rq->post_body != NULL) {
+            curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, rq->post_body);
+            tmp = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
+            hdrs = tmp ? tmp : hdrs;
+        }
+        if (rq->accept != NULL && (tmp = curl_slist_append(hdrs, rq->accept)) != NULL)
+            hdrs = tmp;
+        if (send_auth && (tmp = curl_slist_append(hdrs, rq->auth_header)) != NULL)
+            hdrs = tmp;
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);
+        attempt++;
+        rc = curl_easy_perform(c->easy);
+        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+        curl_slist_free_all(hdrs);
+
+        if (r->too_big)
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s: larger than %zu bytes", rq->what,
+                                 rq->max);
+        if (rc != CURLE_OK) {
+            if (curl_is_transient(rc) && attempt < CHRUN_PULL_ATTEMPTS_MAX) {
+                chrun_log_debug("%s: %s; retrying", rq->what, curl_msg(rc, c->errbuf));
+                sleep_ms(chrun_registry_backoff_ms(attempt));
+                continue;
+            }
+            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: %s%s", rq->what,
+                                 curl_msg(rc, c->errbuf),
+                                 attempt > 1 ? " (gave up after retries)" : "");
+        }
+        if (r->resp.status >= 300 && r->resp.status < 400 && r->resp.status != 304) {
+            char *loc = NULL;
+            curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc);
+            if (loc == NULL || strlen(loc) >= sizeof(url))
+                return chrun_err_set(err, CHRUN_E_INPUT, "%s: HTTP %ld without a usable Location",
+                                     rq->what, r->resp.status);
+            if (++redirects > REDIRECTS_MAX)
+                return chrun_err_set(err, CHRUN_E_INPUT, "%s: more than %d redirects", rq->what,
+                                     REDIRECTS_MAX);
+            if (!chrun_registry_url_allowed(loc))
+                return chrun_err_set(err, CHRUN_E_INPUT,
+                                     "%s: refusing redirect to '%.200s' (plain http to a host "
+                                     "not allowed insecure)",
+                                     rq->what, loc);
+            snprintf(url, sizeof(url), "%s", loc);
+            continue;
+        }
+        if (status_is_retryable(r->resp.status) && attempt < CHRUN_PULL_ATTEMPTS_MAX) {
+            long ms = retry_delay_ms(&r->resp, attempt);
+            chrun_log_debug("%s: HTTP %ld; retrying in %ld ms", rq->what, r->resp.status, ms);
+            sleep_ms(ms);
+            continue;
+        }
+        if (status_is_retryable(r->resp.status))
+            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: HTTP %ld (gave up after %d attempts)",
+                                 rq->what, r->resp.status, attempt);
+        return 0;
+    }
+}
+
+/* Authentication */
+
+static int client_load_creds(struct client *c, struct chrun_err *err)
+{
+    if (c->creds_loaded)
+        return 0;
+    if (chrun_auth_creds_get(c->registry, &c->creds, &c->have_creds, err) < 0)
+        return -1;
+    c->creds_loaded = true;
+    return 0;
+}
+
+static int set_auth_header(struct client *c, const char *scheme, const char *value,
+                           struct chrun_err *err)
+{
+    size_t size = strlen(scheme) + strlen(value) + 32;
+    char *h = malloc(size);
+    if (h == NULL)
+        return chrun_err_sys(err, ENOMEM, "auth header");
+    snprintf(h, size, "Authorization: %s %s", scheme, value);
+    if (c->auth_header != NULL)
+        explicit_bzero(c->auth_header, strlen(c->auth_header));
+    free(c->auth_header);
+    c->auth_header = h;
+    return 0;
+}
+
+static int basic_value(const struct chrun_auth_creds *cr, char *out, size_t size,
+                       struct chrun_err *err)
+{
+    char plain[CHRUN_AUTH_USER_MAX + CHRUN_AUTH_SECRET_MAX + 2];
+    int n = snprintf(plain, sizeof(plain), "%s:%s", cr->username, cr->secret);
+    int rc;
+    if (n < 0 || (size_t) n >= sizeof(plain))
+        return chrun_err_set(err, CHRUN_E_INPUT, "credentials too long");
+    rc = chrun_auth_base64_encode(plain, (size_t) n, out, size, err);
+    explicit_bzero(plain, sizeof(plain));
+    return rc < 0 ? -1 : 0;
+}
+
+static int fetch_token(struct client *c, struct chrun_err *err)
+{
+    cleanup_free char *url = NULL, *token = NULL, *post = NULL;
+    char basic[((CHRUN_AUTH_USER_MAX + CHRUN_AUTH_SECRET_MAX + 2) / 3 + 1) * 4 + 1];
+    char basic_header[sizeof(basic) + 32];
+    struct sync_req r = {0};
+    struct request rq = {.what = "token request", .max = CHRUN_TOKEN_MAX};
+    int rc;
+
+    if (chrun_auth_token_url(&c->challenge, c->scope, &url, err) < 0)
+        return chrun_err_prefix(err, "registry %s", c->host);
+    if (!chrun_registry_url_allowed(url))
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "registry %s: token realm '%.200s' uses plain http to a host not "
+                             "allowed insecure",
+                             c->host, c->challenge.realm);
+    rq.url = url;
+    if (c->have_creds && c->creds.identity_token) {
+        /* OAuth2 refresh-token grant, as docker does with an identity token */
+        cleanup_free char *svc = chrun_auth_url_encode(c->challenge.service, err);
+        cleanup_free char *scope = chrun_auth_url_encode(c->scope, err);
+        cleanup_free char *tok = chrun_auth_url_encode(c->creds.secret, err);
+        size_t size;
+        if (svc == NULL || scope == NULL || tok == NULL)
+            return -1;
+        size = strlen(svc) + strlen(scope) + strlen(tok) + 128;
+        post = malloc(size);
+        if (post == NULL)
+            return chrun_err_sys(err, ENOMEM, "token request");
+        snprintf(post, size,
+                 "grant_type=refresh_token&client_id=chrun&service=%s&scope=%s&refresh_token=%s",
+                 svc, scope, tok);
+        rq.url = c->challenge.realm;
+        rq.post_body = post;
+    } else if (c->have_creds) {
+        if (basic_value(&c->creds, basic, sizeof(basic), err) < 0)
+            return -1;
+        snprintf(basic_header, sizeof(basic_header), "Authorization: Basic %s", basic);
+        rq.auth_header = basic_header;
+        rq.auth_origin = url;
+    }
+    rc = http_request(c, &rq, &r, err);
+    explicit_bzero(basic_header, sizeof(basic_header));
+    if (rc < 0) {
+        sync_req_release(&r);
+        return chrun_err_prefix(err, "registry %s", c->host);
+    }
+    if (r.resp.status == 401 || r.resp.status == 403) {
+        long st = r.resp.status;
+        sync_req_release(&r);
+        if (c->have_creds)
+            return chrun_err_set(err, CHRUN_E_AUTH,
+                                 "registry %s: token server refused the credentials%s%s%s "
+                                 "(HTTP %ld): wrong username or password",
+                                 c->host, c->creds.username[0] ? " of '" : "",
+                                 c->creds.username, c->creds.username[0] ? "'" : "", st);
+        return chrun_err_set(err, CHRUN_E_AUTH,
+                             "registry %s: token server refused anonymous access (HTTP %ld): no "
+                             "credentials for '%s' in docker config.json",
+                             c->host, st, c->registry);
+    }
+    if (r.resp.status != 200) {
+        long st = r.resp.status;
+        sync_req_release(&r);
+        return chrun_err_set(err, CHRUN_E_NETWORK, "registry %s: token server answered HTTP %ld",
+                             c->host, st);
+    }
+    rc = chrun_auth_token_parse(r.body ? r.body : "", r.len, &token, err);
+    sync_req_release(&r);
+    if (rc < 0)
+        return chrun_err_prefix(err, "registry %s", c->host);
+    rc = set_auth_header(c, "Bearer", token, err);
+    explicit_bzero(token, strlen(token));
+    return rc;
+}
+
+/* Obtain credentials for the current challenge: a bearer token (fetched
+ * anew) or basic credentials. Without a challenge, requests stay anonymous. */
+static int client_authenticate(struct client *c, struct chrun_err *err)
+{
+    char basic[((CHRUN_AUTH_USER_MAX + CHRUN_AUTH_SECRET_MAX + 2) / 3 + 1) * 4 + 1];
+    int rc;
+    if (!c->have_challenge)
+        return 0;
+    if (client_load_creds(c, err) < 0)
+        return -1;
+    if (c->challenge.scheme == CHRUN_AUTH_BEARER)
+        return fetch_token(c, err);
+    if (!c->have_creds || c->creds.identity_token)
+        return chrun_err_set(err, CHRUN_E_AUTH,
+                             "registry %s requires basic authentication: no credentials for "
+                             "'%s' in docker config.json",
+                             c->host, c->registry);
+    if (basic_value(&c->creds, basic, sizeof(basic), err) < 0)
+        return -1;
+    rc = set_auth_header(c, "Basic", basic, err);
+    explicit_bzero(basic, sizeof(basic));
+    return rc;
+}
+
+static int take_challenge(struct client *c, const struct resp *resp, struct chrun_err *err)
+{
+    if (resp->www_auth_too_long)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "registry %s: malformed WWW-Authenticate header: too long", c->host);
+    if (resp->www_auth[0] == '\0')
+        return chrun_err_set(err, CHRUN_E_AUTH,
+                             "registry %s: HTTP 401 without a WWW-Authenticate challenge",
+                             c->host);
+    if (chrun_auth_parse_challenge(&c->challenge, resp->www_auth, err) < 0)
+        return chrun_err_prefix(err, "registry %s", c->host);
+    c->have_challenge = true;
+    return 0;
+}
+
+/* GET /v2/: learn whether and how the registry wants authentication. */
+static int client_ping(struct client *c, struct chrun_err *err)
+{
+    char url[URL_MAX + 8], what[CHRUN_REF_NAME_MAX + 32];
+    struct sync_req r = {0};
+    struct request rq = {.what = what, .url = url, .max = 64 * 1024};
+    long st;
+
+    if (c->pinged)
+        return 0;
+    snprintf(url, sizeof(url), "%s/v2/", c->base);
+    snprintf(what, sizeof(what), "registry %s", c->host);
+    if (http_request(c, &rq, &r, err) < 0) {
+        sync_req_release(&r);
+        return -1;
+    }
+    st = r.resp.status;
+    if (st == 401) {
+        int rc = take_challenge(c, &r.resp, err);
+        sync_req_release(&r);
+        if (rc < 0 || client_authenticate(c, err) < 0)
+            return -1;
+    } else {
+        sync_req_release(&r);
+        if (st != 200)
+            return chrun_err_set(err, CHRUN_E_NETWORK,
+                                 "registry %s: /v2/ answered HTTP %ld, not a registry API v2",
+                                 c->host, st);
+    }
+    c->pinged = true;
+    return 0;
+}
+
+static int auth_refused(struct client *c, const char *what, struct chrun_err *err)
+{
+    if (c->have_creds && c->challenge.scheme == CHRUN_AUTH_BASIC)
+        return chrun_err_set(err, CHRUN_E_AUTH,
+                             "%s: registry %s refused the credentials of '%s': wrong username or "
+                             "password",
+                             what, c->host, c->creds.username);
+    if (c->have_creds)
+        return chrun_err_set(err, CHRUN_E_AUTH,
+                             "%s: registry %s denied access%s%s%s: wrong credentials or no pull "
+                             "permission",
+                             what, c->host, c->creds.username[0] ? " to '" : "",
+                             c->creds.username, c->creds.username[0] ? "'" : "");
+    return chrun_err_set(err, CHRUN_E_AUTH,
+                         "%s: registry %s requires authentication: no credentials for '%s' in "
+                         "docker config.json",
+                         what, c->host, c->registry);
+}
+
+/* A registry request with authentication: on 401, take the new challenge,
+ * authenticate again once, and retry. */
+static int registry_request(struct client *c, struct request *rq, struct sync_req *r,
+                            struct chrun_err *err)
+{
+    if (client_ping(c, err) < 0)
+        return -1;
+    for (int round = 0;; round++) {
+        rq->auth_header = c->auth_header;
+        rq->auth_origin = c->base;
+        if (http_request(c, rq, r, err) < 0)
+            return -1;
+        if (r->resp.status != 401)
+            return 0;
+        if (round > 0)
+            return auth_refused(c, rq->what, err);
+        if (take_challenge(c, &r->resp, err) < 0 || client_authenticate(c, err) < 0)
+            return chrun_err_prefix(err, "%s", rq->what);
+    }
+}
+
+/* Manifests */
+
+struct fetched {
+    char *buf;
+    size_t len;
+    struct chrun_digest digest;
+    char media_type[CHRUN_MEDIA_TYPE_MAX];
+};
+
+struct plan {
+    struct fetched *manifests; /* fetched now; published after the blobs */
+    size_t n_manifests, cap_manifests;
+    struct chrun_descriptor *blobs; /* missing from the store */
+    size_t n_blobs, cap_blobs;
+    size_t visited;
+    bool have_result;
+    struct chrun_descriptor result; /* what REF names in index.json */
+};
+
+static void plan_release(struct plan *p)
+{
+    for (size_t i = 0; i < p->n_manifests; i++)
+        free(p->manifests[i].buf);
+    free(p->manifests);
+    free(p->blobs);
+    memset(p, 0, sizeof(*p));
+}
+
+static const struct fetched *plan_find_manifest(const struct plan *p,
+                                                const struct chrun_digest *d)
+{
+    for (size_t i = 0; i < p->n_manifests; i++)
+        if (streq(p->manifests[i].digest.str, d->str))
+            return &p->manifests[i];
+    return NULL;
+}
+
+static int plan_add_blob(struct plan *p, struct client *c, const struct chrun_descriptor *d,
+                         struct chrun_err *err)
+{
+    for (size_t i = 0; i < p->n_blobs; i++)
+        if (streq(p->blobs[i].digest.str, d->digest.str)) {
+            if (p->blobs[i].size != d->size)
+                return chrun_err_set(err, CHRUN_E_INPUT,
+                                     "blob %s is listed with two sizes (%" PRId64 " and %" PRId64
+                                     ")",
+                                     d->digest.str, p->blobs[i].size, d->size);
+            return 0;
+        }
+    if (chrun_store_has_blob(c->st, &d->digest)) {
+        if (c->progress != NULL) {
+            int bar = chrun_progress_add(c->progress, chrun_digest_hex(&d->digest), 0);
+            chrun_progress_update(c->progress, bar, 0, "Already exists");
+        }
+        return 0;
+    }
+    if (p->n_blobs == p->cap_blobs) {
+        size_t cap = p->cap_blobs ? p->cap_blobs * 2 : 16;
+        struct chrun_descriptor *n = realloc(p->blobs, cap * sizeof(*n));
+        if (n == NULL)
+            return chrun_err_sys(err, ENOMEM, "pull plan");
+        p->blobs = n;
+        p->cap_blobs = cap;
+    }
+    p->blobs[p->n_blobs++] = *d;
+    return 0;
+}
+
+static int plan_add_manifest(struct plan *p, struct fetched *f, struct chrun_err *err)
+{
+    if (p->n_manifests == p->cap_manifests) {
+        size_t cap = p->cap_manifests ? p->cap_manifests * 2 : 4;
+        struct fetched *n = realloc(p->manifests, cap * sizeof(*n));
+        if (n == NULL)
+            return chrun_err_sys(err, ENOMEM, "pull plan");
+        p->manifests = n;
+        p->cap_manifests = cap;
+    }
+    p->manifests[p->n_manifests++] = *f;
+    memset(f, 0, sizeof(*f));
+    return 0;
+}
+
+/* GET a manifest by tag or digest and check it: size cap while streaming,
+ * the computed digest against EXPECTED (may be NULL) and against
+ * Docker-Content-Digest, the length against EXPECTED_SIZE (-1: unknown). */
+static int fetch_manifest(struct client *c, const char *reference, const char *label,
+                          const struct chrun_digest *expected, int64_t expected_size,
+                          struct fetched *ret, struct chrun_err *err)
+{
+    char url[URL_MAX * 2], what[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 32];
+    struct sync_req r = {0};
+    struct request rq = {.what = what, .url = url, .accept = ACCEPT_MANIFESTS,
+                         .max = CHRUN_MANIFEST_MAX};
+    struct chrun_digest actual;
+
+    memset(ret, 0, sizeof(*ret));
+    snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", c->base, c->repo, reference);
+    snprintf(what, sizeof(what), "manifest %s", label);
+    if (registry_request(c, &rq, &r, err) < 0)
+        goto fail;
+    if (r.resp.status == 404) {
+        chrun_err_set(err, CHRUN_E_NOTFOUND, "manifest unknown: %s", label);
+        goto fail;
+    }
+    if (r.resp.status != 200) {
+        chrun_err_set(err, CHRUN_E_NETWORK, "%s: registry %s answered HTTP %ld", what, c->host,
+                      r.resp.status);
+        goto fail;
+    }
+    if (r.body == NULL) {
+        chrun_err_set(err, CHRUN_E_INPUT, "%s: empty reply", what);
+        goto fail;
+    }
+    if (chrun_digest_of_buffer(&actual, r.body, r.len, err) < 0)
+        goto fail;
+    if (expected != NULL && !streq(expected->str, actual.str)) {
+        chrun_err_set(err, CHRUN_E_DIGEST, "%s: digest mismatch: content is %s", what,
+                      actual.str);
+        goto fail;
+    }
+    if (r.resp.docker_digest[0] && str_has_prefix(r.resp.docker_digest, "sha256:") &&
+        !streq(r.resp.docker_digest, actual.str)) {
+        chrun_sanitize(r.resp.docker_digest);
+        chrun_err_set(err, CHRUN_E_DIGEST,
+                      "%s: Docker-Content-Digest %.80s does not match the content (%s)", what,
+                      r.resp.docker_digest, actual.str);
+        goto fail;
+    }
+    if (expected_size >= 0 && (int64_t) r.len != expected_size) {
+        chrun_err_set(err, CHRUN_E_DIGEST,
+                      "%s: size mismatch: got %zu bytes, descriptor says %" PRId64, what, r.len,
+                      expected_size);
+        goto fail;
+    }
+    ret->buf = take_ptr(r.body);
+    ret->len = r.len;
+    ret->digest = actual;
+    snprintf(ret->media_type, sizeof(ret->media_type), "%s", r.resp.content_type);
+    chrun_sanitize(ret->media_type);
+    sync_req_release(&r);
+    return 0;
+fail:
+    sync_req_release(&r);
+    return -1;
+}
+
+/* The manifest for descriptor D (or the top reference when D has no digest):
+ * from the store, from this pull's fetched set, or from the registry. */
+static int get_manifest(struct client *c, struct plan *p, const char *reference,
+                        const struct chrun_descriptor *d, struct chrun_manifest *m,
+                        struct chrun_descriptor *ret_desc, struct chrun_err *err)
+{
+    const struct fetched *have;
+    struct fetched f;
+    char label[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 8];
+    bool pinned = d != NULL && d->digest.str[0] != '\0';
+
+    if (++p->visited > MANIFESTS_MAX)
+        return chrun_err_set(err, CHRUN_E_INPUT, "%s: more than %d manifests", c->display,
+                             MANIFESTS_MAX);
+    if (pinned && chrun_store_has_blob(c->st, &d->digest)) {
+        cleanup_free char *buf = NULL;
+        size_t len;
+        if (chrun_store_read_blob(c->st, &d->digest, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+            return -1;
+        if (d->size >= 0 && (int64_t) len != d->size)
+            return chrun_err_set(err, CHRUN_E_DIGEST,
+                                 "manifest %s: size mismatch: %zu bytes, descriptor says %" PRId64,
+                                 d->digest.str, len, d->size);
+        if (chrun_manifest_parse(m, buf, len, d->media_type, err) < 0)
+            return chrun_err_prefix(err, "manifest %s", d->digest.str);
+        *ret_desc = *d;
+        ret_desc->size = (int64_t) len;
+        snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", m->media_type);
+        return 0;
+    }
+    if (pinned && (have = plan_find_manifest(p, &d->digest)) != NULL) {
+        if (chrun_manifest_parse(m, have->buf, have->len, d->media_type, err) < 0)
+            return chrun_err_prefix(err, "manifest %s", d->digest.str);
+        *ret_desc = *d;
+        snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", m->media_type);
+        return 0;
+    }
+    if (pinned && reference == NULL) {
+        snprintf(label, sizeof(label), "%s/%s@%s", c->registry, c->repo, d->digest.str);
+        reference = d->digest.str;
+    } else {
+        snprintf(label, sizeof(label), "%s", c->display);
+    }
+    if (fetch_manifest(c, reference, label, pinned ? &d->digest : NULL, pinned ? d->size : -1,
+                       &f, err) < 0)
+        return -1;
+    /* The descriptor's type is authoritative; a registry's Content-Type
+     * (often application/json) only helps when there is none. */
+    if (chrun_manifest_parse(m, f.buf, f.len,
+                             pinned && d->media_type[0] ? d->media_type : f.media_type, err) < 0) {
+        free(f.buf);
+        return chrun_err_prefix(err, "manifest %s", label);
+    }
+    memset(ret_desc, 0, sizeof(*ret_desc));
+    snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", m->media_type);
+    ret_desc->digest = f.digest;
+    ret_desc->size = (int64_t) f.len;
+    if (chrun_store_has_blob(c->st, &f.digest)) {
+        free(f.buf); /* a re-pull by tag: the store has it already */
+        return 0;
+    }
+    if (plan_add_manifest(p, &f, err) < 0) {
+        free(f.buf);
+        chrun_manifest_release(m);
+        return -1;
+    }
+    return 0;
+}
+
+/* Walk from manifest M (described by DESC) down to image manifests,
+ * collecting the blobs to fetch. */
+static int walk(struct client *c, struct plan *p, struct chrun_manifest *m,
+                const struct chrun_descriptor *desc, const struct chrun_pull_opts *opts,
+                int depth, struct chrun_err *err)
+{
+    if (!m->is_index) {
+        if (plan_add_blob(p, c, &m->config, err) < 0)
+            return -1;
+        for (size_t i = 0; i < m->n_layers; i++)
+            if (plan_add_blob(p, c, &m->layers[i], err) < 0)
+                return -1;
+        if (!p->have_result) {
+            p->result = *desc;
+            p->have_result = true;
+        }
+        return 0;
+    }
+    /* SPEC "Bad input": an index that nests (or loops) without end. */
+    if (depth >= CHRUN_MANIFEST_MAX_DEPTH)
+        return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested more than %d deep",
+                             desc->digest.str, CHRUN_MANIFEST_MAX_DEPTH);
+    if (opts->all_platforms) {
+        if (!p->have_result) {
+            p->result = *desc;
+            p->have_result = true;
+        }
+        for (size_t i = 0; i < m->n_manifests; i++) {
+            struct chrun_manifest child;
+            struct chrun_descriptor cd;
+            int rc;
+            if (!chrun_manifest_type_is_known(m->manifests[i].media_type))
+                continue; /* attestations and other artifacts */
+            if (get_manifest(c, p, NULL, &m->manifests[i], &child, &cd, err) < 0)
+                return -1;
+            rc = walk(c, p, &child, &cd, opts, depth + 1, err);
+            chrun_manifest_release(&child);
+            if (rc < 0)
+                return -1;
+        }
+        return 0;
+    }
+    {
+        struct chrun_descriptor sel, cd;
+        struct chrun_manifest child;
+        int rc;
+        if (chrun_manifest_select_platform(m, opts->platform, &sel, err) < 0)
+            return chrun_err_prefix(err, "%s", c->display);
+        if (get_manifest(c, p, NULL, &sel, &child, &cd, err) < 0)
+            return -1;
+        rc = walk(c, p, &child, &cd, opts, depth + 1, err);
+        chrun_manifest_release(&child);
+        return rc;
+    }
+}
+
+/* Blob downloads: curl multi, one writer per blob, verified before publish. */
+
+struct job {
+    struct client *c;
+    struct chrun_descriptor d;
+    struct chrun_store_writer *w;
+    CURL *e;
+    struct curl_slist *hdrs;
+    struct resp resp;
+    char url[URL_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+    int redirects, attempts, auth_rounds;
+    int attempts_total; /* bounded even when every attempt makes progress */
+    bool restarted_after_mismatch;
+    uint64_t start_offset; /* writer offset when this attempt began */
+    bool active, finished, committed;
+    bool checked;          /* 2xx reply validated, body goes to the writer */
+    bool discard;          /* non-2xx body: read and drop */
+    size_t discarded;
+    bool cb_failed;        /* a callback stopped the transfer: see cb_err */
+    bool cb_hostile;       /* ... because the bytes are proven wrong */
+    struct chrun_err cb_err;
+    long long not_before_ms;
+    int bar;
+    char *buf; /* CHRUN_IO_BUFSZ: curl's 16 KiB chunks, written in big pieces */
+    size_t buf_len;
+};
+
+static void partial_name(const struct chrun_digest *d, char *buf, size_t size)
+{
+    snprintf(buf, size, "blob-%s.partial", chrun_digest_hex(d));
+}
+
+/* Drop a job's partial file: its bytes are proven wrong, or the server
+ * restarts from byte 0. */
+static void job_discard_partial(struct job *j)
+{
+    char name[128];
+    partial_name(&j->d.digest, name, sizeof(name));
+    unlinkat(chrun_store_tmp_fd(j->c->st), name, 0);
+    chrun_store_writer_free(j->w);
+    j->w = NULL;
+}
+
+static int job_open_writer(struct job *j, struct chrun_err *err)
+{
+    if (j->w != NULL)
+        return 0;
+    j->w = chrun_store_writer_begin(j->c->st, &j->d.digest, j->d.size,
+                                    CHRUN_STORE_WRITER_RESUMABLE, err);
+    return j->w ? 0 : -1;
+}
+
+static int job_fail_cb(struct job *j, bool hostile)
+{
+    j->cb_failed = true;
+    j->cb_hostile = hostile;
+    return 0;
+}
+
+/* Check a 2xx reply before its body is stored: SPEC "Bad input", every size
+ * a peer declares is checked. */
+static bool job_check_reply(struct job *j)
+{
+    uint64_t off = chrun_store_writer_offset(j->w);
+    int64_t want;
+
+    j->checked = true;
+    if (j->resp.status == 200 && off > 0) {
+        /* the server ignored Range: start over from byte 0 */
+        job_discard_partial(j);
+        if (job_open_writer(j, &j->cb_err) < 0)
+            return job_fail_cb(j, false);
+        off = chrun_store_writer_offset(j->w);
+        if (off > 0) {
+            chrun_err_set(&j->cb_err, CHRUN_E_SYS, "blob %s: could not restart", j->d.digest.str);
+            return job_fail_cb(j, false);
+        }
+    } else if (j->resp.status == 206) {
+        if (!j->resp.has_range || j->resp.range_start != off) {
+            chrun_err_set(&j->cb_err, CHRUN_E_INPUT,
+                          "blob %s: partial reply does not start at byte %" PRIu64,
+                          j->d.digest.str, off);
+            return job_fail_cb(j, true);
+        }
+    } else if (j->resp.status != 200) {
+        chrun_err_set(&j->cb_err, CHRUN_E_NETWORK, "blob %s: unexpected HTTP %ld",
+                      j->d.digest.str, j->resp.status);
+        return job_fail_cb(j, false);
+    }
+    want = j->d.size - (int64_t) off;
+    if (j->resp.content_length == -2 ||
+        (j->resp.content_length >= 0 && j->resp.content_length != want)) {
+        chrun_err_set(&j->cb_err, CHRUN_E_DIGEST,
+                      "blob %s: server declared Content-Length %" PRId64 ", expected %" PRId64
+                      " bytes",
+                      j->d.digest.str, j->resp.content_length, want);
+        return job_fail_cb(j, true);
+    }
+    chrun_progress_update(j->c->progress, j->bar, off, "Downloading");
+    return true;
+}
+
+static size_t job_on_header(char *buf, size_t size, size_t n, void *data)
+{
+    struct job *j = data;
+    size_t len = size * n;
+    if (resp_header_line(&j->resp, buf, len)) {
+        j->checked = false;
+        j->discard = !(j->resp.status >= 200 && j->resp.status < 300);
+        if (j->resp.status == 100)
+            return len;
+        if (!j->discard && !job_check_reply(j))
+            return 0;
+    } else if (len >= 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        j->checked = false;
+        j->discard = false;
+    }
+    return len;
+}
+
+static int job_flush(struct job *j, struct chrun_err *err)
+{
+    size_t len = j->buf_len;
+    j->buf_len = 0;
+    if (len == 0 || j->w == NULL)
+        return 0;
+    return chrun_store_writer_write(j->w, j->buf, len, err);
+}
+
+static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
+{
+    struct job *j = data;
+    size_t len = size * n;
+    uint64_t have;
+    if (j->discard) {
+        j->discarded += len;
+        return j->discarded > ERROR_BODY_MAX ? 0 : len;
+    }
+    if (!j->checked && !job_check_reply(j))
+        return 0;
+    /* SPEC "Bad input": too many bytes fail the moment they arrive. */
+    have = chrun_store_writer_offset(j->w) + j->buf_len;
+    if (have + len > (uint64_t) j->d.size) {
+        chrun_err_set(&j->cb_err, CHRUN_E_DIGEST, "blob %s: more bytes than the declared size %" PRId64,
+                      j->d.digest.str, j->d.size);
+        return job_fail_cb(j, true);
+    }
+    if (j->buf_len + len > CHRUN_IO_BUFSZ && job_flush(j, &j->cb_err) < 0)
+        return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
+    if (len >= CHRUN_IO_BUFSZ) {
+        if (chrun_store_writer_write(j->w, buf, len, &j->cb_err) < 0)
+            return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
+    } else {
+        memcpy(j->buf + j->buf_len, buf, len);
+        j->buf_len += len;
+    }
+    chrun_progress_update(j->c->progress, j->bar, have + len, NULL);
+    return len;
+}
+
+struct downloader {
+    struct client *c;
+    CURLM *multi;
+    struct job *jobs;
+    size_t n_jobs;
+    size_t n_done;
+    int n_active;
+    size_t n_open_verified;
+};
+
+static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err)
+{
+    struct client *c = dl->c;
+    char range[48];
+    uint64_t off;
+    struct curl_slist *tmp;
+
+    if (j->buf == NULL && (j->buf = malloc(CHRUN_IO_BUFSZ)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "download buffer");
+    j->buf_len = 0;
+    if (job_open_writer(j, err) < 0)
+        return -1;
+    off = chrun_store_writer_offset(j->w);
+    j->start_offset = off;
+    if ((int64_t) off == j->d.size) {
+        /* an earlier run left the whole blob in tmp/: verify it, no network */
+        if (chrun_store_writer_verify(j->w, NULL, err) == 0) {
+            j->finished = true;
+            dl->n_done++;
+            dl->n_open_verified++;
+            chrun_progress_update(c->progress, j->bar, off, "Download complete");
+            return 0;
+        }
+        chrun_store_writer_free(j->w);
+        j->w = NULL;
+        chrun_err_clear(err);
+        if (job_open_writer(j, err) < 0)
+            return -1;
+        off = j->start_offset = 0;
+    }
+    resp_reset(&j->resp);
+    j->checked = j->discard = j->cb_failed = j->cb_hostile = false;
+    j->discarded = 0;
+    chrun_err_clear(&j->cb_err);
+    if (j->e == NULL && (j->e = curl_easy_init()) == NULL)
+        return chrun_err_sys(err, ENOMEM, "curl init");
+    curl_easy_reset(j->e);
+    easy_common(c, j->e, j->url, j->errbuf);
+    curl_easy_setopt(j->e, CURLOPT_HEADERFUNCTION, job_on_header);
+    curl_easy_setopt(j->e, CURLOPT_HEADERDATA, j);
+    curl_easy_setopt(j->e, CURLOPT_WRITEFUNCTION, job_on_body);
+    curl_easy_setopt(j->e, CURLOPT_WRITEDATA, j);
+    curl_easy_setopt(j->e, CURLOPT_PRIVATE, j);
+    if (off > 0) {
+        snprintf(range, sizeof(range), "%" PRIu64 "-", off);
+        curl_easy_setopt(j->e, CURLOPT_RANGE, range);
+    }
+    curl_slist_free_all(j->hdrs);
+    j->hdrs = NULL;
+    /* SPEC "Bad input": credentials never go to another host. */
+    if (c->auth_header != NULL && chrun_registry_same_origin(j->url, c->base)) {
+        tmp = curl_slist_append(NULL, c->auth_header);
+        if (tmp == NULL)
+            return chrun_err_sys(err, ENOMEM, "curl headers");
+        j->hdrs = tmp;
+    }
+    curl_easy_setopt(j->e, CURLOPT_HTTPHEADER, j->hdrs);
+    if (curl_multi_add_handle(dl->multi, j->e) != CURLM_OK)
+        return chrun_err_sys(err, ENOMEM, "curl multi");
+    j->active = true;
+    dl->n_active++;
+    chrun_progress_update(c->progress, j->bar, off, off > 0 ? "Resuming" : "Downloading");
+    return 0;
+}
+
+static void job_retry(struct job *j, long delay_ms)
+{
+    j->not_before_ms = mono_ms() + delay_ms;
+    chrun_progress_update(j->c->progress, j->bar,
+                          j->w ? chrun_store_writer_offset(j->w) : 0, "Retrying");
+}
+
+/* One finished transfer. Returns 0 (done, retry scheduled) or -1 (fatal). */
+static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct chrun_err *err)
+{
+    struct client *c = dl->c;
+    uint64_t off;
+    long st = j->resp.status;
+
+    curl_multi_remove_handle(dl->multi, j->e);
+    j->active = false;
+    dl->n_active--;
+    if (!j->cb_failed && job_flush(j, err) < 0) {
+        if (err->code == CHRUN_E_DIGEST)
+            job_discard_partial(j);
+        return -1;
+    }
+    j->buf_len = 0;
+    off = j->w ? chrun_store_writer_offset(j->w) : 0;
+    /* progress in this attempt resets the count of fruitless attempts;
+     * a server that trickles a few bytes per connection still runs out */
+    if (off > j->start_offset && ++j->attempts_total < 4 * CHRUN_PULL_ATTEMPTS_MAX)
+        j->attempts = 0;
+
+    if (j->cb_failed) {
+        *err = j->cb_err;
+        if (j->cb_hostile)
+            job_discard_partial(j);
+        return -1;
+    }
+    if (rc != CURLE_OK) {
+        if (curl_is_transient(rc) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
+            chrun_log_debug("blob %s: %s; retrying", j->d.digest.str, curl_msg(rc, j->errbuf));
+            job_retry(j, chrun_registry_backoff_ms(j->attempts));
+            return 0;
+        }
+        return chrun_err_set(err, CHRUN_E_NETWORK, "blob %s: %s%s", j->d.digest.str,
+                             curl_msg(rc, j->errbuf),
+                             j->attempts > 1 ? " (gave up after retries)" : "");
+    }
+    if (st >= 300 && st < 400) {
+        char *loc = NULL;
+        curl_easy_getinfo(j->e, CURLINFO_REDIRECT_URL, &loc);
+        if (loc == NULL || strlen(loc) >= sizeof(j->url))
+            return chrun_err_set(err, CHRUN_E_INPUT, "blob %s: HTTP %ld without a usable Location",
+                                 j->d.digest.str, st);
+        if (++j->redirects > REDIRECTS_MAX)
+            return chrun_err_set(err, CHRUN_E_INPUT, "blob %s: more than %d redirects",
+                                 j->d.digest.str, REDIRECTS_MAX);
+        if (!chrun_registry_url_allowed(loc))
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "blob %s: refusing redirect to '%.200s' (plain http to a host "
+                                 "not allowed insecure)",
+                                 j->d.digest.str, loc);
+        snprintf(j->url, sizeof(j->url), "%s", loc);
+        job_retry(j, 0);
+        return 0;
+    }
+    if (st >= 200 && st < 300) {
+        if ((int64_t) off < j->d.size) {
+            /* the connection ended early without curl noticing: resume */
+            if (++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
+                job_retry(j, chrun_registry_backoff_ms(j->attempts));
+                return 0;
+            }
+            return chrun_err_set(err, CHRUN_E_NETWORK,
+                                 "blob %s: transfer ended at %" PRIu64 " of %" PRId64
+                                 " bytes (gave up after retries)",
+                                 j->d.digest.str, off, j->d.size);
+        }
+        if (chrun_store_writer_verify(j->w, NULL, err) < 0) {
+            chrun_store_writer_free(j->w);
+            j->w = NULL;
+            /* bytes kept from an earlier run may be the bad ones: one fresh try */
+            if (j->start_offset > 0 && !j->restarted_after_mismatch) {
+                j->restarted_after_mismatch = true;
+                chrun_err_clear(err);
+                job_retry(j, 0);
+                return 0;
+            }
+            return -1;
+        }
+        j->finished = true;
+        dl->n_done++;
+        dl->n_open_verified++;
+        chrun_progress_update(c->progress, j->bar, off, "Download complete");
+        return 0;
+    }
+    if (st == 401 && j->auth_rounds++ < 1) {
+        if (take_challenge(c, &j->resp, err) < 0 || client_authenticate(c, err) < 0)
+            return chrun_err_prefix(err, "blob %s", j->d.digest.str);
+        snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
+        job_retry(j, 0);
+        return 0;
+    }
+    if (st == 401) {
+        char what[CHRUN_DIGEST_STR_MAX + 8];
+        snprintf(what, sizeof(what), "blob %s", j->d.digest.str);
+        return auth_refused(c, what, err);
+    }
+    if (st == 404)
+        return chrun_err_set(err, CHRUN_E_NOTFOUND, "blob %s: unknown to registry %s (HTTP 404)",
+                             j->d.digest.str, c->host);
+    if (st == 416 && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
+        job_discard_partial(j);
+        job_retry(j, 0);
+        return 0;
+    }
+    if (status_is_retryable(st) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
+        long ms = retry_delay_ms(&j->resp, j->attempts);
+        chrun_log_debug("blob %s: HTTP %ld; retrying in %ld ms", j->d.digest.str, st, ms);
+        job_retry(j, ms);
+        return 0;
+    }
+    return chrun_err_set(err, CHRUN_E_NETWORK, "blob %s: registry %s answered HTTP %ld%s",
+                         j->d.digest.str, c->host, st,
+                         status_is_retryable(st) ? " (gave up after retries)" : "");
+}
+
+static int commit_verified(struct downloader *dl, struct chrun_err *err)
+{
+    for (size_t i = 0; i < dl->n_jobs; i++) {
+        struct job *j = &dl->jobs[i];
+        if (!j->finished || j->committed)
+            continue;
+        if (chrun_store_writer_commit(j->w, NULL, err) < 0)
+            return -1;
+        chrun_store_writer_free(j->w);
+        j->w = NULL;
+        j->committed = true;
+    }
+    dl->n_open_verified = 0;
+    return 0;
+}
+
+static void downloader_release(struct downloader *dl)
+{
+    for (size_t i = 0; i < dl->n_jobs; i++) {
+        struct job *j = &dl->jobs[i];
+        if (j->e != NULL) {
+            if (j->active)
+                curl_multi_remove_handle(dl->multi, j->e);
+            curl_easy_cleanup(j->e);
+        }
+        curl_slist_free_all(j->hdrs);
+        free(j->buf);
+        /* a resumable partial stays in tmp/ for the next attempt */
+        chrun_store_writer_free(j->w);
+    }
+    free(dl->jobs);
+    if (dl->multi != NULL)
+        curl_multi_cleanup(dl->multi);
+}
+
+/* Download and verify every blob of P; publish them all once all are good
+ * (SPEC: a failed pull leaves nothing new under blobs/). */
+static int download_blobs(struct client *c, struct plan *p, struct chrun_err *err)
+{
+    struct downloader dl = {.c = c};
+    int rc = -1;
+
+    if (p->n_blobs == 0)
+        return 0;
+    if (client_ping(c, err) < 0)
+        return -1;
+    dl.multi = curl_multi_init();
+    dl.jobs = calloc(p->n_blobs, sizeof(*dl.jobs));
+    if (dl.multi == NULL || dl.jobs == NULL) {
+        downloader_release(&dl);
+        return chrun_err_sys(err, ENOMEM, "downloads");
+    }
+    curl_multi_setopt(dl.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->jobs);
+    dl.n_jobs = p->n_blobs;
+    for (size_t i = 0; i < p->n_blobs; i++) {
+        struct job *j = &dl.jobs[i];
+        j->c = c;
+        j->d = p->blobs[i];
+        j->bar = chrun_progress_add(c->progress, chrun_digest_hex(&j->d.digest),
+                                    (uint64_t) j->d.size);
+        snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
+    }
+    while (dl.n_done < dl.n_jobs) {
+        long long now = mono_ms(), wait_ms = 100;
+        int running, queued;
+        CURLMsg *msg;
+
+        for (size_t i = 0; i < dl.n_jobs && dl.n_active < c->jobs; i++) {
+            struct job *j = &dl.jobs[i];
+            if (j->finished || j->active)
+                continue;
+            if (j->not_before_ms > now) {
+                if (j->not_before_ms - now < wait_ms)
+                    wait_ms = j->not_before_ms - now;
+                continue;
+            }
+            if (job_start(&dl, j, err) < 0)
+                goto out;
+        }
+        if (dl.n_open_verified >= OPEN_WRITERS_MAX && commit_verified(&dl, err) < 0)
+            goto out;
+        if (dl.n_done == dl.n_jobs)
+            break;
+        if (curl_multi_perform(dl.multi, &running) != CURLM_OK) {
+            chrun_err_set(err, CHRUN_E_NETWORK, "curl multi failed");
+            goto out;
+        }
+        while ((msg = curl_multi_info_read(dl.multi, &queued)) != NULL) {
+            struct job *j = NULL;
+            if (msg->msg != CURLMSG_DONE)
+                continue;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &j);
+            if (job_finish(&dl, j, msg->data.result, err) < 0)
+                goto out;
+        }
+        chrun_progress_draw(c->progress, false);
+        if (dl.n_done < dl.n_jobs && dl.n_active > 0)
+            curl_multi_poll(dl.multi, NULL, 0, (int) (wait_ms > 0 ? wait_ms : 1), NULL);
+        else if (dl.n_done < dl.n_jobs && wait_ms > 0)
+            sleep_ms((long) wait_ms);
+    }
+    rc = commit_verified(&dl, err);
+out:
+    downloader_release(&dl);
+    return rc;
+}
+
+/* One endpoint: resolve, download, publish, name. */
+static int pull_from(struct client *c, const struct chrun_ref *ref,
+                     const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
+                     struct chrun_err *err)
+{
+    struct plan p = {0};
+    struct chrun_manifest top;
+    struct chrun_descriptor top_desc, pin;
+    int rc;
+
+    memset(&pin, 0, sizeof(pin));
+    pin.size = -1;
+    if (ref->digest[0] && chrun_digest_parse(&pin.digest, ref->digest, err) < 0)
+        return -1;
+    if (get_manifest(c, &p, ref->digest[0] ? ref->digest : ref->tag, &pin, &top, &top_desc,
+                     err) < 0) {
+        plan_release(&p);
+        return -1;
+    }
+    rc = walk(c, &p, &top, &top_desc, opts, 0, err);
+    chrun_manifest_release(&top);
+    if (rc == 0)
+        rc = download_blobs(c, &p, err);
+    /* manifests after their blobs, so a stored manifest is always complete */
+    for (size_t i = 0; rc == 0 && i < p.n_manifests; i++)
+        rc = chrun_store_put_blob(c->st, p.manifests[i].buf, p.manifests[i].len,
+                                  &p.manifests[i].digest, NULL, err);
+    if (rc == 0)
+        rc = chrun_store_tag(c->st, c->display, p.result.media_type, &p.result.digest,
+                             p.result.size, err);
+    if (rc == 0)
+        *ret_digest = p.result.digest;
+    plan_release(&p);
+    return rc;
+}
+
+int chrun_registry_platform_check(const char *platform, struct chrun_err *err)
+{
+    const char *slash;
+    if (platform == NULL)
+        return 0;
+    slash = strchr(platform, '/');
+    if (slash == NULL || slash == platform || slash[1] == '\0' || slash[1] == '/' ||
+        strlen(platform) > 95)
+        return chrun_err_set(err, CHRUN_E_USAGE, "invalid platform '%.96s': want os/arch[/variant]",
+                             platform);
+    slash = strchr(slash + 1, '/');
+    if (slash != NULL && (slash[1] == '\0' || strchr(slash + 1, '/') != NULL))
+        return chrun_err_set(err, CHRUN_E_USAGE, "invalid platform '%.96s': want os/arch[/variant]",
+                             platform);
+    return 0;
+}
+
+static int pull_endpoint(struct chrun_store *st, const char *base, const char *host,
+                         const char *registry, const struct chrun_ref *ref,
+                         const struct chrun_pull_opts *opts, struct chrun_progress *progress,
+                         struct chrun_digest *ret_digest, struct chrun_err *err)
+{
+    struct client *c = client_new(st, base, host, registry, ref, opts, err);
+    int rc;
+    if (c == NULL)
+        return -1;
+    c->progress = progress;
+    rc = pull_from(c, ref, opts, ret_digest, err);
+    client_free(c);
+    return rc;
+}
+
+int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
+                        const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
+                        struct chrun_err *err)
+{
+    static const struct chrun_pull_opts defaults = CHRUN_PULL_OPTS_INIT;
+    struct chrun_ref ref;
+    struct chrun_progress *progress = NULL;
+    char base[CHRUN_REF_NAME_MAX + 16], host[CHRUN_REF_NAME_MAX + 1];
+    const char *mirrors = getenv("CHRUN_REGISTRY_MIRRORS");
+    int rc = -1;
+
+    if (opts == NULL)
+        opts = &defaults;
+    if (chrun_ref_parse(&ref, ref_s, err) < 0 || chrun_registry_platform_check(opts->platform, err) < 0)
+        return -1;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
+    if (opts->progress && !chrun_log_quiet())
+        progress = chrun_progress_new(true);
+
+    /* SPEC "Mirrors": docker.io images try each mirror first, as docker's
+     * registry-mirrors; any failure there falls through to the next. */
+    if (streq(ref.domain, "docker.io") && mirrors != NULL && *mirrors) {
+        cleanup_free char *list = strdup(mirrors);
+        char *save = NULL;
+        if (list == NULL) {
+            chrun_err_sys(err, ENOMEM, "mirrors");
+            goto out;
+        }
+        for (char *m = strtok_r(list, ",", &save); m != NULL; m = strtok_r(NULL, ",", &save)) {
+            struct chrun_err merr = CHRUN_ERR_INIT;
+            char line[CHRUN_ERR_MSG_MAX + 64];
+            if (chrun_registry_mirror_base(m, base, sizeof(base), host, sizeof(host), &merr) == 0 &&
+                pull_endpoint(st, base, host, host, &ref, opts, progress, ret_digest, &merr) == 0) {
+                rc = 0;
+                goto out;
+            }
+            if (merr.code == CHRUN_E_SYS && merr.errnum != 0) {
+                *err = merr; /* a local failure: another endpoint will not help */
+                goto out;
+            }
+            chrun_log_warn("mirror: %s; trying the next source",
+                           chrun_err_format(&merr, line, sizeof(line)));
+        }
+    }
+    snprintf(host, sizeof(host), "%s", chrun_ref_registry_host(&ref));
+    snprintf(base, sizeof(base), "%s://%s", chrun_ref_host_is_insecure(host) ? "http" : "https",
+             host);
+    rc = pull_endpoint(st, base, host, ref.domain, &ref, opts, progress, ret_digest, err);
+out:
+    chrun_progress_free(progress);
+    curl_global_cleanup();
+    return rc;
+}

@@ -1,0 +1,102 @@
+#!/bin/bash
+test_description='chrun-pull: interrupted pulls resume with Range (SIGKILL, cut connections, 200 instead of 206)'
+. ./lib.sh
+. "$TEST_DIRECTORY/lib-registry.sh"
+. "$TEST_DIRECTORY/lib-fixtures.sh"
+
+fixtures_ensure
+registry_start plain
+big=$(fixture_make_big "$TRASH_DIRECTORY/big" 4)
+fixture_push_from "docker-archive:$big" "$REGISTRY/big:1"
+fixture_push full "$REGISTRY/full:1"
+rm -rf "$TRASH_DIRECTORY/big"
+PY=$(command -v /usr/bin/python3 || command -v python3)
+
+# evil_start MODE [ARGS...]: scripts/evil-registry.py in front of $REGISTRY;
+# sets EVIL (address) and EVIL_LOG.
+evil_start() {
+    local mode=$1 dir pid
+    shift
+    dir=$(mktemp -d "$TRASH_DIRECTORY/evil-$mode.XXXX")
+    "$PY" "$REPO_ROOT/scripts/evil-registry.py" --upstream "$REGISTRY" --mode "$mode" \
+        --addr-file "$dir/addr" --log "$dir/log" "$@" </dev/null >"$dir/out" 2>&1 &
+    pid=$!
+    test_atexit "kill $pid"
+    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
+    EVIL=$(cat "$dir/addr") EVIL_LOG=$dir/log
+    : >"$EVIL_LOG"
+}
+
+partial_bytes() { cat "$CHRUN_ROOT"/tmp/blob-*.partial 2>/dev/null | wc -c; }
+
+evil_start slow --rate 200000
+SLOW=$EVIL
+
+test_expect_success 'SIGKILL in the middle of the blobs leaves partials, nothing in blobs/ or index.json' '
+    mkdir -p "$CHRUN_ROOT" &&
+    { chrun-pull -q "$SLOW/big:1" >out 2>err & } &&
+    pid=$! &&
+    for _ in $(seq 200); do
+        [ "$(partial_bytes)" -gt 300000 ] && break
+        sleep 0.05
+    done &&
+    kill -9 $pid && { wait $pid; true; } &&
+    [ "$(partial_bytes)" -gt 300000 ] &&
+    test -z "$(ls "$CHRUN_ROOT/blobs/sha256")" &&
+    jq -e ".manifests == []" "$CHRUN_ROOT/index.json"
+'
+
+test_expect_success 'the next pull resumes with Range requests and completes' '
+    before=$(partial_bytes) &&
+    evil_start proxy &&
+    chrun-pull "$EVIL/big:1" >out &&
+    grep -E "^GET /v2/big/blobs/sha256:[0-9a-f]+ range=bytes=[1-9][0-9]*-" "$EVIL_LOG" &&
+    test -z "$(ls "$CHRUN_ROOT/tmp")" &&
+    store_fsck &&
+    d=$(cut -d: -f2 out) &&
+    test "$(jq ".layers | length" "$CHRUN_ROOT/blobs/sha256/$d")" -ge 4
+'
+
+test_expect_success 'a connection cut mid-blob is retried from where it stopped' '
+    rm -rf "$CHRUN_ROOT" &&
+    evil_start cut &&
+    chrun-pull "$EVIL/full:1" >out 2>err &&
+    test ! -s err &&
+    grep -E "range=bytes=[1-9][0-9]*-" "$EVIL_LOG" &&
+    curl -s --noproxy "*" -H "Accept: application/vnd.oci.image.manifest.v1+json" \
+        "http://$REGISTRY/v2/full/manifests/1" | sha256sum | sed "s/^/sha256:/; s/ .*//" >expect &&
+    test_cmp expect out &&
+    test -z "$(ls "$CHRUN_ROOT/tmp")" &&
+    store_fsck
+'
+
+test_expect_success 'a server that ignores Range (200, not 206): start over, still correct' '
+    rm -rf "$CHRUN_ROOT" && mkdir -p "$CHRUN_ROOT" &&
+    { chrun-pull -q "$SLOW/big:1" >/dev/null 2>&1 & } &&
+    pid=$! &&
+    for _ in $(seq 200); do
+        [ "$(partial_bytes)" -gt 300000 ] && break
+        sleep 0.05
+    done &&
+    kill -9 $pid && { wait $pid; true; } &&
+    [ "$(partial_bytes)" -gt 0 ] &&
+    evil_start ignore-range &&
+    chrun-pull "$EVIL/big:1" >out &&
+    grep -E "range=bytes=[1-9]" "$EVIL_LOG" &&
+    test -z "$(ls "$CHRUN_ROOT/tmp")" &&
+    store_fsck
+'
+
+test_expect_success 'partials of a different, stale content are detected and refetched' '
+    rm -rf "$CHRUN_ROOT" &&
+    chrun-pull -q "$REGISTRY/full:1" >out &&
+    layer=$(jq -r ".layers[-1].digest" "$CHRUN_ROOT/blobs/sha256/$(cut -d: -f2 out)") &&
+    rm -rf "$CHRUN_ROOT" && mkdir -p "$CHRUN_ROOT/tmp" &&
+    head -c 100 /dev/urandom >"$CHRUN_ROOT/tmp/blob-${layer#sha256:}.partial" &&
+    chrun-pull "$REGISTRY/full:1" >out2 &&
+    test_cmp out out2 &&
+    test -z "$(ls "$CHRUN_ROOT/tmp")" &&
+    store_fsck
+'
+
+test_done

@@ -1,0 +1,551 @@
+/* fd-relative filesystem helpers: resolving inside a root (openat2 and the
+ * fallback walk, each tested directly), creation, removal, atomic writes. */
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "chrun/err.h"
+#include "chrun/fs.h"
+
+typedef int (*open_fn)(int rootfd, const char *path, int flags, mode_t mode,
+                       struct chrun_err *err);
+
+static const struct {
+    const char *name;
+    open_fn fn;
+} openers[] = {
+    {"open_in_root", chrun_fs_open_in_root},
+    {"walk_in_root", chrun_fs_walk_in_root},
+};
+#define N_OPENERS (sizeof(openers) / sizeof(openers[0]))
+
+static int spew(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static int open_root(void)
+{
+    int fd = open("root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        perror("# open root");
+    return fd;
+}
+
+static ino_t ino_of(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? sb.st_ino : 0;
+}
+
+static ino_t ino_of_fd(int fd)
+{
+    struct stat sb;
+    return fstat(fd, &sb) == 0 ? sb.st_ino : 0;
+}
+
+/* Open PATH in root with each opener and check it lands on WANT (a path
+ * relative to cwd). */
+static void expect_lands(int rootfd, const char *path, int flags, const char *want)
+{
+    for (size_t i = 0; i < N_OPENERS; i++) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        int fd = openers[i].fn(rootfd, path, flags, 0, &err);
+        if (fd < 0) {
+            fprintf(stderr, "# %s('%s'): %s (errno %d)\n", openers[i].name, path, err.msg,
+                    err.errnum);
+            harness_failed_checks++;
+            continue;
+        }
+        if (ino_of_fd(fd) != ino_of(want)) {
+            fprintf(stderr, "# %s('%s') did not land on %s\n", openers[i].name, path, want);
+            harness_failed_checks++;
+        }
+        CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+        close(fd);
+    }
+}
+
+/* Open PATH in root with each opener and expect failure with ERRNUM. */
+static void expect_errno(int rootfd, const char *path, int flags, int errnum)
+{
+    for (size_t i = 0; i < N_OPENERS; i++) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        int fd = openers[i].fn(rootfd, path, flags, 0644, &err);
+        if (fd >= 0) {
+            fprintf(stderr, "# %s('%s') opened, expected %s\n", openers[i].name, path,
+                    strerror(errnum));
+            harness_failed_checks++;
+            close(fd);
+            continue;
+        }
+        if (err.errnum != errnum) {
+            fprintf(stderr, "# %s('%s'): errno %d (%s), expected %d\n", openers[i].name, path,
+                    err.errnum, err.msg, errnum);
+            harness_failed_checks++;
+        }
+        CHECK_INT_EQ(err.code, CHRUN_E_SYS);
+        CHECK(strstr(err.msg, path) != NULL);
+    }
+}
+
+/* root/usr/bin/sh, root/bin -> usr/bin, root/abs -> /usr/bin */
+static void make_tree(void)
+{
+    CHECK(mkdir("root", 0755) == 0);
+    CHECK(mkdir("root/usr", 0755) == 0);
+    CHECK(mkdir("root/usr/bin", 0755) == 0);
+    CHECK(spew("root/usr/bin/sh", "in-root sh\n") == 0);
+    CHECK(symlink("usr/bin", "root/bin") == 0);
+    CHECK(symlink("/usr/bin", "root/abs") == 0);
+    CHECK(symlink("/bin/sh", "root/sh-abs") == 0);
+}
+
+static void test_absolute_symlink_in_root(void)
+{
+    int rootfd;
+    make_tree();
+    rootfd = open_root();
+    expect_lands(rootfd, "usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "abs/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "sh-abs", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "abs", O_RDONLY | O_DIRECTORY, "root/usr/bin");
+    expect_lands(rootfd, "bin/", O_RDONLY | O_DIRECTORY, "root/usr/bin");
+    expect_lands(rootfd, "", O_PATH | O_DIRECTORY, "root");
+    expect_lands(rootfd, ".", O_PATH | O_DIRECTORY, "root");
+    expect_lands(rootfd, "./usr//bin/./sh", O_RDONLY, "root/usr/bin/sh");
+    close(rootfd);
+}
+
+static void test_dotdot_clamps(void)
+{
+    int rootfd;
+    make_tree();
+    CHECK(symlink("../../../../../../..", "root/usr/up") == 0);
+    CHECK(symlink("../../../../../../../usr/bin/sh", "root/usr/bin/upsh") == 0);
+    rootfd = open_root();
+    expect_lands(rootfd, "../../..", O_PATH | O_DIRECTORY, "root");
+    expect_lands(rootfd, "../../../usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "/../usr/../../usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "usr/bin/../../..", O_PATH | O_DIRECTORY, "root");
+    expect_lands(rootfd, "usr/up", O_PATH | O_DIRECTORY, "root");
+    expect_lands(rootfd, "usr/up/usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "usr/bin/upsh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands(rootfd, "bin/../bin/sh", O_RDONLY, "root/usr/bin/sh");
+    close(rootfd);
+}
+
+static void test_host_paths_stay_inside(void)
+{
+    char canary[PATH_MAX + 16];
+    int rootfd;
+
+    make_tree();
+    /* A host-side canary the image names by absolute and relative paths. */
+    snprintf(canary, sizeof(canary), "%s/canary", harness_dir);
+    CHECK(spew(canary, "host secret\n") == 0);
+    CHECK(symlink("/etc/passwd", "root/pw") == 0);
+    CHECK(symlink(canary, "root/canary-abs") == 0);
+    CHECK(symlink("../canary", "root/canary-rel") == 0);
+    CHECK(symlink("../../../../../../../..", "root/hostroot") == 0);
+    rootfd = open_root();
+
+    expect_errno(rootfd, "pw", O_RDONLY, ENOENT);
+    expect_errno(rootfd, "canary-abs", O_RDONLY, ENOENT);
+    expect_errno(rootfd, "canary-rel", O_RDONLY, ENOENT);
+    expect_errno(rootfd, "../canary", O_RDONLY, ENOENT);
+    expect_errno(rootfd, "hostroot/etc/passwd", O_RDONLY, ENOENT);
+    expect_errno(rootfd, canary, O_RDONLY, ENOENT);
+
+    /* Once the root has its own files, those are what opens, never the host's. */
+    CHECK(mkdir("root/etc", 0755) == 0);
+    CHECK(spew("root/etc/passwd", "root:x:0:0::/:/bin/sh\n") == 0);
+    CHECK(spew("root/canary", "in-root canary\n") == 0);
+    CHECK(ino_of("root/etc/passwd") != ino_of("/etc/passwd"));
+    expect_lands(rootfd, "pw", O_RDONLY, "root/etc/passwd");
+    expect_lands(rootfd, "hostroot/etc/passwd", O_RDONLY, "root/etc/passwd");
+    expect_lands(rootfd, "canary-rel", O_RDONLY, "root/canary");
+    expect_lands(rootfd, "../canary", O_RDONLY, "root/canary");
+    for (size_t i = 0; i < N_OPENERS; i++) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        int fd = openers[i].fn(rootfd, "canary-abs", O_RDONLY, 0, &err);
+        if (fd >= 0) {
+            CHECK(ino_of_fd(fd) != ino_of(canary));
+            close(fd);
+        }
+    }
+    close(rootfd);
+}
+
+static void make_chain(const char *dir, int links)
+{
+    char from[PATH_MAX], to[64];
+    CHECK(mkdir(dir, 0755) == 0);
+    snprintf(from, sizeof(from), "%s/t", dir);
+    CHECK(spew(from, "end\n") == 0);
+    for (int i = 0; i < links; i++) {
+        snprintf(from, sizeof(from), "%s/l%d", dir, i);
+        if (i + 1 < links)
+            snprintf(to, sizeof(to), "/%s/l%d", dir + strlen("root/"), i + 1);
+        else
+            snprintf(to, sizeof(to), "t");
+        CHECK(symlink(to, from) == 0);
+    }
+}
+
+static void test_symlink_loops(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int rootfd, fd;
+
+    CHECK(mkdir("root", 0755) == 0);
+    CHECK(symlink("self", "root/self") == 0);
+    CHECK(symlink("b", "root/a") == 0);
+    CHECK(symlink("/a", "root/b") == 0);
+    CHECK(symlink("loopdir/x", "root/loopdir") == 0);
+    make_chain("root/c32", 32);
+    make_chain("root/c40", 40);
+    make_chain("root/c41", 41);
+    rootfd = open_root();
+    expect_errno(rootfd, "self", O_RDONLY, ELOOP);
+    expect_errno(rootfd, "a", O_RDONLY, ELOOP);
+    expect_errno(rootfd, "a/x/y", O_RDONLY, ELOOP);
+    expect_errno(rootfd, "loopdir", O_RDONLY, ELOOP);
+    expect_errno(rootfd, "self", O_WRONLY | O_CREAT, ELOOP);
+    /* More symlinks than either limit (kernel: 40, walk: CHRUN_FS_MAX_HOPS). */
+    expect_errno(rootfd, "c41/l0", O_RDONLY, ELOOP);
+    /* The walk stops after CHRUN_FS_MAX_HOPS hops, not before. */
+    fd = chrun_fs_walk_in_root(rootfd, "c40/l0", O_RDONLY, 0, &err);
+    CHECK_INT_EQ(fd, -1);
+    CHECK_INT_EQ(err.errnum, ELOOP);
+    fd = chrun_fs_walk_in_root(rootfd, "c32/l0", O_RDONLY, 0, &err);
+    CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    expect_lands(rootfd, "c32/l0", O_RDONLY, "root/c32/t");
+    close(rootfd);
+}
+
+static void test_create_through_dangling_symlink(void)
+{
+    char hostpath[PATH_MAX + 16];
+    int rootfd;
+
+    CHECK(mkdir("root", 0755) == 0);
+    CHECK(mkdir("root/sub", 0755) == 0);
+    CHECK(symlink("/sub/created", "root/dangling") == 0);
+    snprintf(hostpath, sizeof(hostpath), "%s/host-created", harness_dir);
+    CHECK(symlink(hostpath, "root/to-host") == 0);
+    rootfd = open_root();
+    for (size_t i = 0; i < N_OPENERS; i++) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        int fd;
+        unlink("root/sub/created");
+        fd = openers[i].fn(rootfd, "dangling", O_WRONLY | O_CREAT, 0600, &err);
+        CHECK(fd >= 0);
+        if (fd < 0) {
+            fprintf(stderr, "# %s: %s\n", openers[i].name, err.msg);
+            continue;
+        }
+        CHECK(write(fd, "x", 1) == 1);
+        close(fd);
+        CHECK(access("root/sub/created", F_OK) == 0);
+        CHECK(access("/sub/created", F_OK) < 0);
+
+        /* A target whose directories exist only on the host: nothing is created. */
+        fd = openers[i].fn(rootfd, "to-host", O_WRONLY | O_CREAT, 0600, &err);
+        CHECK_INT_EQ(fd, -1);
+        CHECK_INT_EQ(err.errnum, ENOENT);
+        CHECK(access(hostpath, F_OK) < 0);
+
+        /* O_CREAT|O_EXCL on a symlink fails with EEXIST, as open(2) does. */
+        CHECK(unlink("root/sub/created") == 0);
+        fd = openers[i].fn(rootfd, "dangling", O_WRONLY | O_CREAT | O_EXCL, 0600, &err);
+        if (fd >= 0)
+            close(fd);
+        CHECK_INT_EQ(fd, -1);
+        CHECK_INT_EQ(err.errnum, EEXIST);
+        CHECK(access("root/sub/created", F_OK) < 0);
+        CHECK(spew("root/sub/created", "x") == 0);
+    }
+    CHECK_INT_EQ(count_entries("root/sub"), 1);
+    close(rootfd);
+}
+
+static void test_intermediate_not_dir(void)
+{
+    int rootfd;
+    CHECK(mkdir("root", 0755) == 0);
+    CHECK(spew("root/file", "f") == 0);
+    rootfd = open_root();
+    expect_errno(rootfd, "file/x", O_RDONLY, ENOTDIR);
+    expect_errno(rootfd, "missing/x", O_RDONLY, ENOENT);
+    expect_errno(rootfd, "missing/x", O_RDONLY | O_CREAT, ENOENT);
+    close(rootfd);
+}
+
+static void test_open_parent_in_root(void)
+{
+    static const char *const refused[] = {"", ".", "..", "a/..", "/", "a/.", "a/../", "//"};
+    int rootfd;
+
+    make_tree();
+    rootfd = open_root();
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        const char *base = NULL;
+        int fd = chrun_fs_open_parent_in_root(rootfd, refused[i], &base, &err);
+        if (fd >= 0) {
+            fprintf(stderr, "# open_parent('%s') accepted\n", refused[i]);
+            close(fd);
+        }
+        CHECK_INT_EQ(fd, -1);
+        CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    }
+    {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        const char *base = NULL;
+        int fd = chrun_fs_open_parent_in_root(rootfd, "/bin/newfile", &base, &err);
+        CHECK(fd >= 0);
+        CHECK_STR_EQ(base, "newfile");
+        CHECK_INT_EQ(ino_of_fd(fd), ino_of("root/usr/bin"));
+        if (fd >= 0)
+            close(fd);
+        fd = chrun_fs_open_parent_in_root(rootfd, "top", &base, &err);
+        CHECK(fd >= 0);
+        CHECK_STR_EQ(base, "top");
+        CHECK_INT_EQ(ino_of_fd(fd), ino_of("root"));
+        if (fd >= 0)
+            close(fd);
+        fd = chrun_fs_open_parent_in_root(rootfd, "../../usr/bin/..x", &base, &err);
+        CHECK(fd >= 0);
+        CHECK_STR_EQ(base, "..x");
+        CHECK_INT_EQ(ino_of_fd(fd), ino_of("root/usr/bin"));
+        if (fd >= 0)
+            close(fd);
+    }
+    close(rootfd);
+}
+
+static void test_mkdir_p_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat sb;
+    CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a/b/c", 0755, &err), 0);
+    CHECK(stat("a/b/c", &sb) == 0 && S_ISDIR(sb.st_mode));
+    CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a/b/c", 0755, &err), 0); /* exists: fine */
+    CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a//b/c/", 0755, &err), 0);
+
+    CHECK(spew("a/file", "f") == 0);
+    CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a/file", 0755, &err), -1);
+    CHECK_INT_EQ(err.errnum, ENOTDIR);
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a/file/sub", 0755, &err), -1);
+    CHECK_INT_EQ(err.errnum, ENOTDIR);
+    CHECK(strstr(err.msg, "a/file") != NULL);
+
+    /* A symlink to a directory is not followed. */
+    CHECK(mkdir("elsewhere", 0755) == 0);
+    CHECK(symlink("../elsewhere", "a/link") == 0);
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a/link/sub", 0755, &err), -1);
+    CHECK_INT_EQ(err.errnum, ENOTDIR);
+    CHECK_INT_EQ(count_entries("elsewhere"), 0);
+}
+
+static void make_rm_tree(void)
+{
+    CHECK(mkdir("hostdir", 0755) == 0);
+    CHECK(spew("hostdir/keep", "keep me\n") == 0);
+    CHECK(mkdir("victim", 0755) == 0);
+    CHECK(mkdir("victim/ro", 0755) == 0);
+    CHECK(mkdir("victim/ro/deeper", 0755) == 0);
+    CHECK(spew("victim/ro/file", "x") == 0);
+    CHECK(spew("victim/ro/deeper/file", "x") == 0);
+    CHECK(chmod("victim/ro/deeper", 0555) == 0);
+    CHECK(chmod("victim/ro", 0555) == 0);
+    CHECK(symlink("../hostdir", "victim/to-host") == 0);
+    CHECK(symlink("../../hostdir/keep", "victim/ro/to-keep") == 0);
+    CHECK(spew("victim/plain", "p") == 0);
+}
+
+static void test_rm_rf_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    make_rm_tree();
+    CHECK_INT_EQ(chrun_fs_rm_rf_at(AT_FDCWD, "victim", &err), 0);
+    CHECK(access("victim", F_OK) < 0);
+    CHECK_INT_EQ(count_entries("hostdir"), 1);
+    CHECK(access("hostdir/keep", F_OK) == 0);
+    /* missing: success; a plain file and a symlink: removed themselves */
+    CHECK_INT_EQ(chrun_fs_rm_rf_at(AT_FDCWD, "victim", &err), 0);
+    CHECK(symlink("hostdir", "lnk") == 0);
+    CHECK_INT_EQ(chrun_fs_rm_rf_at(AT_FDCWD, "lnk", &err), 0);
+    CHECK(access("hostdir/keep", F_OK) == 0);
+    CHECK_INT_EQ(chrun_fs_rm_rf_at(AT_FDCWD, "hostdir/keep", &err), 0);
+    CHECK_INT_EQ(count_entries("hostdir"), 0);
+}
+
+/* The same as an unprivileged owner, for whom 0555 directories really bite. */
+static void test_rm_rf_at_unprivileged(void)
+{
+    pid_t pid;
+    int status = -1;
+    if (geteuid() != 0) {
+        test_rm_rf_at();
+        return;
+    }
+    /* The victim's parent belongs to the unprivileged user; hostdir stays root's. */
+    CHECK(chmod(harness_dir, 0755) == 0);
+    CHECK(mkdir("owned", 0755) == 0);
+    CHECK(chdir("owned") == 0);
+    make_rm_tree();
+    CHECK(system("chown -h 65534:65534 . && chown -R -h 65534:65534 victim") == 0);
+    pid = fork();
+    if (pid == 0) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(3);
+        _exit(chrun_fs_rm_rf_at(AT_FDCWD, "victim", &err) == 0 ? 0 : 1);
+    }
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(access("victim", F_OK) < 0);
+    CHECK(access("hostdir/keep", F_OK) == 0);
+    CHECK(chdir(harness_dir) == 0);
+}
+
+static void test_write_atomic_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int dfd, tfd;
+    struct stat sb;
+    char buf[64] = {0};
+    FILE *f;
+
+    CHECK(mkdir("dir", 0755) == 0);
+    CHECK(mkdir("dir/tmp", 0755) == 0);
+    dfd = open("dir", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    tfd = open("dir/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK(spew("dir/doc", "old content that is longer\n") == 0);
+    CHECK_INT_EQ(chrun_fs_write_atomic_at(tfd, dfd, "doc", "new\n", 4, 0640, &err), 0);
+    f = fopen("dir/doc", "r");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        CHECK(fread(buf, 1, sizeof(buf) - 1, f) == 4);
+        fclose(f);
+    }
+    CHECK_STR_EQ(buf, "new\n");
+    CHECK(stat("dir/doc", &sb) == 0);
+    CHECK_INT_EQ(sb.st_mode & 07777, 0640);
+    CHECK_INT_EQ(count_entries("dir/tmp"), 0);
+    CHECK_INT_EQ(count_entries("dir"), 2);
+    /* a new name, empty content */
+    CHECK_INT_EQ(chrun_fs_write_atomic_at(tfd, dfd, "empty", "", 0, 0644, &err), 0);
+    CHECK(stat("dir/empty", &sb) == 0 && sb.st_size == 0);
+    CHECK_INT_EQ(count_entries("dir/tmp"), 0);
+    /* replacing a directory fails and leaves no temp file */
+    CHECK(mkdir("dir/isdir", 0755) == 0);
+    CHECK(spew("dir/isdir/x", "x") == 0);
+    CHECK_INT_EQ(chrun_fs_write_atomic_at(tfd, dfd, "isdir", "x", 1, 0644, &err), -1);
+    CHECK(strstr(err.msg, "isdir") != NULL);
+    CHECK_INT_EQ(count_entries("dir/tmp"), 0);
+    close(dfd);
+    close(tfd);
+}
+
+static void test_mktemp_unique(void)
+{
+    enum { N = 200 };
+    static char names[2 * N][64];
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int dfd;
+    CHECK(mkdir("t", 0755) == 0);
+    dfd = open("t", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    for (int i = 0; i < N; i++) {
+        int fd = chrun_fs_mkstemp_at(dfd, "f-", names[i], sizeof(names[i]), &err);
+        CHECK(fd >= 0);
+        CHECK(strncmp(names[i], "f-", 2) == 0 && strlen(names[i]) > 2);
+        if (fd >= 0) {
+            CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+            CHECK(write(fd, "x", 1) == 1);
+            close(fd);
+        }
+        CHECK_INT_EQ(chrun_fs_mkdtemp_at(dfd, "d-", names[N + i], sizeof(names[N + i]), &err), 0);
+    }
+    CHECK_INT_EQ(count_entries("t"), 2 * N);
+    for (int i = 0; i < 2 * N; i++)
+        for (int j = i + 1; j < 2 * N; j++)
+            CHECK(strcmp(names[i], names[j]) != 0);
+    /* a name buffer too small is an error, not an overflow */
+    char tiny[4];
+    CHECK_INT_EQ(chrun_fs_mkstemp_at(dfd, "long-prefix-", tiny, sizeof(tiny), &err), -1);
+    CHECK_INT_EQ(err.errnum, ENAMETOOLONG);
+    CHECK_INT_EQ(count_entries("t"), 2 * N);
+    close(dfd);
+}
+
+static void test_exists_and_open_dir(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int fd;
+    CHECK(mkdir("d", 0755) == 0);
+    CHECK(symlink("nowhere", "dangling") == 0);
+    CHECK(symlink("d", "dlink") == 0);
+    CHECK(chrun_fs_exists_at(AT_FDCWD, "d"));
+    CHECK(chrun_fs_exists_at(AT_FDCWD, "dangling"));
+    CHECK(!chrun_fs_exists_at(AT_FDCWD, "nowhere"));
+    fd = chrun_fs_open_dir_at(AT_FDCWD, "d", &err);
+    CHECK(fd >= 0);
+    if (fd >= 0)
+        close(fd);
+    CHECK_INT_EQ(chrun_fs_open_dir_at(AT_FDCWD, "dlink", &err), -1);
+    CHECK(err.errnum == ELOOP || err.errnum == ENOTDIR); /* O_DIRECTORY|O_NOFOLLOW */
+    CHECK(strstr(err.msg, "dlink") != NULL);
+    fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_fsync_dir(fd, &err), 0);
+    close(fd);
+}
+
+int main(void)
+{
+    RUN_TEST(test_absolute_symlink_in_root);
+    RUN_TEST(test_dotdot_clamps);
+    RUN_TEST(test_host_paths_stay_inside);
+    RUN_TEST(test_symlink_loops);
+    RUN_TEST(test_create_through_dangling_symlink);
+    RUN_TEST(test_intermediate_not_dir);
+    RUN_TEST(test_open_parent_in_root);
+    RUN_TEST(test_mkdir_p_at);
+    RUN_TEST(test_rm_rf_at);
+    RUN_TEST(test_rm_rf_at_unprivileged);
+    RUN_TEST(test_write_atomic_at);
+    RUN_TEST(test_mktemp_unique);
+    RUN_TEST(test_exists_and_open_dir);
+    return harness_done();
+}

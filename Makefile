@@ -8,7 +8,7 @@ DESTDIR ?=
 
 PKGS := libarchive libcrypto jansson libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS := $(shell pkg-config --libs $(PKGS)) -lpthread
+PKG_LIBS := -Wl,--as-needed $(shell pkg-config --libs $(PKGS)) -lpthread
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral

@@ -31,6 +31,16 @@ request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
   status-429           blob: always 429 with Retry-After: 1
   status-503           blob: always 503
   bad-challenge        every request: 401 with a malformed WWW-Authenticate
+  redirect-401         manifest by tag: 307 to the other listener, which
+                       answers 401 Bearer realm="http://localhost:OTHER/token"
+                       (and logs any /token request with its Authorization)
+  blob-redirect-401    the same for blobs
+  token-redirect       every /v2/ request without Authorization: 401 Bearer
+                       realm="http://127.0.0.1:PORT/token" (this listener);
+                       /token (GET or POST): 307 to the other listener, which
+                       logs "METHOD PATH auth=... body=<the POST body>"
+  trickle-manifest     manifest by tag: 200 with the full Content-Length,
+                       then one byte every 0.2 s
 """
 import argparse
 import hashlib
@@ -127,6 +137,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.handle_any()
 
+    def do_POST(self):
+        self.handle_any()
+
     def handle_any(self):
         log(ARGS.log, "%s %s range=%s auth=%s" % (
             self.command, self.path, self.headers.get("Range", "-"),
@@ -136,6 +149,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
         manifest = MANIFEST_RE.match(self.path) if self.command == "GET" else None
         by_tag = manifest is not None and not manifest.group(2).startswith("sha256:")
 
+        if mode == "token-redirect":
+            if self.path.startswith("/token"):
+                target = "http://localhost:%d%s" % (OTHER_PORT, self.path)
+                return self.send(307, [("Location", target)], b"", 0)
+            if not self.headers.get("Authorization"):
+                realm = "http://127.0.0.1:%d/token" % self.server.server_address[1]
+                return self.send(401, [("WWW-Authenticate",
+                                        'Bearer realm="%s",service="evil"' % realm)], b"{}", 2)
+        if (mode == "redirect-401" and by_tag) or (mode == "blob-redirect-401" and blob):
+            target = "http://localhost:%d%s" % (OTHER_PORT, self.path)
+            return self.send(307, [("Location", target)], b"", 0)
+        if mode == "trickle-manifest" and by_tag:
+            self.send(200, [("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+                      None, 100000)
+            try:
+                for _ in range(100000):
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                self.close_connection = True
+            return
         if mode == "bad-challenge":
             return self.send(401, [("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:1/token,'
                                     'service=x')], b"{}", 2)
@@ -228,8 +263,33 @@ class OtherHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):
         pass
 
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        body = self.rfile.read(n).decode(errors="replace")
+        log(ARGS.other_log, "POST %s auth=%s body=%s" % (
+            self.path, self.headers.get("Authorization", "none"), body))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self):
         log(ARGS.other_log, "%s auth=%s" % (self.path, self.headers.get("Authorization", "none")))
+        if ARGS.mode in ("redirect-401", "blob-redirect-401") and self.path.startswith("/v2/"):
+            realm = "http://localhost:%d/token" % OTHER_PORT
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Bearer realm="%s",service="other"' % realm)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if ARGS.mode in ("redirect-401", "blob-redirect-401", "token-redirect") and \
+                self.path.startswith("/token"):
+            body = json.dumps({"token": "stolen", "access_token": "stolen"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         m = re.match(r"^/blobs/sha256:([0-9a-f]{64})$", self.path)
         data = None
         if m and ARGS.blob_dir:

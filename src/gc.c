@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chrun/bundle.h"
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
@@ -203,24 +204,12 @@ static int sweep_tmp(int dfd, const char *name, void *data, struct chrun_err *er
 }
 
 /* The manifest digest a bundle records, or "" if it has none we can read. */
-static void bundle_digest(int dfd, const char *name, char *buf, size_t size)
+static void bundle_digest(int dfd, const char *name, char *buf)
 {
     cleanup_close int bfd = openat(dfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    cleanup_free char *text = NULL;
-    cleanup_json json_t *cfg = NULL;
     struct chrun_err err = CHRUN_ERR_INIT;
-    const char *digest;
-    size_t len;
-
-    buf[0] = '\0';
-    if (bfd < 0 ||
-        chrun_io_read_file_at(bfd, "config.json", CHRUN_CONFIG_MAX, &text, &len, &err) < 0)
-        return;
-    cfg = json_loadb(text, len, 0, NULL);
-    digest = json_string_value(
-        json_object_get(json_object_get(cfg, "annotations"), CHRUN_BUNDLE_ANNOTATION_DIGEST));
-    if (chrun_digest_is_valid(digest))
-        snprintf(buf, size, "%s", digest);
+    if (bfd < 0 || chrun_bundle_manifest_digest(bfd, buf, &err) < 0)
+        buf[0] = '\0';
 }
 
 static int sweep_bundle(int dfd, const char *name, void *data, struct chrun_err *err)
@@ -230,7 +219,7 @@ static int sweep_bundle(int dfd, const char *name, void *data, struct chrun_err 
 
     /* Unfinished unpacks (dot-named temp dirs) are always stale under the gc lock. */
     if (name[0] != '.') {
-        bundle_digest(dfd, name, digest, sizeof(digest));
+        bundle_digest(dfd, name, digest);
         if (digest[0] != '\0' && mark_has(s->marked, digest + 7))
             return 0;
         if (digest[0] == '\0') {

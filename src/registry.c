@@ -26,6 +26,10 @@
 #define REDIRECTS_MAX 5
 #define DEFAULT_STALL_S 30
 #define DEFAULT_CONNECT_S 15
+/* Whole-request deadline of a ping, manifest or token request, retries included. */
+#define DEFAULT_REQUEST_S 120
+/* A blob slower than this for CHRUN_STALL_TIMEOUT seconds counts as stalled. */
+#define STALL_BYTES_PER_S 1024L
 /* Verified blobs held open (one fd each) before they are published early. */
 #define OPEN_WRITERS_MAX 256
 /* Manifests one pull may visit (an --all-platforms index is bounded too). */
@@ -50,6 +54,14 @@ static void sleep_ms(long ms)
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
         ;
+}
+
+/* Sleep MS milliseconds, but not past DEADLINE (mono_ms). */
+static void sleep_until(long ms, long long deadline)
+{
+    long long left = deadline - mono_ms();
+    if (left > 0)
+        sleep_ms(ms < left ? ms : (long) left);
 }
 
 /* Pure helpers */
@@ -364,13 +376,13 @@ struct client {
     char repo[CHRUN_REF_NAME_MAX + 1];
     char scope[CHRUN_REF_NAME_MAX + 32];
     char display[CHRUN_REF_STR_MAX]; /* the user's reference, full form */
-    bool pinged;
     bool creds_loaded, have_creds;
     struct chrun_auth_creds creds;
     bool have_challenge;
     struct chrun_auth_challenge challenge;
     char *auth_header; /* "Authorization: ..." for base's origin only */
-    long stall_s, connect_s;
+    unsigned auth_gen; /* bumped whenever auth_header changes */
+    long stall_s, connect_s, request_s;
     int jobs;
     struct chrun_progress *progress;
 };
@@ -417,6 +429,7 @@ static struct client *client_new(struct chrun_store *st, const char *base, const
     chrun_ref_format(ref, c->display, sizeof(c->display));
     c->stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
     c->connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
+    c->request_s = env_seconds("CHRUN_REQUEST_TIMEOUT", DEFAULT_REQUEST_S);
     c->jobs = opts->jobs > 0 ? opts->jobs : CHRUN_PULL_JOBS_DEFAULT;
     if (c->jobs > CHRUN_PULL_JOBS_MAX)
         c->jobs = CHRUN_PULL_JOBS_MAX;
@@ -444,8 +457,9 @@ static void easy_common(struct client *c, CURL *e, const char *url, char *errbuf
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->connect_s);
-    /* SPEC "Bad input": a stalled body times out instead of hanging. */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    /* SPEC "Bad input": a stalled or trickling body times out instead of
+     * hanging; synchronous requests also have a whole-request deadline. */
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, STALL_BYTES_PER_S);
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->stall_s);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
@@ -465,6 +479,7 @@ static const char *curl_msg(CURLcode rc, const char *errbuf)
 
 struct sync_req {
     struct resp resp;
+    char url[URL_MAX]; /* where the final reply came from, after redirects */
     char *body;
     size_t len, max;
     bool too_big;
@@ -526,19 +541,35 @@ struct request {
     size_t max;
 };
 
+/* Host[:port] of URL for messages, sanitized. */
+static void url_hostport(const char *url, char *buf, size_t size)
+{
+    struct origin o;
+    snprintf(buf, size, "%s", url_origin(url, &o) == 0 ? o.hostport : "?");
+    chrun_sanitize(buf);
+}
+
 /* Perform RQ with retries and hand-followed redirects; R gets the final
- * reply (any status). Fails only when no usable reply came. */
+ * reply (any status) and R->url the URL that gave it. Fails only when no
+ * usable reply came within c->request_s seconds. A request that carries a
+ * body or credentials never leaves its origin: SPEC "Bad input". */
 static int http_request(struct client *c, const struct request *rq, struct sync_req *r,
                         struct chrun_err *err)
 {
-    char url[URL_MAX];
+    char *url = r->url;
     int attempt = 0, redirects = 0;
+    long long deadline = mono_ms() + c->request_s * 1000;
 
-    snprintf(url, sizeof(url), "%s", rq->url);
+    snprintf(url, sizeof(r->url), "%s", rq->url);
     for (;;) {
         struct curl_slist *hdrs = NULL, *tmp;
         CURLcode rc;
         bool send_auth = rq->auth_header && chrun_registry_same_origin(url, rq->auth_origin);
+        long long left = deadline - mono_ms();
+
+        if (left <= 0)
+            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: no complete reply within %ld s",
+                                 rq->what, c->request_s);
 
         free(r->body);
         r->body = NULL;
@@ -552,6 +583,7 @@ static int http_request(struct client *c, const struct request *rq, struct sync_
         curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, r);
         curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, sync_on_body);
         curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, r);
+        curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long) left);
         if (rq->post_body != NULL) {
             curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, rq->post_body);
             tmp = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
@@ -570,10 +602,13 @@ static int http_request(struct client *c, const struct request *rq, struct sync_
         if (r->too_big)
             return chrun_err_set(err, CHRUN_E_INPUT, "%s: larger than %zu bytes", rq->what,
                                  rq->max);
+        if (rc == CURLE_OPERATION_TIMEDOUT && mono_ms() >= deadline)
+            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: no complete reply within %ld s",
+                                 rq->what, c->request_s);
         if (rc != CURLE_OK) {
             if (curl_is_transient(rc) && attempt < CHRUN_PULL_ATTEMPTS_MAX) {
                 chrun_log_debug("%s: %s; retrying", rq->what, curl_msg(rc, c->errbuf));
-                sleep_ms(chrun_registry_backoff_ms(attempt));
+                sleep_until(chrun_registry_backoff_ms(attempt), deadline);
                 continue;
             }
             return chrun_err_set(err, CHRUN_E_NETWORK, "%s: %s%s", rq->what,
@@ -583,7 +618,7 @@ static int http_request(struct client *c, const struct request *rq, struct sync_
         if (r->resp.status >= 300 && r->resp.status < 400 && r->resp.status != 304) {
             char *loc = NULL;
             curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc);
-            if (loc == NULL || strlen(loc) >= sizeof(url))
+            if (loc == NULL || strlen(loc) >= sizeof(r->url))
                 return chrun_err_set(err, CHRUN_E_INPUT, "%s: HTTP %ld without a usable Location",
                                      rq->what, r->resp.status);
             if (++redirects > REDIRECTS_MAX)
@@ -594,13 +629,21 @@ static int http_request(struct client *c, const struct request *rq, struct sync_
                                      "%s: refusing redirect to '%.200s' (plain http to a host "
                                      "not allowed insecure)",
                                      rq->what, loc);
-            snprintf(url, sizeof(url), "%s", loc);
+            if ((rq->post_body != NULL || send_auth) && !chrun_registry_same_origin(loc, url)) {
+                char to[sizeof(((struct origin *) NULL)->hostport)];
+                url_hostport(loc, to, sizeof(to));
+                return chrun_err_set(err, CHRUN_E_INPUT,
+                                     "%s: refusing redirect to another host (%s) with "
+                                     "credentials",
+                                     rq->what, to);
+            }
+            snprintf(url, sizeof(r->url), "%s", loc);
             continue;
         }
         if (status_is_retryable(r->resp.status) && attempt < CHRUN_PULL_ATTEMPTS_MAX) {
             long ms = retry_delay_ms(&r->resp, attempt);
             chrun_log_debug("%s: HTTP %ld; retrying in %ld ms", rq->what, r->resp.status, ms);
-            sleep_ms(ms);
+            sleep_until(ms, deadline);
             continue;
         }
         if (status_is_retryable(r->resp.status))
@@ -634,6 +677,7 @@ static int set_auth_header(struct client *c, const char *scheme, const char *val
         explicit_bzero(c->auth_header, strlen(c->auth_header));
     free(c->auth_header);
     c->auth_header = h;
+    c->auth_gen++;
     return 0;
 }
 
@@ -750,8 +794,20 @@ static int client_authenticate(struct client *c, struct chrun_err *err)
     return rc;
 }
 
-static int take_challenge(struct client *c, const struct resp *resp, struct chrun_err *err)
+/* Adopt the challenge of a 401 that FROM (the URL that answered) sent. Only
+ * the registry's own origin may ask for its credentials: a redirect target
+ * on another host that answers 401 gets nothing. */
+static int take_challenge(struct client *c, const struct resp *resp, const char *from,
+                          struct chrun_err *err)
 {
+    if (!chrun_registry_same_origin(from, c->base)) {
+        char host[sizeof(((struct origin *) NULL)->hostport)];
+        url_hostport(from, host, sizeof(host));
+        return chrun_err_set(err, CHRUN_E_AUTH,
+                             "redirect target %s answered 401: credentials for registry %s are "
+                             "not sent to another host",
+                             host, c->host);
+    }
     if (resp->www_auth_too_long)
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "registry %s: malformed WWW-Authenticate header: too long", c->host);
@@ -762,39 +818,6 @@ static int take_challenge(struct client *c, const struct resp *resp, struct chru
     if (chrun_auth_parse_challenge(&c->challenge, resp->www_auth, err) < 0)
         return chrun_err_prefix(err, "registry %s", c->host);
     c->have_challenge = true;
-    return 0;
-}
-
-/* GET /v2/: learn whether and how the registry wants authentication. */
-static int client_ping(struct client *c, struct chrun_err *err)
-{
-    char url[URL_MAX + 8], what[CHRUN_REF_NAME_MAX + 32];
-    struct sync_req r = {0};
-    struct request rq = {.what = what, .url = url, .max = 64 * 1024};
-    long st;
-
-    if (c->pinged)
-        return 0;
-    snprintf(url, sizeof(url), "%s/v2/", c->base);
-    snprintf(what, sizeof(what), "registry %s", c->host);
-    if (http_request(c, &rq, &r, err) < 0) {
-        sync_req_release(&r);
-        return -1;
-    }
-    st = r.resp.status;
-    if (st == 401) {
-        int rc = take_challenge(c, &r.resp, err);
-        sync_req_release(&r);
-        if (rc < 0 || client_authenticate(c, err) < 0)
-            return -1;
-    } else {
-        sync_req_release(&r);
-        if (st != 200)
-            return chrun_err_set(err, CHRUN_E_NETWORK,
-                                 "registry %s: /v2/ answered HTTP %ld, not a registry API v2",
-                                 c->host, st);
-    }
-    c->pinged = true;
     return 0;
 }
 
@@ -818,12 +841,12 @@ static int auth_refused(struct client *c, const char *what, struct chrun_err *er
 }
 
 /* A registry request with authentication: on 401, take the new challenge,
- * authenticate again once, and retry. */
+ * authenticate again once, and retry. There is no /v2/ ping first: the
+ * request's own 401 carries the same challenge, and a registry that needs
+ * none (or a token already held) costs one round trip. */
 static int registry_request(struct client *c, struct request *rq, struct sync_req *r,
                             struct chrun_err *err)
 {
-    if (client_ping(c, err) < 0)
-        return -1;
     for (int round = 0;; round++) {
         rq->auth_header = c->auth_header;
         rq->auth_origin = c->base;
@@ -833,7 +856,7 @@ static int registry_request(struct client *c, struct request *rq, struct sync_re
             return 0;
         if (round > 0)
             return auth_refused(c, rq->what, err);
-        if (take_challenge(c, &r->resp, err) < 0 || client_authenticate(c, err) < 0)
+        if (take_challenge(c, &r->resp, r->url, err) < 0 || client_authenticate(c, err) < 0)
             return chrun_err_prefix(err, "%s", rq->what);
     }
 }
@@ -1122,6 +1145,7 @@ struct job {
     char url[URL_MAX];
     char errbuf[CURL_ERROR_SIZE];
     int redirects, attempts, auth_rounds;
+    unsigned auth_gen; /* c->auth_gen when this attempt started */
     int attempts_total; /* bounded even when every attempt makes progress */
     bool restarted_after_mismatch;
     uint64_t start_offset; /* writer offset when this attempt began */
@@ -1330,6 +1354,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     }
     curl_slist_free_all(j->hdrs);
     j->hdrs = NULL;
+    j->auth_gen = c->auth_gen;
     /* SPEC "Bad input": credentials never go to another host. */
     if (c->auth_header != NULL && chrun_registry_same_origin(j->url, c->base)) {
         tmp = curl_slist_append(NULL, c->auth_header);
@@ -1439,8 +1464,14 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         chrun_progress_update(c->progress, j->bar, off, "Download complete");
         return 0;
     }
+    if (st == 401 && j->auth_gen != c->auth_gen && j->auth_rounds++ < 1) {
+        /* another transfer authenticated meanwhile: try with that */
+        snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
+        job_retry(j, 0);
+        return 0;
+    }
     if (st == 401 && j->auth_rounds++ < 1) {
-        if (take_challenge(c, &j->resp, err) < 0 || client_authenticate(c, err) < 0)
+        if (take_challenge(c, &j->resp, j->url, err) < 0 || client_authenticate(c, err) < 0)
             return chrun_err_prefix(err, "blob %s", j->d.digest.str);
         snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
         job_retry(j, 0);
@@ -1514,8 +1545,6 @@ static int download_blobs(struct client *c, struct plan *p, struct chrun_err *er
 
     if (p->n_blobs == 0)
         return 0;
-    if (client_ping(c, err) < 0)
-        return -1;
     dl.multi = curl_multi_init();
     dl.jobs = calloc(p->n_blobs, sizeof(*dl.jobs));
     if (dl.multi == NULL || dl.jobs == NULL) {
@@ -1677,10 +1706,14 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
         for (char *m = strtok_r(list, ",", &save); m != NULL; m = strtok_r(NULL, ",", &save)) {
             struct chrun_err merr = CHRUN_ERR_INIT;
             char line[CHRUN_ERR_MSG_MAX + 64];
-            if (chrun_registry_mirror_base(m, base, sizeof(base), host, sizeof(host), &merr) == 0 &&
-                pull_endpoint(st, base, host, host, &ref, opts, progress, ret_digest, &merr) == 0) {
-                rc = 0;
-                goto out;
+            if (chrun_registry_mirror_base(m, base, sizeof(base), host, sizeof(host), &merr) == 0) {
+                if (pull_endpoint(st, base, host, host, &ref, opts, progress, ret_digest,
+                                  &merr) == 0) {
+                    rc = 0;
+                    goto out;
+                }
+                /* messages name the docker.io reference: say which mirror failed */
+                chrun_err_prefix(&merr, "%s", host);
             }
             if (merr.code == CHRUN_E_SYS && merr.errnum != 0) {
                 *err = merr; /* a local failure: another endpoint will not help */

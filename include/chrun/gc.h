@@ -9,9 +9,6 @@
 #include "chrun/err.h"
 #include "chrun/store.h"
 
-/* config.json annotation in which chrun-unpack records a bundle's image. */
-#define CHRUN_BUNDLE_ANNOTATION_DIGEST "io.chrun.image.manifest-digest"
-
 struct chrun_gc_opts {
     bool dry_run; /* report what would go, remove nothing */
     bool bundles; /* also remove bundles/<id> of images no longer named */

@@ -8,6 +8,7 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/bundle.h"
 #include "chrun/gc.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"

@@ -39,6 +39,10 @@
 #define STAGE_NEW_PREFIX "load."
 #define MAGIC_LEN 4
 #define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
+/* Manifest and index descriptors one load visits at most (repeats included),
+ * as the registry client's cap: indexes that share sub-indexes cannot make
+ * the walk exponential. */
+#define MANIFESTS_MAX 1024
 
 struct member {
     char *name;    /* normalized path inside the archive; "" for generated blobs */
@@ -46,6 +50,7 @@ struct member {
     bool hardlink;
     bool staged;   /* content is in the staging directory as "m<index>" */
     bool keep;     /* needed by an image: goes to blobs/ at commit */
+    char *resolved_as; /* media type it was checked as a manifest or index, or NULL */
     struct chrun_digest digest;
     uint64_t size;
     unsigned char magic[MAGIC_LEN];
@@ -81,6 +86,7 @@ struct loader {
     struct pending_tag *tags;
     size_t n_tags;
     struct chrun_archive_result *result;
+    unsigned n_visited; /* manifest and index descriptors walked */
 };
 
 void chrun_archive_result_release(struct chrun_archive_result *r)
@@ -354,6 +360,30 @@ static int archive_fail(struct archive *a, const char *what, struct chrun_err *e
                          msg ? msg : (e > 0 ? strerror(e) : "unknown libarchive error"));
 }
 
+/* Let A decompress COMP, or for NONE whatever an outer archive may be: gzip,
+ * zstd, and xz and bzip2 where libarchive has them built in. Only
+ * decompressors inside this process: for a filter it was built without,
+ * libarchive runs an external program (lzop, lrzip, grzip, gzip -d, ...),
+ * which bytes from an archive must never reach. */
+static int support_filters(struct archive *a, enum chrun_compression comp,
+                           struct chrun_err *err)
+{
+    bool any = (comp == CHRUN_COMPRESSION_NONE);
+    /* ARCHIVE_WARN: registered, but as an external program. */
+    if ((any || comp == CHRUN_COMPRESSION_GZIP) &&
+        archive_read_support_filter_gzip(a) != ARCHIVE_OK)
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "libarchive has no built-in gzip");
+    if ((any || comp == CHRUN_COMPRESSION_ZSTD) &&
+        archive_read_support_filter_zstd(a) != ARCHIVE_OK)
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "libarchive has no built-in zstd");
+    if (any && archive_liblzma_version() != NULL && archive_read_support_filter_xz(a) != ARCHIVE_OK)
+        return archive_fail(a, "xz decompressor", err);
+    if (any && archive_bzlib_version() != NULL &&
+        archive_read_support_filter_bzip2(a) != ARCHIVE_OK)
+        return archive_fail(a, "bzip2 decompressor", err);
+    return 0;
+}
+
 static ssize_t tar_chunk(void *src, unsigned char *buf, size_t size, struct chrun_err *err)
 {
     struct tar_source *s = src;
@@ -478,8 +508,9 @@ static int open_raw(struct loader *l, int fd, struct chrun_err *err)
     l->raw = archive_read_new();
     if (l->raw == NULL)
         return chrun_err_sys(err, ENOMEM, "archive reader");
-    if (archive_read_support_filter_all(l->raw) != ARCHIVE_OK ||
-        archive_read_support_format_raw(l->raw) != ARCHIVE_OK)
+    if (support_filters(l->raw, CHRUN_COMPRESSION_NONE, err) < 0)
+        return -1;
+    if (archive_read_support_format_raw(l->raw) != ARCHIVE_OK)
         return archive_fail(l->raw, "archive reader", err);
     if (archive_read_open_fd(l->raw, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK)
         return archive_fail(l->raw, "open archive", err);
@@ -506,10 +537,21 @@ static int drain_raw(struct loader *l, struct chrun_err *err)
     return 0;
 }
 
+/* What failed when the tar reader fails, before its first entry, on an
+ * input nothing decompressed: a compression chrun does not read (lzop,
+ * lrzip, lz4, ...) or no archive at all. */
+static const char *tar_what(struct loader *l, bool started)
+{
+    if (!started && archive_filter_code(l->raw, 0) == ARCHIVE_FILTER_NONE)
+        return "read archive (not a tar, tar.gz or tar.zst)";
+    return "read archive";
+}
+
 static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
 {
     struct tar_source s = {l, NULL};
     struct archive_entry *e;
+    bool started = false;
     int r, rc = -1;
 
     if (open_raw(l, fd, err) < 0)
@@ -523,7 +565,7 @@ static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
         goto out;
     }
     if (archive_read_open(s.tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK) {
-        archive_fail(s.tar, "read archive", err);
+        archive_fail(s.tar, tar_what(l, started), err);
         goto out;
     }
     while ((r = archive_read_next_header(s.tar, &e)) != ARCHIVE_EOF) {
@@ -531,9 +573,10 @@ static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
             const char *w = archive_error_string(s.tar);
             chrun_log_debug("archive: %s", w ? w : "warning");
         } else if (r != ARCHIVE_OK) {
-            archive_fail(s.tar, "read archive", err);
+            archive_fail(s.tar, tar_what(l, started), err);
             goto out;
         }
+        started = true;
         if (tar_member(&s, e, err) < 0)
             goto out;
     }
@@ -560,18 +603,27 @@ static ssize_t fd_chunk(void *src, unsigned char *buf, size_t size, struct chrun
 static int dir_open(struct loader *l, const char *name, struct chrun_err *err)
 {
     struct open_how how = {
-        .flags = O_RDONLY | O_CLOEXEC,
+        .flags = O_PATH | O_CLOEXEC,
         .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
     };
-    int fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, l->dirfd, name, &how, sizeof(how)));
-    if (fd < 0 && (errno == ENOSYS || errno == EPERM))
-        return chrun_fs_open_in_root(l->dirfd, name, O_RDONLY, 0, err);
-    if (fd < 0 && errno == EXDEV)
+    cleanup_close int pfd =
+        (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, l->dirfd, name, &how, sizeof(how)));
+    int fd;
+    if (pfd < 0 && (errno == ENOSYS || errno == EPERM))
+        pfd = chrun_fs_open_in_root(l->dirfd, name, O_PATH, 0, err);
+    else if (pfd < 0 && errno == EXDEV)
         return chrun_err_set(err, CHRUN_E_INPUT, "'%s' leads outside the archive", name);
-    if (fd < 0 && errno == ENOENT)
+    else if (pfd < 0 && errno == ENOENT)
         return chrun_err_set(err, CHRUN_E_NOTFOUND, "'%s' not found in the archive", name);
-    if (fd < 0)
+    else if (pfd < 0)
         return chrun_err_sys(err, errno, "open '%s'", name);
+    if (pfd < 0)
+        return -1;
+    /* A FIFO or device node is never opened for real: that could block
+     * forever or act on a device. */
+    fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
+    if (fd < 0)
+        return chrun_err_prefix(err, "'%s'", name);
     return fd;
 }
 
@@ -581,14 +633,9 @@ static int dir_stage(struct loader *l, const char *name, struct member **ret,
     cleanup_close int fd = dir_open(l, name, err);
     struct fd_source src;
     struct member *m;
-    struct stat sb;
 
     if (fd < 0)
         return -1;
-    if (fstat(fd, &sb) < 0)
-        return chrun_err_sys(err, errno, "stat '%s'", name);
-    if (!S_ISREG(sb.st_mode))
-        return chrun_err_set(err, CHRUN_E_INPUT, "'%s' is not a regular file", name);
     m = member_add(l, name, err);
     if (m == NULL)
         return -1;
@@ -608,9 +655,13 @@ static int dir_read_docs(struct loader *l, struct chrun_err *err)
     for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
         size_t cap;
         struct doc *d = doc_for(l, names[i], &cap);
+        cleanup_close int fd = -1;
         if (!chrun_fs_exists_at(l->dirfd, names[i]))
             continue;
-        if (chrun_io_read_file_at(l->dirfd, names[i], cap, &d->buf, &d->len, err) < 0)
+        fd = dir_open(l, names[i], err);
+        if (fd < 0)
+            return -1;
+        if (chrun_io_read_bounded(fd, cap, &d->buf, &d->len, err) < 0)
             return chrun_err_prefix(err, "'%s'", names[i]);
         d->present = true;
     }
@@ -747,8 +798,9 @@ static int staged_diff_id(struct loader *l, struct member *m, struct chrun_diges
         chrun_err_sys(err, ENOMEM, "archive reader");
         goto out;
     }
-    if (archive_read_support_filter_all(a) != ARCHIVE_OK ||
-        archive_read_support_format_raw(a) != ARCHIVE_OK ||
+    if (support_filters(a, member_compression(m), err) < 0)
+        goto out;
+    if (archive_read_support_format_raw(a) != ARCHIVE_OK ||
         archive_read_open_fd(a, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK ||
         archive_read_next_header(a, &e) < ARCHIVE_WARN) {
         archive_fail(a, "decompress layer", err);
@@ -905,13 +957,25 @@ static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, 
     struct member *m;
     size_t len;
 
+    if (++l->n_visited > MANIFESTS_MAX)
+        return chrun_err_set(err, CHRUN_E_INPUT, "more than %d manifests and indexes",
+                             MANIFESTS_MAX);
     if (depth > CHRUN_MANIFEST_MAX_DEPTH)
         return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
                              CHRUN_MANIFEST_MAX_DEPTH);
-    if (lookup_blob(l, &d->digest, d->size, &m, err) < 0 ||
-        read_staged(l, m, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+    if (lookup_blob(l, &d->digest, d->size, &m, err) < 0)
         return -1;
-    return resolve_oci_doc(l, buf, len, d, depth, err);
+    /* Checked already, with everything it names, as this same media type. */
+    if (m->resolved_as != NULL && streq(m->resolved_as, d->media_type))
+        return 0;
+    if (read_staged(l, m, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0 ||
+        resolve_oci_doc(l, buf, len, d, depth, err) < 0)
+        return -1;
+    free(m->resolved_as);
+    m->resolved_as = strdup(d->media_type);
+    if (m->resolved_as == NULL)
+        return chrun_err_sys(err, ENOMEM, "manifest %s", d->digest.str);
+    return 0;
 }
 
 /* A ref.name that is only a tag ("latest", "1.0", "v2": what umoci and skopeo
@@ -1194,6 +1258,7 @@ static void loader_release(struct loader *l)
     for (size_t i = 0; i < l->n_members; i++) {
         free(l->members[i].name);
         free(l->members[i].link);
+        free(l->members[i].resolved_as);
     }
     free(l->members);
     free(l->index.buf);

@@ -403,3 +403,19 @@ bool chrun_fs_exists_at(int dirfd, const char *name)
     struct stat st;
     return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
+
+int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err)
+{
+    char proc[64];
+    struct stat st;
+    int fd;
+    if (fstat(pathfd, &st) < 0)
+        return chrun_err_sys(err, errno, "stat");
+    if (!S_ISREG(st.st_mode))
+        return chrun_err_set(err, CHRUN_E_INPUT, "not a regular file");
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+    fd = TEMP_FAILURE_RETRY_INT(open(proc, flags | O_NOCTTY | O_CLOEXEC));
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "reopen through /proc/self/fd");
+    return fd;
+}

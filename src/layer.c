@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <linux/openat2.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,15 +109,19 @@ static int path_set_add(struct path_set *ps, const char *s, struct chrun_err *er
 /* ---- the applier ---- */
 
 struct deferred_dir {
-    char *path;
+    char *path;   /* below the root, symlinks resolved (else the entry name) */
+    dev_t dev;    /* the directory the entry made or kept, as created */
+    ino_t ino;
     mode_t mode;
     struct timespec times[2];
     unsigned depth;
     size_t seq;
+    bool apply;   /* finish: still there, and the last entry for that directory */
 };
 
 struct chrun_layer_applier {
     int rootfd;
+    char root_path[PATH_MAX]; /* the root's /proc/self/fd path, "" if unknown */
     bool is_root;
     uid_t euid;
     gid_t egid;
@@ -132,6 +137,16 @@ struct chrun_layer_applier {
     const char *layer_name; /* digest of the layer being applied, for messages */
 };
 
+/* OUT (PATH_MAX) = where FD is, as /proc/self/fd tells; "" if it cannot. */
+static void proc_fd_path(int fd, char *out)
+{
+    char proc[64];
+    ssize_t n;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    n = readlink(proc, out, PATH_MAX - 1);
+    out[n > 0 && out[0] == '/' ? n : 0] = '\0';
+}
+
 struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err *err)
 {
     struct chrun_layer_applier *a = calloc(1, sizeof(*a));
@@ -140,6 +155,7 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
         return NULL;
     }
     a->rootfd = rootfd;
+    proc_fd_path(rootfd, a->root_path);
     a->cache_fd = -1;
     a->euid = geteuid();
     a->egid = getegid();
@@ -417,8 +433,31 @@ static void set_xattrs(struct chrun_layer_applier *a, int fd, const char *path,
     }
 }
 
-static int defer_dir(struct chrun_layer_applier *a, const char *path, struct archive_entry *e,
-                     struct chrun_err *err)
+/* OUT (PATH_MAX) = the path below the root of PFD/BASE with every symlink
+ * resolved: an entry may name it through an in-root symlink (bin/sub with
+ * bin -> usr/bin), which a later layer may change. PATH, the entry name, when
+ * /proc cannot tell. */
+static void real_path(struct chrun_layer_applier *a, int pfd, const char *base,
+                      const char *path, char *out)
+{
+    char dir[PATH_MAX];
+    size_t rlen = strlen(a->root_path);
+    const char *rel;
+    snprintf(out, PATH_MAX, "%s", path);
+    if (pfd == a->rootfd || rlen == 0)
+        return;
+    proc_fd_path(pfd, dir);
+    if (streq(a->root_path, "/"))
+        rlen = 0;
+    if (strncmp(dir, a->root_path, rlen) != 0 || dir[rlen] != '/')
+        return;
+    rel = dir + rlen + 1;
+    if (!join_path(out, rel, base))
+        snprintf(out, PATH_MAX, "%s", path);
+}
+
+static int defer_dir(struct chrun_layer_applier *a, const char *path, const struct stat *st,
+                     struct archive_entry *e, struct chrun_err *err)
 {
     struct deferred_dir *d;
     if (a->n_dirs == a->cap_dirs) {
@@ -433,6 +472,9 @@ static int defer_dir(struct chrun_layer_applier *a, const char *path, struct arc
     d->path = strdup(path);
     if (d->path == NULL)
         return chrun_err_sys(err, ENOMEM, "directory list");
+    d->dev = st->st_dev;
+    d->ino = st->st_ino;
+    d->apply = false;
     d->mode = archive_entry_mode(e) & 07777;
     entry_times(e, d->times);
     d->depth = path_depth(path);
@@ -445,6 +487,8 @@ static int apply_dir(struct chrun_layer_applier *a, int pfd, const char *base, c
                      struct archive_entry *e, struct chrun_err *err)
 {
     bool exists = false;
+    struct stat st;
+    char real[PATH_MAX];
     if (path[0] != '\0') {
         if (remove_existing(a, pfd, base, path, true, &exists, err) < 0)
             return -1;
@@ -464,7 +508,10 @@ static int apply_dir(struct chrun_layer_applier *a, int pfd, const char *base, c
             return chrun_err_sys(err, errno, "open directory '%s'", path);
         set_xattrs(a, fd, path, e);
     }
-    return defer_dir(a, path, e, err);
+    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "stat directory '%s'", path[0] ? path : "/");
+    real_path(a, pfd, base, path, real);
+    return defer_dir(a, real, &st, e, err);
 }
 
 static int write_data(struct archive *tar, int fd, const char *path, struct chrun_err *err)
@@ -975,7 +1022,12 @@ static int produce_compressed(struct stream *s)
     s->pending = (size_t) n;
     r = s->comp == CHRUN_COMPRESSION_GZIP ? archive_read_support_filter_gzip(raw)
                                           : archive_read_support_filter_zstd(raw);
-    if (r < ARCHIVE_WARN || archive_read_support_format_raw(raw) != ARCHIVE_OK)
+    /* ARCHIVE_WARN means libarchive would run an external program on the
+     * layer's bytes: only its built-in decompressors are used. */
+    if (r == ARCHIVE_WARN)
+        return chrun_err_set(&s->err, CHRUN_E_UNSUPPORTED,
+                             "libarchive has no built-in %s decompressor", comp_name(s->comp));
+    if (r != ARCHIVE_OK || archive_read_support_format_raw(raw) != ARCHIVE_OK)
         return chrun_err_set(&s->err, CHRUN_E_UNSUPPORTED, "%s: %s", comp_name(s->comp),
                              archive_error_string(raw));
     r = archive_read_open(raw, s, NULL, raw_read_cb, NULL);
@@ -1171,6 +1223,8 @@ int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
     return rc;
 }
 
+/* Deepest first, so that a directory is done before its parent loses search
+ * permission; among equals, in entry order. */
 static int cmp_dirs(const void *x, const void *y)
 {
     const struct deferred_dir *a = x, *b = y;
@@ -1179,14 +1233,57 @@ static int cmp_dirs(const void *x, const void *y)
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
+/* By directory, the latest entry first. */
+static int cmp_dirs_by_inode(const void *x, const void *y)
+{
+    const struct deferred_dir *a = x, *b = y;
+    if (a->dev != b->dev)
+        return a->dev < b->dev ? -1 : 1;
+    if (a->ino != b->ino)
+        return a->ino < b->ino ? -1 : 1;
+    return a->seq > b->seq ? -1 : a->seq < b->seq;
+}
+
+/* Open the directory deferred entry D made or kept, only if it is still at
+ * D's path: a later layer may have removed or replaced it. The path has no
+ * symlinks, unless /proc could not resolve them: then they resolve in the
+ * root. Returns an fd, or -1 when it is gone. */
+static int open_deferred(struct chrun_layer_applier *a, const struct deferred_dir *d)
+{
+    static const uint64_t how[] = {RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, RESOLVE_IN_ROOT};
+    for (size_t i = 0; i < ARRAY_SIZE(how); i++) {
+        cleanup_close int fd = open_resolved(a->rootfd, d->path, O_RDONLY | O_DIRECTORY, how[i]);
+        struct stat st;
+        if (fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == d->dev && st.st_ino == d->ino)
+            return take_fd(fd);
+    }
+    return -1;
+}
+
 int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *err)
 {
+    /* Several entries (several layers, or names through symlinks) may make
+     * or keep one directory: the last one still leading to it wins. */
+    for (size_t i = 0; i < a->n_dirs; i++) {
+        cleanup_close int fd = open_deferred(a, &a->dirs[i]);
+        a->dirs[i].apply = (fd >= 0);
+    }
+    if (a->n_dirs > 1)
+        qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), cmp_dirs_by_inode);
+    for (size_t i = 0, last = SIZE_MAX; i < a->n_dirs; i++) {
+        struct deferred_dir *d = &a->dirs[i];
+        if (!d->apply)
+            continue;
+        if (last != SIZE_MAX && a->dirs[last].dev == d->dev && a->dirs[last].ino == d->ino)
+            d->apply = false;
+        else
+            last = i;
+    }
     if (a->n_dirs > 1)
         qsort(a->dirs, a->n_dirs, sizeof(*a->dirs), cmp_dirs);
     for (size_t i = 0; i < a->n_dirs; i++) {
         struct deferred_dir *d = &a->dirs[i];
-        cleanup_close int fd = open_resolved(a->rootfd, d->path, O_RDONLY | O_DIRECTORY,
-                                             RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+        cleanup_close int fd = d->apply ? open_deferred(a, d) : -1;
         if (fd < 0)
             continue; /* removed or replaced by a later layer */
         if (fchmod(fd, d->mode) < 0)

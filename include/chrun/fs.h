@@ -58,6 +58,14 @@ int chrun_fs_mkstemp_at(int dirfd, const char *prefix, char *ret_name, size_t si
 int chrun_fs_mkdtemp_at(int dirfd, const char *prefix, char *ret_name, size_t size,
                         struct chrun_err *err);
 
+/* Open the file that the O_PATH fd PATHFD refers to with FLAGS (open(2)
+ * flags; O_CLOEXEC and O_NOCTTY are added), through /proc/self/fd, only if it
+ * is a regular file: a device node or FIFO an image or archive placed is
+ * never opened for real, so its open can neither block nor have side
+ * effects. Callers name the file with chrun_err_prefix. Returns a new fd
+ * (close it), or -1 with ERR set (CHRUN_E_INPUT when not a regular file). */
+int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err);
+
 /* True if NAME exists relative to DIRFD (lstat semantics). */
 bool chrun_fs_exists_at(int dirfd, const char *name);
 

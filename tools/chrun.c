@@ -120,11 +120,11 @@ out:
 static int make_throwaway_dir(char *ret_dir, size_t size, struct chrun_err *err)
 {
     const char *tmp = getenv("TMPDIR");
-    if (snprintf(ret_dir, size, "%s/chrun-run.XXXXXX", tmp && *tmp ? tmp : "/tmp") >= (int) size)
+    char prefix[PATH_MAX];
+    if (snprintf(prefix, sizeof(prefix), "%s/chrun-run.", tmp && *tmp ? tmp : "/tmp") >=
+        (int) sizeof(prefix))
         return chrun_err_sys(err, ENAMETOOLONG, "temporary bundle directory");
-    if (mkdtemp(ret_dir) == NULL)
-        return chrun_err_sys(err, errno, "create '%s'", ret_dir);
-    return 0;
+    return chrun_fs_mkdtemp_at(AT_FDCWD, prefix, ret_dir, size, err);
 }
 
 static int cmd_run(int argc, char **argv)

@@ -58,7 +58,7 @@ test_expect_success 'chrun run --rm uses a throwaway bundle and removes it' '
 test_expect_success 'chrun run of an image nobody has: one error, exit 1, nothing stored' '
     store_snapshot >before &&
     test_expect_code 1 chrun run -q "$REGISTRY/app/none:1" 2>err &&
-    test_one_error_line "chrun run" err "manifest unknown" &&
+    test_one_error_line chrun-pull err "manifest unknown" &&
     store_snapshot >after && test_cmp before after
 '
 

@@ -1,6 +1,6 @@
 /* chrun: the front door. `chrun SUB ARGS` runs chrun-SUB (next to this program
- * first, then $PATH), as git runs git-SUB; `chrun run` chains pull, unpack and
- * exec in-process. */
+ * first, then $PATH), as git runs git-SUB; `chrun run` chains unpack and exec
+ * in-process, and runs chrun-pull first when the store lacks the image. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -8,12 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "chrun/bundle.h"
 #include "chrun/fs.h"
+#include "chrun/io.h"
 #include "chrun/log.h"
-#include "chrun/registry.h"
 #include "chrun/runtime.h"
 #include "chrun/store.h"
 #include "chrun/tool.h"
@@ -59,14 +60,17 @@ static int run_usage(FILE *out, int status)
     return status;
 }
 
-/* Exec chrun-SUB from our own directory, then from $PATH. Returns only on failure. */
-static int dispatch(const char *sub, char **argv)
+/* Exec chrun-SUB from our own directory, then from $PATH (ARGV[0] is
+ * replaced). Returns only on failure, with errno set. */
+static void exec_sibling(const char *sub, char **argv)
 {
     char self[PATH_MAX], path[PATH_MAX + 160], name[128];
     ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 
-    if (strchr(sub, '/') != NULL || snprintf(name, sizeof(name), "chrun-%s", sub) >= (int) sizeof(name))
-        return chrun_tool_usage_error("unknown command '%s'", sub);
+    if (strchr(sub, '/') != NULL || snprintf(name, sizeof(name), "chrun-%s", sub) >= (int) sizeof(name)) {
+        errno = ENOENT;
+        return;
+    }
     argv[0] = name;
     if (n > 0) {
         self[n] = '\0';
@@ -78,10 +82,73 @@ static int dispatch(const char *sub, char **argv)
         }
     }
     execvp(name, argv);
+}
+
+static int dispatch(const char *sub, char **argv)
+{
+    exec_sibling(sub, argv);
     if (errno == ENOENT)
         return chrun_tool_usage_error("unknown command '%s'", sub);
-    chrun_log_error("cannot run '%s': %s", name, strerror(errno));
+    chrun_log_error("cannot run 'chrun-%s': %s", sub, strerror(errno));
     return 1;
+}
+
+/* Pull IMAGE with chrun-pull and read the manifest digest it prints. The
+ * network client (libcurl and its thirty libraries) then loads only when a
+ * pull is needed, not on every cached `chrun run`. Returns 0; or -1 with ERR
+ * set, or with ERR's code CHRUN_E_OK when chrun-pull already said why. */
+static int pull_with_sibling(const char *image, const char *platform, struct chrun_digest *ret,
+                             struct chrun_err *err)
+{
+    char *argv[8];
+    char line[CHRUN_DIGEST_STR_MAX + 2] = "";
+    int fds[2], status, argc = 1;
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return chrun_err_sys(err, errno, "pull '%s'", image);
+    if (chrun_log_quiet())
+        argv[argc++] = (char *) "-q";
+    if (platform != NULL) {
+        argv[argc++] = (char *) "--platform";
+        argv[argc++] = (char *) platform;
+    }
+    argv[argc++] = (char *) "--";
+    argv[argc++] = (char *) image;
+    argv[argc] = NULL;
+    pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return chrun_err_sys(err, e, "pull '%s'", image);
+    }
+    if (pid == 0) {
+        if (dup2(fds[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        exec_sibling("pull", argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    n = chrun_io_read_full(fds[0], line, sizeof(line) - 1, err);
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status))
+        return chrun_err_set(err, CHRUN_E_SYS, "pull '%s': chrun-pull died of signal %d", image,
+                             WTERMSIG(status));
+    if (WEXITSTATUS(status) == 127)
+        return chrun_err_set(err, CHRUN_E_SYS, "pull '%s': cannot run chrun-pull", image);
+    if (WEXITSTATUS(status) != 0) {
+        chrun_err_clear(err); /* chrun-pull printed its own error line */
+        return -1;
+    }
+    if (n > 0 && line[n - 1] == '\n')
+        line[n - 1] = '\0';
+    if (n < 0 || chrun_digest_parse(ret, line, err) < 0)
+        return chrun_err_prefix(err, "pull '%s'", image);
+    return 0;
 }
 
 /* The image's bundle: pull IMAGE when the store lacks it, then unpack into
@@ -89,7 +156,6 @@ static int dispatch(const char *sub, char **argv)
 static int prepare_bundle(const char *image, const char *platform, const char *bundle,
                           char *ret_path, size_t size, struct chrun_err *err)
 {
-    struct chrun_pull_opts pull = CHRUN_PULL_OPTS_INIT;
     struct chrun_unpack_opts unpack = CHRUN_UNPACK_OPTS_INIT;
     struct chrun_store_image img;
     struct chrun_digest digest;
@@ -101,10 +167,8 @@ static int prepare_bundle(const char *image, const char *platform, const char *b
     if (chrun_store_resolve(st, image, &img, err) < 0) {
         if (err->code != CHRUN_E_NOTFOUND)
             goto out;
-        pull.platform = platform;
-        pull.progress = isatty(STDERR_FILENO) && !chrun_log_quiet();
         chrun_err_clear(err);
-        if (chrun_registry_pull(st, image, &pull, &digest, err) < 0)
+        if (pull_with_sibling(image, platform, &digest, err) < 0)
             goto out;
         image = digest.str;
     }
@@ -180,7 +244,7 @@ static int cmd_run(int argc, char **argv)
         chrun_tool_fail(&err);
     goto out;
 fail:
-    status = chrun_tool_fail(&err);
+    status = err.code == CHRUN_E_OK ? 1 : chrun_tool_fail(&err);
 out:
     chrun_exec_cli_release(&cli);
     if (tmpdir[0] != '\0' && chrun_fs_rm_rf_at(AT_FDCWD, tmpdir, &err) < 0)

@@ -383,9 +383,15 @@ int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const vo
                              size_t len, mode_t mode, struct chrun_err *err)
 {
     char tmpname[NAME_MAX];
-    cleanup_close int fd = chrun_fs_mkstemp_at(tmpdirfd, "atomic-", tmpname, sizeof(tmpname), err);
+    cleanup_close int fd = -1;
+    /* One temporary name per target: a temp left by a crash is reused and
+     * renamed away by the next write instead of piling up. */
+    if (snprintf(tmpname, sizeof(tmpname), "atomic-%s", name) >= (int) sizeof(tmpname) ||
+        strchr(name, '/') != NULL)
+        return chrun_err_sys(err, EINVAL, "replace '%s'", name);
+    fd = openat(tmpdirfd, tmpname, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
-        return -1;
+        return chrun_err_sys(err, errno, "create '%s'", tmpname);
     if (chrun_io_write_full(fd, data, len, err) < 0) {
         unlinkat(tmpdirfd, tmpname, 0);
         return chrun_err_prefix(err, "'%s'", name);

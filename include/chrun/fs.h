@@ -44,9 +44,11 @@ int chrun_fs_rm_rf_at(int dirfd, const char *name, struct chrun_err *err);
 /* fsync a directory fd (after a rename into it). Returns 0 or -1. */
 int chrun_fs_fsync_dir(int dirfd, struct chrun_err *err);
 
-/* Replace NAME in DIRFD with LEN bytes of DATA atomically: write a temporary
- * file in TMPDIRFD (same filesystem), fsync, rename over NAME, fsync DIRFD.
- * A crash leaves either the old or the new file. Returns 0 or -1. */
+/* Replace NAME (a plain file name) in DIRFD with LEN bytes of DATA
+ * atomically: write TMPDIRFD/atomic-NAME (same filesystem), fsync, rename over
+ * NAME, fsync DIRFD. A crash leaves either the old or the new file, and at
+ * most one temporary, which the next write reuses. Callers serialize writes
+ * of one NAME (the store holds locks/index). Returns 0 or -1. */
 int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const void *data,
                              size_t len, mode_t mode, struct chrun_err *err);
 

@@ -4,6 +4,7 @@
 #ifndef CHRUN_TEST_HARNESS_H
 #define CHRUN_TEST_HARNESS_H
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,6 +76,63 @@ static inline void harness_rm_rf(const char *dir)
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "# could not remove %s\n", dir);
+}
+
+/* Small file helpers shared by the tests. */
+
+/* Read PATH into a new NUL-terminated buffer (caller frees); NULL on error. */
+static inline char *slurp(const char *path, size_t *ret_len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0, len = 0, n;
+    if (f == NULL)
+        return NULL;
+    do {
+        if (len + 4096 + 1 > cap) {
+            char *p;
+            cap = (cap + 4096) * 2;
+            p = realloc(buf, cap);
+            if (p == NULL) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = p;
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n > 0);
+    fclose(f);
+    buf[len] = '\0';
+    if (ret_len != NULL)
+        *ret_len = len;
+    return buf;
+}
+
+/* Write TEXT to PATH. Returns 0 or -1. */
+static inline int spew(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Entries of PATH except . and .. (-1 if it cannot be read). */
+static inline int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *de;
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
 }
 
 static inline int harness_done(void)

@@ -24,29 +24,6 @@ static const struct {
 };
 #define N_OPENERS (sizeof(openers) / sizeof(openers[0]))
 
-static int spew(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
-static int count_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
 static int open_root(void)
 {
     int fd = open("root", O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -22,55 +22,6 @@
 
 /* ---- helpers ---- */
 
-static char *slurp(const char *path, size_t *ret_len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf = NULL;
-    size_t cap = 0, len = 0, n;
-    if (f == NULL)
-        return NULL;
-    do {
-        if (len + 4096 + 1 > cap) {
-            cap = (cap + 4096) * 2;
-            buf = realloc(buf, cap);
-            if (buf == NULL)
-                break;
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n > 0);
-    fclose(f);
-    if (buf != NULL)
-        buf[len] = '\0';
-    if (ret_len != NULL)
-        *ret_len = len;
-    return buf;
-}
-
-static int spew(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "wb");
-    if (f == NULL)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
-/* Entries of PATH except . and .. (-1 if it cannot be read). */
-static int count_entries(const char *path)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while ((de = readdir(d)) != NULL)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
-            n++;
-    closedir(d);
-    return n;
-}
-
 static struct chrun_store *open_store(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;

@@ -41,6 +41,8 @@ request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
                        logs "METHOD PATH auth=... body=<the POST body>"
   trickle-manifest     manifest by tag: 200 with the full Content-Length,
                        then one byte every 0.2 s
+  web-server           every request: 404 with an HTML page, as an ordinary
+                       web server (or a wrong port) answers
 """
 import argparse
 import hashlib
@@ -171,6 +173,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 self.close_connection = True
             return
+        if mode == "web-server":
+            page = b"<html><body><h1>404 Not Found</h1></body></html>\n"
+            return self.send(404, [("Content-Type", "text/html")], page, len(page))
         if mode == "bad-challenge":
             return self.send(401, [("WWW-Authenticate", 'Bearer realm="http://127.0.0.1:1/token,'
                                     'service=x')], b"{}", 2)

@@ -19,6 +19,7 @@
 #include "chrun/manifest.h"
 #include "chrun/progress.h"
 #include "chrun/ref.h"
+#include "chrun/sink.h"
 #include "chrun/tool.h"
 #include "cleanup.h"
 #include "util.h"
@@ -32,6 +33,10 @@
 #define STALL_BYTES_PER_S 1024L
 /* Verified blobs held open (one fd each) before they are published early. */
 #define OPEN_WRITERS_MAX 256
+/* Buffers queued for the blob writer thread beyond one per transfer. */
+#define SINK_SPARE_BUFS 8
+/* How often a running download loop wakes to redraw progress bars. */
+#define PROGRESS_TICK_MS 100
 /* Manifests one pull may visit (an --all-platforms index is bounded too). */
 #define MANIFESTS_MAX 1024
 /* Body of an error reply we read (and throw away) before giving up on it. */
@@ -841,9 +846,10 @@ static int auth_refused(struct client *c, const char *what, struct chrun_err *er
 }
 
 /* A registry request with authentication: on 401, take the new challenge,
- * authenticate again once, and retry. There is no /v2/ ping first: the
- * request's own 401 carries the same challenge, and a registry that needs
- * none (or a token already held) costs one round trip. */
+ * authenticate again once, and retry. There is no /v2/ ping up front (see
+ * registry_ping for when there is one): the request's own 401 carries the
+ * same challenge, and a registry that needs none, or a token already held,
+ * costs one round trip. */
 static int registry_request(struct client *c, struct request *rq, struct sync_req *r,
                             struct chrun_err *err)
 {
@@ -944,6 +950,33 @@ static int plan_add_manifest(struct plan *p, struct fetched *f, struct chrun_err
     return 0;
 }
 
+/* GET /v2/, the API's version check, and say whether the reply is one a
+ * registry gives: 200, or 401 asking for credentials. Asked only after a
+ * manifest request got 404, to tell a missing image from a host that is
+ * not a registry at all (a web server, a wrong port, a proxy's error page);
+ * a pull that works never pays this round trip. */
+static int registry_ping(struct client *c, struct chrun_err *err)
+{
+    char url[URL_MAX + 8];
+    struct sync_req r = {0};
+    struct request rq = {.what = "registry check", .url = url, .max = ERROR_BODY_MAX,
+                         .auth_header = c->auth_header, .auth_origin = c->base};
+    long status;
+
+    snprintf(url, sizeof(url), "%s/v2/", c->base);
+    if (http_request(c, &rq, &r, err) < 0) {
+        sync_req_release(&r);
+        return -1;
+    }
+    status = r.resp.status;
+    sync_req_release(&r);
+    if (status == 200 || status == 401)
+        return 0;
+    return chrun_err_set(err, CHRUN_E_NETWORK,
+                         "%s does not look like a registry: GET /v2/ answered HTTP %ld", c->host,
+                         status);
+}
+
 /* GET a manifest by tag or digest and check it: size cap while streaming,
  * the computed digest against EXPECTED (may be NULL) and against
  * Docker-Content-Digest, the length against EXPECTED_SIZE (-1: unknown). */
@@ -963,7 +996,8 @@ static int fetch_manifest(struct client *c, const char *reference, const char *l
     if (registry_request(c, &rq, &r, err) < 0)
         goto fail;
     if (r.resp.status == 404) {
-        chrun_err_set(err, CHRUN_E_NOTFOUND, "manifest unknown: %s", label);
+        if (registry_ping(c, err) == 0)
+            chrun_err_set(err, CHRUN_E_NOTFOUND, "manifest unknown: %s", label);
         goto fail;
     }
     if (r.resp.status != 200) {
@@ -1158,8 +1192,11 @@ struct job {
     struct chrun_err cb_err;
     long long not_before_ms;
     int bar;
-    char *buf; /* CHRUN_IO_BUFSZ: curl's 16 KiB chunks, written in big pieces */
+    struct chrun_sink *sink;         /* writes and hashes the body off this thread */
+    struct chrun_sink_ticket ticket; /* what this blob has queued there */
+    char *buf;                       /* CHRUN_SINK_BUFSZ, being filled; or NULL */
     size_t buf_len;
+    uint64_t accepted; /* bytes of the blob taken: written or queued */
 };
 
 static void partial_name(const struct chrun_digest *d, char *buf, size_t size)
@@ -1172,6 +1209,8 @@ static void partial_name(const struct chrun_digest *d, char *buf, size_t size)
 static void job_discard_partial(struct job *j)
 {
     char name[128];
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    (void) chrun_sink_wait(j->sink, &j->ticket, &ignored);
     partial_name(&j->d.digest, name, sizeof(name));
     unlinkat(chrun_store_tmp_fd(j->c->st), name, 0);
     chrun_store_writer_free(j->w);
@@ -1198,10 +1237,13 @@ static int job_fail_cb(struct job *j, bool hostile)
  * a peer declares is checked. */
 static bool job_check_reply(struct job *j)
 {
-    uint64_t off = chrun_store_writer_offset(j->w);
+    uint64_t off;
     int64_t want;
 
     j->checked = true;
+    if (chrun_sink_wait(j->sink, &j->ticket, &j->cb_err) < 0)
+        return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
+    off = chrun_store_writer_offset(j->w);
     if (j->resp.status == 200 && off > 0) {
         /* the server ignored Range: start over from byte 0 */
         job_discard_partial(j);
@@ -1233,6 +1275,7 @@ static bool job_check_reply(struct job *j)
                       j->d.digest.str, j->resp.content_length, want);
         return job_fail_cb(j, true);
     }
+    j->accepted = off;
     chrun_progress_update(j->c->progress, j->bar, off, "Downloading");
     return true;
 }
@@ -1255,20 +1298,33 @@ static size_t job_on_header(char *buf, size_t size, size_t n, void *data)
     return len;
 }
 
-static int job_flush(struct job *j, struct chrun_err *err)
+/* Queue the buffer being filled, if any. */
+static void job_submit(struct job *j)
 {
-    size_t len = j->buf_len;
+    if (j->buf == NULL)
+        return;
+    if (j->buf_len > 0)
+        chrun_sink_submit(j->sink, &j->ticket, j->w, j->buf, j->buf_len);
+    else
+        chrun_sink_unused(j->sink, j->buf);
+    j->buf = NULL;
     j->buf_len = 0;
-    if (len == 0 || j->w == NULL)
-        return 0;
-    return chrun_store_writer_write(j->w, j->buf, len, err);
+}
+
+/* End of a transfer: queue what is buffered (or drop it when the transfer
+ * failed) and wait until the blob's bytes are all written. */
+static int job_flush(struct job *j, bool keep, struct chrun_err *err)
+{
+    if (!keep)
+        j->buf_len = 0;
+    job_submit(j);
+    return chrun_sink_wait(j->sink, &j->ticket, err);
 }
 
 static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
 {
     struct job *j = data;
-    size_t len = size * n;
-    uint64_t have;
+    size_t len = size * n, done = 0;
     if (j->discard) {
         j->discarded += len;
         return j->discarded > ERROR_BODY_MAX ? 0 : len;
@@ -1276,28 +1332,36 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
     if (!j->checked && !job_check_reply(j))
         return 0;
     /* SPEC "Bad input": too many bytes fail the moment they arrive. */
-    have = chrun_store_writer_offset(j->w) + j->buf_len;
-    if (have + len > (uint64_t) j->d.size) {
+    if (j->accepted + len > (uint64_t) j->d.size) {
         chrun_err_set(&j->cb_err, CHRUN_E_DIGEST, "blob %s: more bytes than the declared size %" PRId64,
                       j->d.digest.str, j->d.size);
         return job_fail_cb(j, true);
     }
-    if (j->buf_len + len > CHRUN_IO_BUFSZ && job_flush(j, &j->cb_err) < 0)
+    if (chrun_sink_failed(j->sink, &j->ticket)) {
+        chrun_sink_wait(j->sink, &j->ticket, &j->cb_err);
         return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
-    if (len >= CHRUN_IO_BUFSZ) {
-        if (chrun_store_writer_write(j->w, buf, len, &j->cb_err) < 0)
-            return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
-    } else {
-        memcpy(j->buf + j->buf_len, buf, len);
-        j->buf_len += len;
     }
-    chrun_progress_update(j->c->progress, j->bar, have + len, NULL);
+    while (done < len) {
+        size_t room, take;
+        if (j->buf == NULL)
+            j->buf = chrun_sink_buffer(j->sink);
+        room = CHRUN_SINK_BUFSZ - j->buf_len;
+        take = len - done < room ? len - done : room;
+        memcpy(j->buf + j->buf_len, buf + done, take);
+        j->buf_len += take;
+        done += take;
+        if (j->buf_len == CHRUN_SINK_BUFSZ)
+            job_submit(j);
+    }
+    j->accepted += len;
+    chrun_progress_update(j->c->progress, j->bar, j->accepted, NULL);
     return len;
 }
 
 struct downloader {
     struct client *c;
     CURLM *multi;
+    struct chrun_sink *sink;
     struct job *jobs;
     size_t n_jobs;
     size_t n_done;
@@ -1312,9 +1376,6 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     uint64_t off;
     struct curl_slist *tmp;
 
-    if (j->buf == NULL && (j->buf = malloc(CHRUN_IO_BUFSZ)) == NULL)
-        return chrun_err_sys(err, ENOMEM, "download buffer");
-    j->buf_len = 0;
     if (job_open_writer(j, err) < 0)
         return -1;
     off = chrun_store_writer_offset(j->w);
@@ -1388,12 +1449,11 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     curl_multi_remove_handle(dl->multi, j->e);
     j->active = false;
     dl->n_active--;
-    if (!j->cb_failed && job_flush(j, err) < 0) {
+    if (job_flush(j, !j->cb_failed, err) < 0) {
         if (err->code == CHRUN_E_DIGEST)
             job_discard_partial(j);
         return -1;
     }
-    j->buf_len = 0;
     off = j->w ? chrun_store_writer_offset(j->w) : 0;
     /* progress in this attempt resets the count of fruitless attempts;
      * a server that trickles a few bytes per connection still runs out */
@@ -1519,6 +1579,8 @@ static int commit_verified(struct downloader *dl, struct chrun_err *err)
 
 static void downloader_release(struct downloader *dl)
 {
+    /* queued bytes are written first: they belong to resumable partials */
+    chrun_sink_free(dl->sink);
     for (size_t i = 0; i < dl->n_jobs; i++) {
         struct job *j = &dl->jobs[i];
         if (j->e != NULL) {
@@ -1527,13 +1589,46 @@ static void downloader_release(struct downloader *dl)
             curl_easy_cleanup(j->e);
         }
         curl_slist_free_all(j->hdrs);
-        free(j->buf);
         /* a resumable partial stays in tmp/ for the next attempt */
         chrun_store_writer_free(j->w);
     }
     free(dl->jobs);
     if (dl->multi != NULL)
         curl_multi_cleanup(dl->multi);
+}
+
+/* Start queued blobs while there are free connections; a blob waiting out
+ * a retry delay stays queued. */
+static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
+{
+    long long now = mono_ms();
+    for (size_t i = 0; i < dl->n_jobs && dl->n_active < dl->c->jobs; i++) {
+        struct job *j = &dl->jobs[i];
+        if (j->finished || j->active || j->not_before_ms > now)
+            continue;
+        if (job_start(dl, j, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Milliseconds until a queued blob could start: 0 if one can start now.
+ * Capped so that progress bars are redrawn while transfers run. */
+static long long next_start_ms(const struct downloader *dl)
+{
+    long long now = mono_ms(), wait_ms = PROGRESS_TICK_MS;
+    if (dl->n_active >= dl->c->jobs)
+        return wait_ms;
+    for (size_t i = 0; i < dl->n_jobs; i++) {
+        const struct job *j = &dl->jobs[i];
+        if (j->finished || j->active)
+            continue;
+        if (j->not_before_ms <= now)
+            return 0;
+        if (j->not_before_ms - now < wait_ms)
+            wait_ms = j->not_before_ms - now;
+    }
+    return wait_ms;
 }
 
 /* Download and verify every blob of P; publish them all once all are good
@@ -1551,33 +1646,30 @@ static int download_blobs(struct client *c, struct plan *p, struct chrun_err *er
         downloader_release(&dl);
         return chrun_err_sys(err, ENOMEM, "downloads");
     }
+    /* each running transfer holds one buffer it fills; the rest queue */
+    dl.sink = chrun_sink_new((unsigned) c->jobs + SINK_SPARE_BUFS, err);
+    if (dl.sink == NULL) {
+        downloader_release(&dl);
+        return -1;
+    }
     curl_multi_setopt(dl.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->jobs);
     dl.n_jobs = p->n_blobs;
     for (size_t i = 0; i < p->n_blobs; i++) {
         struct job *j = &dl.jobs[i];
         j->c = c;
+        j->sink = dl.sink;
         j->d = p->blobs[i];
         j->bar = chrun_progress_add(c->progress, chrun_digest_hex(&j->d.digest),
                                     (uint64_t) j->d.size);
         snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
     }
     while (dl.n_done < dl.n_jobs) {
-        long long now = mono_ms(), wait_ms = 100;
+        long long wait_ms;
         int running, queued;
         CURLMsg *msg;
 
-        for (size_t i = 0; i < dl.n_jobs && dl.n_active < c->jobs; i++) {
-            struct job *j = &dl.jobs[i];
-            if (j->finished || j->active)
-                continue;
-            if (j->not_before_ms > now) {
-                if (j->not_before_ms - now < wait_ms)
-                    wait_ms = j->not_before_ms - now;
-                continue;
-            }
-            if (job_start(&dl, j, err) < 0)
-                goto out;
-        }
+        if (start_ready_jobs(&dl, err) < 0)
+            goto out;
         if (dl.n_open_verified >= OPEN_WRITERS_MAX && commit_verified(&dl, err) < 0)
             goto out;
         if (dl.n_done == dl.n_jobs)
@@ -1595,9 +1687,15 @@ static int download_blobs(struct client *c, struct plan *p, struct chrun_err *er
                 goto out;
         }
         chrun_progress_draw(c->progress, false);
-        if (dl.n_done < dl.n_jobs && dl.n_active > 0)
-            curl_multi_poll(dl.multi, NULL, 0, (int) (wait_ms > 0 ? wait_ms : 1), NULL);
-        else if (dl.n_done < dl.n_jobs && wait_ms > 0)
+        if (dl.n_done == dl.n_jobs)
+            break;
+        /* a freed slot with a blob ready to go starts it now, not after a poll */
+        wait_ms = next_start_ms(&dl);
+        if (wait_ms == 0)
+            continue;
+        if (dl.n_active > 0)
+            curl_multi_poll(dl.multi, NULL, 0, (int) wait_ms, NULL);
+        else
             sleep_ms((long) wait_ms);
     }
     rc = commit_verified(&dl, err);

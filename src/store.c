@@ -45,7 +45,13 @@ struct chrun_store_writer {
     bool done;
     bool verified;             /* chrun_store_writer_verify succeeded */
     struct chrun_digest actual; /* valid when verified */
+    uint64_t writeback_from;   /* bytes before this were handed to writeback */
 };
+
+/* Written bytes handed to the kernel's writeback in pieces of this size, so
+ * the disk works while the network does and the final fsync waits for the
+ * tail only. */
+#define WRITEBACK_CHUNK (2u << 20)
 
 int chrun_store_default_root(char *buf, size_t size, struct chrun_err *err)
 {
@@ -360,6 +366,17 @@ fail:
     return NULL;
 }
 
+/* Best effort: a filesystem without sync_file_range still gets its fsync. */
+static void writer_start_writeback(struct chrun_store_writer *w, bool tail)
+{
+    uint64_t end = w->hasher.size_bytes;
+    if (end == w->writeback_from || (!tail && end - w->writeback_from < WRITEBACK_CHUNK))
+        return;
+    (void) sync_file_range(w->fd, (off64_t) w->writeback_from, (off64_t) (end - w->writeback_from),
+                           SYNC_FILE_RANGE_WRITE);
+    w->writeback_from = end;
+}
+
 int chrun_store_writer_write(struct chrun_store_writer *w, const void *data, size_t len,
                              struct chrun_err *err)
 {
@@ -370,7 +387,18 @@ int chrun_store_writer_write(struct chrun_store_writer *w, const void *data, siz
                              (long long) w->expected_size);
     if (chrun_io_write_full(w->fd, data, len, err) < 0)
         return chrun_err_prefix(err, "write blob");
-    return chrun_digest_hasher_update(&w->hasher, data, len, err);
+    if (chrun_digest_hasher_update(&w->hasher, data, len, err) < 0)
+        return -1;
+    writer_start_writeback(w, false);
+    return 0;
+}
+
+int chrun_store_writer_reopen(struct chrun_store_writer *w, struct chrun_err *err)
+{
+    int fd = openat(w->st->tmp_fd, w->tmp_name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "reopen '%s'", w->tmp_name);
+    return fd;
 }
 
 uint64_t chrun_store_writer_offset(struct chrun_store_writer *w)
@@ -409,6 +437,7 @@ int chrun_store_writer_verify(struct chrun_store_writer *w, struct chrun_digest 
             return -1;
         }
         w->verified = true;
+        writer_start_writeback(w, true);
     }
     if (ret != NULL)
         *ret = w->actual;

@@ -11,6 +11,11 @@
 #   registry_stop NAME
 #   registry_blob_path NAME DIGEST   where the registry keeps a blob's bytes
 #   registry_requests NAME           number of access-log lines so far
+#   evil_start MODE [ARGS...]
+#       Starts scripts/evil-registry.py (modes are listed there) in front of
+#       $REGISTRY; ARGS go to it, so `--upstream "$REGISTRY_AUTH"` fronts
+#       another registry. Sets EVIL (127.0.0.1:PORT), EVIL_LOG (its requests)
+#       and EVIL_OTHER_LOG (what its "other host" listener received).
 #
 # Registries serve plain HTTP: skopeo needs --tls-verify=false
 # (--src-/--dest-tls-verify=false for copy) and, for auth,
@@ -71,6 +76,22 @@ registry_blob_path() { # NAME sha256:HEX
 registry_requests() {
     local log_var=${1:-REGISTRY}_LOG
     grep -c '" [0-9][0-9][0-9] ' "${!log_var}" || true
+}
+
+evil_start() {
+    local mode=$1 dir pid py
+    shift
+    py=$(command -v /usr/bin/python3 || command -v python3)
+    dir=$(mktemp -d "${TRASH_DIRECTORY:-${TMPDIR:-/tmp}}/evil-$mode.XXXX")
+    "$py" "$REPO_ROOT/scripts/evil-registry.py" --upstream "$REGISTRY" --mode "$mode" \
+        --addr-file "$dir/addr" --log "$dir/log" --other-log "$dir/other.log" "$@" \
+        </dev/null >"$dir/out" 2>&1 &
+    pid=$!
+    _registry_atexit "kill $pid"
+    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
+    EVIL=$(cat "$dir/addr") EVIL_LOG=$dir/log EVIL_OTHER_LOG=$dir/other.log
+    : >"$EVIL_LOG"
+    : >"$EVIL_OTHER_LOG"
 }
 
 # The fixture helpers push to these registries; make them available to

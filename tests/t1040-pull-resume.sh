@@ -10,22 +10,6 @@ big=$(fixture_make_big "$TRASH_DIRECTORY/big" 4)
 fixture_push_from "docker-archive:$big" "$REGISTRY/big:1"
 fixture_push full "$REGISTRY/full:1"
 rm -rf "$TRASH_DIRECTORY/big"
-PY=$(command -v /usr/bin/python3 || command -v python3)
-
-# evil_start MODE [ARGS...]: scripts/evil-registry.py in front of $REGISTRY;
-# sets EVIL (address) and EVIL_LOG.
-evil_start() {
-    local mode=$1 dir pid
-    shift
-    dir=$(mktemp -d "$TRASH_DIRECTORY/evil-$mode.XXXX")
-    "$PY" "$REPO_ROOT/scripts/evil-registry.py" --upstream "$REGISTRY" --mode "$mode" \
-        --addr-file "$dir/addr" --log "$dir/log" "$@" </dev/null >"$dir/out" 2>&1 &
-    pid=$!
-    test_atexit "kill $pid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
-    EVIL=$(cat "$dir/addr") EVIL_LOG=$dir/log
-    : >"$EVIL_LOG"
-}
 
 partial_bytes() { cat "$CHRUN_ROOT"/tmp/blob-*.partial 2>/dev/null | wc -c; }
 

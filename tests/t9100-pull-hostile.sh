@@ -10,25 +10,7 @@ registry_start auth
 fixture_push basic "$REGISTRY/basic:1"
 fixture_push full "$REGISTRY/full:1"
 fixture_push full "$REGISTRY_AUTH/full:1"
-PY=$(command -v /usr/bin/python3 || command -v python3)
 export CHRUN_STALL_TIMEOUT=1
-
-# evil_start MODE [UPSTREAM [ARGS...]]: scripts/evil-registry.py in front of
-# a registry; sets EVIL, EVIL_LOG, EVIL_OTHER_LOG.
-evil_start() {
-    local mode=$1 up=${2:-$REGISTRY} dir pid
-    shift 2 2>/dev/null || shift
-    dir=$(mktemp -d "$TRASH_DIRECTORY/evil-$mode.XXXX")
-    "$PY" "$REPO_ROOT/scripts/evil-registry.py" --upstream "$up" --mode "$mode" \
-        --addr-file "$dir/addr" --log "$dir/log" --other-log "$dir/other.log" "$@" \
-        </dev/null >"$dir/out" 2>&1 &
-    pid=$!
-    test_atexit "kill $pid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
-    EVIL=$(cat "$dir/addr") EVIL_LOG=$dir/log EVIL_OTHER_LOG=$dir/other.log
-    : >"$EVIL_LOG"
-    : >"$EVIL_OTHER_LOG"
-}
 
 # What a failed pull must leave untouched.
 snapshot_published() {
@@ -129,8 +111,14 @@ test_expect_success '503 that never recovers: gives up with the status' '
     expect_refused "$EVIL/full:1" "HTTP 503 \(gave up after retries\)" network
 '
 
+test_expect_success 'a web server that is not a registry: says so after one GET /v2/' '
+    evil_start web-server &&
+    expect_refused "$EVIL/basic:1" "$EVIL does not look like a registry: GET /v2/ answered HTTP 404" network &&
+    test "$(grep -c "^GET /v2/ " "$EVIL_LOG")" = 1
+'
+
 test_expect_success 'a redirect to another host: followed, no credentials sent there' '
-    evil_start redirect "$REGISTRY_AUTH" --blob-dir "$REGISTRY_AUTH_DIR/storage/docker/registry/v2/blobs" &&
+    evil_start redirect --upstream "$REGISTRY_AUTH" --blob-dir "$REGISTRY_AUTH_DIR/storage/docker/registry/v2/blobs" &&
     mkdir -p "$DOCKER_CONFIG" &&
     echo "{\"auths\":{\"$EVIL\":{\"auth\":\"$(printf %s "$REGISTRY_USER:$REGISTRY_PASS" | base64 -w0)\"}}}" \
         >"$DOCKER_CONFIG/config.json" &&

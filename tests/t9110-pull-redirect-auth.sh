@@ -8,25 +8,7 @@ fixtures_ensure
 registry_start plain
 fixture_push basic "$REGISTRY/basic:1"
 fixture_push full "$REGISTRY/full:1"
-PY=$(command -v /usr/bin/python3 || command -v python3)
 USERPASS_B64=$(printf %s "$REGISTRY_USER:$REGISTRY_PASS" | base64 -w0)
-
-# evil_start MODE [ARGS...]: scripts/evil-registry.py in front of $REGISTRY;
-# sets EVIL, EVIL_LOG, EVIL_OTHER_LOG (what the "other host" received).
-evil_start() {
-    local mode=$1 dir pid
-    shift
-    dir=$(mktemp -d "$TRASH_DIRECTORY/evil-$mode.XXXX")
-    "$PY" "$REPO_ROOT/scripts/evil-registry.py" --upstream "$REGISTRY" --mode "$mode" \
-        --addr-file "$dir/addr" --log "$dir/log" --other-log "$dir/other.log" "$@" \
-        </dev/null >"$dir/out" 2>&1 &
-    pid=$!
-    test_atexit "kill $pid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
-    EVIL=$(cat "$dir/addr") EVIL_LOG=$dir/log EVIL_OTHER_LOG=$dir/other.log
-    : >"$EVIL_LOG"
-    : >"$EVIL_OTHER_LOG"
-}
 
 # docker_config JSON-ENTRY: config.json with one auths entry for $EVIL.
 docker_config() {

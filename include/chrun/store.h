@@ -91,6 +91,11 @@ struct chrun_store_writer *chrun_store_writer_begin(struct chrun_store *st,
 int chrun_store_writer_write(struct chrun_store_writer *w, const void *data, size_t len,
                              struct chrun_err *err);
 uint64_t chrun_store_writer_offset(struct chrun_store_writer *w);
+/* A second, read-only descriptor of the blob's temporary file (close it),
+ * so another thread can fdatasync it while the writer goes on or is freed.
+ * A separate open file, not a dup: a write error that thread's sync sees is
+ * still reported to the writer's own fsync. Returns the fd or -1. */
+int chrun_store_writer_reopen(struct chrun_store_writer *w, struct chrun_err *err);
 /* Finish hashing and check size and digest without publishing anything, so
  * a caller can verify several blobs before any appears under blobs/. On a
  * mismatch (CHRUN_E_DIGEST) the temporary file is removed. Afterwards only

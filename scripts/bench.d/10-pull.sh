@@ -8,7 +8,7 @@ set -euo pipefail
 export PATH=$REPO_ROOT/bin:$PATH
 command -v /usr/bin/time >/dev/null || "$REPO_ROOT/scripts/install-deps" >/dev/null
 SIZE_MB=${PULL_BENCH_MB:-120}
-ROUNDS=${PULL_BENCH_ROUNDS:-3}
+ROUNDS=${PULL_BENCH_ROUNDS:-5}
 work=$BENCH_DIR/pull
 mkdir -p "$work"
 TRASH_DIRECTORY=$work

@@ -1449,7 +1449,8 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     curl_multi_remove_handle(dl->multi, j->e);
     j->active = false;
     dl->n_active--;
-    if (job_flush(j, !j->cb_failed, err) < 0) {
+    /* a callback's own failure, handled below, says more than a write's */
+    if (job_flush(j, !j->cb_failed, err) < 0 && !j->cb_failed) {
         if (err->code == CHRUN_E_DIGEST)
             job_discard_partial(j);
         return -1;

@@ -190,60 +190,188 @@ static int oci_manifest_text(struct saver *s, const struct chrun_manifest *m,
     return 0;
 }
 
-static int save_image(struct saver *s, const char *image, bool docker, struct chrun_err *err)
+/* Write the image manifest M (blob MD) with its config and layers; RET gets
+ * the descriptor the layout refers to (OCI media type, converted digest). */
+static int save_manifest(struct saver *s, const struct chrun_manifest *m,
+                         const struct chrun_digest *md, struct chrun_descriptor *ret,
+                         struct chrun_err *err)
 {
-    struct chrun_store_image img;
-    struct chrun_manifest m;
-    struct chrun_digest md, od;
     cleanup_free char *text = NULL;
-    json_t *entry, *layers, *tags;
-    char name[96];
     size_t len;
+
+    if (oci_manifest_text(s, m, md, &text, &len, err) < 0 ||
+        write_blob(s, &m->config.digest, m->config.size, err) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (write_blob(s, &m->layers[i].digest, m->layers[i].size, err) < 0)
+            return -1;
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->media_type, sizeof(ret->media_type), "%s", CHRUN_MT_OCI_MANIFEST);
+    ret->size = (int64_t) len;
+    if (chrun_digest_of_buffer(&ret->digest, text, len, err) < 0)
+        return -1;
+    return write_blob_bytes(s, &ret->digest, text, len, err);
+}
+
+static int save_tree(struct saver *s, const struct chrun_descriptor *d, int depth,
+                     struct chrun_descriptor *ret, struct chrun_err *err);
+
+/* The index entry ORIG (a JSON object, platform and annotations kept)
+ * pointing at NEW instead. Returns a new reference or NULL. */
+static json_t *index_entry_for(json_t *orig, const struct chrun_descriptor *nd)
+{
+    json_t *e = json_deep_copy(orig);
+    if (e == NULL || json_object_set_new(e, "mediaType", json_string(nd->media_type)) < 0 ||
+        json_object_set_new(e, "digest", json_string(nd->digest.str)) < 0 ||
+        json_object_set_new(e, "size", json_integer((json_int_t) nd->size)) < 0) {
+        json_decref(e);
+        return NULL;
+    }
+    return e;
+}
+
+/* Write a new OCI index listing ENTRIES (annotations of IDX kept); RET gets
+ * its descriptor. */
+static int write_new_index(struct saver *s, const struct chrun_manifest *idx, json_t *entries,
+                           struct chrun_descriptor *ret, struct chrun_err *err)
+{
+    json_auto_t *doc = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType",
+                                 CHRUN_MT_OCI_INDEX, "manifests", entries);
+    json_t *ann = json_object_get(idx->json, "annotations");
+    cleanup_free char *text = NULL;
+    size_t len;
+
+    if (doc != NULL && json_is_object(ann))
+        json_object_set(doc, "annotations", ann);
+    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (text == NULL)
+        return chrun_err_sys(err, ENOMEM, "convert index");
+    len = strlen(text);
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->media_type, sizeof(ret->media_type), "%s", CHRUN_MT_OCI_INDEX);
+    ret->size = (int64_t) len;
+    if (chrun_digest_of_buffer(&ret->digest, text, len, err) < 0)
+        return -1;
+    return write_blob_bytes(s, &ret->digest, text, len, err);
+}
+
+/* Write index D and everything it lists, every platform. An OCI index whose
+ * entries are all kept as they are is written byte for byte (same digest);
+ * one that lists converted docker manifests, or a docker manifest list,
+ * becomes a new OCI index, as `skopeo copy --all --format oci` does. */
+static int save_index(struct saver *s, const struct chrun_descriptor *d, int depth,
+                      struct chrun_descriptor *ret, struct chrun_err *err)
+{
+    struct chrun_manifest idx;
+    json_auto_t *entries = json_array();
+    json_t *orig = NULL;
+    bool changed;
     int rc = -1;
 
-    if (chrun_store_resolve(s->st, image, &img, err) < 0 ||
-        chrun_manifest_load_image(&m, s->st, &img, NULL, &md, err) < 0)
-        return -1;
-    if (oci_manifest_text(s, &m, &md, &text, &len, err) < 0 ||
-        chrun_digest_of_buffer(&od, text, len, err) < 0 ||
-        write_blob(s, &m.config.digest, m.config.size, err) < 0)
-        goto out;
-    for (size_t i = 0; i < m.n_layers; i++)
-        if (write_blob(s, &m.layers[i].digest, m.layers[i].size, err) < 0)
+    if (entries == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    if (chrun_manifest_load(&idx, s->st, &d->digest, d->media_type, err) < 0)
+        return chrun_err_prefix(err, "index %s", d->digest.str);
+    orig = json_object_get(idx.json, "manifests");
+    changed = !streq(idx.media_type, CHRUN_MT_OCI_INDEX);
+    for (size_t i = 0; i < idx.n_manifests; i++) {
+        const struct chrun_descriptor *c = &idx.manifests[i];
+        struct chrun_descriptor nc;
+        if (save_tree(s, c, depth + 1, &nc, err) < 0) {
+            chrun_err_prefix(err, "index %s", d->digest.str);
             goto out;
-    if (write_blob_bytes(s, &od, text, len, err) < 0)
-        goto out;
-    entry = json_pack("{s:s, s:s, s:I}", "mediaType", CHRUN_MT_OCI_MANIFEST, "digest", od.str,
-                      "size", (json_int_t) len);
-    if (entry != NULL && img.ref[0])
-        json_object_set_new(entry, "annotations",
-                            json_pack("{s:s, s:s}", ANNOTATION_CONTAINERD_NAME, img.ref,
-                                      CHRUN_ANNOTATION_REF_NAME, img.ref));
-    if (entry == NULL || json_array_append_new(s->index_entries, entry) < 0) {
-        chrun_err_sys(err, ENOMEM, "save");
-        goto out;
-    }
-    if (docker) {
-        layers = json_array();
-        tags = json_array();
-        if (img.ref[0])
-            json_array_append_new(tags, json_string(img.ref));
-        for (size_t i = 0; layers && i < m.n_layers; i++) {
-            blob_name(&m.layers[i].digest, name, sizeof(name));
-            json_array_append_new(layers, json_string(name));
         }
-        blob_name(&m.config.digest, name, sizeof(name));
-        entry = json_pack("{s:s, s:o, s:o}", "Config", name, "RepoTags", tags, "Layers", layers);
-        if (entry == NULL || json_array_append_new(s->docker_entries, entry) < 0) {
+        changed |= !streq(nc.digest.str, c->digest.str) || !streq(nc.media_type, c->media_type);
+        if (json_array_append_new(entries, index_entry_for(json_array_get(orig, i), &nc)) < 0) {
             chrun_err_sys(err, ENOMEM, "save");
             goto out;
         }
     }
-    rc = 0;
+    if (changed) {
+        rc = write_new_index(s, &idx, entries, ret, err);
+    } else {
+        *ret = *d;
+        snprintf(ret->media_type, sizeof(ret->media_type), "%s", idx.media_type);
+        rc = write_blob(s, &d->digest, d->size, err);
+    }
 out:
+    chrun_manifest_release(&idx);
+    return rc;
+}
+
+/* Write the manifest or index D with everything it refers to. */
+static int save_tree(struct saver *s, const struct chrun_descriptor *d, int depth,
+                     struct chrun_descriptor *ret, struct chrun_err *err)
+{
+    struct chrun_manifest m;
+    int rc;
+
+    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
+        return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
+                             CHRUN_MANIFEST_MAX_DEPTH);
+    if (chrun_manifest_type_is_index(d->media_type))
+        return save_index(s, d, depth, ret, err);
+    if (chrun_manifest_load(&m, s->st, &d->digest, d->media_type, err) < 0)
+        return chrun_err_prefix(err, "manifest %s", d->digest.str);
+    rc = save_manifest(s, &m, &d->digest, ret, err);
     chrun_manifest_release(&m);
-    if (rc < 0)
+    return rc;
+}
+
+/* The manifest.json entry for image manifest M named REF ("" for none). */
+static int add_docker_entry(struct saver *s, const struct chrun_manifest *m, const char *ref,
+                            struct chrun_err *err)
+{
+    json_t *layers = json_array(), *tags = json_array(), *entry;
+    char name[96];
+
+    if (ref[0] && tags != NULL)
+        json_array_append_new(tags, json_string(ref));
+    for (size_t i = 0; layers && i < m->n_layers; i++) {
+        blob_name(&m->layers[i].digest, name, sizeof(name));
+        json_array_append_new(layers, json_string(name));
+    }
+    blob_name(&m->config.digest, name, sizeof(name));
+    entry = json_pack("{s:s, s:o*, s:o*}", "Config", name, "RepoTags", tags, "Layers", layers);
+    if (entry == NULL || json_array_append_new(s->docker_entries, entry) < 0)
+        return chrun_err_sys(err, ENOMEM, "save");
+    return 0;
+}
+
+/* One image: its whole tree into the OCI layout (every platform of an
+ * index); with DOCKER also a manifest.json entry, which describes one
+ * platform only: the host's, as docker save writes it. */
+static int save_image(struct saver *s, const char *image, bool docker, struct chrun_err *err)
+{
+    struct chrun_store_image img;
+    struct chrun_descriptor top = {0}, saved;
+    struct chrun_manifest m;
+    json_t *entry;
+
+    if (chrun_store_resolve(s->st, image, &img, err) < 0)
+        return -1;
+    snprintf(top.media_type, sizeof(top.media_type), "%s", img.media_type);
+    top.digest = img.digest;
+    top.size = img.size;
+    if (save_tree(s, &top, 0, &saved, err) < 0)
         return chrun_err_prefix(err, "image '%s'", image);
+    entry = json_pack("{s:s, s:s, s:I}", "mediaType", saved.media_type, "digest",
+                      saved.digest.str, "size", (json_int_t) saved.size);
+    if (entry != NULL && img.ref[0])
+        json_object_set_new(entry, "annotations",
+                            json_pack("{s:s, s:s}", ANNOTATION_CONTAINERD_NAME, img.ref,
+                                      CHRUN_ANNOTATION_REF_NAME, img.ref));
+    if (entry == NULL || json_array_append_new(s->index_entries, entry) < 0)
+        return chrun_err_sys(err, ENOMEM, "save");
+    if (!docker)
+        return 0;
+    if (chrun_manifest_load_image(&m, s->st, &img, NULL, NULL, err) < 0)
+        return chrun_err_prefix(err, "image '%s': docker format", image);
+    if (add_docker_entry(s, &m, img.ref, err) < 0) {
+        chrun_manifest_release(&m);
+        return chrun_err_prefix(err, "image '%s'", image);
+    }
+    chrun_manifest_release(&m);
     return 0;
 }
 

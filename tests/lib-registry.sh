@@ -11,6 +11,11 @@
 #   registry_stop NAME
 #   registry_blob_path NAME DIGEST   where the registry keeps a blob's bytes
 #   registry_requests NAME           number of access-log lines so far
+#   registry_put_index REPO TAG INDEX_TYPE ENTRY_TYPE TAG_A TAG_B
+#       PUTs to $REGISTRY an index REPO:TAG whose host-platform entry is
+#       REPO:TAG_A and linux/$OTHER_ARCH/v8 entry REPO:TAG_B (both fetched as
+#       ENTRY_TYPE). Leaves REPO-TAG.host, .other and .index (digests) in the
+#       current directory. HOST_ARCH and OTHER_ARCH are set on sourcing.
 #   evil_start MODE [ARGS...]
 #       Starts scripts/evil-registry.py (modes are listed there) in front of
 #       $REGISTRY; ARGS go to it, so `--upstream "$REGISTRY_AUTH"` fronts
@@ -76,6 +81,29 @@ registry_blob_path() { # NAME sha256:HEX
 registry_requests() {
     local log_var=${1:-REGISTRY}_LOG
     grep -c '" [0-9][0-9][0-9] ' "${!log_var}" || true
+}
+
+case $(uname -m) in
+x86_64) HOST_ARCH=amd64 OTHER_ARCH=arm64 ;;
+aarch64) HOST_ARCH=arm64 OTHER_ARCH=amd64 ;;
+*) HOST_ARCH=$(uname -m) OTHER_ARCH=amd64 ;;
+esac
+
+registry_put_index() {
+    local repo=$1 tag=$2 itype=$3 mtype=$4 da db sa sb
+    curl -s --noproxy "*" -H "Accept: $mtype" "http://$REGISTRY/v2/$repo/manifests/$5" >a.json &&
+    curl -s --noproxy "*" -H "Accept: $mtype" "http://$REGISTRY/v2/$repo/manifests/$6" >b.json &&
+    da=sha256:$(sha256sum <a.json | cut -d" " -f1) && sa=$(stat -c %s a.json) &&
+    db=sha256:$(sha256sum <b.json | cut -d" " -f1) && sb=$(stat -c %s b.json) &&
+    jq -n --arg it "$itype" --arg mt "$mtype" --arg da "$da" --arg db "$db" \
+        --argjson sa "$sa" --argjson sb "$sb" --arg ha "$HOST_ARCH" --arg oa "$OTHER_ARCH" \
+        "{schemaVersion: 2, mediaType: \$it, manifests: [
+          {mediaType: \$mt, digest: \$db, size: \$sb, platform: {os: \"linux\", architecture: \$oa, variant: \"v8\"}},
+          {mediaType: \$mt, digest: \$da, size: \$sa, platform: {os: \"linux\", architecture: \$ha}}]}" >index.json &&
+    curl -sf --noproxy "*" -X PUT -H "Content-Type: $itype" --data-binary @index.json \
+        "http://$REGISTRY/v2/$repo/manifests/$tag" >/dev/null &&
+    echo "$da" >"$repo-$tag.host" && echo "$db" >"$repo-$tag.other" &&
+    echo "sha256:$(sha256sum <index.json | cut -d" " -f1)" >"$repo-$tag.index"
 }
 
 evil_start() {

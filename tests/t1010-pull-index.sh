@@ -7,37 +7,12 @@ test_description='chrun-pull: OCI index and docker manifest list, platform choic
 fixtures_ensure
 registry_start plain
 
-case $(uname -m) in
-x86_64) HOST_ARCH=amd64 OTHER_ARCH=arm64 ;;
-aarch64) HOST_ARCH=arm64 OTHER_ARCH=amd64 ;;
-*) HOST_ARCH=$(uname -m) OTHER_ARCH=amd64 ;;
-esac
-
-# put_index REPO TAG INDEX_TYPE TYPE_OF_ENTRIES TAG_A TAG_B: an index whose
-# host-platform entry is TAG_A and linux/$OTHER_ARCH/v8 entry is TAG_B.
-put_index() {
-    local repo=$1 tag=$2 itype=$3 mtype=$4 a b da db sa sb
-    curl -s --noproxy "*" -H "Accept: $mtype" "http://$REGISTRY/v2/$repo/manifests/$5" >a.json &&
-    curl -s --noproxy "*" -H "Accept: $mtype" "http://$REGISTRY/v2/$repo/manifests/$6" >b.json &&
-    da=sha256:$(sha256sum <a.json | cut -d" " -f1) && sa=$(stat -c %s a.json) &&
-    db=sha256:$(sha256sum <b.json | cut -d" " -f1) && sb=$(stat -c %s b.json) &&
-    jq -n --arg it "$itype" --arg mt "$mtype" --arg da "$da" --arg db "$db" \
-        --argjson sa "$sa" --argjson sb "$sb" --arg ha "$HOST_ARCH" --arg oa "$OTHER_ARCH" \
-        "{schemaVersion: 2, mediaType: \$it, manifests: [
-          {mediaType: \$mt, digest: \$db, size: \$sb, platform: {os: \"linux\", architecture: \$oa, variant: \"v8\"}},
-          {mediaType: \$mt, digest: \$da, size: \$sa, platform: {os: \"linux\", architecture: \$ha}}]}" >index.json &&
-    curl -sf --noproxy "*" -X PUT -H "Content-Type: $itype" --data-binary @index.json \
-        "http://$REGISTRY/v2/$repo/manifests/$tag" >/dev/null &&
-    echo "$da" >"$repo-$tag.host" && echo "$db" >"$repo-$tag.other" &&
-    echo "sha256:$(sha256sum <index.json | cut -d" " -f1)" >"$repo-$tag.index"
-}
-
 fixture_push basic "$REGISTRY/multi:basic"
 fixture_push full "$REGISTRY/multi:full"
-put_index multi 1 application/vnd.oci.image.index.v1+json application/vnd.oci.image.manifest.v1+json basic full
+registry_put_index multi 1 application/vnd.oci.image.index.v1+json application/vnd.oci.image.manifest.v1+json basic full
 fixture_push_v2s2 basic "$REGISTRY/list:basic"
 fixture_push_v2s2 full "$REGISTRY/list:full"
-put_index list 1 application/vnd.docker.distribution.manifest.list.v2+json \
+registry_put_index list 1 application/vnd.docker.distribution.manifest.list.v2+json \
     application/vnd.docker.distribution.manifest.v2+json basic full
 
 ref_digest() {

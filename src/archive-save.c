@@ -190,6 +190,19 @@ static int oci_manifest_text(struct saver *s, const struct chrun_manifest *m,
     return 0;
 }
 
+/* Write TEXT (LEN bytes), a document made here, as a blob; RET gets its
+ * descriptor with MEDIA_TYPE. */
+static int write_document(struct saver *s, const char *media_type, const char *text, size_t len,
+                          struct chrun_descriptor *ret, struct chrun_err *err)
+{
+    memset(ret, 0, sizeof(*ret));
+    snprintf(ret->media_type, sizeof(ret->media_type), "%s", media_type);
+    ret->size = (int64_t) len;
+    if (chrun_digest_of_buffer(&ret->digest, text, len, err) < 0)
+        return -1;
+    return write_blob_bytes(s, &ret->digest, text, len, err);
+}
+
 /* Write the image manifest M (blob MD) with its config and layers; RET gets
  * the descriptor the layout refers to (OCI media type, converted digest). */
 static int save_manifest(struct saver *s, const struct chrun_manifest *m,
@@ -205,12 +218,7 @@ static int save_manifest(struct saver *s, const struct chrun_manifest *m,
     for (size_t i = 0; i < m->n_layers; i++)
         if (write_blob(s, &m->layers[i].digest, m->layers[i].size, err) < 0)
             return -1;
-    memset(ret, 0, sizeof(*ret));
-    snprintf(ret->media_type, sizeof(ret->media_type), "%s", CHRUN_MT_OCI_MANIFEST);
-    ret->size = (int64_t) len;
-    if (chrun_digest_of_buffer(&ret->digest, text, len, err) < 0)
-        return -1;
-    return write_blob_bytes(s, &ret->digest, text, len, err);
+    return write_document(s, CHRUN_MT_OCI_MANIFEST, text, len, ret, err);
 }
 
 static int save_tree(struct saver *s, const struct chrun_descriptor *d, int depth,
@@ -239,20 +247,13 @@ static int write_new_index(struct saver *s, const struct chrun_manifest *idx, js
                                  CHRUN_MT_OCI_INDEX, "manifests", entries);
     json_t *ann = json_object_get(idx->json, "annotations");
     cleanup_free char *text = NULL;
-    size_t len;
 
     if (doc != NULL && json_is_object(ann))
         json_object_set(doc, "annotations", ann);
     text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (text == NULL)
         return chrun_err_sys(err, ENOMEM, "convert index");
-    len = strlen(text);
-    memset(ret, 0, sizeof(*ret));
-    snprintf(ret->media_type, sizeof(ret->media_type), "%s", CHRUN_MT_OCI_INDEX);
-    ret->size = (int64_t) len;
-    if (chrun_digest_of_buffer(&ret->digest, text, len, err) < 0)
-        return -1;
-    return write_blob_bytes(s, &ret->digest, text, len, err);
+    return write_document(s, CHRUN_MT_OCI_INDEX, text, strlen(text), ret, err);
 }
 
 /* Write index D and everything it lists, every platform. An OCI index whose

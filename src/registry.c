@@ -1241,8 +1241,10 @@ static bool job_check_reply(struct job *j)
     int64_t want;
 
     j->checked = true;
-    if (chrun_sink_wait(j->sink, &j->ticket, &j->cb_err) < 0)
+    if (chrun_sink_wait(j->sink, &j->ticket, &j->cb_err) < 0) {
+        chrun_err_prefix(&j->cb_err, "blob %s", j->d.digest.str);
         return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
+    }
     off = chrun_store_writer_offset(j->w);
     if (j->resp.status == 200 && off > 0) {
         /* the server ignored Range: start over from byte 0 */
@@ -1318,7 +1320,9 @@ static int job_flush(struct job *j, bool keep, struct chrun_err *err)
     if (!keep)
         j->buf_len = 0;
     job_submit(j);
-    return chrun_sink_wait(j->sink, &j->ticket, err);
+    if (chrun_sink_wait(j->sink, &j->ticket, err) < 0)
+        return chrun_err_prefix(err, "blob %s", j->d.digest.str);
+    return 0;
 }
 
 static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
@@ -1339,6 +1343,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
     }
     if (chrun_sink_failed(j->sink, &j->ticket)) {
         chrun_sink_wait(j->sink, &j->ticket, &j->cb_err);
+        chrun_err_prefix(&j->cb_err, "blob %s", j->d.digest.str);
         return job_fail_cb(j, j->cb_err.code == CHRUN_E_DIGEST);
     }
     while (done < len) {

@@ -83,4 +83,24 @@ test_expect_success 'partials of a different, stale content are detected and ref
     store_fsck
 '
 
+# A tmpfs too small for the image: needs root to mount.
+if [ "$(id -u)" = 0 ]; then
+    test_expect_success 'a full disk: one error line naming the blob; with room, the pull resumes' '
+        rm -rf "$CHRUN_ROOT" && mkdir -p small &&
+        mount -t tmpfs -o size=3m tmpfs small &&
+        test_when_finished "umount $TRASH_DIRECTORY/small" &&
+        test_expect_code 1 env CHRUN_ROOT="$TRASH_DIRECTORY/small/store" \
+            chrun-pull "$REGISTRY/big:1" 2>err &&
+        test_one_error_line chrun-pull err "blob sha256:[0-9a-f]*: .*No space left on device" &&
+        test -z "$(ls small/store/blobs/sha256)" &&
+        test "$(jq ".manifests | length" small/store/index.json)" = 0 &&
+        mount -o remount,size=64m small &&
+        : >"$REGISTRY_LOG" &&
+        CHRUN_ROOT="$TRASH_DIRECTORY/small/store" chrun-pull -q "$REGISTRY/big:1" >out &&
+        grep -q "GET /v2/big/blobs/sha256:[0-9a-f]* HTTP/1.1\" 206 " "$REGISTRY_LOG" &&
+        test -z "$(ls small/store/tmp)" &&
+        CHRUN_ROOT="$TRASH_DIRECTORY/small/store" store_fsck
+    '
+fi
+
 test_done

@@ -1,6 +1,7 @@
 #!/bin/bash
 test_description='chrun-export: the flattened rootfs tar equals chrun-unpack and umoci unpack, as root and as a user'
 . "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-unpack.sh
+. "$TEST_DIRECTORY"/lib-registry.sh
 
 as_nobody() {
     setpriv --reuid 65534 --regid 65534 --clear-groups env CHRUN_ROOT="$CHRUN_ROOT" PATH="$PATH" "$@"
@@ -131,7 +132,45 @@ test_expect_success 'setup: fixture images, changeset layers, hardlinks whose fi
     unpack_mkimage links:1 h1.tar h2.tar h3.tar >/dev/null
 '
 
-for img in fx:basic fx:full fx:user fx:basic-zstd fixture/full:1 cs:1 cs-zstd:1 links:1; do
+# t3040's merged-/usr layers: directories made and changed through in-root
+# symlinks, then the symlink turned into a directory.
+test_expect_success 'setup: layers that make directories through symlinked parents' '
+    unpack_mktar s1.tar <<-EOF &&
+	dir usr mode=755
+	dir usr/bin mode=755
+	dir usr/lib mode=755
+	sym bin target=usr/bin
+	sym lib target=/usr/lib
+	dir bin/early mode=750 mtime=1300000000
+	EOF
+    unpack_mktar s2.tar <<-EOF &&
+	dir bin/sub mode=755 mtime=1500000000
+	file bin/sub/x data=x mtime=1500000001
+	dir bin/ro mode=555 mtime=1400000000
+	file bin/ro/y data=y
+	dir lib/abs mode=710 mtime=1450000000
+	dir usr/bin/early mode=711 mtime=1350000000
+	EOF
+    unpack_mktar s3.tar <<-EOF &&
+	dir bin mode=700 mtime=1600000000
+	dir bin/sub mode=701 mtime=1610000000
+	EOF
+    unpack_mkimage symparent:1 s1.tar s2.tar >/dev/null &&
+    unpack_mkimage symparent:2 s1.tar s2.tar s3.tar >/dev/null
+'
+
+test_expect_success 'setup: the full fixture with docker v2s2 media types, pulled from a registry' '
+    registry_start plain &&
+    test_atexit registry_stop &&
+    fixture_push_v2s2 full "$REGISTRY/full:v2s2" &&
+    chrun-pull -q "$REGISTRY/full:v2s2" >v2s2.digest &&
+    jq -e ".mediaType == \"application/vnd.docker.distribution.manifest.v2+json\"" \
+        "$CHRUN_ROOT/blobs/sha256/$(cut -d: -f2 v2s2.digest)" &&
+    V2S2=$(cat v2s2.digest)
+'
+
+for img in fx:basic fx:full fx:user fx:basic-zstd fixture/full:1 cs:1 cs-zstd:1 links:1 \
+    symparent:1 symparent:2 "\$V2S2"; do
     test_expect_success "$img: the export extracts to chrun-unpack's rootfs" "
         export_matches_unpack $img
     "
@@ -144,9 +183,11 @@ for tag in basic full user; do
     "
 done
 
-test_expect_success 'changeset and hardlink images: the export extracts to umoci unpack'"'"'s rootfs' '
+test_expect_success 'changeset, hardlink and symlinked-parent images: the export extracts to umoci unpack'"'"'s rootfs' '
     matches_umoci cs:1 exp-cs_1 &&
-    matches_umoci links:1 exp-links_1
+    matches_umoci links:1 exp-links_1 &&
+    matches_umoci symparent:1 exp-symparent_1 &&
+    matches_umoci symparent:2 exp-symparent_2
 '
 
 test_expect_success 'a hardlink whose first file was removed or replaced carries the data itself' '
@@ -224,6 +265,10 @@ test_expect_success 'a corrupt layer: exit 1 with a digest error, nothing at FIL
     test "$(ls -A outdir | sort | tr "\n" " ")" = "cs.tar keep.tar " &&
     tree_snapshot store-copy >after &&
     test_cmp before after
+'
+
+test_expect_success 'the v2s2 image exports the same tree as its OCI twin' '
+    "$TEST_DIRECTORY"/treecmp --mtime exp-fx_full "exp-$(fname "$V2S2")"
 '
 
 test_expect_success 'the store is unchanged by exports' '

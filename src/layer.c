@@ -21,6 +21,7 @@
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "cleanup.h"
+#include "path-set.h"
 #include "util.h"
 
 /* Buffers queued between the decompressing thread and the tar reader:
@@ -37,74 +38,6 @@ static inline void cleanup_archive_fn(struct archive **a)
         archive_read_free(*a);
 }
 #define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
-
-/* ---- a set of strings: the paths one layer has created ---- */
-
-struct path_set {
-    char **slots;
-    size_t cap, n;
-};
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char) *s) * 1099511628211ULL;
-    return h;
-}
-
-static void path_set_clear(struct path_set *ps)
-{
-    for (size_t i = 0; i < ps->cap; i++)
-        free(ps->slots[i]);
-    free(ps->slots);
-    ps->slots = NULL;
-    ps->cap = ps->n = 0;
-}
-
-static bool path_set_has(const struct path_set *ps, const char *s)
-{
-    if (ps->cap == 0)
-        return false;
-    for (size_t i = hash_str(s) & (ps->cap - 1);; i = (i + 1) & (ps->cap - 1)) {
-        if (ps->slots[i] == NULL)
-            return false;
-        if (streq(ps->slots[i], s))
-            return true;
-    }
-}
-
-static void path_set_put_owned(struct path_set *ps, char *s)
-{
-    size_t i = hash_str(s) & (ps->cap - 1);
-    while (ps->slots[i] != NULL)
-        i = (i + 1) & (ps->cap - 1);
-    ps->slots[i] = s;
-    ps->n++;
-}
-
-static int path_set_add(struct path_set *ps, const char *s, struct chrun_err *err)
-{
-    char *copy;
-    if (path_set_has(ps, s))
-        return 0;
-    if ((ps->n + 1) * 10 >= ps->cap * 7) {
-        struct path_set bigger = {NULL, ps->cap ? ps->cap * 2 : 1024, 0};
-        bigger.slots = calloc(bigger.cap, sizeof(char *));
-        if (bigger.slots == NULL)
-            return chrun_err_sys(err, ENOMEM, "layer path set");
-        for (size_t i = 0; i < ps->cap; i++)
-            if (ps->slots[i] != NULL)
-                path_set_put_owned(&bigger, ps->slots[i]);
-        free(ps->slots);
-        *ps = bigger;
-    }
-    copy = strdup(s);
-    if (copy == NULL)
-        return chrun_err_sys(err, ENOMEM, "layer path set");
-    path_set_put_owned(ps, copy);
-    return 0;
-}
 
 /* ---- the applier ---- */
 
@@ -134,7 +67,6 @@ struct chrun_layer_applier {
     struct deferred_dir *dirs;
     size_t n_dirs, cap_dirs;
     bool warned_owner, warned_dev, warned_xattr;
-    const char *layer_name; /* digest of the layer being applied, for messages */
 };
 
 /* OUT (PATH_MAX) = where FD is, as /proc/self/fd tells; "" if it cannot. */
@@ -624,16 +556,16 @@ static int apply_node(struct chrun_layer_applier *a, int pfd, const char *base, 
     return 0;
 }
 
+/* TARGET: the normalized hardlink name; LINK: as the entry gives it. */
 static int apply_hardlink(struct chrun_layer_applier *a, int pfd, const char *base,
-                          const char *path, const char *link, struct chrun_err *err)
+                          const char *path, const char *target, const char *link,
+                          struct chrun_err *err)
 {
-    char target[PATH_MAX], tdir[PATH_MAX];
+    char tdir[PATH_MAX];
     const char *tbase;
     cleanup_close int tpfd = -1;
     struct stat tst, dst;
 
-    if (normalize_name("hardlink target", link, target, err) < 0)
-        return chrun_err_prefix(err, "'%s'", path);
     if (target[0] == '\0')
         return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' to the root", path);
     if (streq(target, path))
@@ -772,9 +704,10 @@ static int apply_opaque(struct chrun_layer_applier *a, const char *dir, const ch
 }
 
 static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
-                       struct archive_entry *e, struct chrun_err *err)
+                       struct archive_entry *e, const char *path, const char *target,
+                       struct chrun_err *err)
 {
-    char path[PATH_MAX], dir[PATH_MAX];
+    char dir[PATH_MAX];
     const char *raw = archive_entry_pathname(e);
     const char *base, *link;
     mode_t type;
@@ -782,10 +715,6 @@ static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
 
     if (raw == NULL)
         raw = archive_entry_pathname_utf8(e);
-    if (raw == NULL)
-        return chrun_err_set(err, CHRUN_E_INPUT, "tar entry without a name");
-    if (normalize_name("entry", raw, path, err) < 0)
-        return -1;
     split_path(path, dir, &base);
     type = archive_entry_filetype(e);
     link = archive_entry_hardlink(e);
@@ -809,7 +738,7 @@ static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
     if (pfd < 0)
         return chrun_err_prefix(err, "entry '%s'", path);
     if (link != NULL)
-        return apply_hardlink(a, pfd, base, path, link, err);
+        return apply_hardlink(a, pfd, base, path, target, link, err);
     switch (type) {
     case AE_IFREG: return apply_file(a, tar, pfd, base, path, e, err);
     case AE_IFDIR: return apply_dir(a, pfd, base, path, e, err);
@@ -1146,9 +1075,29 @@ static int stream_init(struct stream *s, int blob_fd, const struct chrun_descrip
     return 0;
 }
 
-/* Read every entry of the tar stream and apply it; then read the stream to
- * its end so the trailer and diff_id cover every byte. */
-static int consume(struct chrun_layer_applier *a, struct stream *s, struct chrun_err *err)
+/* Name and hardlink target of entry E, normalized, to FN. */
+static int dispatch_entry(struct archive *tar, struct archive_entry *e, chrun_layer_entry_fn *fn,
+                          void *data, struct chrun_err *err)
+{
+    char path[PATH_MAX], target[PATH_MAX];
+    const char *raw = archive_entry_pathname(e);
+    const char *link = archive_entry_hardlink(e);
+
+    if (raw == NULL)
+        raw = archive_entry_pathname_utf8(e);
+    if (raw == NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "tar entry without a name");
+    if (normalize_name("entry", raw, path, err) < 0)
+        return -1;
+    if (link != NULL && normalize_name("hardlink target", link, target, err) < 0)
+        return chrun_err_prefix(err, "'%s'", path);
+    return fn(tar, e, path, link != NULL ? target : NULL, data, err);
+}
+
+/* Hand every entry of the tar stream to FN; then read the stream to its end
+ * so the trailer and diff_id cover every byte. */
+static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
+                   struct chrun_err *err)
 {
     cleanup_archive struct archive *tar = archive_read_new();
     struct archive_entry *e;
@@ -1164,10 +1113,10 @@ static int consume(struct chrun_layer_applier *a, struct stream *s, struct chrun
         if (r == ARCHIVE_EOF)
             break;
         if (r == ARCHIVE_WARN)
-            chrun_log_debug("layer %s: %s", a->layer_name, archive_error_string(tar));
+            chrun_log_debug("layer %s: %s", s->desc->digest.str, archive_error_string(tar));
         else if (r != ARCHIVE_OK)
             break;
-        if (apply_entry(a, tar, e, err) < 0)
+        if (dispatch_entry(tar, e, fn, data, err) < 0)
             return -1;
     }
     if (r != ARCHIVE_EOF)
@@ -1181,9 +1130,9 @@ static int consume(struct chrun_layer_applier *a, struct stream *s, struct chrun
     return 0;
 }
 
-int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
-                      const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
-                      struct chrun_err *err)
+int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
+                     const struct chrun_digest *diff_id, chrun_layer_entry_fn *fn, void *data,
+                     struct chrun_err *err)
 {
     struct stream s;
     enum chrun_compression comp;
@@ -1196,14 +1145,12 @@ int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
         stream_release(&s);
         return -1;
     }
-    path_set_clear(&a->layer_paths);
-    a->layer_name = desc->digest.str;
     prc = pthread_create(&thread, NULL, producer_main, &s);
     if (prc != 0) {
         stream_release(&s);
         return chrun_err_sys(err, prc, "start layer thread");
     }
-    rc = consume(a, &s, err);
+    rc = consume(&s, fn, data, err);
     pthread_mutex_lock(&s.mu);
     s.stop = (rc < 0);
     pthread_cond_broadcast(&s.cv);
@@ -1217,9 +1164,24 @@ int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
     } else if (rc < 0) {
         chrun_err_prefix(err, "layer %s", desc->digest.str);
     }
-    path_set_clear(&a->layer_paths);
-    a->layer_name = NULL;
     stream_release(&s);
+    return rc;
+}
+
+static int apply_entry_cb(struct archive *tar, struct archive_entry *e, const char *path,
+                          const char *target, void *data, struct chrun_err *err)
+{
+    return apply_entry(data, tar, e, path, target, err);
+}
+
+int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
+                      const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
+                      struct chrun_err *err)
+{
+    int rc;
+    path_set_clear(&a->layer_paths);
+    rc = chrun_layer_read(blob_fd, desc, diff_id, apply_entry_cb, a, err);
+    path_set_clear(&a->layer_paths);
     return rc;
 }
 

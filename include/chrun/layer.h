@@ -34,6 +34,28 @@
 #include "chrun/err.h"
 #include "chrun/manifest.h"
 
+struct archive;
+struct archive_entry;
+
+/* Called by chrun_layer_read for every tar entry, whiteouts included, in
+ * stream order. PATH is the entry name normalized ("./a//b/" -> "a/b", ""
+ * for the root); TARGET the normalized hardlink name, or NULL for anything
+ * but a hardlink. FN may read the entry's data from TAR
+ * (archive_read_data_block) and must not keep E or TAR past the call.
+ * Returns 0, or -1 with ERR to stop reading. */
+typedef int chrun_layer_entry_fn(struct archive *tar, struct archive_entry *e, const char *path,
+                                 const char *target, void *data, struct chrun_err *err);
+
+/* Read one layer from BLOB_FD (positioned at its start; not closed), checked
+ * as chrun_layer_apply checks it, and call FN(..., DATA, ERR) for each entry.
+ * Names that are absolute or hold a ".." component fail with CHRUN_E_INPUT
+ * before FN sees them. The digests are known to match only when this returns
+ * 0: entries handed to FN before a mismatch came from unverified bytes.
+ * Errors carry "layer <digest>: " in front. Returns 0 or -1. */
+int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
+                     const struct chrun_digest *diff_id, chrun_layer_entry_fn *fn, void *data,
+                     struct chrun_err *err);
+
 /* Opaque state carried across the layers of one rootfs: deferred directory
  * metadata and the warnings already given. Not thread-safe. */
 struct chrun_layer_applier;

@@ -1,0 +1,230 @@
+/* Unit tests for the exporter's model of the changeset rules (src/export.c):
+ * layers are written as plain tars, exported with chrun_export_layers, and
+ * the resulting tar is listed entry by entry. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "chrun/export.h"
+#include "harness.h"
+
+#define MAX_LAYERS 4
+
+/* Write a pax tar at PATH from SPECS: "d:name", "f:name=content",
+ * "l:name>symlink-target", "h:name>hardlink-target". */
+static void make_tar(const char *path, const char *const *specs)
+{
+    struct archive *w = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    archive_write_set_format_pax_restricted(w);
+    archive_write_open_filename(w, path);
+    for (; *specs; specs++) {
+        const char *spec = *specs + 2, *data = strchr(spec, '='), *target = strchr(spec, '>');
+        char name[256];
+        size_t n = data ? (size_t) (data - spec) : target ? (size_t) (target - spec) : strlen(spec);
+        memcpy(name, spec, n);
+        name[n] = '\0';
+        archive_entry_clear(e);
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_mtime(e, 1600000000, 0);
+        archive_entry_set_perm(e, 0644);
+        switch ((*specs)[0]) {
+        case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
+        case 'l':
+            archive_entry_set_filetype(e, AE_IFLNK);
+            archive_entry_set_symlink(e, target + 1);
+            break;
+        case 'h':
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_hardlink(e, target + 1);
+            break;
+        default:
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_size(e, data ? (la_int64_t) strlen(data + 1) : 0);
+        }
+        archive_write_header(w, e);
+        if ((*specs)[0] == 'f' && data)
+            archive_write_data(w, data + 1, strlen(data + 1));
+    }
+    archive_entry_free(e);
+    archive_write_close(w);
+    archive_write_free(w);
+}
+
+/* Export LAYERS (NULL-terminated lists of specs) to out.tar; a WRONG
+ * diff_id for the last layer when asked. Returns chrun_export_layers' result. */
+static int export_layers(const char *const *const *layers, size_t n, bool wrong,
+                         struct chrun_err *err)
+{
+    struct chrun_descriptor descs[MAX_LAYERS];
+    struct chrun_digest diffs[MAX_LAYERS];
+    int fds[MAX_LAYERS];
+    int out, rc;
+    memset(descs, 0, sizeof(descs));
+    for (size_t i = 0; i < n; i++) {
+        char name[32], *buf;
+        size_t len = 0;
+        snprintf(name, sizeof(name), "layer%zu.tar", i);
+        make_tar(name, layers[i]);
+        buf = slurp(name, &len);
+        chrun_digest_of_buffer(&descs[i].digest, buf, len, err);
+        free(buf);
+        descs[i].size = (int64_t) len;
+        snprintf(descs[i].media_type, sizeof(descs[i].media_type), "%s", CHRUN_MT_OCI_LAYER);
+        diffs[i] = descs[i].digest;
+        fds[i] = open(name, O_RDONLY | O_CLOEXEC);
+    }
+    if (wrong)
+        diffs[n - 1].str[10] = diffs[n - 1].str[10] == '0' ? '1' : '0';
+    out = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    rc = chrun_export_layers(fds, descs, diffs, n, out, err);
+    close(out);
+    for (size_t i = 0; i < n; i++)
+        close(fds[i]);
+    return rc;
+}
+
+/* out.tar as one line per entry, "<type> <name>[ -> <link>][ = <data>]",
+ * type d, f, l (symlink) or h (hardlink), into BUF. */
+static void list_output(char *buf, size_t size)
+{
+    struct archive *r = archive_read_new();
+    struct archive_entry *e;
+    size_t len = 0;
+    buf[0] = '\0';
+    archive_read_support_format_tar(r);
+    if (archive_read_open_filename(r, "out.tar", 10240) != ARCHIVE_OK) {
+        archive_read_free(r);
+        return;
+    }
+    while (archive_read_next_header(r, &e) == ARCHIVE_OK && len < size) {
+        const char *hl = archive_entry_hardlink(e), *sl = archive_entry_symlink(e);
+        char data[64] = "";
+        char type = hl ? 'h' : archive_entry_filetype(e) == AE_IFDIR ? 'd'
+                           : archive_entry_filetype(e) == AE_IFLNK ? 'l'
+                                                                  : 'f';
+        if (type == 'f') {
+            la_ssize_t n = archive_read_data(r, data, sizeof(data) - 1);
+            data[n > 0 ? n : 0] = '\0';
+        }
+        len += (size_t) snprintf(buf + len, size - len, "%c %s%s%s%s%s\n", type,
+                                 archive_entry_pathname(e), hl || sl ? " -> " : "",
+                                 hl ? hl : sl ? sl : "", type == 'f' ? " = " : "", data);
+    }
+    archive_read_free(r);
+}
+
+static void test_whiteouts_and_opaque_dirs(void)
+{
+    static const char *const l1[] = {"d:d", "f:d/a=a", "d:d/sub", "f:d/sub/b=b", "f:x=x",
+                                     "f:y=y", NULL};
+    static const char *const l2[] = {"f:d/keep=k", "f:d/.wh..wh..opq", "f:d/c=c", "f:.wh.x",
+                                     "f:.wh.missing", "f:.wh..wh.plnk", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
+    list_output(out, sizeof(out));
+    /* same-layer entries survive their own opaque marker; whiteouts never appear */
+    CHECK_STR_EQ(out, "d d/\nf y = y\nf d/keep = k\nf d/c = c\n");
+}
+
+static void test_replacement_and_merge(void)
+{
+    static const char *const l1[] = {"d:a", "f:a/child=c", "f:b=file", "l:s>b", NULL};
+    static const char *const l2[] = {"f:a=now-file", "d:b", "f:b/in=in", "d:s", NULL};
+    static const char *const l3[] = {"d:b", NULL};
+    static const char *const *layers[] = {l1, l2, l3};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    CHECK_INT_EQ(export_layers(layers, 3, false, &err), 0);
+    list_output(out, sizeof(out));
+    /* b keeps its first position though layer 3 names it again */
+    CHECK_STR_EQ(out, "f a = now-file\nd b/\nf b/in = in\nd s/\n");
+}
+
+static void test_hardlink_data_moves_to_survivor(void)
+{
+    static const char *const l1[] = {"f:a=A", "h:b>a", "f:c=C", "h:c2>c", NULL};
+    static const char *const l2[] = {"d:d", "h:d/c3>c", "f:.wh.a", "f:c=new", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
+    list_output(out, sizeof(out));
+    /* b carries a's data at a's place in layer 1; c2 carries old c's data */
+    CHECK_STR_EQ(out, "f b = A\nf c2 = C\nd d/\nh d/c3 -> c2\nf c = new\n");
+}
+
+static void test_survivor_under_a_later_dir(void)
+{
+    static const char *const l1[] = {"f:a=A", NULL};
+    static const char *const l2[] = {"d:d", "h:d/b>a", "f:.wh.a", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
+    list_output(out, sizeof(out));
+    /* the data is in layer 1, its directory from layer 2 still comes first */
+    CHECK_STR_EQ(out, "d d/\nf d/b = A\n");
+}
+
+static void test_parents_resolve_through_symlinks(void)
+{
+    static const char *const l1[] = {"d:usr", "d:usr/bin", "l:bin>usr/bin", "l:abs>/usr", NULL};
+    static const char *const l2[] = {"f:bin/x=x", "d:abs/lib", "f:implicit/deep/y=y", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
+    list_output(out, sizeof(out));
+    CHECK_STR_EQ(out, "d usr/\nd usr/bin/\nl bin -> usr/bin\nl abs -> /usr\nf usr/bin/x = x\n"
+                      "d usr/lib/\nd implicit/\nd implicit/deep/\nf implicit/deep/y = y\n");
+}
+
+static void test_hostile_layers_refused(void)
+{
+    static const char *const dotdot[] = {"f:../x=x", NULL};
+    static const char *const missing[] = {"h:b>nowhere", NULL};
+    static const char *const via_symlink[] = {"d:d", "f:d/f=f", "l:s>d", "h:b>s/f", NULL};
+    static const char *const whiteout_via_symlink[] = {"d:d", "l:s>d", "f:s/.wh.x", NULL};
+    static const char *const dangling_parent[] = {"l:s>nowhere", "f:s/x=x", NULL};
+    static const char *const *const cases[] = {dotdot, missing, via_symlink,
+                                               whiteout_via_symlink, dangling_parent};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *const *layers[] = {cases[i]};
+        struct chrun_err err = CHRUN_ERR_INIT;
+        struct stat st;
+        CHECK_INT_EQ(export_layers(layers, 1, false, &err), -1);
+        CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+        CHECK(strstr(err.msg, "layer sha256:") != NULL);
+        /* refused before the first byte of output */
+        CHECK(stat("out.tar", &st) == 0 && st.st_size == 0);
+    }
+}
+
+static void test_diff_id_mismatch_writes_nothing(void)
+{
+    static const char *const l1[] = {"f:a=A", NULL};
+    static const char *const *layers[] = {l1};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat st;
+    CHECK_INT_EQ(export_layers(layers, 1, true, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_DIGEST);
+    CHECK(strstr(err.msg, "diff_id mismatch") != NULL);
+    CHECK(stat("out.tar", &st) == 0 && st.st_size == 0);
+}
+
+int main(void)
+{
+    RUN_TEST(test_whiteouts_and_opaque_dirs);
+    RUN_TEST(test_replacement_and_merge);
+    RUN_TEST(test_hardlink_data_moves_to_survivor);
+    RUN_TEST(test_survivor_under_a_later_dir);
+    RUN_TEST(test_parents_resolve_through_symlinks);
+    RUN_TEST(test_hostile_layers_refused);
+    RUN_TEST(test_diff_id_mismatch_writes_nothing);
+    return harness_done();
+}

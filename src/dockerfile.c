@@ -150,9 +150,9 @@ static int lex_braced(struct lex *lx, bool raw, struct chrun_err *err)
             return -1;
     } else if (*lx->p != '}') {
         return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                             "substitution '${%s%.10s' is not supported (only ${%s}, ${%s:-word} "
-                             "and ${%s:+word})",
-                             name, lx->p, name, name, name);
+                             "substitution '${%s%.*s}' is not supported (only ${%s}, "
+                             "${%s:-word} and ${%s:+word})",
+                             name, (int) strcspn(lx->p, "}"), lx->p, name, name, name);
     }
     lx->p++; /* '}' */
     val = lx->lookup ? lx->lookup(lx->data, name) : NULL;

@@ -136,7 +136,7 @@ static void test_words(void)
     CHECK_STR_EQ(expand("$ $1 50$", true), "$|$1|50$");
     CHECK_STR_EQ(expand("\"a\\\"b\\n\"", true), "a\"b\\n");
     CHECK_STR_EQ(expand("", true), "");
-    CHECK(strstr(expand("${A%x}", true), "ERR:substitution '${A%x' is not supported") != NULL);
+    CHECK(strstr(expand("${A%x}", true), "ERR:substitution '${A%x}' is not supported") != NULL);
     CHECK(strstr(expand("${A", true), "ERR:") != NULL);
     CHECK(strstr(expand("${A:-x", true), "missing '}'") != NULL);
     CHECK(strstr(expand("'abc", true), "unterminated single quote") != NULL);

@@ -4,6 +4,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "chrun/changeset.h"
 #include "chrun/dockerfile.h"
 #include "harness.h"
 
@@ -176,11 +180,86 @@ static void test_pairs(void)
     CHECK(strstr(err.msg, "has no value") != NULL);
 }
 
+static int collect(void *data, enum chrun_change_kind kind, const char *path,
+                   struct chrun_err *err)
+{
+    char *out = data;
+    (void) err;
+    snprintf(out + strlen(out), 4096 - strlen(out), "%c %s\n", (char) kind, path);
+    return 0;
+}
+
+/* The entry names of the gzip tar blob D in store ST, one per line, with
+ * "->target" for hardlinks. */
+static void list_layer(struct chrun_store *st, const struct chrun_digest *d, char *out)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    int fd = chrun_store_open_blob(st, d, NULL);
+    archive_read_support_filter_gzip(a);
+    archive_read_support_format_tar(a);
+    CHECK_INT_EQ(archive_read_open_fd(a, fd, 4096), ARCHIVE_OK);
+    out[0] = '\0';
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        const char *hl = archive_entry_hardlink(e);
+        snprintf(out + strlen(out), 4096 - strlen(out), "%s%s%s %lld\n",
+                 archive_entry_pathname(e), hl ? "->" : "", hl ? hl : "",
+                 (long long) archive_entry_mtime(e));
+    }
+    archive_read_free(a);
+    close(fd);
+}
+
+static void test_changeset(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_snapshot *before, *after;
+    struct chrun_changeset_layer layer, again;
+    char changes[4096] = "", listing[4096];
+    int rootfd;
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p root/etc root/gone/sub root/dir root/keep root/a-b && "
+                        "echo x >root/etc/passwd && echo y >root/gone/sub/f && "
+                        "echo z >root/dir/f && echo k >root/keep/k && touch root/a-b/x"),
+                 0);
+    rootfd = open("root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    before = chrun_snapshot_take(rootfd, &err);
+    CHECK(before != NULL);
+    CHECK_INT_EQ(system("sleep 0.01; echo changed >root/etc/passwd && rm -r root/gone && "
+                        "rm -r root/dir && echo file >root/dir && mkdir root/new && "
+                        "echo n >root/new/n && ln root/new/n root/new/m && "
+                        "chmod 700 root/keep"),
+                 0);
+    after = chrun_snapshot_take(rootfd, &err);
+    CHECK(after != NULL);
+    CHECK_INT_EQ(chrun_changeset_diff(before, after, collect, changes, &err), 0);
+    CHECK_STR_EQ(changes, "M dir\nM etc/passwd\nD gone\nM keep\nA new\nA new/m\nA new/n\n");
+    CHECK_INT_EQ(chrun_changeset_write_layer(st, rootfd, before, after, 1000, &layer, &err), 0);
+    CHECK(!layer.empty);
+    CHECK(chrun_store_has_blob(st, &layer.digest));
+    list_layer(st, &layer.digest, listing);
+    CHECK_STR_EQ(listing, ".wh.gone 1000\ndir 1000\netc/ 1000\netc/passwd 1000\nkeep/ 1000\n"
+                          "new/ 1000\nnew/m 1000\nnew/n->new/m 1000\n");
+    /* the same change set gives the same bytes */
+    CHECK_INT_EQ(chrun_changeset_write_layer(st, rootfd, before, after, 1000, &again, &err), 0);
+    CHECK_STR_EQ(again.digest.str, layer.digest.str);
+    CHECK_STR_EQ(again.diff_id.str, layer.diff_id.str);
+    /* nothing changed: no layer */
+    CHECK_INT_EQ(chrun_changeset_write_layer(st, rootfd, after, after, -1, &again, &err), 0);
+    CHECK(again.empty);
+    chrun_snapshot_free(before);
+    chrun_snapshot_free(after);
+    close(rootfd);
+    chrun_store_close(st);
+}
+
 int main(void)
 {
     RUN_TEST(test_parse_basic);
     RUN_TEST(test_parse_refusals);
     RUN_TEST(test_words);
     RUN_TEST(test_pairs);
+    RUN_TEST(test_changeset);
     return harness_done();
 }

@@ -108,7 +108,11 @@ static int each_match(int ctxfd, const char *dir, const char *pattern, source_fn
         if (fnmatch(pattern, names[i], FNM_PERIOD) != 0)
             continue;
         hits++;
-        snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", names[i]);
+        if (snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", names[i]) >=
+            (int) sizeof(path)) {
+            rc = chrun_err_sys(err, ENAMETOOLONG, "source '%s'", names[i]);
+            break;
+        }
         fd = open_beneath(ctxfd, path, err);
         rc = fd < 0 ? -1 : fn(data, fd, names[i], err);
     }

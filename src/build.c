@@ -557,9 +557,10 @@ static int do_copy(struct builder *b, const struct chrun_df_instr *in, struct ch
         return -1;
     for (size_t i = 0; i + 1 < n; i++)
         if (c.extract && strstr(words[i], "://") != NULL) {
+            chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                          "ADD of a URL is not supported (offline builder): '%s'", words[i]);
             chrun_dockerfile_words_free(words);
-            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                                 "ADD of a URL is not supported (offline builder): '%s'", words[i]);
+            return -1;
         }
     dest = abs_path(b, words[n - 1]);
     rc = dest ? 0 : chrun_err_sys(err, ENOMEM, "build");

@@ -244,7 +244,27 @@ int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n, struct chrun_digest 
 
 /* ---- destination ---------------------------------------------------------- */
 
-int chrun_copy_mkdir(int rootfd, const char *path, struct chrun_err *err)
+static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err *err);
+
+/* PREFIX exists as a symlink whose target is missing: create the target, as
+ * the container would see it (Docker's FollowSymlinkInScope does the same). */
+static int mkdir_link_target(int rootfd, int parent, const char *base, const char *prefix,
+                             int depth, struct chrun_err *err)
+{
+    char link[PATH_MAX], target[PATH_MAX];
+    ssize_t n = readlinkat(parent, base, link, sizeof(link) - 1);
+    if (n < 0)
+        return chrun_err_sys(err, EEXIST, "create directory '%s' in rootfs", prefix);
+    link[n] = '\0';
+    if (depth >= CHRUN_FS_MAX_HOPS)
+        return chrun_err_sys(err, ELOOP, "create directory '%s' in rootfs", prefix);
+    if (snprintf(target, sizeof(target), "%.*s/%s", link[0] == '/' ? 0 : (int) (base - prefix),
+                 prefix, link) >= (int) sizeof(target))
+        return chrun_err_sys(err, ENAMETOOLONG, "directory '%s' in rootfs", prefix);
+    return mkdir_depth(rootfd, target, depth + 1, err);
+}
+
+static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err *err)
 {
     char prefix[PATH_MAX];
     size_t len = strlen(path);
@@ -266,10 +286,21 @@ int chrun_copy_mkdir(int rootfd, const char *path, struct chrun_err *err)
         parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
         if (parent < 0)
             return -1;
-        if (mkdirat(parent, base, 0755) < 0 && errno != EEXIST)
+        /* BASE points into PREFIX, so it can name the link's directory */
+        base = prefix + (strrchr(prefix, '/') ? strrchr(prefix, '/') - prefix + 1 : 0);
+        if (mkdirat(parent, base, 0755) == 0)
+            continue;
+        if (errno != EEXIST)
             return chrun_err_sys(err, errno, "create directory '%s' in rootfs", prefix);
+        if (mkdir_link_target(rootfd, parent, base, prefix, depth, err) < 0)
+            return -1;
     }
     return 0;
+}
+
+int chrun_copy_mkdir(int rootfd, const char *path, struct chrun_err *err)
+{
+    return mkdir_depth(rootfd, path, 0, err);
 }
 
 struct copy_ctx {

@@ -327,6 +327,22 @@ static int write_config(int bundlefd, json_t *doc, struct chrun_err *err)
     return 0;
 }
 
+int chrun_bundle_write_config(int bundlefd, json_t *image_config, struct chrun_err *err)
+{
+    cleanup_json json_t *doc = NULL;
+    cleanup_close int rootfd = -1;
+    rootfd = openat(bundlefd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (rootfd < 0)
+        return chrun_err_sys(err, errno, "open rootfs");
+    doc = build_config(rootfd, image_config, "", NULL, err);
+    if (doc == NULL)
+        return -1;
+    json_object_del(json_object_get(doc, "annotations"), CHRUN_BUNDLE_ANNOTATION_DIGEST);
+    if (unlinkat(bundlefd, "config.json", 0) < 0 && errno != ENOENT)
+        return chrun_err_sys(err, errno, "replace config.json");
+    return write_config(bundlefd, doc, err);
+}
+
 int chrun_bundle_manifest_digest(int bundlefd, char *ret_digest, struct chrun_err *err)
 {
     cleanup_free char *buf = NULL;

@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "chrun/err.h"
 #include "chrun/store.h"
 
@@ -50,5 +52,11 @@ int chrun_bundle_unpack(struct chrun_store *st, const char *image, const char *b
  * recorded in the config.json of the bundle open at BUNDLEFD. Fails with
  * CHRUN_E_NOTFOUND when BUNDLEFD holds no chrun bundle. Returns 0 or -1. */
 int chrun_bundle_manifest_digest(int bundlefd, char *ret_digest, struct chrun_err *err);
+
+/* Write BUNDLEFD/config.json (replacing one that is there) for the image
+ * config IMAGE_CONFIG and the rootfs already at BUNDLEFD/rootfs, as an
+ * unpack would, without a manifest digest annotation: chrun-build runs its
+ * RUN steps through it. Returns 0 or -1. */
+int chrun_bundle_write_config(int bundlefd, json_t *image_config, struct chrun_err *err);
 
 #endif

@@ -1,0 +1,611 @@
+/* Root filesystem snapshots, their differences, and the layer tar of a
+ * difference (see include/chrun/changeset.h). */
+#include "chrun/changeset.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#include "chrun/io.h"
+#include "cleanup.h"
+#include "util.h"
+
+#define WHITEOUT_PREFIX ".wh."
+
+struct snap_entry {
+    char *path; /* relative to the root, no leading "./" */
+    struct stat st;
+    char *link; /* symlink target, else NULL */
+};
+
+struct chrun_snapshot {
+    struct snap_entry *e;
+    size_t n, cap;
+};
+
+void chrun_snapshot_free(struct chrun_snapshot *s)
+{
+    if (s == NULL)
+        return;
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->e[i].path);
+        free(s->e[i].link);
+    }
+    free(s->e);
+    free(s);
+}
+
+static int snap_add(struct chrun_snapshot *s, char *path, const struct stat *st, char *link,
+                    struct chrun_err *err)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 256;
+        struct snap_entry *p = realloc(s->e, cap * sizeof(*p));
+        if (p == NULL) {
+            free(path);
+            free(link);
+            return chrun_err_sys(err, ENOMEM, "snapshot");
+        }
+        s->e = p;
+        s->cap = cap;
+    }
+    s->e[s->n++] = (struct snap_entry){.path = path, .st = *st, .link = link};
+    return 0;
+}
+
+static char *read_link_at(int dfd, const char *name, const struct stat *st, struct chrun_err *err)
+{
+    size_t size = (size_t) st->st_size + 1;
+    char *buf = malloc(size > PATH_MAX ? size : PATH_MAX);
+    ssize_t n;
+    if (buf == NULL) {
+        chrun_err_sys(err, ENOMEM, "snapshot");
+        return NULL;
+    }
+    n = readlinkat(dfd, name, buf, PATH_MAX - 1);
+    if (n < 0) {
+        chrun_err_sys(err, errno, "read link '%s'", name);
+        free(buf);
+        return NULL;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static int walk_dir(struct chrun_snapshot *s, int dfd, const char *prefix, struct chrun_err *err);
+
+/* Record entry NAME of directory DFD (path PREFIX/NAME) and descend. */
+static int walk_entry(struct chrun_snapshot *s, int dfd, const char *prefix, const char *name,
+                      struct chrun_err *err)
+{
+    struct stat st;
+    char *path = NULL, *link = NULL;
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "stat '%s%s'", prefix, name);
+    if (asprintf(&path, "%s%s", prefix, name) < 0)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    if (S_ISLNK(st.st_mode) && (link = read_link_at(dfd, name, &st, err)) == NULL) {
+        free(path);
+        return -1;
+    }
+    if (snap_add(s, path, &st, link, err) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode)) {
+        cleanup_free char *sub = NULL;
+        cleanup_close int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "open '%s%s'", prefix, name);
+        if (asprintf(&sub, "%s%s/", prefix, name) < 0)
+            return chrun_err_sys(err, ENOMEM, "snapshot");
+        return walk_dir(s, take_fd(fd), sub, err);
+    }
+    return 0;
+}
+
+/* Walk the directory DFD (taken: closed here) whose path is PREFIX. */
+static int walk_dir(struct chrun_snapshot *s, int dfd, const char *prefix, struct chrun_err *err)
+{
+    cleanup_closedir DIR *d = fdopendir(dfd);
+    struct dirent *de;
+    if (d == NULL) {
+        int e = errno;
+        close(dfd);
+        return chrun_err_sys(err, e, "read directory '%s'", prefix);
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (walk_entry(s, dirfd(d), prefix, de->d_name, err) < 0)
+            return -1;
+    }
+    if (errno != 0)
+        return chrun_err_sys(err, errno, "read directory '%s'", prefix);
+    return 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct snap_entry *) a)->path, ((const struct snap_entry *) b)->path);
+}
+
+struct chrun_snapshot *chrun_snapshot_take(int rootfd, struct chrun_err *err)
+{
+    struct chrun_snapshot *s = calloc(1, sizeof(*s));
+    int fd;
+    if (s == NULL) {
+        chrun_err_sys(err, ENOMEM, "snapshot");
+        return NULL;
+    }
+    fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || walk_dir(s, fd, "", err) < 0) {
+        if (fd < 0)
+            chrun_err_sys(err, errno, "open rootfs");
+        chrun_snapshot_free(s);
+        return NULL;
+    }
+    /* strcmp order puts every directory before its contents */
+    if (s->n > 0)
+        qsort(s->e, s->n, sizeof(*s->e), entry_cmp);
+    return s;
+}
+
+static const struct snap_entry *snap_find(const struct chrun_snapshot *s, const char *path)
+{
+    struct snap_entry key = {.path = (char *) path};
+    if (s->n == 0)
+        return NULL;
+    return bsearch(&key, s->e, s->n, sizeof(*s->e), entry_cmp);
+}
+
+static bool ts_eq(struct timespec a, struct timespec b)
+{
+    return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
+static bool entry_changed(const struct snap_entry *a, const struct snap_entry *b)
+{
+    if (a->st.st_mode != b->st.st_mode || a->st.st_uid != b->st.st_uid ||
+        a->st.st_gid != b->st.st_gid || a->st.st_rdev != b->st.st_rdev ||
+        !ts_eq(a->st.st_mtim, b->st.st_mtim))
+        return true;
+    if (S_ISDIR(a->st.st_mode))
+        return false;
+    if (a->st.st_size != b->st.st_size || a->st.st_ino != b->st.st_ino ||
+        !ts_eq(a->st.st_ctim, b->st.st_ctim))
+        return true;
+    return (a->link || b->link) && (!a->link || !b->link || !streq(a->link, b->link));
+}
+
+/* A deletion is covered when an ancestor is gone from AFTER or is no longer
+ * a directory there: that ancestor's whiteout or replacement removes it. */
+static bool deletion_covered(const struct chrun_snapshot *after, const char *path)
+{
+    char buf[PATH_MAX];
+    char *slash;
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf))
+        return false;
+    while ((slash = strrchr(buf, '/')) != NULL) {
+        const struct snap_entry *e;
+        *slash = '\0';
+        e = snap_find(after, buf);
+        if (e == NULL || !S_ISDIR(e->st.st_mode))
+            return true;
+    }
+    return false;
+}
+
+int chrun_changeset_diff(const struct chrun_snapshot *before, const struct chrun_snapshot *after,
+                         int (*fn)(void *data, enum chrun_change_kind kind, const char *path,
+                                   struct chrun_err *err),
+                         void *data, struct chrun_err *err)
+{
+    size_t i = 0, j = 0;
+    while (i < before->n || j < after->n) {
+        int c = i == before->n  ? 1
+                : j == after->n ? -1
+                                : strcmp(before->e[i].path, after->e[j].path);
+        int rc = 0;
+        if (c < 0) {
+            if (!deletion_covered(after, before->e[i].path))
+                rc = fn(data, CHRUN_CHANGE_DELETE, before->e[i].path, err);
+            i++;
+        } else if (c > 0) {
+            rc = fn(data, CHRUN_CHANGE_ADD, after->e[j].path, err);
+            j++;
+        } else {
+            if (entry_changed(&before->e[i], &after->e[j]))
+                rc = fn(data, CHRUN_CHANGE_MODIFY, after->e[j].path, err);
+            i++;
+            j++;
+        }
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the layer tar ------------------------------------------------------- */
+
+/* What goes into the layer: entries of AFTER (marked) and whiteout names. */
+struct plan {
+    const struct chrun_snapshot *after;
+    bool *marked;           /* per AFTER entry */
+    char **whiteouts;       /* "dir/.wh.name", sorted at the end */
+    size_t n_whiteouts, cap_whiteouts;
+};
+
+static void plan_release(struct plan *p)
+{
+    for (size_t i = 0; i < p->n_whiteouts; i++)
+        free(p->whiteouts[i]);
+    free(p->whiteouts);
+    free(p->marked);
+}
+
+/* Mark PATH's entry in AFTER (when SELF) and every ancestor directory. */
+static void mark_with_parents(struct plan *p, const char *path, bool self)
+{
+    char buf[PATH_MAX];
+    char *slash;
+    const struct snap_entry *e;
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf))
+        return;
+    if (self && (e = snap_find(p->after, buf)) != NULL)
+        p->marked[e - p->after->e] = true;
+    while ((slash = strrchr(buf, '/')) != NULL) {
+        *slash = '\0';
+        e = snap_find(p->after, buf);
+        if (e != NULL)
+            p->marked[e - p->after->e] = true;
+    }
+}
+
+static int plan_change(void *data, enum chrun_change_kind kind, const char *path,
+                       struct chrun_err *err)
+{
+    struct plan *p = data;
+    const char *base = strrchr(path, '/');
+    char *wh = NULL;
+    if (kind != CHRUN_CHANGE_DELETE) {
+        mark_with_parents(p, path, true);
+        return 0;
+    }
+    base = base ? base + 1 : path;
+    if (asprintf(&wh, "%.*s" WHITEOUT_PREFIX "%s", (int) (base - path), path, base) < 0)
+        return chrun_err_sys(err, ENOMEM, "layer plan");
+    if (p->n_whiteouts == p->cap_whiteouts) {
+        size_t cap = p->cap_whiteouts ? p->cap_whiteouts * 2 : 16;
+        char **v = realloc(p->whiteouts, cap * sizeof(*v));
+        if (v == NULL) {
+            free(wh);
+            return chrun_err_sys(err, ENOMEM, "layer plan");
+        }
+        p->whiteouts = v;
+        p->cap_whiteouts = cap;
+    }
+    p->whiteouts[p->n_whiteouts++] = wh;
+    mark_with_parents(p, path, false);
+    return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The writer state: tar -> (hash for diff_id) -> raw+gzip -> store writer. */
+struct layer_out {
+    struct archive *tar;
+    struct archive *gz;
+    struct chrun_store_writer *w;
+    struct chrun_digest_hasher diff;
+    struct chrun_err cb_err; /* failure inside a libarchive callback */
+    bool cb_failed;
+    char *buf;               /* CHRUN_IO_BUFSZ, for file contents */
+    int64_t clamp;
+    time_t now;
+    /* hardlinked files already written: inode -> path */
+    struct {
+        dev_t dev;
+        ino_t ino;
+        const char *path;
+    } *links;
+    size_t n_links;
+};
+
+static la_ssize_t gz_write_cb(struct archive *a, void *data, const void *buf, size_t len)
+{
+    struct layer_out *o = data;
+    (void) a;
+    if (chrun_store_writer_write(o->w, buf, len, &o->cb_err) < 0) {
+        o->cb_failed = true;
+        return -1;
+    }
+    return (la_ssize_t) len;
+}
+
+static la_ssize_t tar_write_cb(struct archive *a, void *data, const void *buf, size_t len)
+{
+    struct layer_out *o = data;
+    (void) a;
+    if (chrun_digest_hasher_update(&o->diff, buf, len, &o->cb_err) < 0) {
+        o->cb_failed = true;
+        return -1;
+    }
+    if (archive_write_data(o->gz, buf, len) != (la_ssize_t) len) {
+        if (!o->cb_failed)
+            chrun_err_set(&o->cb_err, CHRUN_E_SYS, "gzip: %s", archive_error_string(o->gz));
+        o->cb_failed = true;
+        return -1;
+    }
+    return (la_ssize_t) len;
+}
+
+/* A libarchive failure on A, or the callback's own error behind it. */
+static int ar_fail(struct layer_out *o, struct archive *a, const char *what,
+                   struct chrun_err *err)
+{
+    if (o->cb_failed) {
+        *err = o->cb_err;
+        return chrun_err_prefix(err, "%s", what);
+    }
+    return chrun_err_set(err, CHRUN_E_SYS, "%s: %s", what,
+                         archive_error_string(a) ? archive_error_string(a) : "libarchive error");
+}
+
+static int out_open(struct layer_out *o, struct chrun_store *st, struct chrun_err *err)
+{
+    struct archive_entry *e;
+    int rc;
+    o->buf = malloc(CHRUN_IO_BUFSZ);
+    o->tar = archive_write_new();
+    o->gz = archive_write_new();
+    if (o->buf == NULL || o->tar == NULL || o->gz == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer writer");
+    if (chrun_digest_hasher_init(&o->diff, err) < 0)
+        return -1;
+    o->w = chrun_store_writer_begin(st, NULL, -1, 0, err);
+    if (o->w == NULL)
+        return -1;
+    /* no timestamp in the gzip header: the same tar gives the same blob */
+    if (archive_write_set_format_raw(o->gz) != ARCHIVE_OK ||
+        archive_write_add_filter_gzip(o->gz) != ARCHIVE_OK ||
+        archive_write_set_options(o->gz, "gzip:!timestamp") != ARCHIVE_OK ||
+        archive_write_set_bytes_per_block(o->gz, 0) != ARCHIVE_OK ||
+        archive_write_open2(o->gz, o, NULL, gz_write_cb, NULL, NULL) != ARCHIVE_OK)
+        return ar_fail(o, o->gz, "gzip writer", err);
+    e = archive_entry_new();
+    if (e == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer writer");
+    archive_entry_set_pathname(e, "layer.tar");
+    archive_entry_set_filetype(e, AE_IFREG);
+    rc = archive_write_header(o->gz, e);
+    archive_entry_free(e);
+    if (rc != ARCHIVE_OK)
+        return ar_fail(o, o->gz, "gzip writer", err);
+    if (archive_write_set_format_pax_restricted(o->tar) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(o->tar, 1) != ARCHIVE_OK ||
+        archive_write_open2(o->tar, o, NULL, tar_write_cb, NULL, NULL) != ARCHIVE_OK)
+        return ar_fail(o, o->tar, "tar writer", err);
+    return 0;
+}
+
+static void out_release(struct layer_out *o)
+{
+    if (o->tar)
+        archive_write_free(o->tar);
+    if (o->gz)
+        archive_write_free(o->gz);
+    chrun_store_writer_free(o->w);
+    chrun_digest_hasher_release(&o->diff);
+    free(o->buf);
+    free(o->links);
+}
+
+static time_t clamp_time(const struct layer_out *o, time_t t)
+{
+    return (o->clamp >= 0 && t > (time_t) o->clamp) ? (time_t) o->clamp : t;
+}
+
+/* Open PATH below ROOTFD through real directories only (the snapshot walked
+ * no symlink to reach it). */
+static int open_beneath(int rootfd, const char *path, struct chrun_err *err)
+{
+    struct open_how how = {
+        .flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd = (int) syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", path);
+    return fd;
+}
+
+static int write_content(struct layer_out *o, int rootfd, const struct snap_entry *se,
+                         struct chrun_err *err)
+{
+    cleanup_close int fd = open_beneath(rootfd, se->path, err);
+    struct stat st;
+    int64_t left = se->st.st_size;
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, &st) < 0)
+        return chrun_err_sys(err, errno, "stat '%s'", se->path);
+    if (!S_ISREG(st.st_mode) || st.st_ino != se->st.st_ino || st.st_size != se->st.st_size)
+        return chrun_err_set(err, CHRUN_E_INPUT, "'%s' changed while its layer was written",
+                             se->path);
+    while (left > 0) {
+        size_t want = left > CHRUN_IO_BUFSZ ? CHRUN_IO_BUFSZ : (size_t) left;
+        ssize_t n = chrun_io_read_full(fd, o->buf, want, err);
+        if (n < 0)
+            return chrun_err_prefix(err, "'%s'", se->path);
+        if ((size_t) n != want)
+            return chrun_err_set(err, CHRUN_E_INPUT, "'%s' shrank while its layer was written",
+                                 se->path);
+        if (archive_write_data(o->tar, o->buf, (size_t) n) != n)
+            return ar_fail(o, o->tar, se->path, err);
+        left -= n;
+    }
+    return 0;
+}
+
+/* For the second and later names of a hardlinked file: the first name. */
+static const char *hardlink_target(struct layer_out *o, const struct snap_entry *se,
+                                   struct chrun_err *err, int *ret_rc)
+{
+    void *p;
+    *ret_rc = 0;
+    if (!S_ISREG(se->st.st_mode) || se->st.st_nlink < 2)
+        return NULL;
+    for (size_t i = 0; i < o->n_links; i++)
+        if (o->links[i].dev == se->st.st_dev && o->links[i].ino == se->st.st_ino)
+            return o->links[i].path;
+    p = realloc(o->links, (o->n_links + 1) * sizeof(*o->links));
+    if (p == NULL) {
+        *ret_rc = chrun_err_sys(err, ENOMEM, "layer writer");
+        return NULL;
+    }
+    o->links = p;
+    o->links[o->n_links].dev = se->st.st_dev;
+    o->links[o->n_links].ino = se->st.st_ino;
+    o->links[o->n_links++].path = se->path;
+    return NULL;
+}
+
+static int write_entry(struct layer_out *o, int rootfd, const struct snap_entry *se,
+                       struct chrun_err *err)
+{
+    struct archive_entry *e = archive_entry_new();
+    cleanup_free char *name = NULL;
+    const char *link;
+    int rc = 0;
+    if (e == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer writer");
+    if (asprintf(&name, "%s%s", se->path, S_ISDIR(se->st.st_mode) ? "/" : "") < 0) {
+        archive_entry_free(e);
+        return chrun_err_sys(err, ENOMEM, "layer writer");
+    }
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_mode(e, se->st.st_mode);
+    archive_entry_set_uid(e, se->st.st_uid);
+    archive_entry_set_gid(e, se->st.st_gid);
+    archive_entry_set_mtime(e, clamp_time(o, se->st.st_mtim.tv_sec),
+                            o->clamp >= 0 && se->st.st_mtim.tv_sec >= o->clamp
+                                ? 0
+                                : se->st.st_mtim.tv_nsec);
+    if (S_ISLNK(se->st.st_mode))
+        archive_entry_set_symlink(e, se->link);
+    if (S_ISCHR(se->st.st_mode) || S_ISBLK(se->st.st_mode))
+        archive_entry_set_rdev(e, se->st.st_rdev);
+    link = hardlink_target(o, se, err, &rc);
+    if (link != NULL) {
+        archive_entry_set_hardlink(e, link);
+        archive_entry_set_size(e, 0);
+    } else if (S_ISREG(se->st.st_mode)) {
+        archive_entry_set_size(e, se->st.st_size);
+    }
+    if (rc == 0 && archive_write_header(o->tar, e) != ARCHIVE_OK)
+        rc = ar_fail(o, o->tar, se->path, err);
+    archive_entry_free(e);
+    if (rc == 0 && link == NULL && S_ISREG(se->st.st_mode))
+        rc = write_content(o, rootfd, se, err);
+    return rc;
+}
+
+static int write_whiteout(struct layer_out *o, const char *name, struct chrun_err *err)
+{
+    struct archive_entry *e = archive_entry_new();
+    int rc = 0;
+    if (e == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer writer");
+    archive_entry_set_pathname(e, name);
+    archive_entry_set_mode(e, AE_IFREG | 0644);
+    archive_entry_set_size(e, 0);
+    archive_entry_set_mtime(e, o->clamp >= 0 ? (time_t) o->clamp : o->now, 0);
+    if (archive_write_header(o->tar, e) != ARCHIVE_OK)
+        rc = ar_fail(o, o->tar, name, err);
+    archive_entry_free(e);
+    return rc;
+}
+
+/* Write marked entries and whiteouts merged in path order. */
+static int write_plan(struct layer_out *o, int rootfd, const struct plan *p, struct chrun_err *err)
+{
+    size_t i = 0, j = 0;
+    const struct chrun_snapshot *after = p->after;
+    while (i < after->n || j < p->n_whiteouts) {
+        bool entry_first;
+        int rc;
+        if (i < after->n && !p->marked[i]) {
+            i++;
+            continue;
+        }
+        entry_first = j == p->n_whiteouts ||
+                      (i < after->n && strcmp(after->e[i].path, p->whiteouts[j]) < 0);
+        if (entry_first) { /* sockets cannot be in a tar; their servers recreate them */
+            rc = S_ISSOCK(after->e[i].st.st_mode) ? 0 : write_entry(o, rootfd, &after->e[i], err);
+            i++;
+        } else
+            rc = write_whiteout(o, p->whiteouts[j++], err);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int out_finish(struct layer_out *o, struct chrun_changeset_layer *ret,
+                      struct chrun_err *err)
+{
+    if (archive_write_close(o->tar) != ARCHIVE_OK)
+        return ar_fail(o, o->tar, "finish layer tar", err);
+    if (archive_write_finish_entry(o->gz) != ARCHIVE_OK || archive_write_close(o->gz) != ARCHIVE_OK)
+        return ar_fail(o, o->gz, "finish layer gzip", err);
+    if (chrun_digest_hasher_final(&o->diff, &ret->diff_id, err) < 0)
+        return -1;
+    ret->size = (int64_t) chrun_store_writer_offset(o->w);
+    return chrun_store_writer_commit(o->w, &ret->digest, err);
+}
+
+int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
+                                const struct chrun_snapshot *before,
+                                const struct chrun_snapshot *after, int64_t clamp_mtime,
+                                struct chrun_changeset_layer *ret, struct chrun_err *err)
+{
+    struct plan p = {.after = after};
+    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL)};
+    bool any = false;
+    int rc;
+
+    *ret = (struct chrun_changeset_layer){.empty = true};
+    p.marked = calloc(after->n + 1, sizeof(bool));
+    if (p.marked == NULL)
+        return chrun_err_sys(err, ENOMEM, "layer plan");
+    rc = chrun_changeset_diff(before, after, plan_change, &p, err);
+    for (size_t i = 0; rc == 0 && i < after->n; i++)
+        any |= p.marked[i];
+    if (rc == 0 && (any || p.n_whiteouts > 0)) {
+        if (p.n_whiteouts > 0)
+            qsort(p.whiteouts, p.n_whiteouts, sizeof(char *), str_cmp);
+        rc = out_open(&o, st, err);
+        if (rc == 0)
+            rc = write_plan(&o, rootfd, &p, err);
+        if (rc == 0)
+            rc = out_finish(&o, ret, err);
+        ret->empty = false;
+    }
+    out_release(&o);
+    plan_release(&p);
+    return rc;
+}

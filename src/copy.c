@@ -1,0 +1,595 @@
+/* COPY and ADD: build context -> rootfs (see include/chrun/copy.h). */
+#include "chrun/copy.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <limits.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <archive.h>
+
+#include "chrun/fs.h"
+#include "chrun/io.h"
+#include "chrun/layer.h"
+#include "chrun/manifest.h"
+#include "cleanup.h"
+#include "util.h"
+
+/* ---- sources ------------------------------------------------------------- */
+
+/* Open PATH (a context path) beneath CTXFD as O_PATH, following symlinks
+ * only while they stay inside. */
+static int open_beneath(int ctxfd, const char *path, struct chrun_err *err)
+{
+    struct open_how how = {
+        .flags = O_PATH | O_CLOEXEC,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+    };
+    int fd = (int) syscall(SYS_openat2, ctxfd, *path ? path : ".", &how, sizeof(how));
+    if (fd < 0 && errno == EXDEV)
+        return chrun_err_set(err, CHRUN_E_INPUT, "source '%s' is outside the build context",
+                             path);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "source '%s'", path);
+    return fd;
+}
+
+typedef int (*source_fn)(void *data, int pathfd, const char *name, struct chrun_err *err);
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+/* The entry names of directory FD (not . and ..), sorted; NULL-terminated. */
+static int list_dir(int fd, char ***ret, size_t *ret_n, struct chrun_err *err)
+{
+    cleanup_closedir DIR *d = NULL;
+    struct dirent *de;
+    char **v = NULL;
+    size_t n = 0;
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
+        int e = errno;
+        if (dfd >= 0)
+            close(dfd);
+        return chrun_err_sys(err, e, "read directory");
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        char **p;
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        p = realloc(v, (n + 2) * sizeof(*v));
+        if (p == NULL || (p[n] = strdup(de->d_name)) == NULL) {
+            v = p ? p : v;
+            for (size_t i = 0; i < n; i++)
+                free(v[i]);
+            free(v);
+            return chrun_err_sys(err, ENOMEM, "read directory");
+        }
+        v = p;
+        v[++n] = NULL;
+    }
+    if (v != NULL)
+        qsort(v, n, sizeof(*v), name_cmp);
+    *ret = v;
+    *ret_n = n;
+    return 0;
+}
+
+static void names_free(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+/* Sources whose last component is a pattern: every match in its directory. */
+static int each_match(int ctxfd, const char *dir, const char *pattern, source_fn fn, void *data,
+                      struct chrun_err *err)
+{
+    cleanup_close int dfd = open_beneath(ctxfd, dir, err);
+    char **names = NULL;
+    size_t n = 0, hits = 0;
+    int rc = 0;
+    if (dfd < 0 || list_dir(dfd, &names, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char path[PATH_MAX];
+        cleanup_close int fd = -1;
+        if (fnmatch(pattern, names[i], FNM_PERIOD) != 0)
+            continue;
+        hits++;
+        if (snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", names[i]) >=
+            (int) sizeof(path)) {
+            rc = chrun_err_sys(err, ENAMETOOLONG, "source '%s'", names[i]);
+            break;
+        }
+        fd = open_beneath(ctxfd, path, err);
+        rc = fd < 0 ? -1 : fn(data, fd, names[i], err);
+    }
+    names_free(names, n);
+    if (rc == 0 && hits == 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "source '%s%s%s' matches no file", dir,
+                             *dir ? "/" : "", pattern);
+    return rc;
+}
+
+/* Call FN for every file SRC names in the context. */
+static int each_source(int ctxfd, const char *src, source_fn fn, void *data,
+                       struct chrun_err *err)
+{
+    char path[PATH_MAX], *slash, *last;
+    cleanup_close int fd = -1;
+    size_t len;
+    while (*src == '/')
+        src++;
+    if (snprintf(path, sizeof(path), "%s", src) >= (int) sizeof(path))
+        return chrun_err_set(err, CHRUN_E_INPUT, "source path too long");
+    len = strlen(path);
+    while (len > 0 && path[len - 1] == '/')
+        path[--len] = '\0';
+    slash = strrchr(path, '/');
+    last = slash ? slash + 1 : path;
+    if (strpbrk(last, "*?[") != NULL) {
+        if (slash != NULL)
+            *slash = '\0';
+        if (strpbrk(slash ? path : "", "*?[") != NULL)
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "source '%s': wildcards only in the last component", src);
+        return each_match(ctxfd, slash ? path : "", last, fn, data, err);
+    }
+    fd = open_beneath(ctxfd, path, err);
+    if (fd < 0)
+        return -1;
+    return fn(data, fd, *last ? last : ".", err);
+}
+
+/* ---- hashing the sources ------------------------------------------------ */
+
+static int hash_node(struct chrun_digest_hasher *h, int pathfd, const char *rel, char *buf,
+                     struct chrun_err *err);
+
+static int hash_dir(struct chrun_digest_hasher *h, int pathfd, const char *rel, char *buf,
+                    struct chrun_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (list_dir(pathfd, &names, &n, err) < 0)
+        return chrun_err_prefix(err, "'%s'", rel);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        cleanup_free char *sub = NULL;
+        cleanup_close int fd = openat(pathfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            rc = chrun_err_sys(err, errno, "open '%s/%s'", rel, names[i]);
+        else if (asprintf(&sub, "%s/%s", rel, names[i]) < 0)
+            rc = chrun_err_sys(err, ENOMEM, "hash sources");
+        else
+            rc = hash_node(h, fd, sub, buf, err);
+    }
+    names_free(names, n);
+    return rc;
+}
+
+static int hash_node(struct chrun_digest_hasher *h, int pathfd, const char *rel, char *buf,
+                     struct chrun_err *err)
+{
+    struct stat st;
+    char head[PATH_MAX + 64];
+    int len;
+    if (fstat(pathfd, &st) < 0)
+        return chrun_err_sys(err, errno, "stat '%s'", rel);
+    len = snprintf(head, sizeof(head), "%s%c%o%c%lld%c", rel, 0, (unsigned) st.st_mode, 0,
+                   S_ISREG(st.st_mode) ? (long long) st.st_size : 0LL, 0);
+    if (len >= (int) sizeof(head) || chrun_digest_hasher_update(h, head, (size_t) len, err) < 0)
+        return len >= (int) sizeof(head) ? chrun_err_set(err, CHRUN_E_INPUT, "name too long")
+                                         : -1;
+    if (S_ISDIR(st.st_mode))
+        return hash_dir(h, pathfd, rel, buf, err);
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlinkat(pathfd, "", buf, CHRUN_IO_BUFSZ);
+        if (n < 0)
+            return chrun_err_sys(err, errno, "read link '%s'", rel);
+        return chrun_digest_hasher_update(h, buf, (size_t) n, err);
+    }
+    if (S_ISREG(st.st_mode)) {
+        cleanup_close int fd = chrun_fs_reopen_regular(pathfd, O_RDONLY, err);
+        ssize_t n;
+        if (fd < 0)
+            return chrun_err_prefix(err, "'%s'", rel);
+        while ((n = chrun_io_read_full(fd, buf, CHRUN_IO_BUFSZ, err)) > 0)
+            if (chrun_digest_hasher_update(h, buf, (size_t) n, err) < 0)
+                return -1;
+        return n < 0 ? chrun_err_prefix(err, "'%s'", rel) : 0;
+    }
+    return 0;
+}
+
+struct hash_ctx {
+    struct chrun_digest_hasher h;
+    char *buf;
+};
+
+static int hash_source(void *data, int pathfd, const char *name, struct chrun_err *err)
+{
+    struct hash_ctx *hc = data;
+    return hash_node(&hc->h, pathfd, name, hc->buf, err);
+}
+
+int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n, struct chrun_digest *ret,
+                    struct chrun_err *err)
+{
+    struct hash_ctx hc = {.buf = malloc(CHRUN_IO_BUFSZ)};
+    int rc = 0;
+    if (hc.buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "hash sources");
+    rc = chrun_digest_hasher_init(&hc.h, err);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = each_source(ctxfd, srcs[i], hash_source, &hc, err);
+    if (rc == 0)
+        rc = chrun_digest_hasher_final(&hc.h, ret, err);
+    chrun_digest_hasher_release(&hc.h);
+    free(hc.buf);
+    return rc;
+}
+
+/* ---- destination ---------------------------------------------------------- */
+
+static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err *err);
+
+/* PREFIX exists as a symlink whose target is missing: create the target, as
+ * the container would see it (Docker's FollowSymlinkInScope does the same). */
+static int mkdir_link_target(int rootfd, int parent, const char *base, const char *prefix,
+                             int depth, struct chrun_err *err)
+{
+    char link[PATH_MAX], target[PATH_MAX];
+    ssize_t n = readlinkat(parent, base, link, sizeof(link) - 1);
+    if (n < 0)
+        return chrun_err_sys(err, EEXIST, "create directory '%s' in rootfs", prefix);
+    link[n] = '\0';
+    if (depth >= CHRUN_FS_MAX_HOPS)
+        return chrun_err_sys(err, ELOOP, "create directory '%s' in rootfs", prefix);
+    if (snprintf(target, sizeof(target), "%.*s/%s", link[0] == '/' ? 0 : (int) (base - prefix),
+                 prefix, link) >= (int) sizeof(target))
+        return chrun_err_sys(err, ENAMETOOLONG, "directory '%s' in rootfs", prefix);
+    return mkdir_depth(rootfd, target, depth + 1, err);
+}
+
+static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err *err)
+{
+    char prefix[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof(prefix))
+        return chrun_err_set(err, CHRUN_E_INPUT, "path too long: '%s'", path);
+    for (size_t i = 1; i <= len; i++) {
+        struct chrun_err probe = CHRUN_ERR_INIT;
+        cleanup_close int fd = -1, parent = -1;
+        const char *base;
+        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        fd = chrun_fs_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0, &probe);
+        if (fd >= 0)
+            continue;
+        if (probe.errnum != ENOENT)
+            return chrun_err_sys(err, probe.errnum, "directory '%s' in rootfs", prefix);
+        parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
+        if (parent < 0)
+            return -1;
+        /* BASE points into PREFIX, so it can name the link's directory */
+        base = prefix + (strrchr(prefix, '/') ? strrchr(prefix, '/') - prefix + 1 : 0);
+        if (mkdirat(parent, base, 0755) == 0)
+            continue;
+        if (errno != EEXIST)
+            return chrun_err_sys(err, errno, "create directory '%s' in rootfs", prefix);
+        if (mkdir_link_target(rootfd, parent, base, prefix, depth, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int chrun_copy_mkdir(int rootfd, const char *path, struct chrun_err *err)
+{
+    return mkdir_depth(rootfd, path, 0, err);
+}
+
+struct copy_ctx {
+    const struct chrun_copy *c;
+    bool into_dir;
+    char *buf;
+};
+
+static int set_meta(const struct copy_ctx *cc, int fd, const struct stat *st, const char *name,
+                    struct chrun_err *err)
+{
+    struct timespec times[2] = {st->st_mtim, st->st_mtim};
+    uid_t uid = cc->c->chown ? cc->c->uid : 0;
+    gid_t gid = cc->c->chown ? cc->c->gid : 0;
+    if (fchown(fd, uid, gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0 ||
+        futimens(fd, times) < 0)
+        return chrun_err_sys(err, errno, "set owner, mode and time of '%s'", name);
+    return 0;
+}
+
+/* Make room for a new entry NAME in DIRFD: a non-directory there goes. */
+static int clear_target(int dirfd, const char *name, bool keep_dir, struct chrun_err *err)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return errno == ENOENT ? 0 : chrun_err_sys(err, errno, "stat '%s'", name);
+    if (S_ISDIR(st.st_mode) && keep_dir)
+        return 0;
+    return chrun_fs_rm_rf_at(dirfd, name, err);
+}
+
+static int copy_node(const struct copy_ctx *cc, int srcfd, int dirfd, const char *name,
+                     struct chrun_err *err);
+
+static int copy_file(const struct copy_ctx *cc, int srcfd, const struct stat *st, int dirfd,
+                     const char *name, struct chrun_err *err)
+{
+    cleanup_close int in = chrun_fs_reopen_regular(srcfd, O_RDONLY, err);
+    cleanup_close int out = -1;
+    ssize_t n;
+    if (in < 0)
+        return chrun_err_prefix(err, "'%s'", name);
+    if (clear_target(dirfd, name, false, err) < 0)
+        return -1;
+    out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0)
+        return chrun_err_sys(err, errno, "create '%s'", name);
+    while ((n = chrun_io_read_full(in, cc->buf, CHRUN_IO_BUFSZ, err)) > 0)
+        if (chrun_io_write_full(out, cc->buf, (size_t) n, err) < 0)
+            return chrun_err_prefix(err, "'%s'", name);
+    if (n < 0)
+        return chrun_err_prefix(err, "'%s'", name);
+    return set_meta(cc, out, st, name, err);
+}
+
+static int copy_symlink(const struct copy_ctx *cc, int srcfd, const struct stat *st, int dirfd,
+                        const char *name, struct chrun_err *err)
+{
+    struct timespec times[2] = {st->st_mtim, st->st_mtim};
+    ssize_t n = readlinkat(srcfd, "", cc->buf, CHRUN_IO_BUFSZ - 1);
+    if (n < 0)
+        return chrun_err_sys(err, errno, "read link '%s'", name);
+    cc->buf[n] = '\0';
+    if (clear_target(dirfd, name, false, err) < 0)
+        return -1;
+    if (symlinkat(cc->buf, dirfd, name) < 0)
+        return chrun_err_sys(err, errno, "create symlink '%s'", name);
+    if (fchownat(dirfd, name, cc->c->chown ? cc->c->uid : 0, cc->c->chown ? cc->c->gid : 0,
+                 AT_SYMLINK_NOFOLLOW) < 0 ||
+        utimensat(dirfd, name, times, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "set owner and time of '%s'", name);
+    return 0;
+}
+
+/* Copy the entries of directory SRCFD into directory DSTFD. */
+static int copy_contents(const struct copy_ctx *cc, int srcfd, int dstfd, struct chrun_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (list_dir(srcfd, &names, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        cleanup_close int fd = openat(srcfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        rc = fd < 0 ? chrun_err_sys(err, errno, "open source '%s'", names[i])
+                    : copy_node(cc, fd, dstfd, names[i], err);
+    }
+    names_free(names, n);
+    return rc;
+}
+
+static int copy_dir(const struct copy_ctx *cc, int srcfd, const struct stat *st, int dirfd,
+                    const char *name, struct chrun_err *err)
+{
+    cleanup_close int dst = -1;
+    if (clear_target(dirfd, name, true, err) < 0)
+        return -1;
+    if (mkdirat(dirfd, name, 0700) < 0 && errno != EEXIST)
+        return chrun_err_sys(err, errno, "create directory '%s'", name);
+    dst = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dst < 0)
+        return chrun_err_sys(err, errno, "open directory '%s'", name);
+    if (copy_contents(cc, srcfd, dst, err) < 0)
+        return chrun_err_prefix(err, "'%s'", name);
+    return set_meta(cc, dst, st, name, err);
+}
+
+static int copy_node(const struct copy_ctx *cc, int srcfd, int dirfd, const char *name,
+                     struct chrun_err *err)
+{
+    struct stat st;
+    if (fstat(srcfd, &st) < 0)
+        return chrun_err_sys(err, errno, "stat source '%s'", name);
+    if (S_ISREG(st.st_mode))
+        return copy_file(cc, srcfd, &st, dirfd, name, err);
+    if (S_ISDIR(st.st_mode))
+        return copy_dir(cc, srcfd, &st, dirfd, name, err);
+    if (S_ISLNK(st.st_mode))
+        return copy_symlink(cc, srcfd, &st, dirfd, name, err);
+    return chrun_err_set(err, CHRUN_E_INPUT, "source '%s' is not a file, directory or symlink",
+                         name);
+}
+
+/* ---- ADD of archives ------------------------------------------------------ */
+
+/* Is the file at FD a tar (plain, gzip or zstd)? On yes, fill DESC (media
+ * type, digest, size) and DIFF_ID for the layer applier. */
+static int probe_archive(int fd, char *buf, struct chrun_descriptor *desc,
+                         struct chrun_digest *diff_id, bool *ret_is, struct chrun_err *err)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    struct chrun_digest_hasher h = {0};
+    size_t got = 0, fill = 0;
+    bool checked = false;
+    la_ssize_t n;
+    int rc = 0;
+    *ret_is = false;
+    if (a == NULL)
+        return chrun_err_sys(err, ENOMEM, "ADD");
+    archive_read_support_filter_gzip(a);
+    archive_read_support_filter_zstd(a);
+    archive_read_support_format_raw(a);
+    if (lseek(fd, 0, SEEK_SET) < 0 || archive_read_open_fd(a, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK ||
+        archive_read_next_header(a, &e) != ARCHIVE_OK || chrun_digest_hasher_init(&h, err) < 0) {
+        archive_read_free(a);
+        chrun_digest_hasher_release(&h);
+        return 0; /* not readable as a stream: an ordinary file */
+    }
+    /* the first 512 bytes stay together in BUF for the tar magic check */
+    while (rc == 0 && (n = archive_read_data(a, buf + fill, CHRUN_IO_BUFSZ - fill)) > 0) {
+        rc = chrun_digest_hasher_update(&h, buf + fill, (size_t) n, err);
+        got += (size_t) n;
+        fill = got < 512 ? got : 0;
+        if (got >= 512 && !checked) {
+            checked = true;
+            if (memcmp(buf + 257, "ustar", 5) != 0)
+                break;
+        }
+    }
+    if (rc == 0 && checked && n < 0)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "corrupt archive: %s", archive_error_string(a));
+    if (rc == 0 && checked && n == 0 && memcmp(buf + 257, "ustar", 5) == 0) {
+        int code = archive_filter_code(a, 0);
+        *ret_is = true;
+        snprintf(desc->media_type, sizeof(desc->media_type), "%s",
+                 code == ARCHIVE_FILTER_GZIP   ? CHRUN_MT_OCI_LAYER_GZIP
+                 : code == ARCHIVE_FILTER_ZSTD ? CHRUN_MT_OCI_LAYER_ZSTD
+                                               : CHRUN_MT_OCI_LAYER);
+        rc = chrun_digest_hasher_final(&h, diff_id, err);
+    }
+    archive_read_free(a);
+    chrun_digest_hasher_release(&h);
+    if (rc == 0 && *ret_is) {
+        struct chrun_digest_hasher fh = {0};
+        rc = chrun_digest_hasher_init(&fh, err);
+        if (rc == 0 && lseek(fd, 0, SEEK_SET) < 0)
+            rc = chrun_err_sys(err, errno, "ADD archive");
+        while (rc == 0 && (n = chrun_io_read_full(fd, buf, CHRUN_IO_BUFSZ, err)) > 0)
+            rc = chrun_digest_hasher_update(&fh, buf, (size_t) n, err);
+        if (rc == 0 && n < 0)
+            rc = -1;
+        desc->size = (int64_t) fh.size_bytes;
+        if (rc == 0)
+            rc = chrun_digest_hasher_final(&fh, &desc->digest, err);
+        chrun_digest_hasher_release(&fh);
+    }
+    return rc;
+}
+
+/* Unpack the tar at FD into directory DESTFD with the layer applier. */
+static int extract(int fd, int destfd, const struct chrun_descriptor *desc,
+                   const struct chrun_digest *diff_id, struct chrun_err *err)
+{
+    struct chrun_layer_applier *a = chrun_layer_applier_new(destfd, err);
+    int rc;
+    if (a == NULL)
+        return -1;
+    rc = lseek(fd, 0, SEEK_SET) < 0 ? chrun_err_sys(err, errno, "ADD archive")
+                                    : chrun_layer_apply(a, fd, desc, diff_id, err);
+    if (rc == 0)
+        rc = chrun_layer_applier_finish(a, err);
+    chrun_layer_applier_free(a);
+    return rc;
+}
+
+/* ---- one source -> destination ------------------------------------------- */
+
+static int open_dest_dir(const struct chrun_copy *c, struct chrun_err *err)
+{
+    if (chrun_copy_mkdir(c->rootfd, c->dest, err) < 0)
+        return -1;
+    return chrun_fs_open_in_root(c->rootfd, c->dest, O_RDONLY | O_DIRECTORY, 0, err);
+}
+
+static int copy_source(void *data, int pathfd, const char *name, struct chrun_err *err)
+{
+    const struct copy_ctx *cc = data;
+    const struct chrun_copy *c = cc->c;
+    struct stat st;
+    cleanup_close int dirfd = -1;
+    const char *base = name;
+    if (fstat(pathfd, &st) < 0)
+        return chrun_err_sys(err, errno, "stat source '%s'", name);
+    if (c->extract && S_ISREG(st.st_mode)) {
+        struct chrun_descriptor desc = {0};
+        struct chrun_digest diff_id;
+        bool is_tar = false;
+        cleanup_close int fd = chrun_fs_reopen_regular(pathfd, O_RDONLY, err);
+        if (fd < 0 || probe_archive(fd, cc->buf, &desc, &diff_id, &is_tar, err) < 0)
+            return chrun_err_prefix(err, "ADD '%s'", name);
+        if (is_tar) {
+            dirfd = open_dest_dir(c, err);
+            if (dirfd < 0 || extract(fd, dirfd, &desc, &diff_id, err) < 0)
+                return chrun_err_prefix(err, "ADD '%s'", name);
+            return 0;
+        }
+    }
+    if (S_ISDIR(st.st_mode)) {
+        cleanup_close int dst = open_dest_dir(c, err);
+        return dst < 0 ? -1 : copy_contents(cc, pathfd, dst, err);
+    }
+    if (cc->into_dir) {
+        dirfd = open_dest_dir(c, err);
+    } else {
+        char parent[PATH_MAX];
+        const char *slash = strrchr(c->dest, '/');
+        snprintf(parent, sizeof(parent), "%.*s", (int) (slash ? slash - c->dest : 0), c->dest);
+        if (*parent != '\0' && chrun_copy_mkdir(c->rootfd, parent, err) < 0)
+            return -1;
+        dirfd = chrun_fs_open_parent_in_root(c->rootfd, c->dest, &base, err);
+    }
+    if (dirfd < 0)
+        return -1;
+    return copy_node(cc, pathfd, dirfd, base, err);
+}
+
+/* DEST names a directory: it ends with '/', or it is one in the rootfs. */
+static bool dest_is_dir(const struct chrun_copy *c)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    struct stat st;
+    int fd;
+    size_t len = strlen(c->dest);
+    if (len > 0 && c->dest[len - 1] == '/')
+        return true;
+    fd = chrun_fs_open_in_root(c->rootfd, c->dest, O_PATH, 0, &ignored);
+    if (fd < 0)
+        return false;
+    bool dir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    return dir;
+}
+
+int chrun_copy_run(const struct chrun_copy *c, char *const *srcs, size_t n,
+                   struct chrun_err *err)
+{
+    struct copy_ctx cc = {.c = c, .buf = malloc(CHRUN_IO_BUFSZ)};
+    int rc = 0;
+    if (cc.buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "copy");
+    cc.into_dir = n > 1 || dest_is_dir(c) || strpbrk(srcs[0], "*?[") != NULL;
+    if (n > 1 && c->dest[strlen(c->dest) - 1] != '/' && !dest_is_dir(c))
+        rc = chrun_err_set(err, CHRUN_E_INPUT,
+                           "destination '%s' must be a directory (end it with '/') for several "
+                           "sources",
+                           c->dest);
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = each_source(c->ctxfd, srcs[i], copy_source, &cc, err);
+    free(cc.buf);
+    return rc;
+}

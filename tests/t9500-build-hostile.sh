@@ -1,0 +1,78 @@
+#!/bin/bash
+test_description='chrun-build: sources escaping the context, destinations through image symlinks, hostile ADD archives'
+. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-unpack.sh
+
+# build_refused DIR PATTERN: exit 1, one error line matching PATTERN, store
+# and the host tree outside/ unchanged, nothing left in tmp/.
+build_refused() {
+    store_snapshot >before && tree_snapshot outside >outside.before &&
+    test_expect_code 1 chrun-build -q "$1" >out 2>err &&
+    test_one_error_line chrun-build err "$2" &&
+    test ! -s out &&
+    store_snapshot >after && test_cmp before after &&
+    tree_snapshot outside >outside.after && test_cmp outside.before outside.after
+}
+
+test_expect_success 'setup: busybox and a base image with /evil -> a host directory' '
+    fixtures_ensure &&
+    chrun-load -q "$FIXTURES/basic.oci.tar" >/dev/null &&
+    mkdir -p outside/host-target && echo precious >outside/host-target/f &&
+    echo secret >outside/secret &&
+    printf "sym evil target=$TRASH_DIRECTORY/outside/host-target\nsym evilfile target=$TRASH_DIRECTORY/outside/host-target/f\n" |
+        unpack_mktar evil.tar &&
+    unpack_mkimage evil:1 evil.tar >/dev/null &&
+    mkdir -p ctx && echo mine >ctx/f
+'
+
+test_expect_success 'COPY ../x is refused' '
+    printf "FROM fixture/basic:1\nCOPY ../outside/secret /x\n" >ctx/Dockerfile &&
+    build_refused ctx "line 2: source .\.\./outside/secret. is outside the build context"
+'
+
+test_expect_success 'COPY of a context symlink pointing outside is refused' '
+    ln -s "$TRASH_DIRECTORY/outside/secret" ctx/abs-link &&
+    ln -s ../outside/secret ctx/rel-link &&
+    printf "FROM fixture/basic:1\nCOPY abs-link /x\n" >ctx/Dockerfile &&
+    build_refused ctx "line 2: source .abs-link. is outside the build context" &&
+    printf "FROM fixture/basic:1\nCOPY rel-link /x\n" >ctx/Dockerfile &&
+    build_refused ctx "line 2: source .rel-link. is outside the build context"
+'
+
+test_expect_success 'a symlink inside a copied directory is copied as a symlink, not followed' '
+    mkdir -p ctx/d && ln -sf "$TRASH_DIRECTORY/outside/secret" ctx/d/l &&
+    printf "FROM fixture/basic:1\nCOPY d /d/\n" >ctx/Dockerfile &&
+    chrun-build -q -t d:1 ctx >/dev/null &&
+    b=$(chrun-unpack d:1) &&
+    test "$(readlink "$b/rootfs/d/l")" = "$TRASH_DIRECTORY/outside/secret" &&
+    rm -r ctx/d
+'
+
+test_expect_success 'COPY through an image symlink lands inside the rootfs, never on the host' '
+    tree_snapshot outside >outside.before &&
+    printf "FROM evil:1\nCOPY f /evil/\nCOPY f /evilfile\n" >ctx/Dockerfile &&
+    chrun-build -q -t e:1 ctx >/dev/null &&
+    tree_snapshot outside >outside.after && test_cmp outside.before outside.after &&
+    b=$(chrun-unpack e:1) &&
+    test "$(cat "$b/rootfs$TRASH_DIRECTORY/outside/host-target/f")" = mine &&
+    test -L "$b/rootfs/evil" &&
+    # a file over an image symlink replaces the link, never writes through it
+    test ! -L "$b/rootfs/evilfile" && test "$(cat "$b/rootfs/evilfile")" = mine &&
+    test -z "$(ls -A "$CHRUN_ROOT/tmp")"
+'
+
+test_expect_success 'ADD of an archive with ../ or absolute entries is refused' '
+    printf "file ../../escaped data=x\n" | unpack_mktar ctx/dotdot.tar &&
+    printf "raw /abs-escaped data=x\n" | unpack_mktar ctx/abs.tar &&
+    printf "FROM fixture/basic:1\nADD dotdot.tar /x/\n" >ctx/Dockerfile &&
+    build_refused ctx "line 2: ADD .dotdot.tar.*\.\." &&
+    printf "FROM fixture/basic:1\nADD abs.tar /x/\n" >ctx/Dockerfile &&
+    build_refused ctx "line 2: ADD .abs.tar." &&
+    test ! -e "$TRASH_DIRECTORY/escaped" && test ! -e /abs-escaped
+'
+
+test_expect_success 'ADD of a URL is refused (offline builder)' '
+    printf "FROM fixture/basic:1\nADD http://127.0.0.1:1/x /x\n" >ctx/Dockerfile &&
+    build_refused ctx "line 2: ADD of a URL is not supported"
+'
+
+test_done

@@ -215,8 +215,10 @@ static int cache_put(struct builder *b, const struct chrun_digest *key,
     dfd = openat(root, CHRUN_BUILD_CACHE_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dfd < 0)
         return chrun_err_sys(err, errno, "open '%s'", CHRUN_BUILD_CACHE_DIR);
-    return chrun_fs_write_atomic_at(chrun_store_tmp_fd(b->st), dfd, chrun_digest_hex(key), text,
-                                    strlen(text), 0644, err);
+    /* concurrent builds may write one key: no shared temporary, no lock */
+    return chrun_fs_write_atomic_unlocked_at(chrun_store_tmp_fd(b->st), dfd,
+                                             chrun_digest_hex(key), text, strlen(text), 0644,
+                                             err);
 }
 
 /* ---- config bookkeeping ------------------------------------------------------ */

@@ -379,6 +379,23 @@ int chrun_fs_mkdtemp_at(int dirfd, const char *prefix, char *ret_name, size_t si
     return chrun_err_sys(err, EEXIST, "create temporary directory '%s'", prefix);
 }
 
+/* Fill the open temporary TMPNAME (FD) with DATA, then fsync, rename it
+ * to NAME in DIRFD and fsync DIRFD; the temporary is removed on failure. */
+static int publish_temp(int tmpdirfd, int fd, const char *tmpname, int dirfd, const char *name,
+                        const void *data, size_t len, mode_t mode, struct chrun_err *err)
+{
+    if (chrun_io_write_full(fd, data, len, err) < 0) {
+        unlinkat(tmpdirfd, tmpname, 0);
+        return chrun_err_prefix(err, "'%s'", name);
+    }
+    if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || renameat(tmpdirfd, tmpname, dirfd, name) < 0) {
+        int e = errno;
+        unlinkat(tmpdirfd, tmpname, 0);
+        return chrun_err_sys(err, e, "replace '%s'", name);
+    }
+    return chrun_fs_fsync_dir(dirfd, err);
+}
+
 int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const void *data,
                              size_t len, mode_t mode, struct chrun_err *err)
 {
@@ -392,16 +409,21 @@ int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const vo
     fd = openat(tmpdirfd, tmpname, O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
     if (fd < 0)
         return chrun_err_sys(err, errno, "create '%s'", tmpname);
-    if (chrun_io_write_full(fd, data, len, err) < 0) {
-        unlinkat(tmpdirfd, tmpname, 0);
-        return chrun_err_prefix(err, "'%s'", name);
-    }
-    if (fchmod(fd, mode) < 0 || fsync(fd) < 0 || renameat(tmpdirfd, tmpname, dirfd, name) < 0) {
-        int e = errno;
-        unlinkat(tmpdirfd, tmpname, 0);
-        return chrun_err_sys(err, e, "replace '%s'", name);
-    }
-    return chrun_fs_fsync_dir(dirfd, err);
+    return publish_temp(tmpdirfd, fd, tmpname, dirfd, name, data, len, mode, err);
+}
+
+int chrun_fs_write_atomic_unlocked_at(int tmpdirfd, int dirfd, const char *name,
+                                      const void *data, size_t len, mode_t mode,
+                                      struct chrun_err *err)
+{
+    char tmpname[NAME_MAX];
+    cleanup_close int fd = -1;
+    if (strchr(name, '/') != NULL)
+        return chrun_err_sys(err, EINVAL, "replace '%s'", name);
+    fd = chrun_fs_mkstemp_at(tmpdirfd, "atomic-", tmpname, sizeof(tmpname), err);
+    if (fd < 0)
+        return -1;
+    return publish_temp(tmpdirfd, fd, tmpname, dirfd, name, data, len, mode, err);
 }
 
 bool chrun_fs_exists_at(int dirfd, const char *name)

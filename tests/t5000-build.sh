@@ -4,13 +4,19 @@ test_description='chrun-build: instructions, layers, whiteouts, peers, reproduci
 
 export SOURCE_DATE_EPOCH=1700000000
 
-# layer_list IMAGE N: the entries of layer N (0-based) of IMAGE in the store.
-layer_list() {
-    local m l
+# layer_digest IMAGE N: the digest of layer N (0-based) of IMAGE in the store.
+layer_digest() {
+    local m
     m=$(jq -r --arg r "docker.io/library/$1" \
         '.manifests[] | select(.annotations["org.opencontainers.image.ref.name"] == $r) | .digest' \
         "$CHRUN_ROOT/index.json") &&
-    l=$(jq -r ".layers[$2].digest" "$CHRUN_ROOT/blobs/sha256/${m#sha256:}") &&
+    jq -er ".layers[$2].digest" "$CHRUN_ROOT/blobs/sha256/${m#sha256:}"
+}
+
+# layer_list IMAGE N: the entries of layer N (0-based) of IMAGE in the store.
+layer_list() {
+    local l
+    l=$(layer_digest "$1" "$2") &&
     tar -tzf "$CHRUN_ROOT/blobs/sha256/${l#sha256:}"
 }
 
@@ -146,12 +152,26 @@ test_expect_success 'step cache: a second build runs no RUN and reuses every lay
     test "$(layer_list stamp:3 1)" = stamp
 '
 
-test_expect_success 'step cache: an entry whose blob gc removed is not trusted' '
+test_expect_success 'step cache: gc drops the entries whose layer it removes' '
+    ls "$CHRUN_ROOT/build-cache" | sort >cache.before &&
     chrun-rmi stamp:1 stamp:2 stamp:3 >/dev/null &&
-    chrun-gc -q 2>/dev/null &&
+    chrun-gc -q --json >gc.json 2>/dev/null &&
+    test "$(jq .cache_removed gc.json)" -ge 1 &&
+    ls "$CHRUN_ROOT/build-cache" | sort >cache.after &&
+    test "$(comm -13 cache.before cache.after)" = "" &&
+    test "$(wc -l <cache.after)" -lt "$(wc -l <cache.before)" &&
     chrun-build -t stamp:4 cctx >d4 2>err4 &&
     ! grep -q "using cache" err4 &&
     b=$(chrun-unpack stamp:4) && test -s "$b/rootfs/stamp"
+'
+
+test_expect_success 'step cache: an entry whose blob is gone is not trusted' '
+    layer=$(layer_digest stamp:4 1) &&
+    chrun-rmi stamp:4 >/dev/null &&
+    rm -f "$CHRUN_ROOT/blobs/sha256/${layer#sha256:}" &&
+    chrun-build -t stamp:5 cctx >d5 2>err5 &&
+    ! grep -q "using cache" err5 &&
+    b=$(chrun-unpack stamp:5) && test -s "$b/rootfs/stamp"
 '
 
 test_expect_success 'a COPY source change misses the cache; an unchanged one hits' '

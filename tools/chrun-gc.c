@@ -61,16 +61,19 @@ int main(int argc, char **argv)
     chrun_store_close(st);
     if (rc < 0)
         return chrun_tool_fail(&err);
-    chrun_log_info("%s %llu blobs (%llu bytes), %llu tmp entries, %llu bundles; kept %llu blobs",
+    chrun_log_info("%s %llu blobs (%llu bytes), %llu tmp entries, %llu bundles, %llu build "
+                   "cache entries; kept %llu blobs",
                    opts.dry_run ? "would remove" : "removed",
                    (unsigned long long) r.blobs_removed, (unsigned long long) r.bytes_freed,
                    (unsigned long long) r.tmp_removed, (unsigned long long) r.bundles_removed,
-                   (unsigned long long) r.blobs_kept);
+                   (unsigned long long) r.cache_removed, (unsigned long long) r.blobs_kept);
     if (json)
         printf("{\"dry_run\":%s,\"blobs_removed\":%llu,\"bytes_freed\":%llu,"
-               "\"tmp_removed\":%llu,\"bundles_removed\":%llu,\"blobs_kept\":%llu}\n",
+               "\"tmp_removed\":%llu,\"bundles_removed\":%llu,\"cache_removed\":%llu,"
+               "\"blobs_kept\":%llu}\n",
                opts.dry_run ? "true" : "false", (unsigned long long) r.blobs_removed,
                (unsigned long long) r.bytes_freed, (unsigned long long) r.tmp_removed,
-               (unsigned long long) r.bundles_removed, (unsigned long long) r.blobs_kept);
+               (unsigned long long) r.bundles_removed, (unsigned long long) r.cache_removed,
+               (unsigned long long) r.blobs_kept);
     return chrun_tool_finish_stdout();
 }

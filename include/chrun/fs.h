@@ -52,6 +52,13 @@ int chrun_fs_fsync_dir(int dirfd, struct chrun_err *err);
 int chrun_fs_write_atomic_at(int tmpdirfd, int dirfd, const char *name, const void *data,
                              size_t len, mode_t mode, struct chrun_err *err);
 
+/* The same for writers that hold no lock: each write has its own temporary
+ * (mkstemp), so concurrent writers of NAME never share one and the last
+ * rename wins whole. A crash may leave a temporary; chrun-gc removes it. */
+int chrun_fs_write_atomic_unlocked_at(int tmpdirfd, int dirfd, const char *name,
+                                      const void *data, size_t len, mode_t mode,
+                                      struct chrun_err *err);
+
 /* Create a uniquely named file (O_EXCL) or directory in DIRFD from PREFIX;
  * the name is written to RET_NAME (size SIZE). chrun_fs_mkstemp_at returns
  * an O_RDWR fd; chrun_fs_mkdtemp_at returns 0. -1 on error. */

@@ -22,6 +22,7 @@ struct chrun_gc_report {
     uint64_t bytes_freed; /* blobs and tmp files */
     uint64_t tmp_removed;
     uint64_t bundles_removed;
+    uint64_t cache_removed; /* build-cache entries whose layer blob was removed */
 };
 
 /* Collect garbage in ST, which must have been opened with

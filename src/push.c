@@ -153,14 +153,15 @@ static int location_with_digest(const char *location, const struct chrun_digest 
     return ok ? 0 : chrun_err_set(err, CHRUN_E_INPUT, "blob %s: upload URL too long", d->str);
 }
 
-/* "WHAT: registry H answered HTTP N[: CODE: message]" for an unexpected reply. */
-static int unexpected(struct pusher *p, const char *what, const struct registry_reply *r,
-                      struct chrun_err *err)
+/* "WHAT: H answered HTTP N[: CODE: message]" for an unexpected reply; H is
+ * the host that answered (an upload Location may lead elsewhere). */
+static int unexpected(const char *what, const struct registry_reply *r, struct chrun_err *err)
 {
-    char detail[300];
+    char detail[300], host[REGISTRY_HOSTPORT_MAX];
     registry_reply_detail(r, detail, sizeof(detail));
-    return chrun_err_set(err, CHRUN_E_NETWORK, "%s: registry %s answered HTTP %ld%s%s", what,
-                         p->c->host, r->resp.status, detail[0] ? ": " : "", detail);
+    registry_url_hostport(r->url, host, sizeof(host));
+    return chrun_err_set(err, CHRUN_E_NETWORK, "%s: %s answered HTTP %ld%s%s", what, host,
+                         r->resp.status, detail[0] ? ": " : "", detail);
 }
 
 /* Blobs */
@@ -181,7 +182,7 @@ static int blob_exists(struct pusher *p, const struct chrun_digest *d, bool *ret
     else if (r.resp.status == 200 || r.resp.status == 404)
         *ret_exists = r.resp.status == 200;
     else
-        rc = unexpected(p, what, &r, err);
+        rc = unexpected(what, &r, err);
     registry_reply_release(&r);
     return rc;
 }
@@ -213,7 +214,7 @@ static int start_upload(struct pusher *p, const struct chrun_digest *d, bool try
     else if (r.resp.status == 202)
         rc = absolute_location(&r, what, location, size, err);
     else
-        rc = unexpected(p, what, &r, err);
+        rc = unexpected(what, &r, err);
     registry_reply_release(&r);
     return rc;
 }
@@ -240,7 +241,7 @@ static int send_upload_request(struct pusher *p, const char *method, const char 
         rc = -1;
     } else if (r.resp.status != want_status) {
         *ret_again = registry_status_retryable(r.resp.status);
-        rc = unexpected(p, what, &r, err);
+        rc = unexpected(what, &r, err);
     } else if (want_status == 201 && r.resp.docker_digest[0] &&
                !streq(r.resp.docker_digest, d->str)) {
         chrun_sanitize(r.resp.docker_digest);
@@ -383,7 +384,7 @@ static int put_manifest(struct pusher *p, const char *buf, size_t len, const cha
     if (registry_request(p->c, &rq, &r, err) < 0)
         rc = -1;
     else if (r.resp.status != 201)
-        rc = unexpected(p, what, &r, err);
+        rc = unexpected(what, &r, err);
     else if (r.resp.docker_digest[0] && !streq(r.resp.docker_digest, d->str)) {
         /* the registry stored other bytes than ours, or says so: the
          * digest the user would pin is not the one printed */

@@ -851,8 +851,8 @@ int registry_authenticate(struct registry_client *c, struct chrun_err *err)
 /* Adopt the challenge of a 401 that FROM (the URL that answered) sent. Only
  * the registry's own origin may ask for its credentials: a redirect target
  * on another host that answers 401 gets nothing. */
-int registry_take_challenge(struct registry_client *c, const struct registry_resp *resp, const char *from,
-                          struct chrun_err *err)
+int registry_take_challenge(struct registry_client *c, const struct registry_resp *resp,
+                            const char *from, struct chrun_err *err)
 {
     if (!chrun_registry_same_origin(from, c->base)) {
         char host[sizeof(((struct origin *) NULL)->hostport)];
@@ -911,7 +911,8 @@ int registry_request(struct registry_client *c, struct registry_req *rq, struct 
             return 0;
         if (round > 0)
             return registry_auth_refused(c, rq->what, err);
-        if (registry_take_challenge(c, &r->resp, r->url, err) < 0 || registry_authenticate(c, err) < 0)
+        if (registry_take_challenge(c, &r->resp, r->url, err) < 0 ||
+            registry_authenticate(c, err) < 0)
             return chrun_err_prefix(err, "%s", rq->what);
     }
 }

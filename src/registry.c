@@ -75,7 +75,8 @@ static const struct fetched *plan_find_manifest(const struct plan *p,
     return NULL;
 }
 
-static int plan_add_blob(struct plan *p, struct registry_client *c, const struct chrun_descriptor *d,
+static int plan_add_blob(struct plan *p, struct registry_client *c,
+                         const struct chrun_descriptor *d,
                          struct chrun_err *err)
 {
     for (size_t i = 0; i < p->n_blobs; i++)
@@ -613,7 +614,8 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     }
     if (rc != CURLE_OK) {
         if (registry_curl_transient(rc) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
-            chrun_log_debug("blob %s: %s; retrying", j->d.digest.str, registry_curl_msg(rc, j->errbuf));
+            chrun_log_debug("blob %s: %s; retrying", j->d.digest.str,
+                            registry_curl_msg(rc, j->errbuf));
             job_retry(j, chrun_registry_backoff_ms(j->attempts));
             return 0;
         }
@@ -676,7 +678,8 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         return 0;
     }
     if (st == 401 && j->auth_rounds++ < 1) {
-        if (registry_take_challenge(c, &j->resp, j->url, err) < 0 || registry_authenticate(c, err) < 0)
+        if (registry_take_challenge(c, &j->resp, j->url, err) < 0 ||
+            registry_authenticate(c, err) < 0)
             return chrun_err_prefix(err, "blob %s", j->d.digest.str);
         snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
         job_retry(j, 0);

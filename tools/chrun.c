@@ -29,6 +29,7 @@ static const char *const subcommands[][2] = {
     {"exec", "chroot into a bundle and run its process"},
     {"run", "pull if missing, unpack (cached) and exec an image"},
     {"save", "write images as a docker or OCI archive"},
+    {"push", "upload an image to a registry"},
     {"images", "list named images"},
     {"inspect", "show an image's manifest and config"},
     {"tag", "name an image"},

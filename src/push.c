@@ -248,7 +248,9 @@ static int send_upload_request(struct pusher *p, const char *method, const char 
         rc = chrun_err_set(err, CHRUN_E_DIGEST,
                            "%s: registry %s stored it as %.80s: upload corrupted", what,
                            p->c->host, r.resp.docker_digest);
-    } else if (next != NULL) {
+    } else if (next != NULL && (r.resp.location[0] || r.resp.location_too_long)) {
+        /* the next request goes where this answer says; without a Location
+         * (some registries omit it after a chunk) the session URL stays */
         rc = absolute_location(&r, what, next, size, err);
     }
     registry_reply_release(&r);

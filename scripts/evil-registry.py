@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
-"""A hostile registry for chrun-pull's tests: a proxy in front of a real
-docker-registry that misbehaves in one chosen way.
+"""A hostile registry for chrun-pull's and chrun-push's tests: a proxy in
+front of a real docker-registry that misbehaves in one chosen way.
 
   evil-registry.py --upstream HOST:PORT --mode MODE --addr-file FILE
                    [--log FILE] [--other-log FILE] [--blob-dir DIR] [--rate BPS]
 
 Writes "127.0.0.1:PORT" to --addr-file once listening. --log gets one line per
-request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
+request: "METHOD PATH range=<Range or -> auth=<yes|no>". HEAD, GET, POST, PUT
+and PATCH pass through; Location headers naming the upstream are rewritten to
+name this proxy, so upload sessions stay behind it. Modes (blob = GET of
 /v2/NAME/blobs/DIGEST, manifest = GET of /v2/NAME/manifests/REF):
 
   proxy                pass everything through unchanged
@@ -43,6 +45,14 @@ request: "METHOD PATH range=<Range or -> auth=<yes|no>". Modes (blob = GET of
                        then one byte every 0.2 s
   web-server           every request: 404 with an HTML page, as an ordinary
                        web server (or a wrong port) answers
+  put-wrong-digest     manifest PUT: the upstream stores it, but the reply's
+                       Docker-Content-Digest names other bytes
+  upload-redirect      blob upload POST: the upstream's 202 with its Location
+                       moved to http://localhost:OTHER/..., where the second
+                       listener logs "METHOD PATH auth=<header or none>" of
+                       every PUT and PATCH and answers 404
+  upload-fail-once     the first upload PUT that closes each blob's upload
+                       (?digest=...) gets 500 without reaching the upstream
 """
 import argparse
 import hashlib
@@ -56,6 +66,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.parse
 
 ARGS = None
 LOG_LOCK = threading.Lock()
@@ -64,6 +75,7 @@ DEEP = {}  # digest -> (media type, bytes) for deep-index
 HOP = {"connection", "transfer-encoding", "keep-alive", "content-length"}
 BLOB_RE = re.compile(r"^/v2/(.+)/blobs/(sha256:[0-9a-f]{64})$")
 MANIFEST_RE = re.compile(r"^/v2/(.+)/manifests/([^/]+)$")
+UPLOADS_RE = re.compile(r"^/v2/(.+)/blobs/uploads/$")
 
 
 def log(path, line):
@@ -114,10 +126,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         conn.request(self.command, self.path, body=body, headers=headers)
         r = conn.getresponse()
         data = r.read() if self.command != "HEAD" else b""
-        hdrs = [(k, v) for k, v in r.getheaders() if k.lower() not in HOP]
+        hdrs = [(k, self.own_location(v) if k.lower() == "location" else v)
+                for k, v in r.getheaders() if k.lower() not in HOP]
         length = r.getheader("Content-Length")
         conn.close()
         return r.status, hdrs, data, length
+
+    def own_location(self, value):
+        upstream = "http://" + ARGS.upstream
+        if value.startswith(upstream):
+            return "http://127.0.0.1:%d%s" % (self.server.server_address[1],
+                                              value[len(upstream):])
+        return value
 
     def send(self, status, hdrs, data, length=None, close=False):
         self.send_response(status)
@@ -140,6 +160,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.handle_any()
 
     def do_POST(self):
+        self.handle_any()
+
+    def do_PUT(self):
+        self.handle_any()
+
+    def do_PATCH(self):
         self.handle_any()
 
     def handle_any(self):
@@ -218,7 +244,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             target = "http://localhost:%d/blobs/%s" % (OTHER_PORT, blob.group(2))
             return self.send(307, [("Location", target)], b"", 0)
 
+        closing = re.search(r"[?&]digest=sha256(?::|%3[aA])([0-9a-f]{64})", self.path)
+        if mode == "upload-fail-once" and self.command == "PUT" and closing and \
+                closing.group(1) not in SEEN_BLOBS:
+            SEEN_BLOBS.add(closing.group(1))
+            self.rfile.read(int(self.headers.get("Content-Length", "0") or 0))
+            return self.send(500, [], b"boom", 4)
         status, hdrs, data, length = self.upstream()
+        if mode == "put-wrong-digest" and self.command == "PUT" and \
+                MANIFEST_RE.match(self.path) and status == 201:
+            hdrs = [(k, v) for k, v in hdrs if k.lower() != "docker-content-digest"]
+            hdrs.append(("Docker-Content-Digest", "sha256:" + hashlib.sha256(b"x").hexdigest()))
+            return self.send(status, hdrs, data, len(data))
+        if mode == "upload-redirect" and self.command == "POST" and status == 202 and \
+                UPLOADS_RE.match(self.path):
+            loc = urllib.parse.urlsplit(dict((k.lower(), v) for k, v in hdrs)["location"])
+            hdrs = [(k, v) for k, v in hdrs if k.lower() != "location"]
+            hdrs.append(("Location", "http://localhost:%d%s?%s" % (OTHER_PORT, loc.path,
+                                                                   loc.query)))
+            return self.send(status, hdrs, data, len(data))
         if manifest and mode == "wrong-digest-header" and status == 200:
             hdrs = [(k, v) for k, v in hdrs if k.lower() != "docker-content-digest"]
             hdrs.append(("Docker-Content-Digest", "sha256:" + hashlib.sha256(b"x").hexdigest()))
@@ -267,6 +311,22 @@ class OtherHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):
         pass
+
+    def refuse_upload(self):
+        n = int(self.headers.get("Content-Length", "0") or 0)
+        while n > 0:
+            n -= len(self.rfile.read(min(n, 65536)) or b"x" * n)
+        log(ARGS.other_log, "%s %s auth=%s" % (self.command, self.path,
+                                               self.headers.get("Authorization", "none")))
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_PUT(self):
+        self.refuse_upload()
+
+    def do_PATCH(self):
+        self.refuse_upload()
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0") or 0)

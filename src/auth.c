@@ -606,10 +606,43 @@ char *chrun_auth_url_encode(const char *s, struct chrun_err *err)
     return out;
 }
 
+/* SCOPES (space-separated, as OAuth2 writes them) as "scope=A&scope=B", the
+ * repeated parameter docker's token servers expect. Caller frees. */
+static char *scope_params(const char *scopes, struct chrun_err *err)
+{
+    cleanup_free char *copy = strdup(scopes);
+    char *out = NULL, *save = NULL;
+    size_t len = 0;
+
+    if (copy == NULL) {
+        chrun_err_sys(err, ENOMEM, "token scope");
+        return NULL;
+    }
+    for (char *one = strtok_r(copy, " ", &save); one != NULL; one = strtok_r(NULL, " ", &save)) {
+        cleanup_free char *enc = chrun_auth_url_encode(one, err);
+        char *grown;
+        if (enc == NULL) {
+            free(out);
+            return NULL;
+        }
+        grown = realloc(out, len + strlen(enc) + 8);
+        if (grown == NULL) {
+            free(out);
+            chrun_err_sys(err, ENOMEM, "token scope");
+            return NULL;
+        }
+        out = grown;
+        len += (size_t) sprintf(out + len, "%sscope=%s", len ? "&" : "", enc);
+    }
+    if (out == NULL && (out = strdup("")) == NULL)
+        chrun_err_sys(err, ENOMEM, "token scope");
+    return out;
+}
+
 int chrun_auth_token_url(const struct chrun_auth_challenge *c, const char *scope, char **ret_url,
                          struct chrun_err *err)
 {
-    cleanup_free char *service = NULL, *scope_enc = NULL;
+    cleanup_free char *service = NULL, *scopes = NULL;
     char *url;
     size_t size;
     const char *sep;
@@ -621,17 +654,15 @@ int chrun_auth_token_url(const struct chrun_auth_challenge *c, const char *scope
         return chrun_err_set(err, CHRUN_E_INPUT, "token realm '%.200s' is not a valid URL",
                              c->realm);
     service = chrun_auth_url_encode(c->service, err);
-    scope_enc = chrun_auth_url_encode(scope ? scope : "", err);
-    if (service == NULL || scope_enc == NULL)
+    if (service == NULL || (scopes = scope_params(scope ? scope : "", err)) == NULL)
         return -1;
-    size = strlen(c->realm) + strlen(service) + strlen(scope_enc) + 32;
+    size = strlen(c->realm) + strlen(service) + strlen(scopes) + 32;
     url = malloc(size);
     if (url == NULL)
         return chrun_err_sys(err, ENOMEM, "token url");
     sep = strchr(c->realm, '?') ? "&" : "?";
-    snprintf(url, size, "%s%s%s%s%s%s%s", c->realm, sep, c->service[0] ? "service=" : "",
-             service, c->service[0] && scope && *scope ? "&" : "",
-             scope && *scope ? "scope=" : "", scope_enc);
+    snprintf(url, size, "%s%s%s%s%s%s", c->realm, sep, c->service[0] ? "service=" : "", service,
+             c->service[0] && scopes[0] ? "&" : "", scopes);
     *ret_url = url;
     return 0;
 }

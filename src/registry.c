@@ -22,15 +22,9 @@
 #include "chrun/sink.h"
 #include "chrun/tool.h"
 #include "cleanup.h"
+#include "registry-client.h"
 #include "util.h"
 
-#define REDIRECTS_MAX 5
-#define DEFAULT_STALL_S 30
-#define DEFAULT_CONNECT_S 15
-/* Whole-request deadline of a ping, manifest or token request, retries included. */
-#define DEFAULT_REQUEST_S 120
-/* A blob slower than this for CHRUN_STALL_TIMEOUT seconds counts as stalled. */
-#define STALL_BYTES_PER_S 1024L
 /* Verified blobs held open (one fd each) before they are published early. */
 #define OPEN_WRITERS_MAX 256
 /* Buffers queued for the blob writer thread beyond one per transfer. */
@@ -39,833 +33,10 @@
 #define PROGRESS_TICK_MS 100
 /* Manifests one pull may visit (an --all-platforms index is bounded too). */
 #define MANIFESTS_MAX 1024
-/* Body of an error reply we read (and throw away) before giving up on it. */
-#define ERROR_BODY_MAX (1024 * 1024)
-#define URL_MAX 4096
 
 #define ACCEPT_MANIFESTS                                                                           \
     "Accept: " CHRUN_MT_OCI_INDEX ", " CHRUN_MT_DOCKER_LIST ", " CHRUN_MT_OCI_MANIFEST            \
     ", " CHRUN_MT_DOCKER_MANIFEST
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-        ;
-}
-
-/* Sleep MS milliseconds, but not past DEADLINE (mono_ms). */
-static void sleep_until(long ms, long long deadline)
-{
-    long long left = deadline - mono_ms();
-    if (left > 0)
-        sleep_ms(ms < left ? ms : (long) left);
-}
-
-/* Pure helpers */
-
-long chrun_registry_retry_after(const char *value, time_t now)
-{
-    char *end;
-    long v;
-    time_t when;
-    while (*value == ' ')
-        value++;
-    if (*value == '\0')
-        return -1;
-    if (isdigit((unsigned char) *value)) {
-        errno = 0;
-        v = strtol(value, &end, 10);
-        while (*end == ' ')
-            end++;
-        if (*end != '\0' || errno != 0 || v < 0)
-            return -1;
-        return v > CHRUN_RETRY_AFTER_MAX_S ? CHRUN_RETRY_AFTER_MAX_S : v;
-    }
-    when = curl_getdate(value, NULL);
-    if (when == (time_t) -1)
-        return -1;
-    if (when <= now)
-        return 0;
-    return when - now > CHRUN_RETRY_AFTER_MAX_S ? CHRUN_RETRY_AFTER_MAX_S : (long) (when - now);
-}
-
-long chrun_registry_backoff_ms(int attempt)
-{
-    long ms = 250;
-    for (int i = 1; i < attempt && ms < 8000; i++)
-        ms *= 2;
-    return ms > 8000 ? 8000 : ms;
-}
-
-int chrun_registry_parse_content_range(const char *value, uint64_t *ret_start,
-                                       uint64_t *ret_end, int64_t *ret_total,
-                                       struct chrun_err *err)
-{
-    unsigned long long start, end, total;
-    int n = 0;
-    if (sscanf(value, " bytes %llu-%llu/%n", &start, &end, &n) != 2 || n == 0 || end < start)
-        return chrun_err_set(err, CHRUN_E_INPUT, "invalid Content-Range '%.64s'", value);
-    value += n;
-    if (value[0] == '*' && value[1] == '\0') {
-        *ret_total = -1;
-    } else {
-        char *e;
-        errno = 0;
-        total = strtoull(value, &e, 10);
-        if (e == value || *e != '\0' || errno != 0 || total > INT64_MAX || end >= total)
-            return chrun_err_set(err, CHRUN_E_INPUT, "invalid Content-Range '%.64s'", value);
-        *ret_total = (int64_t) total;
-    }
-    *ret_start = start;
-    *ret_end = end;
-    return 0;
-}
-
-struct origin {
-    char scheme[16];
-    char host[256];     /* lowercase, IPv6 with brackets */
-    char hostport[272]; /* host, plus ":port" if the URL names one */
-    long port;          /* default-filled */
-};
-
-static int url_origin(const char *url, struct origin *o)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *dport = NULL;
-    int rc = -1;
-    if (u == NULL)
-        return -1;
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PORT, &dport, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
-        port = NULL;
-    if (strlen(scheme) >= sizeof(o->scheme) || strlen(host) >= sizeof(o->host))
-        goto out;
-    for (char *p = scheme; *p; p++)
-        *p = (char) tolower((unsigned char) *p);
-    for (char *p = host; *p; p++)
-        *p = (char) tolower((unsigned char) *p);
-    strcpy(o->scheme, scheme);
-    strcpy(o->host, host);
-    snprintf(o->hostport, sizeof(o->hostport), "%s%s%s", host, port ? ":" : "", port ? port : "");
-    o->port = strtol(dport, NULL, 10);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(dport);
-    curl_url_cleanup(u);
-    return rc;
-}
-
-bool chrun_registry_same_origin(const char *a, const char *b)
-{
-    struct origin oa, ob;
-    if (url_origin(a, &oa) < 0 || url_origin(b, &ob) < 0)
-        return false;
-    return streq(oa.scheme, ob.scheme) && streq(oa.host, ob.host) && oa.port == ob.port;
-}
-
-bool chrun_registry_url_allowed(const char *url)
-{
-    struct origin o;
-    if (url_origin(url, &o) < 0)
-        return false;
-    if (streq(o.scheme, "https"))
-        return true;
-    /* SPEC "References": plain HTTP only for loopback and listed hosts. */
-    return streq(o.scheme, "http") &&
-           (chrun_ref_host_is_insecure(o.hostport) || chrun_ref_host_is_insecure(o.host));
-}
-
-int chrun_registry_mirror_base(const char *entry, char *buf, size_t size, char *host,
-                               size_t host_size, struct chrun_err *err)
-{
-    char tmp[URL_MAX];
-    struct origin o;
-    size_t len;
-    int n;
-
-    while (*entry == ' ')
-        entry++;
-    len = strlen(entry);
-    while (len > 0 && (entry[len - 1] == ' ' || entry[len - 1] == '/'))
-        len--;
-    if (len == 0 || len >= sizeof(tmp) - 16)
-        return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
-    if (strstr(entry, "://") == NULL) {
-        char hostpart[CHRUN_REF_NAME_MAX + 1];
-        if (len >= sizeof(hostpart))
-            return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
-        snprintf(hostpart, sizeof(hostpart), "%.*s", (int) len, entry);
-        snprintf(tmp, sizeof(tmp), "%s://%s",
-                 chrun_ref_host_is_insecure(hostpart) ? "http" : "https", hostpart);
-    } else {
-        snprintf(tmp, sizeof(tmp), "%.*s", (int) len, entry);
-    }
-    if (url_origin(tmp, &o) < 0 || (!streq(o.scheme, "http") && !streq(o.scheme, "https")))
-        return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
-    if (!chrun_registry_url_allowed(tmp))
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "mirror '%.200s': plain http only for loopback hosts and "
-                             "CHRUN_INSECURE_REGISTRIES",
-                             entry);
-    n = snprintf(buf, size, "%s://%s", o.scheme, o.hostport);
-    if (n < 0 || (size_t) n >= size || strlen(o.hostport) >= host_size)
-        return chrun_err_set(err, CHRUN_E_INPUT, "mirror '%.200s' is too long", entry);
-    strcpy(host, o.hostport);
-    return 0;
-}
-
-/* HTTP replies */
-
-struct resp {
-    long status;
-    char content_type[CHRUN_MEDIA_TYPE_MAX];
-    char docker_digest[128];
-    char www_auth[4096];
-    bool www_auth_too_long;
-    long retry_after_s;     /* -1: none */
-    int64_t content_length; /* -1: unknown */
-    bool has_range;
-    uint64_t range_start;
-    bool bad_range;
-};
-
-static void resp_reset(struct resp *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->retry_after_s = -1;
-    r->content_length = -1;
-}
-
-/* Copy VALUE (LEN bytes, trimmed) into OUT; false if it did not fit. */
-static bool copy_header_value(char *out, size_t size, const char *value, size_t len)
-{
-    while (len > 0 && (value[len - 1] == '\r' || value[len - 1] == '\n' ||
-                       value[len - 1] == ' ' || value[len - 1] == '\t'))
-        len--;
-    while (len > 0 && (*value == ' ' || *value == '\t')) {
-        value++;
-        len--;
-    }
-    if (len >= size) {
-        out[0] = '\0';
-        return false;
-    }
-    memcpy(out, value, len);
-    out[len] = '\0';
-    return true;
-}
-
-/* Parse one header line into R. Returns true at the blank line that ends a
- * header block. Status lines start a new reply (redirects, 100 Continue). */
-static bool resp_header_line(struct resp *r, const char *line, size_t len)
-{
-    const char *colon;
-    char value[512];
-    if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-        char st[8] = "";
-        const char *sp = memchr(line, ' ', len);
-        resp_reset(r);
-        if (sp != NULL && (size_t) (sp - line) + 4 <= len) {
-            memcpy(st, sp + 1, 3);
-            r->status = strtol(st, NULL, 10);
-        }
-        return false;
-    }
-    if (len <= 2 && (line[0] == '\r' || line[0] == '\n'))
-        return true;
-    colon = memchr(line, ':', len);
-    if (colon == NULL)
-        return false;
-#define IS_HEADER(name) ((size_t) (colon - line) == strlen(name) && strncasecmp(line, name, strlen(name)) == 0)
-    {
-        const char *v = colon + 1;
-        size_t vlen = len - (size_t) (v - line);
-        if (IS_HEADER("content-type")) {
-            copy_header_value(r->content_type, sizeof(r->content_type), v, vlen);
-            r->content_type[strcspn(r->content_type, "; ")] = '\0';
-        } else if (IS_HEADER("docker-content-digest")) {
-            copy_header_value(r->docker_digest, sizeof(r->docker_digest), v, vlen);
-        } else if (IS_HEADER("www-authenticate")) {
-            /* several challenges may arrive as several headers: join them */
-            char one[sizeof(r->www_auth)];
-            if (!copy_header_value(one, sizeof(one), v, vlen) ||
-                strlen(r->www_auth) + strlen(one) + 3 > sizeof(r->www_auth))
-                r->www_auth_too_long = true;
-            else if (r->www_auth[0] == '\0')
-                strcpy(r->www_auth, one);
-            else {
-                strcat(r->www_auth, ", ");
-                strcat(r->www_auth, one);
-            }
-        } else if (IS_HEADER("retry-after")) {
-            if (copy_header_value(value, sizeof(value), v, vlen))
-                r->retry_after_s = chrun_registry_retry_after(value, time(NULL));
-        } else if (IS_HEADER("content-length")) {
-            char *e;
-            long long cl;
-            if (copy_header_value(value, sizeof(value), v, vlen)) {
-                errno = 0;
-                cl = strtoll(value, &e, 10);
-                r->content_length = (*value && *e == '\0' && errno == 0 && cl >= 0) ? cl : -2;
-            } else {
-                r->content_length = -2;
-            }
-        } else if (IS_HEADER("content-range")) {
-            uint64_t start, end;
-            int64_t total;
-            if (copy_header_value(value, sizeof(value), v, vlen) &&
-                chrun_registry_parse_content_range(value, &start, &end, &total, NULL) == 0) {
-                r->has_range = true;
-                r->range_start = start;
-            } else {
-                r->bad_range = true;
-            }
-        }
-    }
-#undef IS_HEADER
-    return false;
-}
-
-static bool status_is_retryable(long status)
-{
-    return status == 408 || status == 429 || (status >= 500 && status <= 599);
-}
-
-static bool curl_is_transient(CURLcode rc)
-{
-    switch (rc) {
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_RECV_ERROR:
-    case CURLE_SEND_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM: return true;
-    default: return false;
-    }
-}
-
-static long retry_delay_ms(const struct resp *r, int attempt)
-{
-    if (r != NULL && r->retry_after_s >= 0)
-        return r->retry_after_s * 1000;
-    return chrun_registry_backoff_ms(attempt);
-}
-
-/* The client: one registry endpoint, one repository. */
-
-struct client {
-    struct chrun_store *st;
-    CURLSH *share;
-    CURL *easy; /* ping, manifests, tokens: one handle keeps the connection */
-    char errbuf[CURL_ERROR_SIZE];
-    char registry[CHRUN_REF_NAME_MAX + 1]; /* name for credentials lookup */
-    char host[CHRUN_REF_NAME_MAX + 1];     /* host[:port] contacted */
-    char base[CHRUN_REF_NAME_MAX + 16];    /* scheme://host[:port] */
-    char repo[CHRUN_REF_NAME_MAX + 1];
-    char scope[CHRUN_REF_NAME_MAX + 32];
-    char display[CHRUN_REF_STR_MAX]; /* the user's reference, full form */
-    bool creds_loaded, have_creds;
-    struct chrun_auth_creds creds;
-    bool have_challenge;
-    struct chrun_auth_challenge challenge;
-    char *auth_header; /* "Authorization: ..." for base's origin only */
-    unsigned auth_gen; /* bumped whenever auth_header changes */
-    long stall_s, connect_s, request_s;
-    int jobs;
-    struct chrun_progress *progress;
-};
-
-static long env_seconds(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n;
-    if (v == NULL || *v == '\0')
-        return dflt;
-    n = strtol(v, &end, 10);
-    return (*end == '\0' && n > 0 && n < 86400) ? n : dflt;
-}
-
-static void client_free(struct client *c)
-{
-    if (c == NULL)
-        return;
-    if (c->easy != NULL)
-        curl_easy_cleanup(c->easy);
-    if (c->share != NULL)
-        curl_share_cleanup(c->share);
-    free(c->auth_header);
-    explicit_bzero(&c->creds, sizeof(c->creds));
-    free(c);
-}
-
-static struct client *client_new(struct chrun_store *st, const char *base, const char *host,
-                                 const char *registry, const struct chrun_ref *ref,
-                                 const struct chrun_pull_opts *opts, struct chrun_err *err)
-{
-    struct client *c = calloc(1, sizeof(*c));
-    if (c == NULL) {
-        chrun_err_sys(err, ENOMEM, "registry client");
-        return NULL;
-    }
-    c->st = st;
-    snprintf(c->base, sizeof(c->base), "%s", base);
-    snprintf(c->host, sizeof(c->host), "%s", host);
-    snprintf(c->registry, sizeof(c->registry), "%s", registry);
-    snprintf(c->repo, sizeof(c->repo), "%s", ref->path);
-    snprintf(c->scope, sizeof(c->scope), "repository:%s:pull", ref->path);
-    chrun_ref_format(ref, c->display, sizeof(c->display));
-    c->stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
-    c->connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
-    c->request_s = env_seconds("CHRUN_REQUEST_TIMEOUT", DEFAULT_REQUEST_S);
-    c->jobs = opts->jobs > 0 ? opts->jobs : CHRUN_PULL_JOBS_DEFAULT;
-    if (c->jobs > CHRUN_PULL_JOBS_MAX)
-        c->jobs = CHRUN_PULL_JOBS_MAX;
-    c->share = curl_share_init();
-    c->easy = curl_easy_init();
-    if (c->share == NULL || c->easy == NULL) {
-        client_free(c);
-        chrun_err_sys(err, ENOMEM, "curl init");
-        return NULL;
-    }
-    /* One connection pool, DNS cache and TLS session cache for every handle. */
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
-    return c;
-}
-
-static void easy_common(struct client *c, CURL *e, const char *url, char *errbuf)
-{
-    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    /* Redirects are followed by hand: credentials must never leave the origin. */
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->connect_s);
-    /* SPEC "Bad input": a stalled or trickling body times out instead of
-     * hanging; synchronous requests also have a whole-request deadline. */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, STALL_BYTES_PER_S);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->stall_s);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "chrun/" CHRUN_VERSION);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long) CHRUN_IO_BUFSZ);
-    errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
-}
-
-static const char *curl_msg(CURLcode rc, const char *errbuf)
-{
-    return errbuf[0] ? errbuf : curl_easy_strerror(rc);
-}
-
-/* Synchronous requests (ping, manifests, tokens) into a bounded buffer. */
-
-struct sync_req {
-    struct resp resp;
-    char url[URL_MAX]; /* where the final reply came from, after redirects */
-    char *body;
-    size_t len, max;
-    bool too_big;
-};
-
-static size_t sync_on_header(char *buf, size_t size, size_t n, void *data)
-{
-    struct sync_req *r = data;
-    size_t len = size * n;
-    if (resp_header_line(&r->resp, buf, len) && r->resp.status >= 200 && r->resp.status < 300 &&
-        r->resp.content_length > (int64_t) r->max) {
-        /* refuse before a byte of the body arrives */
-        r->too_big = true;
-        return 0;
-    }
-    return len;
-}
-
-static size_t sync_on_body(char *buf, size_t size, size_t n, void *data)
-{
-    struct sync_req *r = data;
-    size_t len = size * n;
-    if (r->resp.status < 200 || r->resp.status >= 300) {
-        /* an error or redirect body: keep a little for nothing, bound the rest */
-        if (r->len + len > ERROR_BODY_MAX)
-            return 0;
-        r->len += len;
-        return len;
-    }
-    /* SPEC "Bad input": refuse an oversized document while it streams. */
-    if (r->len + len > r->max) {
-        r->too_big = true;
-        return 0;
-    }
-    if (r->body == NULL) {
-        r->body = malloc(r->max + 1);
-        if (r->body == NULL)
-            return 0;
-    }
-    memcpy(r->body + r->len, buf, len);
-    r->len += len;
-    r->body[r->len] = '\0';
-    return len;
-}
-
-static void sync_req_release(struct sync_req *r)
-{
-    free(r->body);
-    memset(r, 0, sizeof(*r));
-}
-
-struct request {
-    const char *what;        /* for messages: "manifest X", "token" */
-    const char *url;
-    const char *accept;      /* full "Accept: ..." header or NULL */
-    const char *auth_header; /* sent only to AUTH_ORIGIN */
-    const char *auth_origin;
-    const char *post_body;   /* NULL: GET */
-    size_t max;
-};
-
-/* Host[:port] of URL for messages, sanitized. */
-static void url_hostport(const char *url, char *buf, size_t size)
-{
-    struct origin o;
-    snprintf(buf, size, "%s", url_origin(url, &o) == 0 ? o.hostport : "?");
-    chrun_sanitize(buf);
-}
-
-/* Perform RQ with retries and hand-followed redirects; R gets the final
- * reply (any status) and R->url the URL that gave it. Fails only when no
- * usable reply came within c->request_s seconds. A request that carries a
- * body or credentials never leaves its origin: SPEC "Bad input". */
-static int http_request(struct client *c, const struct request *rq, struct sync_req *r,
-                        struct chrun_err *err)
-{
-    char *url = r->url;
-    int attempt = 0, redirects = 0;
-    long long deadline = mono_ms() + c->request_s * 1000;
-
-    snprintf(url, sizeof(r->url), "%s", rq->url);
-    for (;;) {
-        struct curl_slist *hdrs = NULL, *tmp;
-        CURLcode rc;
-        bool send_auth = rq->auth_header && chrun_registry_same_origin(url, rq->auth_origin);
-        long long left = deadline - mono_ms();
-
-        if (left <= 0)
-            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: no complete reply within %ld s",
-                                 rq->what, c->request_s);
-
-        free(r->body);
-        r->body = NULL;
-        r->len = 0;
-        r->too_big = false;
-        r->max = rq->max;
-        resp_reset(&r->resp);
-        curl_easy_reset(c->easy);
-        easy_common(c, c->easy, url, c->errbuf);
-        curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, sync_on_header);
-        curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, sync_on_body);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, r);
-        curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long) left);
-        if (rq->post_body != NULL) {
-            curl_easy_setopt(c->easy, CURLOPT_POSTFIELDS, rq->post_body);
-            tmp = curl_slist_append(hdrs, "Content-Type: application/x-www-form-urlencoded");
-            hdrs = tmp ? tmp : hdrs;
-        }
-        if (rq->accept != NULL && (tmp = curl_slist_append(hdrs, rq->accept)) != NULL)
-            hdrs = tmp;
-        if (send_auth && (tmp = curl_slist_append(hdrs, rq->auth_header)) != NULL)
-            hdrs = tmp;
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);
-        attempt++;
-        rc = curl_easy_perform(c->easy);
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
-        curl_slist_free_all(hdrs);
-
-        if (r->too_big)
-            return chrun_err_set(err, CHRUN_E_INPUT, "%s: larger than %zu bytes", rq->what,
-                                 rq->max);
-        if (rc == CURLE_OPERATION_TIMEDOUT && mono_ms() >= deadline)
-            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: no complete reply within %ld s",
-                                 rq->what, c->request_s);
-        if (rc != CURLE_OK) {
-            if (curl_is_transient(rc) && attempt < CHRUN_PULL_ATTEMPTS_MAX) {
-                chrun_log_debug("%s: %s; retrying", rq->what, curl_msg(rc, c->errbuf));
-                sleep_until(chrun_registry_backoff_ms(attempt), deadline);
-                continue;
-            }
-            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: %s%s", rq->what,
-                                 curl_msg(rc, c->errbuf),
-                                 attempt > 1 ? " (gave up after retries)" : "");
-        }
-        if (r->resp.status >= 300 && r->resp.status < 400 && r->resp.status != 304) {
-            char *loc = NULL;
-            curl_easy_getinfo(c->easy, CURLINFO_REDIRECT_URL, &loc);
-            if (loc == NULL || strlen(loc) >= sizeof(r->url))
-                return chrun_err_set(err, CHRUN_E_INPUT, "%s: HTTP %ld without a usable Location",
-                                     rq->what, r->resp.status);
-            if (++redirects > REDIRECTS_MAX)
-                return chrun_err_set(err, CHRUN_E_INPUT, "%s: more than %d redirects", rq->what,
-                                     REDIRECTS_MAX);
-            if (!chrun_registry_url_allowed(loc))
-                return chrun_err_set(err, CHRUN_E_INPUT,
-                                     "%s: refusing redirect to '%.200s' (plain http to a host "
-                                     "not allowed insecure)",
-                                     rq->what, loc);
-            if ((rq->post_body != NULL || send_auth) && !chrun_registry_same_origin(loc, url)) {
-                char to[sizeof(((struct origin *) NULL)->hostport)];
-                url_hostport(loc, to, sizeof(to));
-                return chrun_err_set(err, CHRUN_E_INPUT,
-                                     "%s: refusing redirect to another host (%s) with "
-                                     "credentials",
-                                     rq->what, to);
-            }
-            snprintf(url, sizeof(r->url), "%s", loc);
-            continue;
-        }
-        if (status_is_retryable(r->resp.status) && attempt < CHRUN_PULL_ATTEMPTS_MAX) {
-            long ms = retry_delay_ms(&r->resp, attempt);
-            chrun_log_debug("%s: HTTP %ld; retrying in %ld ms", rq->what, r->resp.status, ms);
-            sleep_until(ms, deadline);
-            continue;
-        }
-        if (status_is_retryable(r->resp.status))
-            return chrun_err_set(err, CHRUN_E_NETWORK, "%s: HTTP %ld (gave up after %d attempts)",
-                                 rq->what, r->resp.status, attempt);
-        return 0;
-    }
-}
-
-/* Authentication */
-
-static int client_load_creds(struct client *c, struct chrun_err *err)
-{
-    if (c->creds_loaded)
-        return 0;
-    if (chrun_auth_creds_get(c->registry, &c->creds, &c->have_creds, err) < 0)
-        return -1;
-    c->creds_loaded = true;
-    return 0;
-}
-
-static int set_auth_header(struct client *c, const char *scheme, const char *value,
-                           struct chrun_err *err)
-{
-    size_t size = strlen(scheme) + strlen(value) + 32;
-    char *h = malloc(size);
-    if (h == NULL)
-        return chrun_err_sys(err, ENOMEM, "auth header");
-    snprintf(h, size, "Authorization: %s %s", scheme, value);
-    if (c->auth_header != NULL)
-        explicit_bzero(c->auth_header, strlen(c->auth_header));
-    free(c->auth_header);
-    c->auth_header = h;
-    c->auth_gen++;
-    return 0;
-}
-
-static int basic_value(const struct chrun_auth_creds *cr, char *out, size_t size,
-                       struct chrun_err *err)
-{
-    char plain[CHRUN_AUTH_USER_MAX + CHRUN_AUTH_SECRET_MAX + 2];
-    int n = snprintf(plain, sizeof(plain), "%s:%s", cr->username, cr->secret);
-    int rc;
-    if (n < 0 || (size_t) n >= sizeof(plain))
-        return chrun_err_set(err, CHRUN_E_INPUT, "credentials too long");
-    rc = chrun_auth_base64_encode(plain, (size_t) n, out, size, err);
-    explicit_bzero(plain, sizeof(plain));
-    return rc < 0 ? -1 : 0;
-}
-
-static int fetch_token(struct client *c, struct chrun_err *err)
-{
-    cleanup_free char *url = NULL, *token = NULL, *post = NULL;
-    char basic[((CHRUN_AUTH_USER_MAX + CHRUN_AUTH_SECRET_MAX + 2) / 3 + 1) * 4 + 1];
-    char basic_header[sizeof(basic) + 32];
-    struct sync_req r = {0};
-    struct request rq = {.what = "token request", .max = CHRUN_TOKEN_MAX};
-    int rc;
-
-    if (chrun_auth_token_url(&c->challenge, c->scope, &url, err) < 0)
-        return chrun_err_prefix(err, "registry %s", c->host);
-    if (!chrun_registry_url_allowed(url))
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "registry %s: token realm '%.200s' uses plain http to a host not "
-                             "allowed insecure",
-                             c->host, c->challenge.realm);
-    rq.url = url;
-    if (c->have_creds && c->creds.identity_token) {
-        /* OAuth2 refresh-token grant, as docker does with an identity token */
-        cleanup_free char *svc = chrun_auth_url_encode(c->challenge.service, err);
-        cleanup_free char *scope = chrun_auth_url_encode(c->scope, err);
-        cleanup_free char *tok = chrun_auth_url_encode(c->creds.secret, err);
-        size_t size;
-        if (svc == NULL || scope == NULL || tok == NULL)
-            return -1;
-        size = strlen(svc) + strlen(scope) + strlen(tok) + 128;
-        post = malloc(size);
-        if (post == NULL)
-            return chrun_err_sys(err, ENOMEM, "token request");
-        snprintf(post, size,
-                 "grant_type=refresh_token&client_id=chrun&service=%s&scope=%s&refresh_token=%s",
-                 svc, scope, tok);
-        rq.url = c->challenge.realm;
-        rq.post_body = post;
-    } else if (c->have_creds) {
-        if (basic_value(&c->creds, basic, sizeof(basic), err) < 0)
-            return -1;
-        snprintf(basic_header, sizeof(basic_header), "Authorization: Basic %s", basic);
-        rq.auth_header = basic_header;
-        rq.auth_origin = url;
-    }
-    rc = http_request(c, &rq, &r, err);
-    explicit_bzero(basic_header, sizeof(basic_header));
-    if (rc < 0) {
-        sync_req_release(&r);
-        return chrun_err_prefix(err, "registry %s", c->host);
-    }
-    if (r.resp.status == 401 || r.resp.status == 403) {
-        long st = r.resp.status;
-        sync_req_release(&r);
-        if (c->have_creds)
-            return chrun_err_set(err, CHRUN_E_AUTH,
-                                 "registry %s: token server refused the credentials%s%s%s "
-                                 "(HTTP %ld): wrong username or password",
-                                 c->host, c->creds.username[0] ? " of '" : "",
-                                 c->creds.username, c->creds.username[0] ? "'" : "", st);
-        return chrun_err_set(err, CHRUN_E_AUTH,
-                             "registry %s: token server refused anonymous access (HTTP %ld): no "
-                             "credentials for '%s' in docker config.json",
-                             c->host, st, c->registry);
-    }
-    if (r.resp.status != 200) {
-        long st = r.resp.status;
-        sync_req_release(&r);
-        return chrun_err_set(err, CHRUN_E_NETWORK, "registry %s: token server answered HTTP %ld",
-                             c->host, st);
-    }
-    rc = chrun_auth_token_parse(r.body ? r.body : "", r.len, &token, err);
-    sync_req_release(&r);
-    if (rc < 0)
-        return chrun_err_prefix(err, "registry %s", c->host);
-    rc = set_auth_header(c, "Bearer", token, err);
-    explicit_bzero(token, strlen(token));
-    return rc;
-}
-
-/* Obtain credentials for the current challenge: a bearer token (fetched
- * anew) or basic credentials. Without a challenge, requests stay anonymous. */
-static int client_authenticate(struct client *c, struct chrun_err *err)
-{
-    char basic[((CHRUN_AUTH_USER_MAX + CHRUN_AUTH_SECRET_MAX + 2) / 3 + 1) * 4 + 1];
-    int rc;
-    if (!c->have_challenge)
-        return 0;
-    if (client_load_creds(c, err) < 0)
-        return -1;
-    if (c->challenge.scheme == CHRUN_AUTH_BEARER)
-        return fetch_token(c, err);
-    if (!c->have_creds || c->creds.identity_token)
-        return chrun_err_set(err, CHRUN_E_AUTH,
-                             "registry %s requires basic authentication: no credentials for "
-                             "'%s' in docker config.json",
-                             c->host, c->registry);
-    if (basic_value(&c->creds, basic, sizeof(basic), err) < 0)
-        return -1;
-    rc = set_auth_header(c, "Basic", basic, err);
-    explicit_bzero(basic, sizeof(basic));
-    return rc;
-}
-
-/* Adopt the challenge of a 401 that FROM (the URL that answered) sent. Only
- * the registry's own origin may ask for its credentials: a redirect target
- * on another host that answers 401 gets nothing. */
-static int take_challenge(struct client *c, const struct resp *resp, const char *from,
-                          struct chrun_err *err)
-{
-    if (!chrun_registry_same_origin(from, c->base)) {
-        char host[sizeof(((struct origin *) NULL)->hostport)];
-        url_hostport(from, host, sizeof(host));
-        return chrun_err_set(err, CHRUN_E_AUTH,
-                             "redirect target %s answered 401: credentials for registry %s are "
-                             "not sent to another host",
-                             host, c->host);
-    }
-    if (resp->www_auth_too_long)
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "registry %s: malformed WWW-Authenticate header: too long", c->host);
-    if (resp->www_auth[0] == '\0')
-        return chrun_err_set(err, CHRUN_E_AUTH,
-                             "registry %s: HTTP 401 without a WWW-Authenticate challenge",
-                             c->host);
-    if (chrun_auth_parse_challenge(&c->challenge, resp->www_auth, err) < 0)
-        return chrun_err_prefix(err, "registry %s", c->host);
-    c->have_challenge = true;
-    return 0;
-}
-
-static int auth_refused(struct client *c, const char *what, struct chrun_err *err)
-{
-    if (c->have_creds && c->challenge.scheme == CHRUN_AUTH_BASIC)
-        return chrun_err_set(err, CHRUN_E_AUTH,
-                             "%s: registry %s refused the credentials of '%s': wrong username or "
-                             "password",
-                             what, c->host, c->creds.username);
-    if (c->have_creds)
-        return chrun_err_set(err, CHRUN_E_AUTH,
-                             "%s: registry %s denied access%s%s%s: wrong credentials or no pull "
-                             "permission",
-                             what, c->host, c->creds.username[0] ? " to '" : "",
-                             c->creds.username, c->creds.username[0] ? "'" : "");
-    return chrun_err_set(err, CHRUN_E_AUTH,
-                         "%s: registry %s requires authentication: no credentials for '%s' in "
-                         "docker config.json",
-                         what, c->host, c->registry);
-}
-
-/* A registry request with authentication: on 401, take the new challenge,
- * authenticate again once, and retry. There is no /v2/ ping up front (see
- * registry_ping for when there is one): the request's own 401 carries the
- * same challenge, and a registry that needs none, or a token already held,
- * costs one round trip. */
-static int registry_request(struct client *c, struct request *rq, struct sync_req *r,
-                            struct chrun_err *err)
-{
-    for (int round = 0;; round++) {
-        rq->auth_header = c->auth_header;
-        rq->auth_origin = c->base;
-        if (http_request(c, rq, r, err) < 0)
-            return -1;
-        if (r->resp.status != 401)
-            return 0;
-        if (round > 0)
-            return auth_refused(c, rq->what, err);
-        if (take_challenge(c, &r->resp, r->url, err) < 0 || client_authenticate(c, err) < 0)
-            return chrun_err_prefix(err, "%s", rq->what);
-    }
-}
 
 /* Manifests */
 
@@ -904,7 +75,8 @@ static const struct fetched *plan_find_manifest(const struct plan *p,
     return NULL;
 }
 
-static int plan_add_blob(struct plan *p, struct client *c, const struct chrun_descriptor *d,
+static int plan_add_blob(struct plan *p, struct registry_client *c,
+                         const struct chrun_descriptor *d,
                          struct chrun_err *err)
 {
     for (size_t i = 0; i < p->n_blobs; i++)
@@ -950,43 +122,16 @@ static int plan_add_manifest(struct plan *p, struct fetched *f, struct chrun_err
     return 0;
 }
 
-/* GET /v2/, the API's version check, and say whether the reply is one a
- * registry gives: 200, or 401 asking for credentials. Asked only after a
- * manifest request got 404, to tell a missing image from a host that is
- * not a registry at all (a web server, a wrong port, a proxy's error page);
- * a pull that works never pays this round trip. */
-static int registry_ping(struct client *c, struct chrun_err *err)
-{
-    char url[URL_MAX + 8];
-    struct sync_req r = {0};
-    struct request rq = {.what = "registry check", .url = url, .max = ERROR_BODY_MAX,
-                         .auth_header = c->auth_header, .auth_origin = c->base};
-    long status;
-
-    snprintf(url, sizeof(url), "%s/v2/", c->base);
-    if (http_request(c, &rq, &r, err) < 0) {
-        sync_req_release(&r);
-        return -1;
-    }
-    status = r.resp.status;
-    sync_req_release(&r);
-    if (status == 200 || status == 401)
-        return 0;
-    return chrun_err_set(err, CHRUN_E_NETWORK,
-                         "%s does not look like a registry: GET /v2/ answered HTTP %ld", c->host,
-                         status);
-}
-
 /* GET a manifest by tag or digest and check it: size cap while streaming,
  * the computed digest against EXPECTED (may be NULL) and against
  * Docker-Content-Digest, the length against EXPECTED_SIZE (-1: unknown). */
-static int fetch_manifest(struct client *c, const char *reference, const char *label,
+static int fetch_manifest(struct registry_client *c, const char *reference, const char *label,
                           const struct chrun_digest *expected, int64_t expected_size,
                           struct fetched *ret, struct chrun_err *err)
 {
-    char url[URL_MAX * 2], what[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 32];
-    struct sync_req r = {0};
-    struct request rq = {.what = what, .url = url, .accept = ACCEPT_MANIFESTS,
+    char url[REGISTRY_URL_MAX * 2], what[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 32];
+    struct registry_reply r = {0};
+    struct registry_req rq = {.what = what, .url = url, .accept = ACCEPT_MANIFESTS,
                          .max = CHRUN_MANIFEST_MAX};
     struct chrun_digest actual;
 
@@ -1035,16 +180,16 @@ static int fetch_manifest(struct client *c, const char *reference, const char *l
     ret->digest = actual;
     snprintf(ret->media_type, sizeof(ret->media_type), "%s", r.resp.content_type);
     chrun_sanitize(ret->media_type);
-    sync_req_release(&r);
+    registry_reply_release(&r);
     return 0;
 fail:
-    sync_req_release(&r);
+    registry_reply_release(&r);
     return -1;
 }
 
 /* The manifest for descriptor D (or the top reference when D has no digest):
  * from the store, from this pull's fetched set, or from the registry. */
-static int get_manifest(struct client *c, struct plan *p, const char *reference,
+static int get_manifest(struct registry_client *c, struct plan *p, const char *reference,
                         const struct chrun_descriptor *d, struct chrun_manifest *m,
                         struct chrun_descriptor *ret_desc, struct chrun_err *err)
 {
@@ -1113,7 +258,7 @@ static int get_manifest(struct client *c, struct plan *p, const char *reference,
 
 /* Walk from manifest M (described by DESC) down to image manifests,
  * collecting the blobs to fetch. */
-static int walk(struct client *c, struct plan *p, struct chrun_manifest *m,
+static int walk(struct registry_client *c, struct plan *p, struct chrun_manifest *m,
                 const struct chrun_descriptor *desc, const struct chrun_pull_opts *opts,
                 int depth, struct chrun_err *err)
 {
@@ -1170,13 +315,13 @@ static int walk(struct client *c, struct plan *p, struct chrun_manifest *m,
 /* Blob downloads: curl multi, one writer per blob, verified before publish. */
 
 struct job {
-    struct client *c;
+    struct registry_client *c;
     struct chrun_descriptor d;
     struct chrun_store_writer *w;
     CURL *e;
     struct curl_slist *hdrs;
-    struct resp resp;
-    char url[URL_MAX];
+    struct registry_resp resp;
+    char url[REGISTRY_URL_MAX];
     char errbuf[CURL_ERROR_SIZE];
     int redirects, attempts, auth_rounds;
     unsigned auth_gen; /* c->auth_gen when this attempt started */
@@ -1286,7 +431,7 @@ static size_t job_on_header(char *buf, size_t size, size_t n, void *data)
 {
     struct job *j = data;
     size_t len = size * n;
-    if (resp_header_line(&j->resp, buf, len)) {
+    if (registry_resp_header_line(&j->resp, buf, len)) {
         j->checked = false;
         j->discard = !(j->resp.status >= 200 && j->resp.status < 300);
         if (j->resp.status == 100)
@@ -1331,7 +476,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
     size_t len = size * n, done = 0;
     if (j->discard) {
         j->discarded += len;
-        return j->discarded > ERROR_BODY_MAX ? 0 : len;
+        return j->discarded > REGISTRY_ERROR_BODY_MAX ? 0 : len;
     }
     if (!j->checked && !job_check_reply(j))
         return 0;
@@ -1364,7 +509,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
 }
 
 struct downloader {
-    struct client *c;
+    struct registry_client *c;
     CURLM *multi;
     struct chrun_sink *sink;
     struct job *jobs;
@@ -1376,7 +521,7 @@ struct downloader {
 
 static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err)
 {
-    struct client *c = dl->c;
+    struct registry_client *c = dl->c;
     char range[48];
     uint64_t off;
     struct curl_slist *tmp;
@@ -1401,14 +546,14 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
             return -1;
         off = j->start_offset = 0;
     }
-    resp_reset(&j->resp);
+    registry_resp_reset(&j->resp);
     j->checked = j->discard = j->cb_failed = j->cb_hostile = false;
     j->discarded = 0;
     chrun_err_clear(&j->cb_err);
     if (j->e == NULL && (j->e = curl_easy_init()) == NULL)
         return chrun_err_sys(err, ENOMEM, "curl init");
     curl_easy_reset(j->e);
-    easy_common(c, j->e, j->url, j->errbuf);
+    registry_easy_setup(c, j->e, j->url, j->errbuf);
     curl_easy_setopt(j->e, CURLOPT_HEADERFUNCTION, job_on_header);
     curl_easy_setopt(j->e, CURLOPT_HEADERDATA, j);
     curl_easy_setopt(j->e, CURLOPT_WRITEFUNCTION, job_on_body);
@@ -1439,7 +584,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
 
 static void job_retry(struct job *j, long delay_ms)
 {
-    j->not_before_ms = mono_ms() + delay_ms;
+    j->not_before_ms = registry_mono_ms() + delay_ms;
     chrun_progress_update(j->c->progress, j->bar,
                           j->w ? chrun_store_writer_offset(j->w) : 0, "Retrying");
 }
@@ -1447,7 +592,7 @@ static void job_retry(struct job *j, long delay_ms)
 /* One finished transfer. Returns 0 (done, retry scheduled) or -1 (fatal). */
 static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct chrun_err *err)
 {
-    struct client *c = dl->c;
+    struct registry_client *c = dl->c;
     uint64_t off;
     long st = j->resp.status;
 
@@ -1473,13 +618,14 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         return -1;
     }
     if (rc != CURLE_OK) {
-        if (curl_is_transient(rc) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
-            chrun_log_debug("blob %s: %s; retrying", j->d.digest.str, curl_msg(rc, j->errbuf));
+        if (registry_curl_transient(rc) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
+            chrun_log_debug("blob %s: %s; retrying", j->d.digest.str,
+                            registry_curl_msg(rc, j->errbuf));
             job_retry(j, chrun_registry_backoff_ms(j->attempts));
             return 0;
         }
         return chrun_err_set(err, CHRUN_E_NETWORK, "blob %s: %s%s", j->d.digest.str,
-                             curl_msg(rc, j->errbuf),
+                             registry_curl_msg(rc, j->errbuf),
                              j->attempts > 1 ? " (gave up after retries)" : "");
     }
     if (st >= 300 && st < 400) {
@@ -1488,9 +634,9 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         if (loc == NULL || strlen(loc) >= sizeof(j->url))
             return chrun_err_set(err, CHRUN_E_INPUT, "blob %s: HTTP %ld without a usable Location",
                                  j->d.digest.str, st);
-        if (++j->redirects > REDIRECTS_MAX)
+        if (++j->redirects > REGISTRY_REDIRECTS_MAX)
             return chrun_err_set(err, CHRUN_E_INPUT, "blob %s: more than %d redirects",
-                                 j->d.digest.str, REDIRECTS_MAX);
+                                 j->d.digest.str, REGISTRY_REDIRECTS_MAX);
         if (!chrun_registry_url_allowed(loc))
             return chrun_err_set(err, CHRUN_E_INPUT,
                                  "blob %s: refusing redirect to '%.200s' (plain http to a host "
@@ -1537,7 +683,8 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         return 0;
     }
     if (st == 401 && j->auth_rounds++ < 1) {
-        if (take_challenge(c, &j->resp, j->url, err) < 0 || client_authenticate(c, err) < 0)
+        if (registry_take_challenge(c, &j->resp, j->url, err) < 0 ||
+            registry_authenticate(c, err) < 0)
             return chrun_err_prefix(err, "blob %s", j->d.digest.str);
         snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
         job_retry(j, 0);
@@ -1546,7 +693,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     if (st == 401) {
         char what[CHRUN_DIGEST_STR_MAX + 8];
         snprintf(what, sizeof(what), "blob %s", j->d.digest.str);
-        return auth_refused(c, what, err);
+        return registry_auth_refused(c, what, err);
     }
     if (st == 404)
         return chrun_err_set(err, CHRUN_E_NOTFOUND, "blob %s: unknown to registry %s (HTTP 404)",
@@ -1556,15 +703,15 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         job_retry(j, 0);
         return 0;
     }
-    if (status_is_retryable(st) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
-        long ms = retry_delay_ms(&j->resp, j->attempts);
+    if (registry_status_retryable(st) && ++j->attempts < CHRUN_PULL_ATTEMPTS_MAX) {
+        long ms = registry_retry_delay_ms(&j->resp, j->attempts);
         chrun_log_debug("blob %s: HTTP %ld; retrying in %ld ms", j->d.digest.str, st, ms);
         job_retry(j, ms);
         return 0;
     }
     return chrun_err_set(err, CHRUN_E_NETWORK, "blob %s: registry %s answered HTTP %ld%s",
                          j->d.digest.str, c->host, st,
-                         status_is_retryable(st) ? " (gave up after retries)" : "");
+                         registry_status_retryable(st) ? " (gave up after retries)" : "");
 }
 
 static int commit_verified(struct downloader *dl, struct chrun_err *err)
@@ -1607,7 +754,7 @@ static void downloader_release(struct downloader *dl)
  * a retry delay stays queued. */
 static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
 {
-    long long now = mono_ms();
+    long long now = registry_mono_ms();
     for (size_t i = 0; i < dl->n_jobs && dl->n_active < dl->c->jobs; i++) {
         struct job *j = &dl->jobs[i];
         if (j->finished || j->active || j->not_before_ms > now)
@@ -1622,7 +769,7 @@ static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
  * Capped so that progress bars are redrawn while transfers run. */
 static long long next_start_ms(const struct downloader *dl)
 {
-    long long now = mono_ms(), wait_ms = PROGRESS_TICK_MS;
+    long long now = registry_mono_ms(), wait_ms = PROGRESS_TICK_MS;
     if (dl->n_active >= dl->c->jobs)
         return wait_ms;
     for (size_t i = 0; i < dl->n_jobs; i++) {
@@ -1639,7 +786,7 @@ static long long next_start_ms(const struct downloader *dl)
 
 /* Download and verify every blob of P; publish them all once all are good
  * (SPEC: a failed pull leaves nothing new under blobs/). */
-static int download_blobs(struct client *c, struct plan *p, struct chrun_err *err)
+static int download_blobs(struct registry_client *c, struct plan *p, struct chrun_err *err)
 {
     struct downloader dl = {.c = c};
     int rc = -1;
@@ -1702,7 +849,7 @@ static int download_blobs(struct client *c, struct plan *p, struct chrun_err *er
         if (dl.n_active > 0)
             curl_multi_poll(dl.multi, NULL, 0, (int) wait_ms, NULL);
         else
-            sleep_ms((long) wait_ms);
+            registry_sleep_ms((long) wait_ms);
     }
     rc = commit_verified(&dl, err);
 out:
@@ -1711,7 +858,7 @@ out:
 }
 
 /* One endpoint: resolve, download, publish, name. */
-static int pull_from(struct client *c, const struct chrun_ref *ref,
+static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
                      const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
                      struct chrun_err *err)
 {
@@ -1768,13 +915,13 @@ static int pull_endpoint(struct chrun_store *st, const char *base, const char *h
                          const struct chrun_pull_opts *opts, struct chrun_progress *progress,
                          struct chrun_digest *ret_digest, struct chrun_err *err)
 {
-    struct client *c = client_new(st, base, host, registry, ref, opts, err);
+    struct registry_client *c = registry_client_new(st, base, host, registry, ref, opts->jobs, err);
     int rc;
     if (c == NULL)
         return -1;
     c->progress = progress;
     rc = pull_from(c, ref, opts, ret_digest, err);
-    client_free(c);
+    registry_client_free(c);
     return rc;
 }
 

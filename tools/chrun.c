@@ -30,6 +30,7 @@ static const char *const subcommands[][2] = {
     {"run", "pull if missing, unpack (cached) and exec an image"},
     {"save", "write images as a docker or OCI archive"},
     {"export", "write an image's or a bundle's root filesystem as one tar"},
+    {"push", "upload an image to a registry"},
     {"images", "list named images"},
     {"inspect", "show an image's manifest and config"},
     {"tag", "name an image"},

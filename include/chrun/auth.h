@@ -92,7 +92,8 @@ int chrun_auth_creds_get(const char *registry, struct chrun_auth_creds *ret, boo
                          struct chrun_err *err);
 
 /* Build the token request URL: REALM with service= and scope= appended
- * (URL-encoded). The realm must be an http(s) URL. *RET_URL is malloc'ed and
+ * (URL-encoded); several space-separated scopes in SCOPE ("repository:a:pull,push
+ * repository:b:pull") become one scope= parameter each, as docker sends them. The realm must be an http(s) URL. *RET_URL is malloc'ed and
  * owned by the caller. Returns 0 or -1. */
 int chrun_auth_token_url(const struct chrun_auth_challenge *c, const char *scope, char **ret_url,
                          struct chrun_err *err);

@@ -203,6 +203,12 @@ static void test_token_reply_and_url(void)
     CHECK_INT_EQ(chrun_auth_token_url(&c, "repository:a/b:pull", &s, &err), 0);
     CHECK_STR_EQ(s, "https://auth.example/token?service=reg%20istry&scope=repository%3Aa%2Fb%3Apull");
     free(s);
+    /* several scopes: one scope= each, as docker sends them */
+    CHECK_INT_EQ(chrun_auth_token_url(&c, "repository:a:pull,push repository:b:pull", &s, &err),
+                 0);
+    CHECK_STR_EQ(s, "https://auth.example/token?service=reg%20istry"
+                    "&scope=repository%3Aa%3Apull%2Cpush&scope=repository%3Ab%3Apull");
+    free(s);
     strcpy(c.realm, "https://auth.example/token?x=1");
     c.service[0] = '\0';
     CHECK_INT_EQ(chrun_auth_token_url(&c, "s", &s, &err), 0);

@@ -1209,8 +1209,14 @@ static int check_ids(struct run *r, struct chrun_err *err)
     char have[CHRUN_IDMAP_STR_MAX];
     uint32_t max_uid, max_gid;
 
-    if (r->rootless)
+    if (r->rootless && (r->opts->flags & CHRUN_EXEC_SINGLE_ID)) {
+        memset(&r->idmap, 0, sizeof(r->idmap));
+        r->idmap.uid = getuid();
+        r->idmap.gid = getgid();
+        snprintf(r->idmap.why, sizeof(r->idmap.why), "a single-id user namespace was asked for");
+    } else if (r->rootless) {
         chrun_idmap_load(&r->idmap);
+    }
     if (r->bundle_idmap[0] != '\0') {
         /* SPEC-side rule: files of a bundle unpacked in a user namespace carry
          * the host ids of that mapping; any other mapping shows wrong owners */

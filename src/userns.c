@@ -259,7 +259,10 @@ static int run_helper(const char *helper, pid_t pid, uint32_t own, const struct 
         close(fds[1]);
         return chrun_err_sys(err, rc, "run %s", helper);
     }
+    /* our stdout carries results: the helper's output all goes to the pipe */
     rc = posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
     if (rc == 0)
         rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
     if (rc == 0)

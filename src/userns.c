@@ -5,10 +5,13 @@
 #include <limits.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -334,8 +337,9 @@ int chrun_userns_enter(const struct chrun_idmap *map, struct chrun_err *err)
 
     if (!map->subids)
         return enter_single(map, err);
-    if (pipe2(go, O_CLOEXEC) < 0)
-        return chrun_err_sys(err, errno, "pipe");
+    /* a socket, so that telling a dead helper to go is EPIPE, not SIGPIPE */
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, go) < 0)
+        return chrun_err_sys(err, errno, "socketpair");
     if (pipe2(res, O_CLOEXEC) < 0) {
         int e = errno;
         close(go[0]);
@@ -367,8 +371,14 @@ int chrun_userns_enter(const struct chrun_idmap *map, struct chrun_err *err)
                              "create a user namespace (rootless run; are unprivileged user "
                              "namespaces enabled?)");
     }
-    (void) !write(go[1], "1", 1);
+    n = send(go[1], "1", 1, MSG_NOSIGNAL);
     close(go[1]);
+    if (n != 1) {
+        int e = errno;
+        close(res[0]);
+        wait_child(helper);
+        return chrun_err_sys(err, e, "start the id-mapping helper");
+    }
     do
         n = read(res[0], &res_err, sizeof(res_err));
     while (n < 0 && errno == EINTR);
@@ -399,7 +409,7 @@ int chrun_userns_run(const struct chrun_idmap *map, int (*fn)(void *data, struct
 {
     struct run_report rep;
     int fds[2], wstatus;
-    pid_t pid;
+    pid_t pid, parent = getpid();
     ssize_t n;
 
     if (pipe2(fds, O_CLOEXEC) < 0)
@@ -415,6 +425,10 @@ int chrun_userns_run(const struct chrun_idmap *map, int (*fn)(void *data, struct
         memset(&rep, 0, sizeof(rep));
         close(fds[0]);
         rep.rc = chrun_userns_enter(map, &rep.err);
+        /* die with the caller (kill -9 of chrun-unpack stops the unpack too);
+         * set after entering, since changing credentials clears it */
+        if (rep.rc == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent))
+            _exit(1);
         if (rep.rc == 0)
             rep.rc = fn(data, &rep.err) < 0 ? -1 : 0;
         (void) !write(fds[1], &rep, sizeof(rep)); /* one write: below PIPE_BUF */

@@ -65,9 +65,27 @@ _subids_useradd() {
     useradd --system --no-create-home --shell /usr/sbin/nologin "$name"
 }
 
+# subids_wait_no_process UID: wait (up to 10 s) until no live process of UID
+# is left; zombies waiting for their reaper do not count.
+subids_wait_no_process() {
+    local i
+    for i in $(seq 1 50); do
+        ps -o stat= -u "$1" | grep -qv '^Z' || return 0
+        sleep 0.2
+    done
+    ps -o pid,stat,cmd -u "$1" >&2
+    return 1
+}
+
+# userdel refuses while a process of the user exists (zombies included):
+# give the last ones time to be reaped.
 _subids_userdel() {
-    local name=$1
+    local name=$1 i
     id -u "$name" >/dev/null 2>&1 || return 0
+    for i in $(seq 1 50); do
+        userdel "$name" 2>/dev/null && return 0
+        sleep 0.2
+    done
     userdel "$name"
 }
 

@@ -60,6 +60,24 @@ test_expect_success 'an unpack into a BUNDLE outside the store works the same' '
     test -z "$(ls -A out | grep tmp-)"
 '
 
+test_expect_success 'kill -9 during an unpack: no bundle, no child left; the next run cleans up' '
+    for i in $(seq 1 3000); do echo "file d$((i % 30))/f$i data=$i uid=$((i % 7)) gid=$((i % 5))"; done |
+        unpack_mktar big.tar &&
+    unpack_mkimage big:1 big.tar big.tar:none >/dev/null &&
+    (cd "$CHRUN_ROOT" && chown -R "$SUBID_UID:$SUBID_GID" blobs tmp locks index.json oci-layout) &&
+    bad= &&
+    for delay in 0.1 0.3 0.6; do
+        { as_subid_user chrun-unpack big:1 "$TRASH_DIRECTORY/out/k" >/dev/null 2>&1 & pid=$!; } &&
+        sleep $delay && kill -9 $pid; wait $pid
+        subids_wait_no_process "$SUBID_UID" || bad="$bad left-process-$delay"
+        if test -e out/k && ! test -f out/k/config.json; then bad="$bad half-bundle-$delay"; fi
+    done &&
+    test -z "$bad" &&
+    as_subid_user chrun-unpack big:1 "$TRASH_DIRECTORY/out/k" >/dev/null &&
+    test -f out/k/config.json && test -z "$(ls -A out | grep tmp-)" &&
+    test "$(stat -c %u out/k/rootfs/d1/f1)" = "$((SUBID_START + 0))"
+'
+
 test_expect_success 'the user cannot remove it by hand, chrun-gc --bundles can' '
     b=$(cat path) &&
     ! as_subid_user rm -f "$b/rootfs/srv/other/f" 2>/dev/null &&

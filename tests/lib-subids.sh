@@ -18,6 +18,11 @@
 # makes a concurrent useradd fail rather than wait).
 
 SUBIDS_LOCK=$REPO_ROOT/build/subids.lock
+# useradd and userdel also rewrite shadow-utils' backups (/etc/passwd- and
+# the like): the first script to add a user keeps copies here, the last to
+# remove one puts them back.
+SUBIDS_BACKUPS=$REPO_ROOT/build/subids.backups
+SUBIDS_BACKUP_FILES="passwd- group- shadow- gshadow-"
 
 subids_skip_unless_root() {
     if [ "$(id -u)" != 0 ]; then
@@ -57,12 +62,38 @@ _subids_remove() {
 }
 
 _subids_useradd() {
-    local name=$1
+    local name=$1 f n
     if id -u "$name" >/dev/null 2>&1; then
         echo "user '$name' exists already (a previous run?): not reusing it" >&2
         return 1
     fi
-    useradd --system --no-create-home --shell /usr/sbin/nologin "$name"
+    if [ ! -e "$SUBIDS_BACKUPS/count" ]; then
+        mkdir -p "$SUBIDS_BACKUPS" || return 1
+        for f in $SUBIDS_BACKUP_FILES; do
+            [ -e "/etc/$f" ] && { cp -p "/etc/$f" "$SUBIDS_BACKUPS/$f" || return 1; }
+        done
+        echo 0 >"$SUBIDS_BACKUPS/count"
+    fi
+    n=$(cat "$SUBIDS_BACKUPS/count")
+    echo $((n + 1)) >"$SUBIDS_BACKUPS/count"
+    useradd --system --no-create-home --shell /usr/sbin/nologin "$name" && return 0
+    _subids_backups_release
+    return 1
+}
+
+# One user fewer: the last one out restores the backups (in place).
+_subids_backups_release() {
+    local f n
+    [ -e "$SUBIDS_BACKUPS/count" ] || return 0
+    n=$(($(cat "$SUBIDS_BACKUPS/count") - 1))
+    if [ "$n" -gt 0 ]; then
+        echo "$n" >"$SUBIDS_BACKUPS/count"
+        return 0
+    fi
+    for f in $SUBIDS_BACKUP_FILES; do
+        [ -e "$SUBIDS_BACKUPS/$f" ] && cat "$SUBIDS_BACKUPS/$f" >"/etc/$f"
+    done
+    rm -rf "$SUBIDS_BACKUPS"
 }
 
 # subids_wait_no_process UID: wait (up to 10 s) until no live process of UID
@@ -83,10 +114,11 @@ _subids_userdel() {
     local name=$1 i
     id -u "$name" >/dev/null 2>&1 || return 0
     for i in $(seq 1 50); do
-        userdel "$name" 2>/dev/null && return 0
+        userdel "$name" 2>/dev/null && break
         sleep 0.2
     done
-    userdel "$name"
+    id -u "$name" >/dev/null 2>&1 && return 1
+    _subids_backups_release
 }
 
 subids_user_add_plain() {

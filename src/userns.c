@@ -236,8 +236,8 @@ static int enter_single(const struct chrun_idmap *map, struct chrun_err *err)
 
 /* Run HELPER (newuidmap or newgidmap) for PID with "0 OWN 1 1 START COUNT"
  * and wait for it. Its stderr's first line goes into the error. */
-static int run_helper(const char *helper, pid_t pid, uint32_t own, const struct chrun_subid_range *r,
-                      struct chrun_err *err)
+static int run_helper(const char *helper, pid_t pid, uint32_t own,
+                      const struct chrun_subid_range *r, struct chrun_err *err)
 {
     /* only numbers we computed reach the setuid helper, and a fixed environment */
     char spid[16], sown[16], sstart[16], scount[16];

@@ -378,6 +378,7 @@ static int run_exec(struct builder *b, struct run_step *rs, int *ret_status,
     int rc;
     eo.env = (const char *const *) rs->env;
     eo.n_env = rs->n_env;
+    eo.flags |= CHRUN_EXEC_SINGLE_ID;
     if (chrun_bundle_write_config(b->workfd, b->image, err) < 0)
         return -1;
     fflush(stdout);

@@ -16,6 +16,7 @@
 #include "chrun/layer.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
+#include "chrun/userns.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -259,7 +260,7 @@ static bool env_has(json_t *env, const char *prefix)
 }
 
 static json_t *build_config(int rootfd, json_t *image_config, const char *manifest_digest,
-                            const char *ref, struct chrun_err *err)
+                            const char *ref, const char *idmap, struct chrun_err *err)
 {
     cleanup_json json_t *doc = NULL;
     json_error_t jerr;
@@ -305,6 +306,8 @@ static json_t *build_config(int rootfd, json_t *image_config, const char *manife
                         json_string(manifest_digest));
     if (ref != NULL && ref[0] != '\0')
         json_object_set_new(annotations, CHRUN_ANNOTATION_REF_NAME, json_string(ref));
+    if (idmap != NULL)
+        json_object_set_new(annotations, CHRUN_BUNDLE_ANNOTATION_IDMAP, json_string(idmap));
     json_object_set_new(doc, "annotations", annotations);
     return take_ptr(doc);
 }
@@ -334,7 +337,7 @@ int chrun_bundle_write_config(int bundlefd, json_t *image_config, struct chrun_e
     rootfd = openat(bundlefd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (rootfd < 0)
         return chrun_err_sys(err, errno, "open rootfs");
-    doc = build_config(rootfd, image_config, "", NULL, err);
+    doc = build_config(rootfd, image_config, "", NULL, NULL, err);
     if (doc == NULL)
         return -1;
     json_object_del(json_object_get(doc, "annotations"), CHRUN_BUNDLE_ANNOTATION_DIGEST);
@@ -521,7 +524,7 @@ static int apply_layers(struct chrun_store *st, int bundlefd, const struct chrun
 /* Build the bundle's contents in the temporary directory BUNDLEFD. */
 static int build(struct chrun_store *st, int bundlefd, const struct chrun_manifest *m,
                  const struct chrun_image_config *cfg, const char *manifest_digest,
-                 const char *ref, struct chrun_err *err)
+                 const char *ref, const char *idmap, struct chrun_err *err)
 {
     cleanup_json json_t *doc = NULL;
     cleanup_close int rootfd = -1;
@@ -530,7 +533,7 @@ static int build(struct chrun_store *st, int bundlefd, const struct chrun_manife
     rootfd = openat(bundlefd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (rootfd < 0)
         return chrun_err_sys(err, errno, "open rootfs");
-    doc = build_config(rootfd, cfg->json, manifest_digest, ref, err);
+    doc = build_config(rootfd, cfg->json, manifest_digest, ref, idmap, err);
     if (doc == NULL)
         return -1;
     return write_config(bundlefd, doc, err);
@@ -561,7 +564,8 @@ static int publish(int parentfd, const char *tmpname, const struct target *t, bo
 /* Build the bundle for manifest M (digest MD) of IMG at target T. */
 static int unpack_to(struct chrun_store *st, const struct chrun_store_image *img,
                      const struct chrun_manifest *m, const struct chrun_digest *md,
-                     const struct target *t, bool force, struct chrun_err *err)
+                     const struct target *t, bool force, const char *idmap,
+                     struct chrun_err *err)
 {
     struct chrun_image_config cfg;
     char tmpname[NAME_MAX + 1], prefix[NAME_MAX + 1];
@@ -596,13 +600,50 @@ static int unpack_to(struct chrun_store *st, const struct chrun_store_image *img
     if (tmpfd < 0 || flock(tmpfd, LOCK_EX) < 0)
         rc = chrun_err_sys(err, errno, "open '%s'", tmpname);
     else
-        rc = build(st, tmpfd, m, &cfg, md->str, img->ref, err);
+        rc = build(st, tmpfd, m, &cfg, md->str, img->ref, idmap, err);
     if (rc == 0)
         rc = publish(parentfd, tmpname, t, existing == 2, md->str, err);
     if (rc < 0)
         chrun_fs_rm_rf_at(parentfd, tmpname, &ignored);
     chrun_image_config_release(&cfg);
     return rc;
+}
+
+struct unpack_job {
+    struct chrun_store *st;
+    const struct chrun_store_image *img;
+    const struct chrun_manifest *m;
+    const struct chrun_digest *md;
+    const struct target *t;
+    bool force;
+    char idmap[CHRUN_IDMAP_STR_MAX];
+};
+
+static int unpack_job_run(void *data, struct chrun_err *err)
+{
+    struct unpack_job *j = data;
+    return unpack_to(j->st, j->img, j->m, j->md, j->t, j->force, j->idmap, err);
+}
+
+/* An ordinary user with subordinate ids unpacks as root of a user namespace
+ * (so files get the image's owners); the whole unpack, publish and cleanup
+ * included, runs there, since only there can it remove what it chowned. */
+static int unpack_maybe_userns(struct chrun_store *st, const struct chrun_store_image *img,
+                               const struct chrun_manifest *m, const struct chrun_digest *md,
+                               const struct target *t, bool force, struct chrun_err *err)
+{
+    struct chrun_idmap map;
+    struct unpack_job job = {st, img, m, md, t, force, ""};
+    if (geteuid() == 0)
+        return unpack_to(st, img, m, md, t, force, NULL, err);
+    chrun_idmap_load(&map);
+    if (!map.subids) {
+        chrun_log_debug("unpacking without a user namespace: %s", map.why);
+        return unpack_to(st, img, m, md, t, force, NULL, err);
+    }
+    chrun_idmap_format(&map, job.idmap, sizeof(job.idmap));
+    chrun_log_debug("unpacking in a user namespace: %s", job.idmap);
+    return chrun_userns_run(&map, unpack_job_run, &job, err);
 }
 
 int chrun_bundle_unpack(struct chrun_store *st, const char *image, const char *bundle,
@@ -625,7 +666,7 @@ int chrun_bundle_unpack(struct chrun_store *st, const char *image, const char *b
     rc = target_init(&t, st, bundle, &md, err);
     if (rc == 0 && snprintf(ret_path, size, "%s", t.path) >= (int) size)
         rc = chrun_err_sys(err, ENAMETOOLONG, "bundle path '%s'", t.path);
-    if (rc == 0 && unpack_to(st, &img, &m, &md, &t, opts->force, err) < 0)
+    if (rc == 0 && unpack_maybe_userns(st, &img, &m, &md, &t, opts->force, err) < 0)
         rc = chrun_err_prefix(err, "image '%s'", image);
     chrun_manifest_release(&m);
     return rc;

@@ -11,6 +11,7 @@
 
 #include "chrun/build.h"
 #include "chrun/bundle.h"
+#include "chrun/userns.h"
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
@@ -267,7 +268,7 @@ static int sweep_bundle(int dfd, const char *name, void *data, struct chrun_err 
             return 0;
         }
     }
-    if (!s->opts->dry_run && chrun_fs_rm_rf_at(dfd, name, err) < 0)
+    if (!s->opts->dry_run && chrun_userns_rm_rf_at(dfd, name, err) < 0)
         return -1;
     chrun_log_debug("%s bundle '%s'", s->opts->dry_run ? "would remove" : "removed", name);
     s->report->bundles_removed++;

@@ -336,6 +336,12 @@ static int set_owner(struct chrun_layer_applier *a, int fd, int pfd, const char 
     if (uid == 0 && gid == 0)
         return 0; /* what root creates already has this owner */
     rc = fd >= 0 ? fchown(fd, uid, gid) : fchownat(pfd, base, uid, gid, AT_SYMLINK_NOFOLLOW);
+    if (rc < 0 && errno == EINVAL)
+        /* in a user namespace an id outside the mapping has no host id */
+        return chrun_err_sys(err, errno,
+                             "chown '%s' to %u:%u (outside this user namespace's ids; are the "
+                             "subordinate ids too few?)",
+                             path, (unsigned) uid, (unsigned) gid);
     if (rc < 0)
         return chrun_err_sys(err, errno, "chown '%s'", path);
     return 0;

@@ -23,9 +23,11 @@
 
 #include <jansson.h>
 
+#include "chrun/bundle.h"
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "chrun/userns.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -419,6 +421,8 @@ struct run {
     bool rootless, no_mounts;
     uid_t outer_uid;
     gid_t outer_gid;
+    struct chrun_idmap idmap;                /* rootless: the caller's mapping */
+    char bundle_idmap[CHRUN_IDMAP_STR_MAX]; /* the bundle's recorded mapping, or "" */
     int *volume_fds; /* host side of each -v, O_PATH */
     sigset_t oldmask;
     bool mask_saved;
@@ -518,6 +522,12 @@ static int load_config(struct run *r, char *const cmd[], struct chrun_err *err)
     if (process != NULL && !json_is_object(process))
         return chrun_err_set(err, CHRUN_E_INPUT, "bundle '%s': config.json: process is not an object",
                              r->bundle);
+    s = json_string_value(
+        json_object_get(json_object_get(root, "annotations"), CHRUN_BUNDLE_ANNOTATION_IDMAP));
+    if (s != NULL && snprintf(r->bundle_idmap, sizeof(r->bundle_idmap), "%s", s) >=
+                         (int) sizeof(r->bundle_idmap))
+        return chrun_err_set(err, CHRUN_E_INPUT, "bundle '%s': config.json: bad %s annotation",
+                             r->bundle, CHRUN_BUNDLE_ANNOTATION_IDMAP);
     jroot = json_object_get(root, "root");
     s = json_string_value(json_object_get(jroot, "path"));
     if (snprintf(r->root_path, sizeof(r->root_path), "%s", s ? s : "rootfs") >=
@@ -627,34 +637,6 @@ static int open_volumes(struct run *r, struct chrun_err *err)
 }
 
 /* ---- namespaces -------------------------------------------------------- */
-
-static int write_proc_file(const char *path, const char *text, struct chrun_err *err)
-{
-    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "open %s", path);
-    if (chrun_io_write_full(fd, text, strlen(text), err) < 0)
-        return chrun_err_prefix(err, "write %s", path);
-    return 0;
-}
-
-/* Rootless: map the caller to root in a new user namespace. */
-static int enter_userns(struct run *r, struct chrun_err *err)
-{
-    char map[64];
-    if (unshare(CLONE_NEWUSER) < 0)
-        return chrun_err_sys(err, errno,
-                             "create a user namespace (rootless run; are unprivileged user "
-                             "namespaces enabled?)");
-    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned) r->outer_uid);
-    if (write_proc_file("/proc/self/uid_map", map, err) < 0)
-        return -1;
-    /* setgroups must be denied before an unprivileged process may write gid_map */
-    if (write_proc_file("/proc/self/setgroups", "deny", err) < 0)
-        return -1;
-    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned) r->outer_gid);
-    return write_proc_file("/proc/self/gid_map", map, err);
-}
 
 static int loopback_up(struct chrun_err *err)
 {
@@ -1007,8 +989,9 @@ static int switch_root(struct run *r, int rootfd, struct chrun_err *err)
 
 static int switch_user(struct run *r, struct chrun_err *err)
 {
-    /* a rootless namespace denies setgroups and maps only root */
-    if (!r->rootless && setgroups(r->user.n_groups, r->user.groups) < 0)
+    /* a single-id rootless namespace denies setgroups and maps only root;
+     * newgidmap leaves setgroups allowed */
+    if ((!r->rootless || r->idmap.subids) && setgroups(r->user.n_groups, r->user.groups) < 0)
         return chrun_err_sys(err, errno, "set supplementary groups");
     if (setgid(r->user.gid) < 0)
         return chrun_err_sys(err, errno, "switch to gid %u", (unsigned) r->user.gid);
@@ -1175,7 +1158,7 @@ static int run_container(struct run *r, const sigset_t *set, int *ret_status,
                          struct chrun_err *err)
 {
     *ret_status = 1;
-    if (r->rootless && enter_userns(r, err) < 0)
+    if (r->rootless && chrun_userns_enter(&r->idmap, err) < 0)
         return -1;
     if (r->ns & CHRUN_EXEC_NS_PID) {
         int fds[2];
@@ -1220,6 +1203,68 @@ static int run_container(struct run *r, const sigset_t *set, int *ret_status,
     return exec_command(r, ret_status, err);
 }
 
+/* Can this caller run R's user, and see R's bundle as it was unpacked? */
+static int check_ids(struct run *r, struct chrun_err *err)
+{
+    char have[CHRUN_IDMAP_STR_MAX];
+    uint32_t max_uid, max_gid;
+
+    if (r->rootless && (r->opts->flags & CHRUN_EXEC_SINGLE_ID)) {
+        memset(&r->idmap, 0, sizeof(r->idmap));
+        r->idmap.uid = getuid();
+        r->idmap.gid = getgid();
+        snprintf(r->idmap.why, sizeof(r->idmap.why), "a single-id user namespace was asked for");
+    } else if (r->rootless) {
+        chrun_idmap_load(&r->idmap);
+    }
+    if (r->bundle_idmap[0] != '\0') {
+        /* SPEC-side rule: files of a bundle unpacked in a user namespace carry
+         * the host ids of that mapping; any other mapping shows wrong owners */
+        if (!r->rootless)
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "bundle '%s' was unpacked rootless with subordinate ids (%s): "
+                                 "run it as the user who unpacked it",
+                                 r->bundle, r->bundle_idmap);
+        chrun_idmap_format(&r->idmap, have, sizeof(have));
+        if (!r->idmap.subids)
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "bundle '%s' was unpacked with subordinate ids (%s) but this run "
+                                 "has none: %s; see newuidmap(1)",
+                                 r->bundle, r->bundle_idmap, r->idmap.why);
+        if (!streq(have, r->bundle_idmap))
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "bundle '%s' was unpacked with the id mapping '%s', this run "
+                                 "has '%s': unpack it again",
+                                 r->bundle, r->bundle_idmap, have);
+    }
+    if (!r->rootless)
+        return 0;
+    if (!r->idmap.subids) {
+        if (r->user.uid == 0 && r->user.gid == 0)
+            return 0;
+        /* the user namespace maps only the caller, as root */
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                             "cannot run as uid %u gid %u without root: a rootless run has only "
+                             "uid 0 (%s; see newuidmap(1))",
+                             (unsigned) r->user.uid, (unsigned) r->user.gid, r->idmap.why);
+    }
+    max_uid = chrun_idmap_max_uid(&r->idmap);
+    max_gid = chrun_idmap_max_gid(&r->idmap);
+    if (r->user.uid > max_uid || r->user.gid > max_gid)
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                             "cannot run as uid %u gid %u: the subordinate ids of '%s' give a "
+                             "rootless run uids 0-%u and gids 0-%u",
+                             (unsigned) r->user.uid, (unsigned) r->user.gid, r->idmap.user,
+                             max_uid, max_gid);
+    for (size_t i = 0; i < r->user.n_groups; i++)
+        if (r->user.groups[i] > max_gid)
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "cannot add group %u: the subordinate ids of '%s' give a "
+                                 "rootless run gids 0-%u",
+                                 (unsigned) r->user.groups[i], r->idmap.user, max_gid);
+    return 0;
+}
+
 int chrun_runtime_exec(const char *bundle, const struct chrun_exec_opts *opts, char *const cmd[],
                        int *ret_status, struct chrun_err *err)
 {
@@ -1250,11 +1295,7 @@ int chrun_runtime_exec(const char *bundle, const struct chrun_exec_opts *opts, c
         run_release(&r);
         return -1;
     }
-    if (r.rootless && (r.user.uid != 0 || r.user.gid != 0)) {
-        /* the user namespace maps only the caller, as root */
-        chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                      "cannot run as uid %u gid %u without root: a rootless run has only uid 0",
-                      (unsigned) r.user.uid, (unsigned) r.user.gid);
+    if (check_ids(&r, err) < 0) {
         run_release(&r);
         return -1;
     }

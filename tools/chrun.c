@@ -18,6 +18,7 @@
 #include "chrun/runtime.h"
 #include "chrun/store.h"
 #include "chrun/tool.h"
+#include "chrun/userns.h"
 #include "util.h"
 
 enum { OPT_RM = CHRUN_OPT_TOOL_BASE, OPT_PLATFORM };
@@ -249,7 +250,7 @@ fail:
     status = err.code == CHRUN_E_OK ? 1 : chrun_tool_fail(&err);
 out:
     chrun_exec_cli_release(&cli);
-    if (tmpdir[0] != '\0' && chrun_fs_rm_rf_at(AT_FDCWD, tmpdir, &err) < 0)
+    if (tmpdir[0] != '\0' && chrun_userns_rm_rf_at(AT_FDCWD, tmpdir, &err) < 0)
         chrun_tool_fail(&err);
     return status;
 }

@@ -17,7 +17,19 @@
  *   "io.chrun.image.manifest-digest"   the image manifest digest (identity of
  *                                      the bundle: re-running with the same
  *                                      image is a no-op);
- *   "org.opencontainers.image.ref.name" the full reference, when the image has one. */
+ *   "org.opencontainers.image.ref.name" the full reference, when the image has one;
+ *   "io.chrun.bundle.idmap"            when an ordinary user unpacked it in a user
+ *                                      namespace with subordinate ids (see
+ *                                      chrun/userns.h): that mapping, as
+ *                                      chrun_idmap_format writes it. Files
+ *                                      owned by image uid N > 0 belong to host
+ *                                      uid START+N-1; chrun-exec runs such a
+ *                                      bundle only with the same mapping.
+ *
+ * An ordinary user with subordinate ids unpacks in a forked child inside
+ * such a namespace, as (namespaced) root, so files get the image's owners;
+ * device nodes are still skipped. Without subordinate ids every file
+ * belongs to the caller, as before. */
 #ifndef CHRUN_BUNDLE_H
 #define CHRUN_BUNDLE_H
 
@@ -30,6 +42,7 @@
 #include "chrun/store.h"
 
 #define CHRUN_BUNDLE_ANNOTATION_DIGEST "io.chrun.image.manifest-digest"
+#define CHRUN_BUNDLE_ANNOTATION_IDMAP "io.chrun.bundle.idmap"
 
 struct chrun_unpack_opts {
     const char *platform; /* "os/arch[/variant]" for an index; NULL = host */

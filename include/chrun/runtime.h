@@ -37,6 +37,10 @@ enum chrun_exec_flags {
     CHRUN_EXEC_NO_MOUNTS = 1 << 1,
     /* Mount the rootfs read-only (mounts below it keep their own mode). */
     CHRUN_EXEC_READ_ONLY = 1 << 2,
+    /* Run by an ordinary user: map only the caller (to root), even when it
+     * has subordinate ids (chrun-build's rootfs belongs to the caller alone,
+     * and a RUN step must not leave files it cannot remove). */
+    CHRUN_EXEC_SINGLE_ID = 1 << 3,
 };
 
 /* One -v HOST:CTR[:ro] bind mount. Strings are owned by the struct. */

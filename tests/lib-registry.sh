@@ -16,6 +16,11 @@
 #       REPO:TAG_A and linux/$OTHER_ARCH/v8 entry REPO:TAG_B (both fetched as
 #       ENTRY_TYPE). Leaves REPO-TAG.host, .other and .index (digests) in the
 #       current directory. HOST_ARCH and OTHER_ARCH are set on sourcing.
+#   registry_token_start NAME STORAGE [TOKEN-SERVER-ARGS...]
+#       A token server (scripts/token-server.py, signing with a key it makes)
+#       and a docker-registry with `auth: token` trusting it, storing in
+#       STORAGE (a plain registry's storage/ to serve its images). Sets $NAME
+#       (127.0.0.1:PORT) and ${NAME}_TOKEN_DIR (the server's files).
 #   evil_start MODE [ARGS...]
 #       Starts scripts/evil-registry.py (modes are listed there) in front of
 #       $REGISTRY; ARGS go to it, so `--upstream "$REGISTRY_AUTH"` fronts
@@ -104,6 +109,47 @@ registry_put_index() {
         "http://$REGISTRY/v2/$repo/manifests/$tag" >/dev/null &&
     echo "$da" >"$repo-$tag.host" && echo "$db" >"$repo-$tag.other" &&
     echo "sha256:$(sha256sum <index.json | cut -d" " -f1)" >"$repo-$tag.index"
+}
+
+registry_token_start() {
+    local name=$1 storage=$2 dir=$TRASH_DIRECTORY/$1 port tpid rpid py
+    shift 2
+    py=$(command -v /usr/bin/python3 || command -v python3)
+    mkdir -p "$dir"
+    "$py" "$REPO_ROOT/scripts/token-server.py" --dir "$dir" --user "$REGISTRY_USER" \
+        --pass "$REGISTRY_PASS" "$@" </dev/null >"$dir/token.out" 2>&1 &
+    tpid=$!
+    _registry_atexit "kill $tpid"
+    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
+    port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >"$dir/config.yml" <<-EOF2
+	version: 0.1
+	log:
+	  level: info
+	  formatter: text
+	storage:
+	  filesystem:
+	    rootdirectory: $storage
+	http:
+	  addr: 127.0.0.1:$port
+	  secret: chrun-test-token-secret
+	auth:
+	  token:
+	    realm: http://$(cat "$dir/addr")/token
+	    service: chrun-test-registry
+	    issuer: chrun-test-issuer
+	    rootcertbundle: $dir/cert.pem
+	EOF2
+    # docker-registry takes REGISTRY_* variables as config overrides
+    env $(compgen -e | grep "^REGISTRY_" | sed "s/^/-u /") \
+        docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
+    rpid=$!
+    _registry_atexit "kill $rpid"
+    for _ in $(seq 100); do
+        [ "$(curl -s --noproxy "*" -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/v2/")" = 401 ] && break
+        sleep 0.1
+    done
+    export "$name=127.0.0.1:$port" "${name}_TOKEN_DIR=$dir"
 }
 
 evil_start() {

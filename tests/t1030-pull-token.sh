@@ -7,52 +7,9 @@ test_description='chrun-pull with bearer tokens: docker-registry auth: token + s
 fixtures_ensure
 registry_start plain
 fixture_push basic "$REGISTRY/basic:1"
-PY=$(command -v /usr/bin/python3 || command -v python3)
 
-# token_start NAME [TOKEN-SERVER-ARGS...]: a token server and a token-auth
-# registry sharing the plain registry's storage (so the image is there).
-# Sets ${NAME} (registry address) and ${NAME}_TOKEN_DIR.
-token_start() {
-    local name=$1 dir=$TRASH_DIRECTORY/$1 port tpid rpid
-    shift
-    mkdir -p "$dir"
-    "$PY" "$REPO_ROOT/scripts/token-server.py" --dir "$dir" --user "$REGISTRY_USER" \
-        --pass "$REGISTRY_PASS" "$@" </dev/null >"$dir/token.out" 2>&1 &
-    tpid=$!
-    test_atexit "kill $tpid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
-    port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    cat >"$dir/config.yml" <<-EOF2
-	version: 0.1
-	log:
-	  level: info
-	  formatter: text
-	storage:
-	  filesystem:
-	    rootdirectory: $REGISTRY_DIR/storage
-	http:
-	  addr: 127.0.0.1:$port
-	  secret: chrun-test-token-secret
-	auth:
-	  token:
-	    realm: http://$(cat "$dir/addr")/token
-	    service: chrun-test-registry
-	    issuer: chrun-test-issuer
-	    rootcertbundle: $dir/cert.pem
-	EOF2
-    env -u REGISTRY_AUTH -u REGISTRY_USER -u REGISTRY_PASS -u REGISTRY_LOG -u REGISTRY_DIR \
-        docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
-    rpid=$!
-    test_atexit "kill $rpid"
-    for _ in $(seq 100); do
-        [ "$(curl -s --noproxy "*" -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/v2/")" = 401 ] && break
-        sleep 0.1
-    done
-    export "$name=127.0.0.1:$port" "${name}_TOKEN_DIR=$dir"
-}
-
-token_start TOKREG --anonymous-pull --refresh-token refresh-secret-1
-token_start PRIVREG
+registry_token_start TOKREG "$REGISTRY_DIR/storage" --anonymous-pull --refresh-token refresh-secret-1
+registry_token_start PRIVREG "$REGISTRY_DIR/storage"
 mkdir -p "$DOCKER_CONFIG"
 echo "$(fixture_digest basic)" >expect
 b64() { printf '%s' "$1" | base64 -w0; }

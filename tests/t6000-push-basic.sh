@@ -8,7 +8,6 @@ fixtures_ensure
 registry_start plain
 registry_start auth
 registry_start plain SRC
-PY=$(command -v /usr/bin/python3 || command -v python3)
 mkdir -p "$DOCKER_CONFIG"
 b64() { printf '%s' "$1" | base64 -w0; }
 
@@ -177,49 +176,7 @@ test_expect_success 'htpasswd registry with credentials from config.json' '
         cmp - "$(blob "$FULL")"
 '
 
-# token_start NAME [TOKEN-SERVER-ARGS...]: a token server and a token-auth
-# registry with their own storage (as in t1030). Sets $NAME, ${NAME}_TOKEN_DIR.
-token_start() {
-    local name=$1 dir=$TRASH_DIRECTORY/$1 port tpid rpid
-    shift
-    mkdir -p "$dir"
-    "$PY" "$REPO_ROOT/scripts/token-server.py" --dir "$dir" --user "$REGISTRY_USER" \
-        --pass "$REGISTRY_PASS" "$@" </dev/null >"$dir/token.out" 2>&1 &
-    tpid=$!
-    test_atexit "kill $tpid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
-    port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    cat >"$dir/config.yml" <<-EOF2
-	version: 0.1
-	log:
-	  level: info
-	  formatter: text
-	storage:
-	  filesystem:
-	    rootdirectory: $dir/storage
-	http:
-	  addr: 127.0.0.1:$port
-	  secret: chrun-test-token-secret
-	auth:
-	  token:
-	    realm: http://$(cat "$dir/addr")/token
-	    service: chrun-test-registry
-	    issuer: chrun-test-issuer
-	    rootcertbundle: $dir/cert.pem
-	EOF2
-    # docker-registry takes REGISTRY_* variables as config overrides
-    env $(compgen -e | grep "^REGISTRY_" | sed "s/^/-u /") \
-        docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
-    rpid=$!
-    test_atexit "kill $rpid"
-    for _ in $(seq 100); do
-        [ "$(curl -s --noproxy "*" -o /dev/null -w "%{http_code}" "http://127.0.0.1:$port/v2/")" = 401 ] && break
-        sleep 0.1
-    done
-    export "$name=127.0.0.1:$port" "${name}_TOKEN_DIR=$dir"
-}
-
-token_start TOKREG --anonymous-pull
+registry_token_start TOKREG "$TRASH_DIRECTORY/TOKREG/storage" --anonymous-pull
 
 test_expect_success 'token registry, anonymous: the token grants no push, exit 1' '
     rm -f "$DOCKER_CONFIG/config.json" &&

@@ -75,14 +75,6 @@ struct exporter {
 
 /* ---- the tree ---- */
 
-static uint64_t hash_name(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (unsigned char) *s) * 1099511628211ULL;
-    return h;
-}
-
 static struct node *node_new(const char *name, mode_t type, struct occurrence occ)
 {
     struct node *n = calloc(1, sizeof(*n));
@@ -134,7 +126,7 @@ static struct node *child_lookup(const struct node *dir, const char *name)
 {
     if (dir->n_buckets == 0)
         return NULL;
-    for (struct node *c = dir->buckets[hash_name(name) & (dir->n_buckets - 1)]; c != NULL;
+    for (struct node *c = dir->buckets[path_hash(name) & (dir->n_buckets - 1)]; c != NULL;
          c = c->next_in_bucket)
         if (streq(c->name, name))
             return c;
@@ -151,7 +143,7 @@ static int grow_buckets(struct node *dir, struct chrun_err *err)
         struct node *c = dir->buckets[i];
         while (c != NULL) {
             struct node *next = c->next_in_bucket;
-            size_t slot = hash_name(c->name) & (cap - 1);
+            size_t slot = path_hash(c->name) & (cap - 1);
             c->next_in_bucket = b[slot];
             b[slot] = c;
             c = next;
@@ -169,7 +161,7 @@ static int child_insert(struct node *dir, struct node *child, struct chrun_err *
     size_t slot;
     if (dir->n_children >= dir->n_buckets && grow_buckets(dir, err) < 0)
         return -1;
-    slot = hash_name(child->name) & (dir->n_buckets - 1);
+    slot = path_hash(child->name) & (dir->n_buckets - 1);
     child->next_in_bucket = dir->buckets[slot];
     dir->buckets[slot] = child;
     child->parent = dir;
@@ -181,7 +173,7 @@ static int child_insert(struct node *dir, struct node *child, struct chrun_err *
 static void child_remove(struct node *child)
 {
     struct node *dir = child->parent;
-    struct node **p = &dir->buckets[hash_name(child->name) & (dir->n_buckets - 1)];
+    struct node **p = &dir->buckets[path_hash(child->name) & (dir->n_buckets - 1)];
     while (*p != child)
         p = &(*p)->next_in_bucket;
     *p = child->next_in_bucket;
@@ -298,25 +290,6 @@ static struct node *resolve_plain(struct node *root, const char *path)
     return cur;
 }
 
-static void split_path(const char *path, char *dir, const char **ret_base)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL) {
-        dir[0] = '\0';
-        *ret_base = path;
-        return;
-    }
-    memcpy(dir, path, (size_t) (slash - path));
-    dir[slash - path] = '\0';
-    *ret_base = slash + 1;
-}
-
-static bool join_path(char *out, const char *dir, const char *name)
-{
-    int n = snprintf(out, PATH_MAX, "%s%s%s", dir, dir[0] ? "/" : "", name);
-    return n >= 0 && n < PATH_MAX;
-}
-
 /* A directory made because an entry needs it as a parent: mode 0755,
  * owned by root, as the applier (run as root) makes it. */
 static struct node *add_implicit_dir(struct exporter *x, struct node *parent, const char *name,
@@ -342,7 +315,7 @@ static int make_dirs(struct exporter *x, const char *dir, struct chrun_err *err)
     const char *base;
     struct node *parent;
 
-    split_path(dir, parent_path, &base);
+    path_split(dir, parent_path, &base);
     parent = resolve_in_root(x->root, parent_path);
     if (parent == NULL && errno == ENOENT && parent_path[0] != '\0') {
         if (make_dirs(x, parent_path, err) < 0)
@@ -404,7 +377,7 @@ static int model_whiteout(struct exporter *x, const char *dir, const char *name,
     int found;
     if (*name == '\0' || streq(name, ".") || streq(name, ".."))
         return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s' names no entry", path);
-    if (!join_path(victim, dir, name))
+    if (!path_join(victim, dir, name))
         return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s': name too long", path);
     /* image-spec: a whiteout hides only entries of lower layers */
     if (path_set_has(&x->layer_paths, victim))
@@ -430,7 +403,7 @@ static int model_opaque(struct exporter *x, const char *dir, const char *path,
         while (c != NULL) {
             struct node *next = c->next_in_bucket;
             char child_path[PATH_MAX];
-            if (!join_path(child_path, dir, c->name))
+            if (!path_join(child_path, dir, c->name))
                 return chrun_err_set(err, CHRUN_E_INPUT, "opaque whiteout '%s': name too long",
                                      path);
             /* image-spec: entries of this same layer stay */
@@ -514,7 +487,7 @@ static int model_hardlink(struct exporter *x, struct node *parent, const char *b
         return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' to the root", path);
     if (streq(target, path))
         return 0;
-    split_path(target, tdir, &tbase);
+    path_split(target, tdir, &tbase);
     /* SPEC "Bad input": a hardlink target is a path the tar writer saw, so
      * it never goes through a symlink. */
     td = resolve_plain(x->root, tdir);
@@ -549,7 +522,7 @@ static int model_entry(struct exporter *x, struct archive_entry *e, const char *
     mode_t type = archive_entry_filetype(e);
     struct node *parent;
 
-    split_path(path, dir, &base);
+    path_split(path, dir, &base);
     if (str_has_prefix(base, WHITEOUT_PREFIX)) {
         if (streq(base, WHITEOUT_OPAQUE))
             return model_opaque(x, dir, path, err);

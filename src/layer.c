@@ -153,21 +153,6 @@ static int open_resolved(int rootfd, const char *path, int flags, uint64_t resol
     }
 }
 
-/* Split normalized PATH at its last slash: DIR gets the directory part ("" at
- * the top), *ret_base points at the last component inside PATH. */
-static void split_path(const char *path, char *dir, const char **ret_base)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL) {
-        dir[0] = '\0';
-        *ret_base = path;
-        return;
-    }
-    memcpy(dir, path, (size_t) (slash - path));
-    dir[slash - path] = '\0';
-    *ret_base = slash + 1;
-}
-
 /* Normalize an entry or hardlink name the way tar does ("./a//b/" -> "a/b")
  * into OUT (PATH_MAX). SPEC "Bad input": absolute names and ".." components
  * are refused, never rewritten. "" names the root itself. */
@@ -200,13 +185,6 @@ static int normalize_name(const char *what, const char *name, char *out, struct 
     return 0;
 }
 
-/* OUT (PATH_MAX) = DIR/NAME; false if that does not fit. */
-static bool join_path(char *out, const char *dir, const char *name)
-{
-    int n = snprintf(out, PATH_MAX, "%s%s%s", dir, dir[0] ? "/" : "", name);
-    return n >= 0 && n < PATH_MAX;
-}
-
 static unsigned path_depth(const char *path)
 {
     unsigned d = (*path != '\0');
@@ -224,7 +202,7 @@ static int make_dirs(struct chrun_layer_applier *a, const char *dir, struct chru
     const char *base;
     cleanup_close int pfd = -1;
 
-    split_path(dir, parent, &base);
+    path_split(dir, parent, &base);
     pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
     if (pfd < 0 && errno == ENOENT && parent[0] != '\0') {
         if (make_dirs(a, parent, err) < 0)
@@ -390,7 +368,7 @@ static void real_path(struct chrun_layer_applier *a, int pfd, const char *base,
     if (strncmp(dir, a->root_path, rlen) != 0 || dir[rlen] != '/')
         return;
     rel = dir + rlen + 1;
-    if (!join_path(out, rel, base))
+    if (!path_join(out, rel, base))
         snprintf(out, PATH_MAX, "%s", path);
 }
 
@@ -576,7 +554,7 @@ static int apply_hardlink(struct chrun_layer_applier *a, int pfd, const char *ba
         return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' to the root", path);
     if (streq(target, path))
         return 0;
-    split_path(target, tdir, &tbase);
+    path_split(target, tdir, &tbase);
     /* SPEC "Bad input": a hardlink target is a path the tar writer saw, so it
      * never goes through a symlink; one that does could name a host file. */
     tpfd = open_resolved(a->rootfd, tdir, O_PATH | O_DIRECTORY,
@@ -628,7 +606,7 @@ static int apply_whiteout(struct chrun_layer_applier *a, const char *dir, const 
     cleanup_close int dfd = -1;
     if (*name == '\0' || streq(name, ".") || streq(name, ".."))
         return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s' names no entry", path);
-    if (!join_path(victim, dir, name))
+    if (!path_join(victim, dir, name))
         return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s': name too long", path);
     /* image-spec: a whiteout hides only entries of lower layers */
     if (path_set_has(&a->layer_paths, victim))
@@ -677,7 +655,7 @@ static int apply_opaque(struct chrun_layer_applier *a, const char *dir, const ch
         char child[PATH_MAX];
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (!join_path(child, dir, de->d_name)) {
+        if (!path_join(child, dir, de->d_name)) {
             rc = chrun_err_set(err, CHRUN_E_INPUT, "opaque whiteout '%s': name too long", path);
             break;
         }
@@ -721,7 +699,7 @@ static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
 
     if (raw == NULL)
         raw = archive_entry_pathname_utf8(e);
-    split_path(path, dir, &base);
+    path_split(path, dir, &base);
     type = archive_entry_filetype(e);
     link = archive_entry_hardlink(e);
 

@@ -1,18 +1,39 @@
 #include "path-set.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
-static uint64_t hash_str(const char *s)
+uint64_t path_hash(const char *s)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a */
     for (; *s; s++)
         h = (h ^ (unsigned char) *s) * 1099511628211ULL;
     return h;
+}
+
+void path_split(const char *path, char *dir, const char **ret_base)
+{
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL) {
+        dir[0] = '\0';
+        *ret_base = path;
+        return;
+    }
+    memcpy(dir, path, (size_t) (slash - path));
+    dir[slash - path] = '\0';
+    *ret_base = slash + 1;
+}
+
+bool path_join(char *out, const char *dir, const char *name)
+{
+    int n = snprintf(out, PATH_MAX, "%s%s%s", dir, dir[0] ? "/" : "", name);
+    return n >= 0 && n < PATH_MAX;
 }
 
 void path_set_clear(struct path_set *ps)
@@ -28,7 +49,7 @@ bool path_set_has(const struct path_set *ps, const char *s)
 {
     if (ps->cap == 0)
         return false;
-    for (size_t i = hash_str(s) & (ps->cap - 1);; i = (i + 1) & (ps->cap - 1)) {
+    for (size_t i = path_hash(s) & (ps->cap - 1);; i = (i + 1) & (ps->cap - 1)) {
         if (ps->slots[i] == NULL)
             return false;
         if (streq(ps->slots[i], s))
@@ -38,7 +59,7 @@ bool path_set_has(const struct path_set *ps, const char *s)
 
 static void path_set_put_owned(struct path_set *ps, char *s)
 {
-    size_t i = hash_str(s) & (ps->cap - 1);
+    size_t i = path_hash(s) & (ps->cap - 1);
     while (ps->slots[i] != NULL)
         i = (i + 1) & (ps->cap - 1);
     ps->slots[i] = s;

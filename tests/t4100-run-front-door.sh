@@ -6,6 +6,9 @@ test_description='chrun front door: dispatch to chrun-SUB, and chrun run = pull 
 
 test_expect_success 'chrun --help lists the commands; chrun SUB runs chrun-SUB' '
     chrun --help >out && grep -E "^  run +pull if missing" out && grep -E "^  gc " out &&
+    for prog in "$(dirname "$(command -v chrun)")"/chrun-*; do
+        grep -E "^  ${prog##*/chrun-} " out || { echo "not listed: $prog" >&2; return 1; }
+    done &&
     chrun --version | grep -x "chrun [0-9.]*" &&
     chrun images --help | grep "^Usage: chrun-images" &&
     chrun images -q >out && test ! -s out

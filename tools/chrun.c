@@ -29,6 +29,7 @@ static const char *const subcommands[][2] = {
     {"unpack", "unpack an image into a runnable bundle"},
     {"exec", "chroot into a bundle and run its process"},
     {"run", "pull if missing, unpack (cached) and exec an image"},
+    {"build", "build an image from a Dockerfile, offline"},
     {"save", "write images as a docker or OCI archive"},
     {"export", "write an image's or a bundle's root filesystem as one tar"},
     {"push", "upload an image to a registry"},

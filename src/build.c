@@ -328,38 +328,55 @@ static int meta_step(struct builder *b, const char *text, const char *extra,
 /* ---- RUN -------------------------------------------------------------------- */
 
 /* Mount points the runtime creates when missing; made before the snapshot
- * and removed after the step when still empty, so they never reach a layer. */
+ * and removed after the step when still empty, so they never reach a layer.
+ * Files go in etc/ as the container sees it (resolved in the root): an
+ * image's "etc -> /host/dir" must never make the builder touch the host. */
 static const char *const run_dirs[] = {"proc", "dev", "sys"};
-static const char *const run_files[] = {"etc/resolv.conf", "etc/hosts"};
+static const char *const run_files[] = {"resolv.conf", "hosts"};
 
-static unsigned make_mount_points(struct builder *b)
+struct mount_points {
+    unsigned dirs_made;
+    bool file_made[ARRAY_SIZE(run_files)];
+    struct stat file_st[ARRAY_SIZE(run_files)]; /* what we made, to remove only that */
+};
+
+static int open_etc(struct builder *b)
 {
-    unsigned made = 0;
-    for (size_t i = 0; i < ARRAY_SIZE(run_dirs); i++)
-        if (mkdirat(b->rootfd, run_dirs[i], 0755) == 0)
-            made |= 1u << i;
-    for (size_t i = 0; i < ARRAY_SIZE(run_files); i++) {
-        int fd = openat(b->rootfd, run_files[i],
-                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-        if (fd >= 0) {
-            close(fd);
-            made |= 1u << (i + ARRAY_SIZE(run_dirs));
-        }
-    }
-    return made;
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    return chrun_fs_open_in_root(b->rootfd, "etc", O_RDONLY | O_DIRECTORY, 0, &ignored);
 }
 
-static void remove_mount_points(struct builder *b, unsigned made)
+static void make_mount_points(struct builder *b, struct mount_points *mp)
 {
+    cleanup_close int etc = -1;
+    memset(mp, 0, sizeof(*mp));
+    for (size_t i = 0; i < ARRAY_SIZE(run_dirs); i++)
+        if (mkdirat(b->rootfd, run_dirs[i], 0755) == 0)
+            mp->dirs_made |= 1u << i;
+    etc = open_etc(b);
+    for (size_t i = 0; etc >= 0 && i < ARRAY_SIZE(run_files); i++) {
+        int fd = openat(etc, run_files[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        0644);
+        if (fd < 0)
+            continue;
+        mp->file_made[i] = fstat(fd, &mp->file_st[i]) == 0;
+        close(fd);
+    }
+}
+
+static void remove_mount_points(struct builder *b, const struct mount_points *mp)
+{
+    cleanup_close int etc = -1;
     struct stat st;
     for (size_t i = 0; i < ARRAY_SIZE(run_dirs); i++)
-        if (made & (1u << i))
+        if (mp->dirs_made & (1u << i))
             unlinkat(b->rootfd, run_dirs[i], AT_REMOVEDIR); /* fails when not empty: kept */
-    for (size_t i = 0; i < ARRAY_SIZE(run_files); i++)
-        if ((made & (1u << (i + ARRAY_SIZE(run_dirs)))) &&
-            fstatat(b->rootfd, run_files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    etc = open_etc(b);
+    for (size_t i = 0; etc >= 0 && i < ARRAY_SIZE(run_files); i++)
+        if (mp->file_made[i] && fstatat(etc, run_files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_dev == mp->file_st[i].st_dev && st.st_ino == mp->file_st[i].st_ino &&
             S_ISREG(st.st_mode) && st.st_size == 0)
-            unlinkat(b->rootfd, run_files[i], 0);
+            unlinkat(etc, run_files[i], 0);
 }
 
 struct run_step {
@@ -379,6 +396,9 @@ static int run_exec(struct builder *b, struct run_step *rs, int *ret_status,
     eo.env = (const char *const *) rs->env;
     eo.n_env = rs->n_env;
     eo.flags |= CHRUN_EXEC_SINGLE_ID;
+    /* a Dockerfile runs as root: its own pid namespace (no /proc/PID/root of
+     * host processes) and pivot_root (no chroot to climb out of) */
+    eo.ns |= CHRUN_EXEC_NS_PID | CHRUN_EXEC_NS_IPC | CHRUN_EXEC_NS_UTS;
     if (chrun_bundle_write_config(b->workfd, b->image, err) < 0)
         return -1;
     fflush(stdout);
@@ -446,9 +466,10 @@ static int do_run(struct builder *b, const struct chrun_df_instr *in, struct chr
     }
     if (rc == 0) {
         /* made before the "before" snapshot, removed after the "after" one */
-        unsigned made = make_mount_points(b);
+        struct mount_points mp;
+        make_mount_points(b, &mp);
         rc = fs_step(b, text, extra, run_fn, &rs, err);
-        remove_mount_points(b, made);
+        remove_mount_points(b, &mp);
     }
     chrun_dockerfile_words_free(rs.env);
     return rc;

@@ -1,5 +1,7 @@
 #include "chrun/manifest.h"
 
+#include <ctype.h>
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +46,27 @@ static int copy_string_field(char *dst, size_t size, json_t *obj, const char *ke
     return 0;
 }
 
+/* RFC 6838 restricted-name: a letter or digit, then up to 126 of these. */
+static size_t restricted_name_len(const char *s)
+{
+    size_t n = 0;
+    if (!isalnum((unsigned char) s[0]))
+        return 0;
+    while (n < 127 && (isalnum((unsigned char) s[n]) || strchr("!#$&^_.+-", s[n]) != NULL) &&
+           s[n] != '\0')
+        n++;
+    return n;
+}
+
+bool chrun_manifest_media_type_valid(const char *mt)
+{
+    size_t type = mt ? restricted_name_len(mt) : 0, sub;
+    if (type == 0 || mt[type] != '/')
+        return false;
+    sub = restricted_name_len(mt + type + 1);
+    return sub > 0 && mt[type + 1 + sub] == '\0';
+}
+
 static int parse_descriptor(struct chrun_descriptor *d, json_t *obj, struct chrun_err *err)
 {
     json_t *size = json_object_get(obj, "size");
@@ -54,6 +77,9 @@ static int parse_descriptor(struct chrun_descriptor *d, json_t *obj, struct chru
         return chrun_err_set(err, CHRUN_E_INPUT, "descriptor is not an object");
     if (copy_string_field(d->media_type, sizeof(d->media_type), obj, "mediaType", true, err) < 0)
         return -1;
+    /* it travels into Content-Type headers (push) and file names of peers */
+    if (!chrun_manifest_media_type_valid(d->media_type))
+        return chrun_err_set(err, CHRUN_E_INPUT, "descriptor: invalid mediaType");
     if (chrun_digest_parse(&d->digest, json_string_value(json_object_get(obj, "digest")), err) < 0)
         return -1;
     if (!json_is_integer(size) || json_integer_value(size) < 0)

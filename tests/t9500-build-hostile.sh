@@ -75,4 +75,22 @@ test_expect_success 'ADD of a URL is refused (offline builder)' '
     build_refused ctx "line 2: ADD of a URL is not supported"
 '
 
+test_expect_success 'an image whose /etc is a host directory: RUN touches nothing there' '
+    mkdir -p outside/etc-target && : >outside/etc-target/hosts && : >outside/etc-target/resolv.conf &&
+    tree_snapshot outside >outside.before &&
+    printf "FROM fixture/basic:1\nRUN mv /etc /etc.old && ln -s $TRASH_DIRECTORY/outside/etc-target /etc\n" >ctx/Dockerfile &&
+    chrun-build -q -t evil-etc:1 ctx >/dev/null &&
+    printf "FROM evil-etc:1\nRUN true\n" >ctx/Dockerfile &&
+    chrun-build -q -t evil-etc:2 ctx >/dev/null &&
+    tree_snapshot outside >outside.after && test_cmp outside.before outside.after
+'
+
+test_expect_success 'RUN sees no host process: /proc/PID/root leads nowhere outside' '
+    tree_snapshot outside >outside.before &&
+    printf "FROM fixture/basic:1\nRUN for p in /proc/[0-9]*; do echo x >\$p/root$TRASH_DIRECTORY/outside/escaped; done 2>/dev/null; test ! -e /proc/1/root$TRASH_DIRECTORY\n" >ctx/Dockerfile &&
+    chrun-build -q -t noescape:1 ctx >/dev/null &&
+    test ! -e outside/escaped &&
+    tree_snapshot outside >outside.after && test_cmp outside.before outside.after
+'
+
 test_done

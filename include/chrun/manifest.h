@@ -73,6 +73,11 @@ int chrun_manifest_load(struct chrun_manifest *m, struct chrun_store *st,
 
 void chrun_manifest_release(struct chrun_manifest *m);
 
+/* True if MT is "type/subtype" in RFC 6838's restricted-name syntax (no
+ * parameters, no spaces or control characters): every media type a
+ * descriptor may carry. */
+bool chrun_manifest_media_type_valid(const char *mt);
+
 /* True for the four manifest/index media types chrun understands. */
 bool chrun_manifest_type_is_known(const char *media_type);
 bool chrun_manifest_type_is_index(const char *media_type);

@@ -577,6 +577,17 @@ static void easy_set_method(CURL *e, const struct registry_req *rq)
 
 /* Header lines of RQ; the credentials only when SEND_AUTH. NULL when out
  * of memory (the request then fails rather than go without a header). */
+/* A header value made from stored data (a media type) must never end the
+ * request early: CR or LF in it would let the data write a second request,
+ * carrying our Authorization header. */
+static bool headers_are_single_lines(const struct registry_req *rq)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(rq->headers) && rq->headers[i] != NULL; i++)
+        if (strpbrk(rq->headers[i], "\r\n") != NULL)
+            return false;
+    return rq->accept == NULL || strpbrk(rq->accept, "\r\n") == NULL;
+}
+
 static struct curl_slist *request_headers(const struct registry_req *rq, bool send_auth)
 {
     const char *lines[8];
@@ -643,6 +654,8 @@ int registry_http(struct registry_client *c, const struct registry_req *rq,
         if (!rq->streaming)
             curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long) left);
         easy_set_method(c->easy, rq);
+        if (!headers_are_single_lines(rq))
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s: a header holds a line break", rq->what);
         hdrs = request_headers(rq, send_auth);
         if (hdrs == NULL)
             return chrun_err_sys(err, ENOMEM, "%s: headers", rq->what);

@@ -16,6 +16,7 @@
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "chrun/manifest.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -532,7 +533,8 @@ static bool entry_to_image(json_t *entry, struct chrun_store_image *img)
     json_t *size = json_object_get(entry, "size");
 
     memset(img, 0, sizeof(*img));
-    if (!chrun_digest_is_valid(digest) || !json_is_integer(size))
+    if (!chrun_digest_is_valid(digest) || !json_is_integer(size) ||
+        (mt != NULL && !chrun_manifest_media_type_valid(mt)))
         return false;
     strcpy(img->digest.str, digest);
     img->size = json_integer_value(size);

@@ -262,6 +262,36 @@ static void test_bad_descriptors(void)
                NULL, CHRUN_E_INPUT, "manifests");
 }
 
+/* Media types reach HTTP headers (chrun-push's Content-Type): only
+ * RFC 6838 type/subtype passes, so no CR/LF can split a request. */
+static void test_media_type_syntax(void)
+{
+    struct chrun_manifest m;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    static const char *const good[] = {
+        CHRUN_MT_OCI_MANIFEST, CHRUN_MT_DOCKER_LAYER_GZIP, "application/vnd.in-toto+json",
+        "text/plain"};
+    static const char *const bad[] = {
+        "", "application", "application/", "/json", "application/json; charset=utf-8",
+        "application/vnd.oci.image.manifest.v1+json\r\nX-Injected: yes", "a/b\n", "a b/c",
+        ".a/b", "a/b/c"};
+    char doc[512];
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        CHECK(chrun_manifest_media_type_valid(good[i]));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(!chrun_manifest_media_type_valid(bad[i]));
+    CHECK(!chrun_manifest_media_type_valid(NULL));
+
+    snprintf(doc, sizeof(doc),
+             "{\"schemaVersion\":2,\"mediaType\":\"" CHRUN_MT_OCI_INDEX "\",\"manifests\":["
+             "{\"mediaType\":\"%s\",\"digest\":\"" D1 "\",\"size\":1}]}",
+             "application/vnd.oci.image.manifest.v1+json\\r\\nContent-Length: 0");
+    CHECK_INT_EQ(parse(&m, doc, NULL, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    CHECK(msg_has(&err, "invalid mediaType"));
+}
+
 static void test_bad_json(void)
 {
     struct chrun_manifest m;
@@ -656,6 +686,7 @@ int main(void)
     RUN_TEST(test_declared_mismatch);
     RUN_TEST(test_schema1_and_unknown);
     RUN_TEST(test_bad_descriptors);
+    RUN_TEST(test_media_type_syntax);
     RUN_TEST(test_bad_json);
     RUN_TEST(test_layer_compression);
     RUN_TEST(test_select_platform);

@@ -30,6 +30,14 @@ struct saver {
     struct chrun_digest *written;
     size_t n_written;
     json_t *index_entries;  /* index.json manifests */
+    /* manifests and indexes already saved: what each became. An index may
+     * list one child many times, at every level: without this the walk is
+     * exponential in the nesting depth. */
+    struct saved_tree {
+        struct chrun_digest from;
+        struct chrun_descriptor to;
+    } *saved;
+    size_t n_saved;
     json_t *docker_entries; /* manifest.json */
 };
 
@@ -300,7 +308,30 @@ out:
     return rc;
 }
 
-/* Write the manifest or index D with everything it refers to. */
+static bool tree_saved(const struct saver *s, const struct chrun_descriptor *d,
+                       struct chrun_descriptor *ret)
+{
+    for (size_t i = 0; i < s->n_saved; i++)
+        if (streq(s->saved[i].from.str, d->digest.str)) {
+            *ret = s->saved[i].to;
+            return true;
+        }
+    return false;
+}
+
+static int remember_tree(struct saver *s, const struct chrun_descriptor *d,
+                         const struct chrun_descriptor *to, struct chrun_err *err)
+{
+    struct saved_tree *p = realloc(s->saved, (s->n_saved + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    s->saved = p;
+    s->saved[s->n_saved].from = d->digest;
+    s->saved[s->n_saved++].to = *to;
+    return 0;
+}
+
+/* Write the manifest or index D with everything it refers to, once. */
 static int save_tree(struct saver *s, const struct chrun_descriptor *d, int depth,
                      struct chrun_descriptor *ret, struct chrun_err *err)
 {
@@ -310,13 +341,17 @@ static int save_tree(struct saver *s, const struct chrun_descriptor *d, int dept
     if (depth > CHRUN_MANIFEST_MAX_DEPTH)
         return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
                              CHRUN_MANIFEST_MAX_DEPTH);
-    if (chrun_manifest_type_is_index(d->media_type))
-        return save_index(s, d, depth, ret, err);
-    if (chrun_manifest_load(&m, s->st, &d->digest, d->media_type, err) < 0)
+    if (tree_saved(s, d, ret))
+        return 0;
+    if (chrun_manifest_type_is_index(d->media_type)) {
+        rc = save_index(s, d, depth, ret, err);
+    } else if (chrun_manifest_load(&m, s->st, &d->digest, d->media_type, err) < 0) {
         return chrun_err_prefix(err, "manifest %s", d->digest.str);
-    rc = save_manifest(s, &m, &d->digest, ret, err);
-    chrun_manifest_release(&m);
-    return rc;
+    } else {
+        rc = save_manifest(s, &m, &d->digest, ret, err);
+        chrun_manifest_release(&m);
+    }
+    return rc < 0 ? -1 : remember_tree(s, d, ret, err);
 }
 
 /* The manifest.json entry for image manifest M named REF ("" for none). */
@@ -436,6 +471,7 @@ out:
     json_decref(s.index_entries);
     json_decref(s.docker_entries);
     free(s.written);
+    free(s.saved);
     free(s.buf);
     return rc;
 }

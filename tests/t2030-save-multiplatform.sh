@@ -3,6 +3,7 @@ test_description='chrun-save of a multi-platform image: every platform in the OC
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-registry.sh"
 . "$TEST_DIRECTORY/lib-fixtures.sh"
+. "$TEST_DIRECTORY/lib-fanout.sh"
 
 fixtures_ensure
 registry_start plain
@@ -97,6 +98,17 @@ test_expect_success 'a platform missing from the store: error names it, no outpu
         chrun-save --format oci -o broken.tar "$REGISTRY/multi:1" 2>err &&
     test_one_error_line chrun-save err "$other" &&
     test ! -e broken.tar
+'
+
+# 60 indexes per level, 3 levels: 216000 paths to one manifest, 183 blobs.
+test_expect_success 'indexes listing shared sub-indexes many times: each blob saved once (in at most 20 s)' '
+    fan=$TRASH_DIRECTORY/fan &&
+    CHRUN_ROOT=$fan chrun-images >/dev/null &&
+    fanout_layout "$fan" 60 3 docker.io/library/fan:1 >top &&
+    test_expect_code 0 timeout 20 env CHRUN_ROOT="$fan" chrun-save --format oci -o fan.tar fan:1 &&
+    ls "$fan/blobs/sha256" | sort >expect &&
+    tar -tf fan.tar | sed -n "s,^blobs/sha256/\(.\),\1,p" | sort >saved &&
+    test_cmp expect saved
 '
 
 test_done

@@ -69,7 +69,9 @@ struct exporter {
     struct action *actions;
     size_t n_actions, cap_actions, next_action;
     struct archive *out;
+    int out_fd;
     bool out_closed;
+    bool out_failed; /* drop what libarchive still writes: no end-of-archive */
     char *zeros; /* CHRUN_IO_BUFSZ zero bytes, for holes of sparse files */
 };
 
@@ -801,9 +803,9 @@ static void exporter_release(struct exporter *x)
     if (x->out == NULL)
         return;
     /* A failed export ends without the end-of-archive blocks, so that no
-     * reader takes a cut-off tar for a complete one. */
-    if (!x->out_closed)
-        archive_write_fail(x->out);
+     * reader takes a cut-off tar for a complete one; closing (rather than
+     * archive_write_fail) lets libarchive free its buffers. */
+    x->out_failed = !x->out_closed;
     archive_write_free(x->out);
 }
 
@@ -818,8 +820,22 @@ static int read_layer(struct exporter *x, int fd, const struct chrun_descriptor 
     return chrun_layer_read(fd, desc, diff_id, fn, x, err);
 }
 
+static la_ssize_t output_write(struct archive *a, void *data, const void *buf, size_t len)
+{
+    struct exporter *x = data;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    if (x->out_failed)
+        return (la_ssize_t) len;
+    if (chrun_io_write_full(x->out_fd, buf, len, &err) < 0) {
+        archive_set_error(a, err.errnum ? err.errnum : EIO, "%s", err.msg);
+        return -1;
+    }
+    return (la_ssize_t) len;
+}
+
 static int open_output(struct exporter *x, int out_fd, struct chrun_err *err)
 {
+    x->out_fd = out_fd;
     x->zeros = calloc(1, CHRUN_IO_BUFSZ);
     x->out = archive_write_new();
     if (x->zeros == NULL || x->out == NULL)
@@ -828,7 +844,7 @@ static int open_output(struct exporter *x, int out_fd, struct chrun_err *err)
         /* SCHILY.xattr only: GNU tar reads it and warns about LIBARCHIVE.xattr */
         archive_write_set_format_option(x->out, "pax", "xattrheader", "SCHILY") != ARCHIVE_OK ||
         archive_write_set_bytes_in_last_block(x->out, 1) != ARCHIVE_OK ||
-        archive_write_open_fd(x->out, out_fd) != ARCHIVE_OK)
+        archive_write_open(x->out, x, NULL, output_write, NULL) != ARCHIVE_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "export: tar writer: %s",
                              archive_error_string(x->out));
     return 0;
@@ -980,6 +996,22 @@ static int bundle_entry(struct exporter *x, struct archive *disk,
     return rc;
 }
 
+/* BUNDLE_ENTRY under NAME, copied first: it outlives E's pathname, which
+ * bundle_entry replaces. A name longer than PATH_MAX fails; it is never cut
+ * short into another path. */
+static int bundle_entry_named(struct exporter *x, struct archive *disk,
+                             struct archive_entry_linkresolver *lr, struct archive_entry *e,
+                             const char *name, struct chrun_err *err)
+{
+    cleanup_free char *copy = NULL;
+    if (strlen(name) >= PATH_MAX)
+        return chrun_err_sys(err, ENAMETOOLONG, "entry '%.64s...'", name);
+    copy = strdup(name);
+    if (copy == NULL)
+        return chrun_err_sys(err, ENOMEM, "export");
+    return bundle_entry(x, disk, lr, e, copy, err);
+}
+
 static int walk_rootfs(struct exporter *x, const char *rootfs, struct chrun_err *err)
 {
     cleanup_read_archive struct archive *disk = archive_read_disk_new();
@@ -1018,12 +1050,13 @@ static int walk_rootfs(struct exporter *x, const char *rootfs, struct chrun_err 
                                  p ? p : "(none)");
         if (p[prefix] == '\0')
             continue; /* the root itself, as with an image */
-        {
-            char name[PATH_MAX];
-            snprintf(name, sizeof(name), "%s", p + prefix + 1);
-            if (bundle_entry(x, disk, lr, e, name, err) < 0)
-                return -1;
+        if (archive_entry_filetype(e) == AE_IFSOCK) {
+            /* a socket is no content (docker export leaves them out too) */
+            chrun_log_warn("skipping socket '%s'", p + prefix + 1);
+            continue;
         }
+        if (bundle_entry_named(x, disk, lr, e, p + prefix + 1, err) < 0)
+            return -1;
     }
 }
 

@@ -236,6 +236,26 @@ test_expect_success 'a bundle export does not follow a symlinked rootfs' '
     test_one_error_line chrun-export err "rootfs is not a directory"
 '
 
+test_expect_success 'a bundle with a socket (a service ran in it): skipped with a warning' '
+    mkdir -p sock-bundle/rootfs/run && echo data >sock-bundle/rootfs/file &&
+    python3 -c "import socket; socket.socket(socket.AF_UNIX).bind(\"sock-bundle/rootfs/run/app.sock\")" &&
+    chrun-export -o sock.tar sock-bundle 2>err &&
+    grep -q "warning: skipping socket .run/app.sock." err &&
+    tar -tf sock.tar | sort >names &&
+    printf "file\nrun/\n" >expect && test_cmp expect names
+'
+
+test_expect_success 'a bundle path longer than PATH_MAX: an error, never a name cut short' '
+    mkdir -p long-bundle/rootfs && (
+        cd long-bundle/rootfs &&
+        for i in $(seq 21); do d=$(printf "d%.0s" $(seq 200)) && mkdir $d && cd $d || exit 1; done &&
+        echo v >victim
+    ) &&
+    test_expect_code 1 chrun-export -o long.tar long-bundle 2>err &&
+    test_one_error_line chrun-export err "File name too long" &&
+    test ! -e long.tar
+'
+
 test_expect_success '-o writes the file, the same bytes as stdout, and no temporary' '
     mkdir -p outdir &&
     chrun-export -o outdir/cs.tar cs:1 &&

@@ -512,20 +512,14 @@ static int resolve_chown(struct builder *b, const char *spec, struct chrun_copy 
     struct chrun_user_spec us;
     struct chrun_exec_user u, g;
     struct chrun_user_spec gs = {{0}, ""};
-    size_t len;
-    int fd;
     if (chrun_user_spec_parse(&us, spec, err) < 0)
         return -1;
-    fd = chrun_fs_open_in_root(b->rootfd, "/etc/passwd", O_RDONLY, 0, err);
-    if (fd >= 0 && chrun_io_read_bounded(fd, CHRUN_RUNTIME_ETC_MAX, &passwd, &len, err) < 0)
-        passwd = NULL;
-    if (fd >= 0)
-        close(fd);
-    fd = chrun_fs_open_in_root(b->rootfd, "/etc/group", O_RDONLY, 0, err);
-    if (fd >= 0 && chrun_io_read_bounded(fd, CHRUN_RUNTIME_ETC_MAX, &group, &len, err) < 0)
-        group = NULL;
-    if (fd >= 0)
-        close(fd);
+    /* a FIFO or device an image put there is refused, never opened */
+    if (chrun_fs_read_regular_in_root(b->rootfd, "/etc/passwd", CHRUN_RUNTIME_ETC_MAX, &passwd,
+                                      err) < 0 ||
+        chrun_fs_read_regular_in_root(b->rootfd, "/etc/group", CHRUN_RUNTIME_ETC_MAX, &group,
+                                      err) < 0)
+        return -1;
     snprintf(gs.user, sizeof(gs.user), "%s", us.user);
     if (chrun_exec_user_resolve(&u, &gs, passwd, group, err) < 0)
         return chrun_err_prefix(err, "--chown '%s'", spec);

@@ -70,25 +70,7 @@ static const char RUNTIME_TEMPLATE[] =
 static int read_account_file(int rootfd, const char *name, char **ret_buf,
                              struct chrun_err *err)
 {
-    struct chrun_err open_err = CHRUN_ERR_INIT;
-    cleanup_close int pfd = -1, fd = -1;
-    size_t len;
-    *ret_buf = NULL;
-    /* O_PATH, then reopened only if a regular file: an image could make
-     * /etc/passwd a FIFO (open blocks) or a device node (open acts on it). */
-    pfd = chrun_fs_open_in_root(rootfd, name, O_PATH, 0, &open_err);
-    if (pfd < 0 && open_err.errnum == ENOENT)
-        return 0;
-    if (pfd < 0) {
-        *err = open_err;
-        return -1;
-    }
-    fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
-    if (fd < 0)
-        return chrun_err_prefix(err, "'%s' of the image", name);
-    if (chrun_io_read_bounded(fd, ACCOUNT_FILE_MAX, ret_buf, &len, err) < 0)
-        return chrun_err_prefix(err, "'%s' of the image", name);
-    return 0;
+    return chrun_fs_read_regular_in_root(rootfd, name, ACCOUNT_FILE_MAX, ret_buf, err);
 }
 
 static bool parse_id(const char *s, unsigned long *ret)

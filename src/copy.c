@@ -288,8 +288,12 @@ static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err
             return -1;
         /* BASE points into PREFIX, so it can name the link's directory */
         base = prefix + (strrchr(prefix, '/') ? strrchr(prefix, '/') - prefix + 1 : 0);
-        if (mkdirat(parent, base, 0755) == 0)
+        if (mkdirat(parent, base, 0755) == 0) {
+            /* the builder's umask must not reach the layer */
+            if (fchmodat(parent, base, 0755, 0) < 0)
+                return chrun_err_sys(err, errno, "set mode of '%s' in rootfs", prefix);
             continue;
+        }
         if (errno != EEXIST)
             return chrun_err_sys(err, errno, "create directory '%s' in rootfs", prefix);
         if (mkdir_link_target(rootfd, parent, base, prefix, depth, err) < 0)
@@ -315,7 +319,10 @@ static int set_meta(const struct copy_ctx *cc, int fd, const struct stat *st, co
     struct timespec times[2] = {st->st_mtim, st->st_mtim};
     uid_t uid = cc->c->chown ? cc->c->uid : 0;
     gid_t gid = cc->c->chown ? cc->c->gid : 0;
-    if (fchown(fd, uid, gid) < 0 || fchmod(fd, st->st_mode & 07777) < 0 ||
+    /* run by an ordinary user, files are that user's, which is root in the
+     * single-id namespace RUN steps see; --chown to others cannot be done */
+    bool owner_is_caller = geteuid() != 0 && !cc->c->chown;
+    if ((!owner_is_caller && fchown(fd, uid, gid) < 0) || fchmod(fd, st->st_mode & 07777) < 0 ||
         futimens(fd, times) < 0)
         return chrun_err_sys(err, errno, "set owner, mode and time of '%s'", name);
     return 0;
@@ -435,7 +442,7 @@ static int probe_archive(int fd, char *buf, struct chrun_descriptor *desc,
     struct archive_entry *e;
     struct chrun_digest_hasher h = {0};
     size_t got = 0, fill = 0;
-    bool checked = false;
+    bool checked = false, ustar = false;
     la_ssize_t n;
     int rc = 0;
     *ret_is = false;
@@ -456,14 +463,16 @@ static int probe_archive(int fd, char *buf, struct chrun_descriptor *desc,
         got += (size_t) n;
         fill = got < 512 ? got : 0;
         if (got >= 512 && !checked) {
+            /* BUF is reused for the rest of the stream: decide now */
             checked = true;
-            if (memcmp(buf + 257, "ustar", 5) != 0)
+            ustar = memcmp(buf + 257, "ustar", 5) == 0;
+            if (!ustar)
                 break;
         }
     }
     if (rc == 0 && checked && n < 0)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "corrupt archive: %s", archive_error_string(a));
-    if (rc == 0 && checked && n == 0 && memcmp(buf + 257, "ustar", 5) == 0) {
+    if (rc == 0 && ustar && n == 0) {
         int code = archive_filter_code(a, 0);
         *ret_is = true;
         snprintf(desc->media_type, sizeof(desc->media_type), "%s",

@@ -68,8 +68,12 @@ void chrun_dockerfile_words_free(char **words)
     free(words);
 }
 
+/* ${A:-${B:-...}} nesting allowed; deeper is refused, not recursed into. */
+#define SUBST_DEPTH_MAX 32
+
 struct lex {
     const char *p;
+    unsigned depth; /* ${...:-word} levels around this one */
     chrun_df_lookup_fn lookup;
     void *data;
     bool split;
@@ -115,8 +119,12 @@ static bool name_char(char c, bool first)
 /* The word of ${NAME:-word}: expanded as one string, up to the closing brace. */
 static int lex_subword(struct lex *lx, char **ret, struct chrun_err *err)
 {
-    struct lex sub = {.p = lx->p, .lookup = lx->lookup, .data = lx->data, .split = false};
-    int rc = lex_run(&sub, '}', err);
+    struct lex sub = {.p = lx->p, .lookup = lx->lookup, .data = lx->data, .split = false,
+                      .depth = lx->depth + 1};
+    int rc = sub.depth > SUBST_DEPTH_MAX
+                 ? chrun_err_set(err, CHRUN_E_INPUT, "${...} substitutions nested deeper than %d",
+                                 SUBST_DEPTH_MAX)
+                 : lex_run(&sub, '}', err);
     lx->p = sub.p;
     if (rc == 0 && *lx->p != '}')
         rc = chrun_err_set(err, CHRUN_E_INPUT, "missing '}' in a ${...} substitution");

@@ -447,3 +447,27 @@ int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err)
         return chrun_err_sys(err, errno, "reopen through /proc/self/fd");
     return fd;
 }
+
+int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
+                                  struct chrun_err *err)
+{
+    struct chrun_err open_err = CHRUN_ERR_INIT;
+    cleanup_close int pfd = -1, fd = -1;
+    size_t len;
+    *ret_buf = NULL;
+    /* O_PATH, then reopened only if a regular file: an image could make the
+     * file a FIFO (open blocks) or a device node (open acts on it). */
+    pfd = chrun_fs_open_in_root(rootfd, path, O_PATH, 0, &open_err);
+    if (pfd < 0 && open_err.errnum == ENOENT)
+        return 0;
+    if (pfd < 0) {
+        *err = open_err;
+        return -1;
+    }
+    fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
+    if (fd < 0)
+        return chrun_err_prefix(err, "'%s' of the image", path);
+    if (chrun_io_read_bounded(fd, max, ret_buf, &len, err) < 0)
+        return chrun_err_prefix(err, "'%s' of the image", path);
+    return 0;
+}

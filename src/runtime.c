@@ -483,17 +483,11 @@ static void strv_free(char **v)
 }
 
 /* Read an /etc file of the image through the rootfs (never the host's NSS). */
+/* No such file: names cannot resolve, numbers still do. A FIFO or device
+ * there is refused, never opened. */
 static int read_etc(int rootfd, const char *name, char **ret, struct chrun_err *err)
 {
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    cleanup_close int fd = chrun_fs_open_in_root(rootfd, name, O_RDONLY, 0, &ignored);
-    size_t len;
-    *ret = NULL;
-    if (fd < 0)
-        return 0; /* no such file: names cannot resolve, numbers still do */
-    if (chrun_io_read_bounded(fd, CHRUN_RUNTIME_ETC_MAX, ret, &len, err) < 0)
-        return chrun_err_prefix(err, "image file '/%s'", name);
-    return 0;
+    return chrun_fs_read_regular_in_root(rootfd, name, CHRUN_RUNTIME_ETC_MAX, ret, err);
 }
 
 static int load_config(struct run *r, char *const cmd[], struct chrun_err *err)

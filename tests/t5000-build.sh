@@ -182,6 +182,37 @@ test_expect_success 'a COPY source change misses the cache; an unchanged one hit
     ! test_cmp e1 e3 >/dev/null
 '
 
+test_expect_success 'ADD of a tar longer than one read buffer is extracted, not copied' '
+    mkdir -p addbig/src && head -c 300000 /dev/urandom >addbig/src/payload &&
+    tar -C addbig/src -cf addbig/big.tar payload &&
+    printf "FROM fixture/basic:1\nADD big.tar /b/\n" >addbig/Dockerfile &&
+    chrun-build -q -t addbig:1 addbig >/dev/null &&
+    b=$(chrun-unpack addbig:1) &&
+    cmp addbig/src/payload "$b/rootfs/b/payload" && test ! -e "$b/rootfs/b/big.tar"
+'
+
+test_expect_success 'the builder umask does not reach the image: same digest under 022 and 077' '
+    mkdir -p um && echo f >um/f &&
+    printf "FROM fixture/basic:1\nWORKDIR /app/sub\nCOPY f /opt/x/f\n" >um/Dockerfile &&
+    for m in 022 077; do
+        CHRUN_ROOT=$TRASH_DIRECTORY/um-$m &&
+        chrun-load -q "$FIXTURES/basic.oci.tar" >/dev/null &&
+        (umask $m && chrun-build -q -t um:1 um >um-$m.digest) || return 1
+    done &&
+    CHRUN_ROOT=$TRASH_DIRECTORY/store &&
+    test_cmp um-022.digest um-077.digest
+'
+
+test_expect_success 'an ordinary user builds with COPY and RUN in a store of its own' '
+    mkdir -p nb nb-store && echo mine >nb/f && chown 65534:65534 nb-store &&
+    printf "FROM fixture/basic:1\nCOPY f /f\nRUN cat /f >/g\n" >nb/Dockerfile &&
+    nobody="setpriv --reuid 65534 --regid 65534 --clear-groups env CHRUN_ROOT=$TRASH_DIRECTORY/nb-store PATH=$PATH" &&
+    $nobody chrun-load -q - <"$FIXTURES/basic.oci.tar" >/dev/null &&
+    $nobody chrun-build -q -t nb:1 nb >/dev/null &&
+    b=$($nobody chrun-unpack nb:1) &&
+    test "$(cat "$b/rootfs/g")" = mine
+'
+
 test_expect_success 'FROM scratch with COPY' '
     mkdir sc && echo data >sc/f && printf "FROM scratch\nCOPY f /\nCMD [\"/f\"]\n" >sc/Dockerfile &&
     chrun-build -q -t sc:1 sc >/dev/null &&

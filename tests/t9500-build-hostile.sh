@@ -85,6 +85,16 @@ test_expect_success 'an image whose /etc is a host directory: RUN touches nothin
     tree_snapshot outside >outside.after && test_cmp outside.before outside.after
 '
 
+test_expect_success 'a FIFO at the image /etc/passwd: COPY --chown fails, never hangs' '
+    printf "dir etc\nfifo etc/passwd\n" | unpack_mktar fifo-etc.tar &&
+    unpack_mkimage fifo-etc:1 fifo-etc.tar >/dev/null &&
+    printf "FROM fifo-etc:1\nCOPY --chown=someone f /x\n" >ctx/Dockerfile &&
+    store_snapshot >before &&
+    test_expect_code 1 timeout 60 chrun-build -q ctx >out 2>err &&
+    test_one_error_line chrun-build err "not a regular file" &&
+    store_snapshot >after && test_cmp before after
+'
+
 test_expect_success 'RUN sees no host process: /proc/PID/root leads nowhere outside' '
     tree_snapshot outside >outside.before &&
     printf "FROM fixture/basic:1\nRUN for p in /proc/[0-9]*; do echo x >\$p/root$TRASH_DIRECTORY/outside/escaped; done 2>/dev/null; test ! -e /proc/1/root$TRASH_DIRECTORY\n" >ctx/Dockerfile &&

@@ -145,6 +145,20 @@ static void test_words(void)
     CHECK(strstr(expand("${A:-x", true), "missing '}'") != NULL);
     CHECK(strstr(expand("'abc", true), "unterminated single quote") != NULL);
     CHECK(strstr(expand("\"abc", true), "unterminated double quote") != NULL);
+    /* nesting is bounded: a deep ${X:-${X:-...}} is an error, not a stack overflow */
+    {
+        enum { DEPTH = 100000 };
+        char *deep = malloc(DEPTH * 5 + 1), *p = deep;
+        CHECK(deep != NULL);
+        for (int i = 0; deep != NULL && i < DEPTH; i++, p += 5)
+            memcpy(p, "${X:-", 5);
+        if (deep != NULL) {
+            *p = '\0';
+            CHECK(strstr(expand(deep, true), "nested deeper than") != NULL);
+        }
+        free(deep);
+        CHECK_STR_EQ(expand("${N:-${N:-${N:-${A}}}}", true), "alpha");
+    }
 }
 
 static void test_pairs(void)

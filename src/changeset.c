@@ -96,6 +96,13 @@ static int walk_entry(struct chrun_snapshot *s, int dfd, const char *prefix, con
         return chrun_err_sys(err, errno, "stat '%s%s'", prefix, name);
     if (asprintf(&path, "%s%s", prefix, name) < 0)
         return chrun_err_sys(err, ENOMEM, "snapshot");
+    /* the layer writer and its diff work on PATH_MAX names: a longer one
+     * would drop out of the layer unnoticed, so the step fails instead */
+    if (strlen(path) >= PATH_MAX - 1) {
+        chrun_err_sys(err, ENAMETOOLONG, "snapshot '%.64s...'", path);
+        free(path);
+        return -1;
+    }
     if (S_ISLNK(st.st_mode) && (link = read_link_at(dfd, name, &st, err)) == NULL) {
         free(path);
         return -1;

@@ -95,6 +95,14 @@ test_expect_success 'a FIFO at the image /etc/passwd: COPY --chown fails, never 
     store_snapshot >after && test_cmp before after
 '
 
+test_expect_success 'a RUN leaving a path longer than PATH_MAX fails the step (never a layer without it)' '
+    printf "FROM fixture/basic:1\nRUN d=\$(printf \"d%%.0s\" \$(seq 200)) && mkdir /deep && echo x >/deep/payload && for i in \$(seq 21); do mkdir /t && mv /deep /t/\$d && mv /t /deep || exit 1; done\n" >ctx/Dockerfile &&
+    store_snapshot >before &&
+    test_expect_code 1 chrun-build -q -t deep:1 ctx >out 2>err &&
+    test_one_error_line chrun-build err "File name too long" &&
+    store_snapshot >after && test_cmp before after
+'
+
 test_expect_success 'RUN sees no host process: /proc/PID/root leads nowhere outside' '
     tree_snapshot outside >outside.before &&
     printf "FROM fixture/basic:1\nRUN for p in /proc/[0-9]*; do echo x >\$p/root$TRASH_DIRECTORY/outside/escaped; done 2>/dev/null; test ! -e /proc/1/root$TRASH_DIRECTORY\n" >ctx/Dockerfile &&

@@ -96,6 +96,13 @@ static int walk_entry(struct chrun_snapshot *s, int dfd, const char *prefix, con
         return chrun_err_sys(err, errno, "stat '%s%s'", prefix, name);
     if (asprintf(&path, "%s%s", prefix, name) < 0)
         return chrun_err_sys(err, ENOMEM, "snapshot");
+    /* a layer entry named ".wh.*" is a whiteout to every reader */
+    if (strncmp(name, ".wh.", 4) == 0) {
+        chrun_err_set(err, CHRUN_E_INPUT,
+                      "'%s': a '.wh.' name cannot be kept in an image layer", path);
+        free(path);
+        return -1;
+    }
     /* the layer writer and its diff work on PATH_MAX names: a longer one
      * would drop out of the layer unnoticed, so the step fails instead */
     if (strlen(path) >= PATH_MAX - 1) {

@@ -508,6 +508,8 @@ static int extract(int fd, int destfd, const struct chrun_descriptor *desc,
     int rc;
     if (a == NULL)
         return -1;
+    /* an ADD archive is a tarball, not a layer: its .wh. names delete nothing */
+    chrun_layer_applier_set_tarball(a, true);
     rc = lseek(fd, 0, SEEK_SET) < 0 ? chrun_err_sys(err, errno, "ADD archive")
                                     : chrun_layer_apply(a, fd, desc, diff_id, err);
     if (rc == 0)

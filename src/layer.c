@@ -67,6 +67,7 @@ struct chrun_layer_applier {
     struct deferred_dir *dirs;
     size_t n_dirs, cap_dirs;
     bool warned_owner, warned_dev, warned_xattr;
+    bool tarball; /* not a layer: a ".wh." name is refused, not a whiteout */
 };
 
 /* OUT (PATH_MAX) = where FD is, as /proc/self/fd tells; "" if it cannot. */
@@ -93,6 +94,11 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
     a->egid = getegid();
     a->is_root = (a->euid == 0);
     return a;
+}
+
+void chrun_layer_applier_set_tarball(struct chrun_layer_applier *a, bool tarball)
+{
+    a->tarball = tarball;
 }
 
 void chrun_layer_applier_free(struct chrun_layer_applier *a)
@@ -703,6 +709,9 @@ static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
     type = archive_entry_filetype(e);
     link = archive_entry_hardlink(e);
 
+    if (a->tarball && str_has_prefix(base, WHITEOUT_PREFIX))
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "entry '%s': a '.wh.' name cannot be kept in an image layer", path);
     if (str_has_prefix(base, WHITEOUT_PREFIX)) {
         if (streq(base, WHITEOUT_OPAQUE))
             return apply_opaque(a, dir, path, err);

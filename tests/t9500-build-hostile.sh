@@ -103,6 +103,16 @@ test_expect_success 'a RUN leaving a path longer than PATH_MAX fails the step (n
     store_snapshot >after && test_cmp before after
 '
 
+test_expect_success 'a .wh. name from ADD or RUN is refused: it would delete files in every reader' '
+    printf "dir etc\nfile etc/.wh.passwd data=x\n" | unpack_mktar wh.tar &&
+    cp wh.tar ctx/wh.tar &&
+    printf "FROM fixture/basic:1\nADD wh.tar /\n" >ctx/Dockerfile &&
+    build_refused ctx "a .\.wh\.. name cannot be kept in an image layer" &&
+    printf "FROM fixture/basic:1\nRUN touch /etc/.wh.passwd\n" >ctx/Dockerfile &&
+    build_refused ctx "a .\.wh\.. name cannot be kept in an image layer" &&
+    rm ctx/wh.tar
+'
+
 test_expect_success 'RUN sees no host process: /proc/PID/root leads nowhere outside' '
     tree_snapshot outside >outside.before &&
     printf "FROM fixture/basic:1\nRUN for p in /proc/[0-9]*; do echo x >\$p/root$TRASH_DIRECTORY/outside/escaped; done 2>/dev/null; test ! -e /proc/1/root$TRASH_DIRECTORY\n" >ctx/Dockerfile &&

@@ -28,6 +28,7 @@
 #ifndef CHRUN_LAYER_H
 #define CHRUN_LAYER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "chrun/digest.h"
@@ -77,6 +78,11 @@ int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
 /* Set the modes, owners and mtimes of directories, deepest first, once every
  * layer is applied. Returns 0 or -1. */
 int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *err);
+
+/* With TARBALL, the stream is a plain tarball (chrun-build's ADD), not a
+ * layer: an entry named ".wh.*" is refused (CHRUN_E_INPUT) rather than
+ * deleting anything, since no image layer could carry such a file. */
+void chrun_layer_applier_set_tarball(struct chrun_layer_applier *a, bool tarball);
 
 /* Free the applier (NULL is fine). Does not close ROOTFD. */
 void chrun_layer_applier_free(struct chrun_layer_applier *a);

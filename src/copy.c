@@ -78,6 +78,14 @@ static int list_dir(int fd, char ***ret, size_t *ret_n, struct chrun_err *err)
         v = p;
         v[++n] = NULL;
     }
+    if (errno != 0) {
+        /* a directory that cannot be read to its end is not copied in part */
+        int e = errno;
+        for (size_t i = 0; i < n; i++)
+            free(v[i]);
+        free(v);
+        return chrun_err_sys(err, e, "read directory");
+    }
     if (v != NULL)
         qsort(v, n, sizeof(*v), name_cmp);
     *ret = v;

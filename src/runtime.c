@@ -483,11 +483,20 @@ static void strv_free(char **v)
 }
 
 /* Read an /etc file of the image through the rootfs (never the host's NSS). */
-/* No such file: names cannot resolve, numbers still do. A FIFO or device
- * there is refused, never opened. */
+/* A file that cannot be opened (missing, a symlink loop) counts as absent:
+ * names cannot resolve, numbers still do. A FIFO or device there is
+ * refused, never opened. */
 static int read_etc(int rootfd, const char *name, char **ret, struct chrun_err *err)
 {
-    return chrun_fs_read_regular_in_root(rootfd, name, CHRUN_RUNTIME_ETC_MAX, ret, err);
+    struct chrun_err e = CHRUN_ERR_INIT;
+    if (chrun_fs_read_regular_in_root(rootfd, name, CHRUN_RUNTIME_ETC_MAX, ret, &e) == 0)
+        return 0;
+    *ret = NULL;
+    if (e.code != CHRUN_E_SYS) {
+        *err = e;
+        return -1;
+    }
+    return 0;
 }
 
 static int load_config(struct run *r, char *const cmd[], struct chrun_err *err)

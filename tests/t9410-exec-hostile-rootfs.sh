@@ -52,4 +52,10 @@ test_expect_success 'passwd is read from the image through its own root' '
     test_one_error_line chrun-exec err "user .daemon. not found"
 '
 
+test_expect_success 'a FIFO at /etc/passwd: refused with one error line, never opened' '
+    rm -f b/rootfs/etc/passwd && mkfifo b/rootfs/etc/passwd &&
+    test_expect_code 1 timeout 60 chrun-exec -u daemon b true 2>err &&
+    test_one_error_line chrun-exec err "not a regular file"
+'
+
 test_done

@@ -399,6 +399,7 @@ static int run_exec(struct builder *b, struct run_step *rs, int *ret_status,
     /* a Dockerfile runs as root: its own pid namespace (no /proc/PID/root of
      * host processes) and pivot_root (no chroot to climb out of) */
     eo.ns |= CHRUN_EXEC_NS_PID | CHRUN_EXEC_NS_IPC | CHRUN_EXEC_NS_UTS;
+    eo.flags |= CHRUN_EXEC_DEFAULT_CAPS;
     if (chrun_bundle_write_config(b->workfd, b->image, err) < 0)
         return -1;
     fflush(stdout);

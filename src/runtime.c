@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1003,6 +1004,43 @@ static int switch_user(struct run *r, struct chrun_err *err)
     return 0;
 }
 
+/* docker's default capability set (moby's oci/caps/defaults.go). */
+#define DEFAULT_CAPS_MASK                                                                          \
+    ((1ULL << CAP_CHOWN) | (1ULL << CAP_DAC_OVERRIDE) | (1ULL << CAP_FOWNER) |                     \
+     (1ULL << CAP_FSETID) | (1ULL << CAP_KILL) | (1ULL << CAP_SETGID) | (1ULL << CAP_SETUID) |     \
+     (1ULL << CAP_SETPCAP) | (1ULL << CAP_NET_BIND_SERVICE) | (1ULL << CAP_NET_RAW) |              \
+     (1ULL << CAP_SYS_CHROOT) | (1ULL << CAP_MKNOD) | (1ULL << CAP_AUDIT_WRITE) |                  \
+     (1ULL << CAP_SETFCAP))
+
+/* Drop every capability outside KEEP: the bounding set first (that needs
+ * CAP_SETPCAP, which KEEP holds), then effective, permitted, inheritable. */
+static int drop_capabilities(uint64_t keep, struct chrun_err *err)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct data[2];
+
+    for (int cap = 0; cap < 64; cap++) {
+        if (keep & (1ULL << cap))
+            continue;
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+            if (errno == EINVAL)
+                break; /* past the kernel's last capability */
+            return chrun_err_sys(err, errno, "drop capability %d", cap);
+        }
+    }
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        return chrun_err_sys(err, errno, "read capabilities");
+    for (int i = 0; i < 2; i++) {
+        uint32_t k = (uint32_t) (keep >> (32 * i));
+        data[i].effective &= k;
+        data[i].permitted &= k;
+        data[i].inheritable &= k;
+    }
+    if (syscall(SYS_capset, &hdr, data) < 0)
+        return chrun_err_sys(err, errno, "set capabilities");
+    return 0;
+}
+
 /* Everything between the namespaces and the command: mounts, root, user. */
 static int container_setup(struct run *r, struct chrun_err *err)
 {
@@ -1016,9 +1054,12 @@ static int container_setup(struct run *r, struct chrun_err *err)
         return -1;
     }
     umask(r->saved_umask);
-    if (switch_root(r, rootfd, err) < 0 || switch_user(r, err) < 0)
+    if (switch_root(r, rootfd, err) < 0)
         return -1;
-    return 0;
+    if ((r->opts->flags & CHRUN_EXEC_DEFAULT_CAPS) &&
+        drop_capabilities(DEFAULT_CAPS_MASK, err) < 0)
+        return -1;
+    return switch_user(r, err);
 }
 
 /* Exec the command, searching the container's PATH for a bare name. Returns

@@ -113,6 +113,16 @@ test_expect_success 'a .wh. name from ADD or RUN is refused: it would delete fil
     rm ctx/wh.tar
 '
 
+test_expect_success 'RUN keeps only docker default capabilities: no mount, chown still works' '
+    printf "FROM fixture/basic:1\nRUN grep -E \"^Cap(Bnd|Eff)\" /proc/self/status >/caps; mkdir /m; if mount -t tmpfs none /m 2>/dev/null; then echo yes >/mounted; fi; touch /owned && chown 5:5 /owned\n" >ctx/Dockerfile &&
+    chrun-build -q -t caps:1 ctx >/dev/null &&
+    b=$(chrun-unpack caps:1) &&
+    printf "CapEff:\t00000000a80425fb\nCapBnd:\t00000000a80425fb\n" >expect &&
+    test_cmp expect "$b/rootfs/caps" &&
+    test ! -e "$b/rootfs/mounted" &&
+    test "$(stat -c %u:%g "$b/rootfs/owned")" = 5:5
+'
+
 test_expect_success 'RUN sees no host process: /proc/PID/root leads nowhere outside' '
     tree_snapshot outside >outside.before &&
     printf "FROM fixture/basic:1\nRUN for p in /proc/[0-9]*; do echo x >\$p/root$TRASH_DIRECTORY/outside/escaped; done 2>/dev/null; test ! -e /proc/1/root$TRASH_DIRECTORY\n" >ctx/Dockerfile &&

@@ -41,6 +41,11 @@ enum chrun_exec_flags {
      * has subordinate ids (chrun-build's rootfs belongs to the caller alone,
      * and a RUN step must not leave files it cannot remove). */
     CHRUN_EXEC_SINGLE_ID = 1 << 3,
+    /* Keep only docker's default capabilities (chown, dac_override, fowner,
+     * fsetid, kill, setgid, setuid, setpcap, net_bind_service, net_raw,
+     * sys_chroot, mknod, audit_write, setfcap) in every set, bounding
+     * included: for chrun-build's RUN steps, which need no more. */
+    CHRUN_EXEC_DEFAULT_CAPS = 1 << 4,
 };
 
 /* One -v HOST:CTR[:ro] bind mount. Strings are owned by the struct. */

@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,10 +114,15 @@ int chrun_userns_read_subids(const char *path, const char *name, uint32_t id,
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static bool is_exec_file(const char *path)
+/* A program that can write another process's id maps: a root-owned
+ * executable, setuid or carrying file capabilities. Anything else found on
+ * PATH first (a stray or fake copy) could only fail later, confusingly. */
+static bool is_map_helper(const char *path)
 {
     struct stat st;
-    return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+    if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != 0 || access(path, X_OK) < 0)
+        return false;
+    return (st.st_mode & S_ISUID) != 0 || getxattr(path, "security.capability", NULL, 0) > 0;
 }
 
 int chrun_userns_find_helper(const char *name, char *ret, size_t size, struct chrun_err *err)
@@ -128,11 +134,11 @@ int chrun_userns_find_helper(const char *name, char *ret, size_t size, struct ch
         /* only absolute entries: a relative one depends on the working directory */
         if (dlen > 0 && path[0] == '/' &&
             snprintf(ret, size, "%.*s/%s", (int) dlen, path, name) < (int) size &&
-            is_exec_file(ret))
+            is_map_helper(ret))
             return 0;
         path = colon ? colon + 1 : NULL;
     }
-    if (snprintf(ret, size, "/usr/bin/%s", name) < (int) size && is_exec_file(ret))
+    if (snprintf(ret, size, "/usr/bin/%s", name) < (int) size && is_map_helper(ret))
         return 0;
     ret[0] = '\0';
     return chrun_err_set(err, CHRUN_E_NOTFOUND, "%s not found (install the uidmap package)",

@@ -58,8 +58,8 @@ int chrun_userns_read_subids(const char *path, const char *name, uint32_t id,
                              struct chrun_subid_range *ret, struct chrun_err *err);
 
 /* Find the setuid helper NAME ("newuidmap" or "newgidmap"): the first
- * absolute $PATH entry holding an executable regular file NAME, else
- * /usr/bin/NAME. Writes it to RET (SIZE bytes). Returns 0, or -1 with ERR
+ * absolute $PATH entry holding NAME as a root-owned executable regular file
+ * that is setuid or has file capabilities, else /usr/bin/NAME if it is one. Writes it to RET (SIZE bytes). Returns 0, or -1 with ERR
  * (CHRUN_E_NOTFOUND) when there is none. */
 int chrun_userns_find_helper(const char *name, char *ret, size_t size, struct chrun_err *err);
 

@@ -101,4 +101,14 @@ test_expect_success 'the store is still sound' '
     store_fsck
 '
 
+# A media type travels into chrun-push's Content-Type header: CR/LF in it
+# would let the image write a second request carrying the user's credentials.
+test_expect_success 'an index entry whose mediaType holds CR/LF is refused' '
+    rm -rf crlf && mkdir -p crlf && tar -C crlf -xf "$FIXTURES/basic.oci.tar" &&
+    jq ".manifests[0].mediaType += \"\r\nX-Injected: yes\"" crlf/index.json >crlf/i &&
+    mv crlf/i crlf/index.json &&
+    grep -q "X-Injected" crlf/index.json &&
+    load_refused crlf "invalid mediaType"
+'
+
 test_done

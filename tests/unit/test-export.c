@@ -9,49 +9,9 @@
 
 #include "chrun/export.h"
 #include "harness.h"
+#include "tar-specs.h"
 
 #define MAX_LAYERS 4
-
-/* Write a pax tar at PATH from SPECS: "d:name", "f:name=content",
- * "l:name>symlink-target", "h:name>hardlink-target". */
-static void make_tar(const char *path, const char *const *specs)
-{
-    struct archive *w = archive_write_new();
-    struct archive_entry *e = archive_entry_new();
-    archive_write_set_format_pax_restricted(w);
-    archive_write_open_filename(w, path);
-    for (; *specs; specs++) {
-        const char *spec = *specs + 2, *data = strchr(spec, '='), *target = strchr(spec, '>');
-        char name[256];
-        size_t n = data ? (size_t) (data - spec) : target ? (size_t) (target - spec) : strlen(spec);
-        memcpy(name, spec, n);
-        name[n] = '\0';
-        archive_entry_clear(e);
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_mtime(e, 1600000000, 0);
-        archive_entry_set_perm(e, 0644);
-        switch ((*specs)[0]) {
-        case 'd': archive_entry_set_filetype(e, AE_IFDIR); break;
-        case 'l':
-            archive_entry_set_filetype(e, AE_IFLNK);
-            archive_entry_set_symlink(e, target + 1);
-            break;
-        case 'h':
-            archive_entry_set_filetype(e, AE_IFREG);
-            archive_entry_set_hardlink(e, target + 1);
-            break;
-        default:
-            archive_entry_set_filetype(e, AE_IFREG);
-            archive_entry_set_size(e, data ? (la_int64_t) strlen(data + 1) : 0);
-        }
-        archive_write_header(w, e);
-        if ((*specs)[0] == 'f' && data)
-            archive_write_data(w, data + 1, strlen(data + 1));
-    }
-    archive_entry_free(e);
-    archive_write_close(w);
-    archive_write_free(w);
-}
 
 /* Export LAYERS (NULL-terminated lists of specs) to out.tar; a WRONG
  * diff_id for the last layer when asked. Returns chrun_export_layers' result. */

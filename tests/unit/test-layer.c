@@ -7,42 +7,7 @@
 
 #include "chrun/layer.h"
 #include "harness.h"
-
-/* Write a pax tar at PATH from NAMES: "d:name", "f:name=content", "l:name>target". */
-static void make_tar(const char *path, const char *const *names)
-{
-    struct archive *w = archive_write_new();
-    struct archive_entry *e = archive_entry_new();
-    archive_write_set_format_pax_restricted(w);
-    archive_write_open_filename(w, path);
-    for (; *names; names++) {
-        const char *spec = *names + 2, *data = strchr(spec, '='), *target = strchr(spec, '>');
-        char name[256];
-        size_t n = data ? (size_t) (data - spec) : target ? (size_t) (target - spec) : strlen(spec);
-        memcpy(name, spec, n);
-        name[n] = '\0';
-        archive_entry_clear(e);
-        archive_entry_set_pathname(e, name);
-        archive_entry_set_mtime(e, 1600000000, 0);
-        if ((*names)[0] == 'd') {
-            archive_entry_set_filetype(e, AE_IFDIR);
-            archive_entry_set_perm(e, 0755);
-        } else if ((*names)[0] == 'l') {
-            archive_entry_set_filetype(e, AE_IFLNK);
-            archive_entry_set_symlink(e, target + 1);
-        } else {
-            archive_entry_set_filetype(e, AE_IFREG);
-            archive_entry_set_perm(e, 0644);
-            archive_entry_set_size(e, data ? (la_int64_t) strlen(data + 1) : 0);
-        }
-        archive_write_header(w, e);
-        if ((*names)[0] == 'f' && data)
-            archive_write_data(w, data + 1, strlen(data + 1));
-    }
-    archive_entry_free(e);
-    archive_write_close(w);
-    archive_write_free(w);
-}
+#include "tar-specs.h"
 
 /* Apply the plain tar PATH to ROOTFD with a correct (or WRONG) diff_id. */
 static int apply(struct chrun_layer_applier *a, const char *path, bool wrong, struct chrun_err *err)

@@ -1,0 +1,55 @@
+/* Small pax tars for the layer and export unit tests; include after
+ * harness.h. Not part of libchrun. */
+#ifndef CHRUN_TEST_TAR_SPECS_H
+#define CHRUN_TEST_TAR_SPECS_H
+
+#include <string.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+/* Write a pax tar at PATH from SPECS (NULL-terminated): "d:name",
+ * "f:name=content", "l:name>symlink-target", "h:name>hardlink-target". */
+static inline void make_tar(const char *path, const char *const *specs)
+{
+    struct archive *w = archive_write_new();
+    struct archive_entry *e = archive_entry_new();
+    archive_write_set_format_pax_restricted(w);
+    archive_write_open_filename(w, path);
+    for (; *specs; specs++) {
+        const char *spec = *specs + 2, *data = strchr(spec, '='), *target = strchr(spec, '>');
+        char name[256];
+        size_t n = data ? (size_t) (data - spec) : target ? (size_t) (target - spec) : strlen(spec);
+        memcpy(name, spec, n);
+        name[n] = '\0';
+        archive_entry_clear(e);
+        archive_entry_set_pathname(e, name);
+        archive_entry_set_mtime(e, 1600000000, 0);
+        archive_entry_set_perm(e, 0644);
+        switch ((*specs)[0]) {
+        case 'd':
+            archive_entry_set_filetype(e, AE_IFDIR);
+            archive_entry_set_perm(e, 0755);
+            break;
+        case 'l':
+            archive_entry_set_filetype(e, AE_IFLNK);
+            archive_entry_set_symlink(e, target + 1);
+            break;
+        case 'h':
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_hardlink(e, target + 1);
+            break;
+        default:
+            archive_entry_set_filetype(e, AE_IFREG);
+            archive_entry_set_size(e, data ? (la_int64_t) strlen(data + 1) : 0);
+        }
+        archive_write_header(w, e);
+        if ((*specs)[0] == 'f' && data)
+            archive_write_data(w, data + 1, strlen(data + 1));
+    }
+    archive_entry_free(e);
+    archive_write_close(w);
+    archive_write_free(w);
+}
+
+#endif

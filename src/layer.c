@@ -586,9 +586,12 @@ static int apply_hardlink(struct chrun_layer_applier *a, int pfd, const char *ba
     return 0;
 }
 
-/* Open directory DIR of a whiteout: SPEC "Bad input": a whiteout may only
- * remove entries in its own directory, so the directory must be reached
- * without symlinks. Returns fd, -2 when DIR does not exist, -1 on error. */
+/* Open directory DIR of a whiteout. SPEC "Bad input": a whiteout (plain or
+ * opaque) whose parent in the merged tree is not a directory reached without
+ * symlinks (a file, a symlink, a device, absent, or a path through a symlink)
+ * deletes nothing and follows nothing; umoci writes such whiteouts when a
+ * directory became a file. Returns fd, -2 when there is nothing to delete,
+ * -1 on error. */
 static int open_whiteout_dir(struct chrun_layer_applier *a, const char *dir, const char *what,
                              struct chrun_err *err)
 {
@@ -596,12 +599,8 @@ static int open_whiteout_dir(struct chrun_layer_applier *a, const char *dir, con
                            RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
     if (fd >= 0)
         return fd;
-    if (errno == ENOENT)
+    if (errno == ENOENT || errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
         return -2;
-    if (errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "whiteout '%s': directory '%s' is a symlink or not a directory", what,
-                             dir[0] ? dir : "/");
     return chrun_err_sys(err, errno, "whiteout '%s': open '%s'", what, dir);
 }
 

@@ -2,9 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +13,10 @@
 
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "chrun/process.h"
 #include "cleanup.h"
 #include "util.h"
 
-extern char **environ;
 
 /* A credential helper gets this long to answer before it is killed. */
 #define HELPER_TIMEOUT_MS 30000
@@ -437,98 +434,24 @@ static int config_path(char *buf, size_t size, struct chrun_err *err)
     return 0;
 }
 
-static long long now_ms(void)
+/* Run PROG get with INPUT on stdin; stdout (at most
+ * CHRUN_AUTH_HELPER_OUTPUT_MAX bytes) lands in *RET. */
+static int run_helper(const char *prog, const char *input, struct chrun_process_result *ret,
+                      struct chrun_err *err)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Run PROG get, feed INPUT, collect at most CHRUN_AUTH_HELPER_OUTPUT_MAX
- * bytes of stdout into *RET_OUT; *RET_STATUS gets the wait status. */
-static int run_helper(const char *prog, const char *input, char **ret_out, size_t *ret_len,
-                      int *ret_status, struct chrun_err *err)
-{
-    int in_pipe[2] = {-1, -1}, out_pipe[2] = {-1, -1};
-    posix_spawn_file_actions_t fa;
-    char *argv[] = {(char *) prog, "get", NULL};
-    cleanup_free char *buf = NULL;
-    size_t len = 0;
-    long long deadline = now_ms() + HELPER_TIMEOUT_MS;
-    pid_t pid;
-    int rc, status = 0;
-    bool timed_out = false;
-
-    buf = malloc(CHRUN_AUTH_HELPER_OUTPUT_MAX + 1);
-    if (buf == NULL)
-        return chrun_err_sys(err, ENOMEM, "credential helper");
-    if (pipe2(in_pipe, O_CLOEXEC) < 0)
-        return chrun_err_sys(err, errno, "credential helper: pipe");
-    if (pipe2(out_pipe, O_CLOEXEC) < 0) {
-        rc = errno;
-        close(in_pipe[0]);
-        close(in_pipe[1]);
-        return chrun_err_sys(err, rc, "credential helper: pipe");
+    const char *argv[] = {prog, "get", NULL};
+    struct chrun_process_opts o = {
+        .argv = argv,
+        .input = input,
+        .input_len = strlen(input),
+        .output_max = CHRUN_AUTH_HELPER_OUTPUT_MAX,
+        .timeout_ms = HELPER_TIMEOUT_MS,
+        .flags = CHRUN_PROCESS_SEARCH_PATH,
+    };
+    if (chrun_process_run(&o, ret, err) < 0) {
+        err->code = CHRUN_E_AUTH;
+        return -1;
     }
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, in_pipe[0], STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
-    rc = posix_spawnp(&pid, prog, &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(in_pipe[0]);
-    close(out_pipe[1]);
-    if (rc != 0) {
-        close(in_pipe[1]);
-        close(out_pipe[0]);
-        return chrun_err_sys(err, rc, "run '%s'", prog);
-    }
-    /* The input is a short line; a helper that does not read it gets EPIPE. */
-    {
-        struct sigaction ign = {.sa_handler = SIG_IGN}, old;
-        sigaction(SIGPIPE, &ign, &old);
-        (void) chrun_io_write_full(in_pipe[1], input, strlen(input), NULL);
-        sigaction(SIGPIPE, &old, NULL);
-    }
-    close(in_pipe[1]);
-    for (;;) {
-        struct pollfd pfd = {.fd = out_pipe[0], .events = POLLIN};
-        long long left = deadline - now_ms();
-        ssize_t n;
-        if (left <= 0) {
-            timed_out = true;
-            break;
-        }
-        rc = poll(&pfd, 1, (int) left);
-        if (rc < 0 && errno == EINTR)
-            continue;
-        if (rc <= 0) {
-            timed_out = rc == 0;
-            break;
-        }
-        n = read(out_pipe[0], buf + len, CHRUN_AUTH_HELPER_OUTPUT_MAX + 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        len += (size_t) n;
-        if (len > CHRUN_AUTH_HELPER_OUTPUT_MAX)
-            break;
-    }
-    close(out_pipe[0]);
-    if (timed_out || len > CHRUN_AUTH_HELPER_OUTPUT_MAX)
-        kill(pid, SIGKILL);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (timed_out)
-        return chrun_err_set(err, CHRUN_E_AUTH, "'%s' did not answer within %d s", prog,
-                             HELPER_TIMEOUT_MS / 1000);
-    if (len > CHRUN_AUTH_HELPER_OUTPUT_MAX)
-        return chrun_err_sys(err, EFBIG, "'%s' output", prog);
-    buf[len] = '\0';
-    *ret_out = take_ptr(buf);
-    *ret_len = len;
-    *ret_status = status;
     return 0;
 }
 
@@ -536,11 +459,13 @@ int chrun_auth_creds_get(const char *registry, struct chrun_auth_creds *ret, boo
                          struct chrun_err *err)
 {
     char path[4096], prog[160];
-    cleanup_free char *buf = NULL, *out = NULL;
+    cleanup_free char *buf = NULL;
     cleanup_close int fd = -1;
-    size_t len = 0, out_len = 0;
+    size_t len = 0;
     struct chrun_auth_source src;
-    int status = 0;
+    struct chrun_process_result res = {0};
+    char *out;
+    int rc;
 
     *ret_found = false;
     if (config_path(path, sizeof(path), err) < 0)
@@ -561,21 +486,27 @@ int chrun_auth_creds_get(const char *registry, struct chrun_auth_creds *ret, boo
         return 0;
     }
     snprintf(prog, sizeof(prog), "docker-credential-%s", src.helper);
-    if (run_helper(prog, src.server_url, &out, &out_len, &status, err) < 0)
+    if (run_helper(prog, src.server_url, &res, err) < 0)
         return chrun_err_prefix(err, "credential helper for '%s'", registry);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    out = res.out;
+    if (!WIFEXITED(res.status) || WEXITSTATUS(res.status) != 0) {
         /* The helper protocol answers a missing entry with this text. */
         if (strstr(out, "credentials not found") != NULL) {
             *ret = src.creds;
             *ret_found = src.found_inline;
+            chrun_process_result_release(&res);
             return 0;
         }
         chrun_sanitize(out);
         out[strcspn(out, "\n")] = '\0';
-        return chrun_err_set(err, CHRUN_E_AUTH, "credential helper '%s' failed for '%s': %.200s",
-                             prog, src.server_url, *out ? out : "no output");
+        rc = chrun_err_set(err, CHRUN_E_AUTH, "credential helper '%s' failed for '%s': %.200s",
+                           prog, src.server_url, *out ? out : "no output");
+        chrun_process_result_release(&res);
+        return rc;
     }
-    if (chrun_auth_helper_parse(out, out_len, ret, err) < 0)
+    rc = chrun_auth_helper_parse(out, res.out_len, ret, err);
+    chrun_process_result_release(&res);
+    if (rc < 0)
         return chrun_err_prefix(err, "credential helper '%s'", prog);
     *ret_found = true;
     return 0;

@@ -6,7 +6,6 @@
 #include <pwd.h>
 #include <sched.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "chrun/process.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -27,6 +27,7 @@
 #define SUBID_LINE_MAX 512
 /* First line of a helper's stderr kept for the error message. */
 #define HELPER_STDERR_MAX 200
+#define HELPER_TIMEOUT_MS 10000 /* newuidmap and newgidmap answer at once */
 
 /* ---- /etc/subuid, /etc/subgid ------------------------------------------ */
 
@@ -241,73 +242,42 @@ static int enter_single(const struct chrun_idmap *map, struct chrun_err *err)
 }
 
 /* Run HELPER (newuidmap or newgidmap) for PID with "0 OWN 1 1 START COUNT"
- * and wait for it. Its stderr's first line goes into the error. */
+ * and wait for it (at most HELPER_TIMEOUT_MS). Its output's first line goes
+ * into the error. */
 static int run_helper(const char *helper, pid_t pid, uint32_t own,
                       const struct chrun_subid_range *r, struct chrun_err *err)
 {
     /* only numbers we computed reach the setuid helper, and a fixed environment */
-    char spid[16], sown[16], sstart[16], scount[16];
-    char *argv[] = {(char *) helper, spid, (char *) "0", sown, (char *) "1", (char *) "1",
-                    sstart, scount, NULL};
-    char *envp[] = {(char *) "PATH=/usr/sbin:/usr/bin:/sbin:/bin", (char *) "LC_ALL=C", NULL};
-    posix_spawn_file_actions_t fa;
-    char out[HELPER_STDERR_MAX + 1];
-    size_t got = 0;
-    int fds[2], rc, wstatus;
-    pid_t child;
-    ssize_t n;
+    char spid[16], sown[16], sstart[16], scount[16], how[64];
+    const char *argv[] = {helper, spid, "0", sown, "1", "1", sstart, scount, NULL};
+    const char *envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", NULL};
+    /* our stdout carries results: the helper's output all goes to the capture */
+    struct chrun_process_opts o = {
+        .argv = argv,
+        .envp = envp,
+        .output_max = HELPER_STDERR_MAX,
+        .timeout_ms = HELPER_TIMEOUT_MS,
+        .flags = CHRUN_PROCESS_STDERR_TOO | CHRUN_PROCESS_TRUNCATE,
+    };
+    struct chrun_process_result res = {0};
+    int rc;
 
     snprintf(spid, sizeof(spid), "%d", (int) pid);
     snprintf(sown, sizeof(sown), "%u", (unsigned) own);
     snprintf(sstart, sizeof(sstart), "%u", r->start);
     snprintf(scount, sizeof(scount), "%u", r->count);
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        return chrun_err_sys(err, errno, "pipe");
-    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return chrun_err_sys(err, rc, "run %s", helper);
-    }
-    /* our stdout carries results: the helper's output all goes to the pipe */
-    rc = posix_spawn_file_actions_adddup2(&fa, fds[1], STDERR_FILENO);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    if (rc == 0)
-        rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    if (rc == 0)
-        rc = posix_spawn(&child, helper, &fa, NULL, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
-    if (rc != 0) {
-        close(fds[0]);
-        return chrun_err_sys(err, rc, "run %s", helper);
-    }
-    for (;;) {
-        char drop[256];
-        n = read(fds[0], got < HELPER_STDERR_MAX ? out + got : drop,
-                 got < HELPER_STDERR_MAX ? HELPER_STDERR_MAX - got : sizeof(drop));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (got < HELPER_STDERR_MAX)
-            got += (size_t) n;
-    }
-    close(fds[0]);
-    out[got] = '\0';
-    out[strcspn(out, "\n")] = '\0';
-    while (waitpid(child, &wstatus, 0) < 0)
-        if (errno != EINTR)
-            return chrun_err_sys(err, errno, "wait for %s", helper);
-    if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)
+    if (chrun_process_run(&o, &res, err) < 0)
+        return -1;
+    res.out[strcspn(res.out, "\n")] = '\0';
+    if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0) {
+        chrun_process_result_release(&res);
         return 0;
-    if (WIFSIGNALED(wstatus))
-        return chrun_err_set(err, CHRUN_E_SYS, "%s %s 0 %s 1 1 %s %s: killed by signal %d%s%s",
-                             helper, spid, sown, sstart, scount, WTERMSIG(wstatus),
-                             out[0] ? ": " : "", out);
-    return chrun_err_set(err, CHRUN_E_SYS, "%s %s 0 %s 1 1 %s %s: exit status %d%s%s", helper,
-                         spid, sown, sstart, scount, WEXITSTATUS(wstatus), out[0] ? ": " : "",
-                         out);
+    }
+    rc = chrun_err_set(err, CHRUN_E_SYS, "%s %s 0 %s 1 1 %s %s: %s%s%s", helper, spid, sown,
+                       sstart, scount, chrun_process_describe_status(res.status, how, sizeof(how)),
+                       res.out[0] ? ": " : "", res.out);
+    chrun_process_result_release(&res);
+    return rc;
 }
 
 /* The helper process: wait for GO (the target unshared), map TARGET, send

@@ -1,12 +1,16 @@
 #include "chrun/tool.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "util.h"
@@ -98,4 +102,59 @@ int chrun_tool_image_operand(const char *arg, char *buf, size_t size, struct chr
     if (len == 0)
         return chrun_err_set(err, CHRUN_E_USAGE, "no IMAGE given and none on stdin");
     return 0;
+}
+
+int chrun_tool_output_open(struct chrun_tool_output *o, const char *path, const char *prefix,
+                           struct chrun_err *err)
+{
+    char dir_buf[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+
+    o->dirfd = o->fd = -1;
+    o->tmp[0] = '\0';
+    o->path = path;
+    o->base = slash ? slash + 1 : path;
+    if (*o->base == '\0')
+        return chrun_err_set(err, CHRUN_E_USAGE, "output '%s' names a directory", path);
+    if (snprintf(dir_buf, sizeof(dir_buf), "%s", path) >= (int) sizeof(dir_buf))
+        return chrun_err_sys(err, ENAMETOOLONG, "output '%s'", path);
+    o->dirfd = open(slash ? dirname(dir_buf) : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (o->dirfd < 0)
+        return chrun_err_sys(err, errno, "output '%s'", path);
+    o->fd = chrun_fs_mkstemp_at(o->dirfd, prefix, o->tmp, sizeof(o->tmp), err);
+    if (o->fd < 0) {
+        o->tmp[0] = '\0';
+        return chrun_err_prefix(err, "output '%s'", path);
+    }
+    return 0;
+}
+
+int chrun_tool_output_finish(struct chrun_tool_output *o, int rc, struct chrun_err *err)
+{
+    mode_t mask = umask(0);
+
+    umask(mask);
+    if (o->fd >= 0 && rc == 0 && fchmod(o->fd, 0666 & ~mask) < 0)
+        rc = chrun_err_sys(err, errno, "write '%s'", o->path);
+    if (o->fd >= 0 && rc == 0 && fsync(o->fd) < 0)
+        rc = chrun_err_sys(err, errno, "write '%s'", o->path);
+    if (o->fd >= 0) {
+        int fd = o->fd;
+        o->fd = -1;
+        if (close(fd) < 0 && rc == 0)
+            rc = chrun_err_sys(err, errno, "write '%s'", o->path);
+    }
+    if (rc == 0 && o->tmp[0] && renameat(o->dirfd, o->tmp, o->dirfd, o->base) < 0)
+        rc = chrun_err_sys(err, errno, "write '%s'", o->path);
+    else if (rc == 0 && o->tmp[0])
+        o->tmp[0] = '\0';
+    if (rc == 0 && chrun_fs_fsync_dir(o->dirfd, err) < 0)
+        rc = chrun_err_prefix(err, "write '%s'", o->path);
+    if (o->tmp[0] && o->dirfd >= 0)
+        unlinkat(o->dirfd, o->tmp, 0);
+    if (o->dirfd >= 0)
+        close(o->dirfd);
+    o->dirfd = -1;
+    o->tmp[0] = '\0';
+    return rc < 0 ? -1 : 0;
 }

@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,37 +48,11 @@ static int export_to_fd(struct chrun_store *st, const char *operand, const char 
 static int export_to_file(struct chrun_store *st, const char *operand, const char *platform,
                           const char *output, struct chrun_err *err)
 {
-    char dir_buf[PATH_MAX], tmp[NAME_MAX + 1];
-    const char *base = strrchr(output, '/') ? strrchr(output, '/') + 1 : output;
-    cleanup_close int dirfd = -1, fd = -1;
-    mode_t mask = umask(0);
-    int rc;
-
-    umask(mask); /* the tar gets the mode a redirection would give it */
-    if (snprintf(dir_buf, sizeof(dir_buf), "%s", output) >= (int) sizeof(dir_buf))
-        return chrun_err_sys(err, ENAMETOOLONG, "output '%s'", output);
-    if (*base == '\0')
-        return chrun_err_set(err, CHRUN_E_USAGE, "output '%s' names a directory", output);
-    dirfd = open(strchr(output, '/') ? dirname(dir_buf) : ".", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (dirfd < 0)
-        return chrun_err_sys(err, errno, "output '%s'", output);
-    fd = chrun_fs_mkstemp_at(dirfd, ".chrun-export-", tmp, sizeof(tmp), err);
-    if (fd < 0)
-        return chrun_err_prefix(err, "output '%s'", output);
-    rc = export_to_fd(st, operand, platform, fd, err);
-    if (rc == 0 && fchmod(fd, 0666 & ~mask) < 0)
-        rc = chrun_err_sys(err, errno, "write '%s'", output);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = chrun_err_sys(err, errno, "write '%s'", output);
-    if (rc == 0 && close(take_fd(fd)) < 0)
-        rc = chrun_err_sys(err, errno, "write '%s'", output);
-    if (rc == 0 && renameat(dirfd, tmp, dirfd, base) < 0)
-        rc = chrun_err_sys(err, errno, "write '%s'", output);
+    struct chrun_tool_output out;
+    int rc = chrun_tool_output_open(&out, output, ".chrun-export-", err);
     if (rc == 0)
-        rc = chrun_fs_fsync_dir(dirfd, err);
-    if (rc < 0)
-        unlinkat(dirfd, tmp, 0);
-    return rc;
+        rc = export_to_fd(st, operand, platform, out.fd, err);
+    return chrun_tool_output_finish(&out, rc, err);
 }
 
 int main(int argc, char **argv)

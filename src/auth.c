@@ -15,6 +15,7 @@
 #include "chrun/log.h"
 #include "chrun/process.h"
 #include "cleanup.h"
+#include "json.h"
 #include "util.h"
 
 
@@ -360,8 +361,7 @@ int chrun_auth_config_parse(const char *buf, size_t len, const char *registry,
     memset(ret, 0, sizeof(*ret));
     root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
     if (root == NULL)
-        return chrun_err_set(err, CHRUN_E_INPUT, "invalid JSON at line %d: %s", jerr.line,
-                             jerr.text);
+        return chrun_json_parse_error(err, &jerr);
     if (!json_is_object(root))
         return chrun_err_set(err, CHRUN_E_INPUT, "not a JSON object");
     key_host(registry, host, sizeof(host));
@@ -403,8 +403,7 @@ int chrun_auth_helper_parse(const char *buf, size_t len, struct chrun_auth_creds
     memset(ret, 0, sizeof(*ret));
     root = json_loadb(buf, len, 0, &jerr);
     if (root == NULL)
-        return chrun_err_set(err, CHRUN_E_INPUT, "invalid JSON at line %d: %s", jerr.line,
-                             jerr.text);
+        return chrun_json_parse_error(err, &jerr);
     user = json_string_value(json_object_get(root, "Username"));
     secret = json_string_value(json_object_get(root, "Secret"));
     if (user == NULL || secret == NULL)

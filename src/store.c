@@ -18,6 +18,7 @@
 #include "chrun/log.h"
 #include "chrun/manifest.h"
 #include "cleanup.h"
+#include "json.h"
 #include "util.h"
 
 #define OCI_LAYOUT_CONTENT "{\"imageLayoutVersion\":\"1.0.0\"}"
@@ -503,8 +504,10 @@ static int index_load(struct chrun_store *st, json_t **ret, struct chrun_err *er
         return chrun_err_set(err, CHRUN_E_INPUT, "store '%s': index.json is not an OCI index",
                              st->root_path);
     }
-    if (manifests == NULL)
-        json_object_set_new(root, "manifests", json_array());
+    if (manifests == NULL && chrun_json_set(root, "manifests", json_array(), err) < 0) {
+        json_decref(root);
+        return chrun_err_prefix(err, "store '%s': index.json", st->root_path);
+    }
     *ret = root;
     return 0;
 }

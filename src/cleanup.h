@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <archive.h>
+#include <curl/curl.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 
 static inline void cleanup_free_fn(void *p)
 {
@@ -42,11 +45,33 @@ static inline void cleanup_json_fn(json_t **j)
         json_decref(*j);
 }
 
+/* archive_free works for read and write handles alike */
+static inline void cleanup_archive_fn(struct archive **a)
+{
+    if (*a != NULL)
+        archive_free(*a);
+}
+
+static inline void cleanup_curl_fn(CURL **c)
+{
+    if (*c != NULL)
+        curl_easy_cleanup(*c);
+}
+
+static inline void cleanup_md_fn(EVP_MD_CTX **m)
+{
+    if (*m != NULL)
+        EVP_MD_CTX_free(*m);
+}
+
 #define cleanup_free __attribute__((cleanup(cleanup_free_fn)))
 #define cleanup_close __attribute__((cleanup(cleanup_close_fn)))
 #define cleanup_fclose __attribute__((cleanup(cleanup_fclose_fn)))
 #define cleanup_closedir __attribute__((cleanup(cleanup_closedir_fn)))
 #define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
+#define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
+#define cleanup_curl __attribute__((cleanup(cleanup_curl_fn)))
+#define cleanup_md __attribute__((cleanup(cleanup_md_fn)))
 
 /* Hand a pointer or fd out of a cleanup-guarded variable. */
 #define take_ptr(p)                                                                                \

@@ -32,13 +32,6 @@
 #define WHITEOUT_META_PREFIX ".wh..wh."
 #define WHITEOUT_OPAQUE ".wh..wh..opq"
 
-static inline void cleanup_archive_fn(struct archive **a)
-{
-    if (*a != NULL)
-        archive_read_free(*a);
-}
-#define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
-
 /* ---- the applier ---- */
 
 struct deferred_dir {

@@ -20,9 +20,11 @@ int chrun_archive_error(struct chrun_err *err, struct archive *a, const char *fm
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    /* libarchive says EILSEQ (ARCHIVE_ERRNO_FILE_FORMAT) or -1 (_MISC) for
-     * damage in the stream itself; anything else positive is a real errno */
-    if (e > 0 && e != ARCHIVE_ERRNO_FILE_FORMAT && e != ARCHIVE_ERRNO_PROGRAMMER)
+    /* libarchive (archive_private.h) reports damage in the stream itself as
+     * EILSEQ (its ARCHIVE_ERRNO_FILE_FORMAT), misuse as EINVAL, anything else
+     * as -1 (ARCHIVE_ERRNO_MISC); a positive value besides those is a real
+     * errno from I/O */
+    if (e > 0 && e != EILSEQ && e != EINVAL)
         return chrun_err_sys(err, e, "%s: %s", what, chrun_archive_text(a));
     return chrun_err_set(err, CHRUN_E_INPUT, "%s: %s", what, chrun_archive_text(a));
 }

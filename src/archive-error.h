@@ -14,8 +14,7 @@
 const char *chrun_archive_text(struct archive *a);
 
 /* Fill ERR from A's last error, "<FMT...>: <libarchive text>". A damaged or
- * malformed stream (archive_errno: ARCHIVE_ERRNO_FILE_FORMAT, ARCHIVE_ERRNO_MISC
- * or none) is CHRUN_E_INPUT; a real errno (EIO, ENOSPC, ENOMEM...) is
+ * malformed stream (archive_errno EILSEQ, -1 or none) is CHRUN_E_INPUT; a real errno (EIO, ENOSPC, ENOMEM...) is
  * CHRUN_E_SYS with that errno. The text is copied. Returns -1. */
 int chrun_archive_error(struct chrun_err *err, struct archive *a, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

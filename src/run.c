@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "chrun/store.h"
+#include "chrun/tree.h"
 #include "chrun/userns.h"
 #include "cleanup.h"
 #include "util.h"
@@ -170,6 +172,56 @@ static int run_copy(struct chrun_store **st, const char *image, const char *plat
     return rc;
 }
 
+/* Why this run cannot use an overlay, or NULL when it may try. */
+static const char *overlay_obstacle(const struct chrun_run_opts *opts,
+                                    const struct chrun_exec_opts *exec)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (opts->copy)
+        return "CHRUN_RUN_COPY is set";
+    if (exec->flags & CHRUN_EXEC_NO_MOUNTS)
+        return "--no-mounts has no mount namespace to hold it";
+    if (geteuid() == 0)
+        return NULL;
+    /* overlayfs accepts mounts from a user namespace since Linux 5.11 */
+    if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2 ||
+        major < 5 || (major == 5 && minor < 11))
+        return "an ordinary user needs Linux 5.11 for overlayfs";
+    return NULL;
+}
+
+/* --rm over the image's tree (chrun/tree.h). Returns 1 when the kernel
+ * refused the overlay before anything ran (*ST is closed then), else 0 or
+ * -1 as chrun_run. */
+static int run_overlay(struct chrun_store **st, const char *image, const char *platform,
+                       struct chrun_exec_opts *exec, char *const cmd[], int *ret_status,
+                       struct chrun_err *err)
+{
+    struct chrun_tree_use use;
+    struct chrun_err end_err = CHRUN_ERR_INIT;
+    int rc;
+
+    if (chrun_tree_use_begin(*st, image, platform, &use, err) < 0)
+        return -1;
+    chrun_store_close(*st);
+    *st = NULL;
+    exec->overlay = &use.overlay;
+    rc = chrun_runtime_exec(use.bundle, exec, cmd, ret_status, err);
+    exec->overlay = NULL;
+    if (chrun_tree_use_end(&use, &end_err) < 0 && rc == 0) {
+        *err = end_err;
+        return -1;
+    }
+    if (rc < 0 && err->code == CHRUN_E_UNSUPPORTED && err->errnum != 0) {
+        chrun_log_debug("overlay refused, copying the image instead: %s: %s", err->msg,
+                        strerror(err->errnum));
+        chrun_err_clear(err);
+        return 1;
+    }
+    return rc;
+}
+
 int chrun_run(const char *image, const struct chrun_run_opts *opts, struct chrun_exec_opts *exec,
               char *const cmd[], int *ret_status, struct chrun_err *err)
 {
@@ -183,8 +235,19 @@ int chrun_run(const char *image, const struct chrun_run_opts *opts, struct chrun
     image = find_or_pull(st, image, opts->platform, &pulled, err);
     if (image == NULL)
         return -1;
-    if (opts->rm)
+    if (opts->rm) {
+        const char *why = overlay_obstacle(opts, exec);
+        int rc = 1;
+        if (why == NULL)
+            rc = run_overlay(&st, image, opts->platform, exec, cmd, ret_status, err);
+        else
+            chrun_log_debug("copying the image, no overlay: %s", why);
+        if (rc <= 0)
+            return rc;
+        if (st == NULL && (st = chrun_store_open(NULL, CHRUN_STORE_CREATE, err)) == NULL)
+            return -1;
         return run_copy(&st, image, opts->platform, exec, cmd, ret_status, err);
+    }
     /* nothing is left to do afterwards: become the command */
     exec->flags |= CHRUN_EXEC_REPLACE;
     return run_bundle(&st, image, opts->platform, NULL, exec, cmd, ret_status, err);

@@ -81,6 +81,44 @@ static int make_tree(struct chrun_store *st, int treesfd, const struct chrun_dig
     return rc;
 }
 
+struct rm_args {
+    int dirfd;
+    const char *name;
+};
+
+static int rm_in_ns(void *data, struct chrun_err *err)
+{
+    struct rm_args *a = data;
+    return chrun_fs_rm_rf_at(a->dirfd, a->name, err);
+}
+
+/* Remove runs/NAME. An ordinary user's overlay leaves directories of mode 0
+ * in work/ (and a command may leave such in upper/): they are the caller's
+ * own, so a user namespace mapping just the caller to root removes them
+ * when chrun_userns_rm_rf_at (files of subordinate ids) could not. */
+static int remove_run(int runsfd, const char *name, struct chrun_err *err)
+{
+    static const char *const work_dirs[] = {"work/work", "work/work/incompat",
+                                            "work/work/incompat/volatile", "work/index"};
+    struct rm_args args = {runsfd, name};
+    struct chrun_idmap map;
+    cleanup_close int dfd = -1;
+
+    dfd = openat(runsfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    for (size_t i = 0; dfd >= 0 && geteuid() != 0 && i < ARRAY_SIZE(work_dirs); i++)
+        if (fchmodat(dfd, work_dirs[i], 0700, 0) < 0 && errno != ENOENT)
+            break; /* the removal below reports what stays */
+    if (chrun_userns_rm_rf_at(runsfd, name, err) == 0)
+        return 0;
+    if (geteuid() == 0 || (err->errnum != EACCES && err->errnum != EPERM))
+        return -1;
+    memset(&map, 0, sizeof(map));
+    map.uid = getuid();
+    map.gid = getgid();
+    chrun_err_clear(err);
+    return chrun_userns_run(&map, rm_in_ns, &args, err);
+}
+
 /* Remove runs/NAME if its lock is free (or, with MISSING_STALE, absent).
  * Returns 1 removed, 0 in use, -1 error. */
 static int remove_run_if_free(int runsfd, const char *name, bool missing_stale, bool dry_run,
@@ -96,7 +134,7 @@ static int remove_run_if_free(int runsfd, const char *name, bool missing_stale, 
     if (lfd >= 0 && flock(lfd, LOCK_EX | LOCK_NB) < 0)
         return 0; /* a live run holds it */
     chrun_log_debug("%s run '%s'", dry_run ? "would remove" : "removing", name);
-    if (!dry_run && chrun_userns_rm_rf_at(runsfd, name, err) < 0)
+    if (!dry_run && remove_run(runsfd, name, err) < 0)
         return -1;
     return 1;
 }
@@ -219,7 +257,7 @@ int chrun_tree_use_begin(struct chrun_store *st, const char *image, const char *
         if (use->lock_fd >= 0)
             close(take_fd(use->lock_fd));
         if (use->name[0] != '\0')
-            chrun_fs_rm_rf_at(use->runs_fd, use->name, &ignored);
+            remove_run(use->runs_fd, use->name, &ignored);
         close(take_fd(use->runs_fd));
     }
     return rc;

@@ -49,7 +49,7 @@ static int run_usage(FILE *out, int status)
                  "Pull IMAGE if the store lacks it, unpack it (the cached bundle, or a\n"
                  "throwaway one with --rm) and run it as chrun-exec does. Exits with the\n"
                  "command's status.\n\n"
-                 "      --rm              unpack into a temporary bundle, removed afterwards\n"
+                 "      --rm              a throwaway root filesystem, discarded afterwards\n"
                  "  -p, --platform P      platform to pull and unpack (default: host)\n"
                  "  -q, --quiet           no progress bars or informational messages\n" CHRUN_EXEC_OPTIONS_HELP
                  "  -h, --help            show this help\n");

@@ -46,6 +46,49 @@ static int open_area(struct chrun_store *st, const char *name, struct chrun_err 
     return chrun_fs_open_dir_at(chrun_store_root_fd(st), name, err);
 }
 
+/* Call FN on each entry of DFD except . and .. */
+static int each_entry(int dfd, int (*fn)(int dfd, const char *name, void *data, struct chrun_err *err),
+                      void *data, struct chrun_err *err)
+{
+    cleanup_closedir DIR *d = NULL;
+    struct dirent *de;
+    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open directory");
+    d = fdopendir(fd);
+    if (d == NULL) {
+        int e = errno;
+        close(fd);
+        return chrun_err_sys(err, e, "open directory");
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (fn(dirfd(d), de->d_name, data, err) < 0)
+            return -1;
+    }
+    if (errno != 0)
+        return chrun_err_sys(err, errno, "read directory");
+    return 0;
+}
+
+/* A staging directory a killed maker left (its lock is free). */
+static int sweep_stale_staging(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    cleanup_close int fd = -1;
+    (void) data;
+    (void) err;
+    if (name[0] != '.' || strstr(name, STAGING_MARK) == NULL)
+        return 0;
+    fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0)
+        return 0;
+    chrun_log_debug("removing stale '%s'", name);
+    chrun_userns_rm_rf_at(dfd, name, &ignored);
+    return 0;
+}
+
 /* Unpack manifest MD into trees/<hex>: a bundle in a staging directory,
  * its config.json renamed (the tree is no bundle), then the whole renamed
  * into place. A concurrent maker of the same tree may win; that is fine. */
@@ -56,12 +99,17 @@ static int make_tree(struct chrun_store *st, int treesfd, const struct chrun_dig
     struct chrun_err ignored = CHRUN_ERR_INIT;
     const char *hex = chrun_digest_hex(md);
     char prefix[NAME_MAX + 1], staging[NAME_MAX + 1], bundle[PATH_MAX], path[PATH_MAX];
-    cleanup_close int bfd = -1;
+    cleanup_close int bfd = -1, lockfd = -1;
     int rc = 0;
 
+    each_entry(treesfd, sweep_stale_staging, NULL, &ignored);
     snprintf(prefix, sizeof(prefix), ".%s" STAGING_MARK, hex);
     if (chrun_fs_mkdtemp_at(treesfd, prefix, staging, sizeof(staging), err) < 0)
         return -1;
+    /* the lock tells a later maker this staging directory is alive */
+    lockfd = openat(treesfd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
+        rc = chrun_err_sys(err, errno, "lock '%s'", staging);
     if (snprintf(bundle, sizeof(bundle), "%s/" TREES_DIR "/%s/b", chrun_store_root_path(st),
                  staging) >= (int) sizeof(bundle))
         rc = chrun_err_sys(err, ENAMETOOLONG, "tree path");
@@ -137,32 +185,6 @@ static int remove_run_if_free(int runsfd, const char *name, bool missing_stale, 
     if (!dry_run && remove_run(runsfd, name, err) < 0)
         return -1;
     return 1;
-}
-
-/* Call FN on each entry of DFD except . and .. */
-static int each_entry(int dfd, int (*fn)(int dfd, const char *name, void *data, struct chrun_err *err),
-                      void *data, struct chrun_err *err)
-{
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "open directory");
-    d = fdopendir(fd);
-    if (d == NULL) {
-        int e = errno;
-        close(fd);
-        return chrun_err_sys(err, e, "open directory");
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        if (fn(dirfd(d), de->d_name, data, err) < 0)
-            return -1;
-    }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "read directory");
-    return 0;
 }
 
 /* Beside a live run: finished uses whose lock is free. Unfinished ones

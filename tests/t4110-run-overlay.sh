@@ -135,6 +135,18 @@ test_expect_success 'SIGKILL of chrun run --rm: no mount left; the run stays whi
     test -z "$(our_mounts)"
 '
 
+test_expect_success 'leftovers of killed runs and tree makers: the next run or gc removes them' '
+    hex=$(basename "$tree") &&
+    mkdir -p "$CHRUN_ROOT/runs/$hex.0123456789abcdef/upper/d" "$CHRUN_ROOT/runs/.$hex.fedcba9876543210" &&
+    : >"$CHRUN_ROOT/runs/$hex.0123456789abcdef/lock" &&
+    chrun run --rm basic:1 true &&
+    ls -A "$CHRUN_ROOT/runs" >runs && echo ".$hex.fedcba9876543210" >expect && test_cmp expect runs &&
+    mkdir -p "$CHRUN_ROOT/trees/.$hex.tmp-0123456789abcdef/b/rootfs" &&
+    chrun-gc &&
+    test -z "$(ls -A "$CHRUN_ROOT/runs")" &&
+    ls -A "$CHRUN_ROOT/trees" >trees && echo "$hex" >expect && test_cmp expect trees
+'
+
 test_expect_success 'CHRUN_RUN_COPY=1 forces the copy path: no overlay, no tree made' '
     chrun-gc &&
     tmp=$TRASH_DIRECTORY/tmp && mkdir -p "$tmp" &&

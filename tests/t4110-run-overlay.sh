@@ -147,6 +147,23 @@ test_expect_success 'leftovers of killed runs and tree makers: the next run or g
     ls -A "$CHRUN_ROOT/trees" >trees && echo "$hex" >expect && test_cmp expect trees
 '
 
+test_expect_success 'an overlay the kernel refuses (a store on overlayfs cannot hold an upper): copy path, not an error' '
+    mkdir -p ov/lower ov/upper ov/work ov/mnt &&
+    unshare -m sh -c "
+        mount -t overlay overlay -o lowerdir=ov/lower,upperdir=ov/upper,workdir=ov/work ov/mnt &&
+        export CHRUN_ROOT=\$PWD/ov/mnt/store &&
+        skopeo --insecure-policy copy -q oci:\$FIXTURES/oci-layout:basic oci:\$CHRUN_ROOT:docker.io/library/basic:1 &&
+        CHRUN_DEBUG=1 TMPDIR=\$PWD/ov chrun run --rm basic:1 sh -c \"echo x >/m; cat /proc/self/mountinfo\" >ov/mountinfo 2>ov/err &&
+        chrun run --rm basic:1 sh -c \"test ! -e /m\" &&
+        ls -A \$CHRUN_ROOT/runs >ov/runs
+    " &&
+    awk "\$5 == \"/\" { print \$9 }" ov/mountinfo >ov/out && test -s ov/out &&
+    ! grep -x overlay ov/out &&
+    grep "overlay refused, copying the image instead: .*mount overlay" ov/err &&
+    test ! -s ov/runs &&
+    test -z "$(our_mounts)"
+'
+
 test_expect_success 'CHRUN_RUN_COPY=1 forces the copy path: no overlay, no tree made' '
     chrun-gc &&
     tmp=$TRASH_DIRECTORY/tmp && mkdir -p "$tmp" &&

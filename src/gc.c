@@ -16,6 +16,7 @@
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
+#include "chrun/tree.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -275,12 +276,19 @@ static int sweep_bundle(int dfd, const char *name, void *data, struct chrun_err 
     return 0;
 }
 
+/* chrun_tree_gc's question: is the tree of manifest HEX of a named image? */
+static bool tree_named(const char *hex, void *data)
+{
+    return strlen(hex) == CHRUN_DIGEST_HEX_LEN && mark_has(data, hex);
+}
+
 int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
                  struct chrun_gc_report *report, struct chrun_err *err)
 {
     struct mark_set marked = {0};
     struct sweep s = {st, opts, &marked, report};
     int root = chrun_store_root_fd(st);
+    uint64_t trees = 0;
     int rc = -1;
 
     memset(report, 0, sizeof(*report));
@@ -292,6 +300,10 @@ int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
         goto out;
     if (opts->bundles && for_each_entry(root, "bundles", sweep_bundle, &s, err) < 0)
         goto out;
+    if (chrun_tree_gc(st, tree_named, &marked, opts->dry_run, &trees, err) < 0)
+        goto out;
+    chrun_log_debug("%llu image trees %s", (unsigned long long) trees,
+                    opts->dry_run ? "would go" : "removed");
     if (for_each_entry(root, CHRUN_BUILD_CACHE_DIR, sweep_cache_entry, &s, err) < 0)
         goto out;
     if (!opts->dry_run && chrun_fs_fsync_dir(chrun_store_blobs_fd(st), err) < 0)

@@ -892,6 +892,37 @@ static int setup_volume(struct run *r, int rootfd, size_t i, struct chrun_err *e
     return 0;
 }
 
+/* Mount opts->overlay on TARGET (a /proc/self/fd path). Its directories are
+ * opened here, inside the new mount namespace, and named to overlayfs by
+ * /proc/self/fd paths, so no ',' or ':' in them can change the options. */
+static int mount_overlay(struct run *r, const char *target, struct chrun_err *err)
+{
+    const struct chrun_exec_overlay *ov = r->opts->overlay;
+    const char *paths[3] = {ov->lower, ov->upper, ov->work};
+    int fds[3] = {-1, -1, -1};
+    char data[256];
+    int rc = 0, n;
+
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        fds[i] = open(paths[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fds[i] < 0)
+            rc = chrun_err_sys(err, errno, "overlay directory '%s'", paths[i]);
+    }
+    n = snprintf(data, sizeof(data),
+                 "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,volatile%s",
+                 fds[0], fds[1], fds[2], r->rootless ? ",userxattr" : "");
+    if (rc == 0 && (n < 0 || (size_t) n >= sizeof(data)))
+        rc = chrun_err_sys(err, ENAMETOOLONG, "overlay options");
+    if (rc == 0 && mount("overlay", target, "overlay", 0, data) < 0) {
+        rc = chrun_err_sys(err, errno, "mount overlay on '%s' over '%s'", r->root_path, ov->lower);
+        err->code = CHRUN_E_UNSUPPORTED; /* chrun_runtime_exec: the caller may copy instead */
+    }
+    for (int i = 0; i < 3; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc;
+}
+
 /* The mount policy of chrun-exec(1); runs inside the new mount namespace. On
  * success *RET_ROOTFD is the fd of the bind-mounted rootfs. */
 static int setup_mounts(struct run *r, int *ret_rootfd, struct chrun_err *err)
@@ -920,8 +951,12 @@ static int setup_mounts(struct run *r, int *ret_rootfd, struct chrun_err *err)
     }
     /* The rootfs becomes a mount of its own: pivot_root and --read-only need it. */
     fd_path(self, sizeof(self), rootfd);
-    if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0)
+    if (r->opts->overlay != NULL) {
+        if (mount_overlay(r, self, err) < 0)
+            return -1;
+    } else if (mount(self, self, NULL, MS_BIND | MS_REC, NULL) < 0) {
         return chrun_err_sys(err, errno, "bind rootfs '%s'", r->root_path);
+    }
     close(rootfd);
     rootfd = openat(bundlefd, r->root_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (rootfd < 0)

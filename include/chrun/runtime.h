@@ -55,6 +55,19 @@ struct chrun_volume {
     bool ro;
 };
 
+/* A throwaway root filesystem: an overlayfs of LOWER (never written) under a
+ * fresh UPPER and WORK (empty directories on one filesystem), mounted on the
+ * bundle's rootfs directory inside the run's private mount namespace, so it
+ * vanishes with that namespace and the host's mount table never holds it.
+ * The upper is throwaway, so the mount is "volatile" (no syncs: unmounting
+ * does not wait for the disk). An ordinary user's mount (Linux 5.11+) uses
+ * the user.overlay.* xattrs (userxattr). */
+struct chrun_exec_overlay {
+    const char *lower;
+    const char *upper;
+    const char *work;
+};
+
 /* Options of one run. Arrays are borrowed from the caller for the call. */
 struct chrun_exec_opts {
     unsigned flags;                     /* enum chrun_exec_flags */
@@ -66,9 +79,10 @@ struct chrun_exec_opts {
     size_t n_env;
     const struct chrun_volume *volumes; /* -v */
     size_t n_volumes;
+    const struct chrun_exec_overlay *overlay; /* NULL: the bundle's rootfs as it is */
 };
 
-#define CHRUN_EXEC_OPTS_INIT {0, 0, NULL, NULL, NULL, NULL, 0, NULL, 0}
+#define CHRUN_EXEC_OPTS_INIT {0, 0, NULL, NULL, NULL, NULL, 0, NULL, 0, NULL}
 
 /* Run BUNDLE's process (BUNDLE/config.json: process.args, env, cwd, user and
  * root.path), or CMD (a NULL-terminated vector, NULL or empty = the config's
@@ -79,6 +93,9 @@ struct chrun_exec_opts {
  * With CHRUN_EXEC_REPLACE and no pid namespace it never returns on success.
  * On failure returns -1 with ERR set and *RET_STATUS the exit status a tool
  * should use: 127 command not found, 126 not executable, 1 anything else.
+ * When the kernel refuses OPTS->overlay, nothing has run and ERR's code is
+ * CHRUN_E_UNSUPPORTED with ERR->errnum the mount's errno (never 0): the
+ * caller may fall back to a copy.
  * Not thread-safe: it forks, unshares and changes the signal mask. */
 int chrun_runtime_exec(const char *bundle, const struct chrun_exec_opts *opts, char *const cmd[],
                        int *ret_status, struct chrun_err *err);

@@ -4,6 +4,11 @@
 # `chroot ROOTFS /bin/true` and `runc run` of the same bundle, and `chrun run
 # IMAGE /bin/true` with image and bundle cached against chrun-exec alone.
 # Targets: chrun-exec <= 2x chroot, <= 0.2x runc; chrun run <= 3x chrun-exec.
+# Then `chrun run --rm IMAGE true` with the image stored (its tree made by a
+# first run): the overlay path against the copy path (CHRUN_RUN_COPY=1) and
+# against `runc run` of a umoci-unpacked bundle of the same image. The image
+# is 30-unpack's Debian one when $BENCH_DIR/unpack has it, else the small
+# fixture. Targets: overlay <= 0.05x copy and < 0.1 s.
 # Each figure is the mean of N back-to-back runs (the best of 3 such rounds).
 # Run from the repo root with bin/ on PATH and $BENCH_DIR set.
 set -euo pipefail
@@ -70,4 +75,37 @@ printf 'exec --isolate: chrun %s s, peer runc run %s s, ratio %s\n' \
 printf 'run (cached): chrun run %s s, peer chrun-exec %s s, ratio %s (target <= 3)\n' \
     "$run_s" "$exec_s" "$(ratio "$run_s" "$exec_s")"
 echo "exec: chrun-exec peak RSS $(cat "$work/rss") KiB, chrun run peak RSS $(cat "$work/rss-run") KiB"
+
+# ---- chrun run --rm: overlay over the stored image's tree vs a copy ----
+rm_image=$digest rm_name="basic fixture"
+if [ -s "$BENCH_DIR/unpack/image.digest" ] && [ -d "$BENCH_DIR/unpack/store" ]; then
+    # a private copy of 30-unpack's store: its trees and runs stay here
+    cp -a "$BENCH_DIR/unpack/store" "$work/deb-store"
+    export CHRUN_ROOT=$work/deb-store
+    rm_image=$(cat "$BENCH_DIR/unpack/image.digest") rm_name="Debian minbase + 2 layers"
+fi
+rm_cmd=(/bin/sh -c true)
+chrun run --rm "$rm_image" "${rm_cmd[@]}" >/dev/null # makes the tree
+overlay_s=$(mean_s "$n" chrun run --rm "$rm_image" "${rm_cmd[@]}")
+copy_s=$(export CHRUN_RUN_COPY=1 && mean_s "${BENCH_RM_COPY_RUNS:-3}" chrun run --rm "$rm_image" "${rm_cmd[@]}")
+# runc: umoci unpacks the image once (from an OCI layout skopeo copies it
+# to, with a plain tag); each run starts from that bundle.
+rm_ref=$(jq -r --arg d "$rm_image" '.manifests[] | select(.digest == $d) |
+    .annotations["org.opencontainers.image.ref.name"]' "$CHRUN_ROOT/index.json" | head -n1)
+skopeo --insecure-policy copy -q "oci:$CHRUN_ROOT:$rm_ref" "oci:$work/layout:img"
+umoci unpack --image "$work/layout:img" "$work/umoci-bundle" >/dev/null
+jq --argjson args "$(printf '%s\n' "${rm_cmd[@]}" | jq -R . | jq -s .)" \
+    '.process.terminal = false | .process.args = $args' \
+    "$work/umoci-bundle/config.json" >"$work/umoci-bundle/config.json.new"
+mv "$work/umoci-bundle/config.json.new" "$work/umoci-bundle/config.json"
+runc_rm_one() {
+    runc --root "$work/runc-state" run --bundle "$work/umoci-bundle" "bench-rm-$$" </dev/null >/dev/null
+}
+runc_rm_s=$(mean_s "$(( n / 10 > 5 ? n / 10 : 5 ))" runc_rm_one)
+/usr/bin/time -f %M -o "$work/rss-rm" chrun run --rm "$rm_image" "${rm_cmd[@]}" >/dev/null
+printf 'run --rm (%s, stored): overlay %s s, copy path %s s, ratio %s (target <= 0.05, < 0.1 s)\n' \
+    "$rm_name" "$overlay_s" "$copy_s" "$(ratio "$overlay_s" "$copy_s")"
+printf 'run --rm (%s, stored): overlay %s s, peer runc run of a umoci bundle %s s, ratio %s\n' \
+    "$rm_name" "$overlay_s" "$runc_rm_s" "$(ratio "$overlay_s" "$runc_rm_s")"
+echo "run --rm: peak RSS $(cat "$work/rss-rm") KiB"
 rm -rf "$work"

@@ -1,0 +1,254 @@
+#include "chrun/run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "chrun/bundle.h"
+#include "chrun/fs.h"
+#include "chrun/io.h"
+#include "chrun/log.h"
+#include "chrun/store.h"
+#include "chrun/tree.h"
+#include "chrun/userns.h"
+#include "cleanup.h"
+#include "util.h"
+
+static void store_close_fn(struct chrun_store **st)
+{
+    if (*st != NULL)
+        chrun_store_close(*st);
+}
+#define cleanup_store __attribute__((cleanup(store_close_fn)))
+
+void chrun_run_exec_sibling(const char *sub, char **argv)
+{
+    char self[PATH_MAX], path[PATH_MAX + 160], name[128];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+
+    if (strchr(sub, '/') != NULL ||
+        snprintf(name, sizeof(name), "chrun-%s", sub) >= (int) sizeof(name)) {
+        errno = ENOENT;
+        return;
+    }
+    argv[0] = name;
+    if (n > 0) {
+        self[n] = '\0';
+        char *slash = strrchr(self, '/');
+        if (slash != NULL) {
+            *slash = '\0';
+            if (snprintf(path, sizeof(path), "%s/%s", self, name) < (int) sizeof(path))
+                execv(path, argv);
+        }
+    }
+    execvp(name, argv);
+}
+
+/* Pull IMAGE with chrun-pull and read the manifest digest it prints. The
+ * network client (libcurl and its thirty libraries) then loads only when a
+ * pull is needed, not on every cached `chrun run`. Returns 0; or -1 with ERR
+ * set, or with ERR's code CHRUN_E_OK when chrun-pull already said why. */
+static int pull_with_sibling(const char *image, const char *platform, struct chrun_digest *ret,
+                             struct chrun_err *err)
+{
+    char *argv[8];
+    char line[CHRUN_DIGEST_STR_MAX + 2] = "";
+    cleanup_close int rd = -1;
+    int fds[2], status, argc = 1;
+    ssize_t n;
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return chrun_err_sys(err, errno, "pull '%s'", image);
+    rd = fds[0];
+    if (chrun_log_quiet())
+        argv[argc++] = (char *) "-q";
+    if (platform != NULL) {
+        argv[argc++] = (char *) "--platform";
+        argv[argc++] = (char *) platform;
+    }
+    argv[argc++] = (char *) "--";
+    argv[argc++] = (char *) image;
+    argv[argc] = NULL;
+    pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[1]);
+        return chrun_err_sys(err, e, "pull '%s'", image);
+    }
+    if (pid == 0) {
+        if (dup2(fds[1], STDOUT_FILENO) < 0)
+            _exit(127);
+        chrun_run_exec_sibling("pull", argv);
+        _exit(127);
+    }
+    close(fds[1]);
+    n = chrun_io_read_full(rd, line, sizeof(line) - 1, err);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFSIGNALED(status))
+        return chrun_err_set(err, CHRUN_E_SYS, "pull '%s': chrun-pull died of signal %d", image,
+                             WTERMSIG(status));
+    if (WEXITSTATUS(status) == 127)
+        return chrun_err_set(err, CHRUN_E_SYS, "pull '%s': cannot run chrun-pull", image);
+    if (WEXITSTATUS(status) != 0) {
+        chrun_err_clear(err); /* chrun-pull printed its own error line */
+        return -1;
+    }
+    if (n > 0 && line[n - 1] == '\n')
+        line[n - 1] = '\0';
+    if (n < 0 || chrun_digest_parse(ret, line, err) < 0)
+        return chrun_err_prefix(err, "pull '%s'", image);
+    return 0;
+}
+
+/* The operand to unpack: IMAGE itself when the store has it, else the
+ * digest chrun-pull prints after fetching it (into PULLED). */
+static const char *find_or_pull(struct chrun_store *st, const char *image, const char *platform,
+                                struct chrun_digest *pulled, struct chrun_err *err)
+{
+    struct chrun_store_image img;
+    if (chrun_store_resolve(st, image, &img, err) == 0)
+        return image;
+    if (err->code != CHRUN_E_NOTFOUND)
+        return NULL;
+    chrun_err_clear(err);
+    if (pull_with_sibling(image, platform, pulled, err) < 0)
+        return NULL;
+    return pulled->str;
+}
+
+/* --rm, copying: a throwaway bundle in a fresh directory outside the store,
+ * so gc never races with it. */
+static int make_throwaway_dir(char *ret_dir, size_t size, struct chrun_err *err)
+{
+    const char *tmp = getenv("TMPDIR");
+    char prefix[PATH_MAX];
+    if (snprintf(prefix, sizeof(prefix), "%s/chrun-run.", tmp && *tmp ? tmp : "/tmp") >=
+        (int) sizeof(prefix))
+        return chrun_err_sys(err, ENAMETOOLONG, "temporary bundle directory");
+    return chrun_fs_mkdtemp_at(AT_FDCWD, prefix, ret_dir, size, err);
+}
+
+/* Unpack IMAGE into BUNDLE (NULL: the cached bundle), close the store and
+ * run the command there. */
+static int run_bundle(struct chrun_store **st, const char *image, const char *platform,
+                      const char *bundle, const struct chrun_exec_opts *exec, char *const cmd[],
+                      int *ret_status, struct chrun_err *err)
+{
+    struct chrun_unpack_opts unpack = CHRUN_UNPACK_OPTS_INIT;
+    char path[PATH_MAX];
+    unpack.platform = platform;
+    if (chrun_bundle_unpack(*st, image, bundle, &unpack, path, sizeof(path), err) < 0)
+        return -1;
+    /* the store's shared gc lock is not held while the command runs */
+    chrun_store_close(*st);
+    *st = NULL;
+    return chrun_runtime_exec(path, exec, cmd, ret_status, err);
+}
+
+static int run_copy(struct chrun_store **st, const char *image, const char *platform,
+                    const struct chrun_exec_opts *exec, char *const cmd[], int *ret_status,
+                    struct chrun_err *err)
+{
+    char dir[PATH_MAX], bundle[PATH_MAX + 16];
+    struct chrun_err rm_err = CHRUN_ERR_INIT;
+    int rc;
+    if (make_throwaway_dir(dir, sizeof(dir), err) < 0)
+        return -1;
+    snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
+    rc = run_bundle(st, image, platform, bundle, exec, cmd, ret_status, err);
+    /* a failed removal is reported; the status stays the command's */
+    if (chrun_userns_rm_rf_at(AT_FDCWD, dir, &rm_err) < 0 && rc == 0) {
+        *err = rm_err;
+        return -1;
+    }
+    return rc;
+}
+
+/* Why this run cannot use an overlay, or NULL when it may try. */
+static const char *overlay_obstacle(const struct chrun_run_opts *opts,
+                                    const struct chrun_exec_opts *exec)
+{
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    if (opts->copy)
+        return "CHRUN_RUN_COPY is set";
+    if (exec->flags & CHRUN_EXEC_NO_MOUNTS)
+        return "--no-mounts has no mount namespace to hold it";
+    if (geteuid() == 0)
+        return NULL;
+    /* overlayfs accepts mounts from a user namespace since Linux 5.11 */
+    if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2 ||
+        major < 5 || (major == 5 && minor < 11))
+        return "an ordinary user needs Linux 5.11 for overlayfs";
+    return NULL;
+}
+
+/* --rm over the image's tree (chrun/tree.h). Returns 1 when the kernel
+ * refused the overlay before anything ran (*ST is closed then), else 0 or
+ * -1 as chrun_run. */
+static int run_overlay(struct chrun_store **st, const char *image, const char *platform,
+                       struct chrun_exec_opts *exec, char *const cmd[], int *ret_status,
+                       struct chrun_err *err)
+{
+    struct chrun_tree_use use;
+    struct chrun_err end_err = CHRUN_ERR_INIT;
+    int rc;
+
+    if (chrun_tree_use_begin(*st, image, platform, &use, err) < 0)
+        return -1;
+    chrun_store_close(*st);
+    *st = NULL;
+    exec->overlay = &use.overlay;
+    rc = chrun_runtime_exec(use.bundle, exec, cmd, ret_status, err);
+    exec->overlay = NULL;
+    if (chrun_tree_use_end(&use, &end_err) < 0 && rc == 0) {
+        *err = end_err;
+        return -1;
+    }
+    if (rc < 0 && err->code == CHRUN_E_UNSUPPORTED && err->errnum != 0) {
+        chrun_log_debug("overlay refused, copying the image instead: %s: %s", err->msg,
+                        strerror(err->errnum));
+        chrun_err_clear(err);
+        return 1;
+    }
+    return rc;
+}
+
+int chrun_run(const char *image, const struct chrun_run_opts *opts, struct chrun_exec_opts *exec,
+              char *const cmd[], int *ret_status, struct chrun_err *err)
+{
+    cleanup_store struct chrun_store *st = NULL;
+    struct chrun_digest pulled;
+
+    *ret_status = 1;
+    st = chrun_store_open(NULL, CHRUN_STORE_CREATE, err);
+    if (st == NULL)
+        return -1;
+    image = find_or_pull(st, image, opts->platform, &pulled, err);
+    if (image == NULL)
+        return -1;
+    if (opts->rm) {
+        const char *why = overlay_obstacle(opts, exec);
+        int rc = 1;
+        if (why == NULL)
+            rc = run_overlay(&st, image, opts->platform, exec, cmd, ret_status, err);
+        else
+            chrun_log_debug("copying the image, no overlay: %s", why);
+        if (rc <= 0)
+            return rc;
+        if (st == NULL && (st = chrun_store_open(NULL, CHRUN_STORE_CREATE, err)) == NULL)
+            return -1;
+        return run_copy(&st, image, opts->platform, exec, cmd, ret_status, err);
+    }
+    /* nothing is left to do afterwards: become the command */
+    exec->flags |= CHRUN_EXEC_REPLACE;
+    return run_bundle(&st, image, opts->platform, NULL, exec, cmd, ret_status, err);
+}

@@ -66,11 +66,10 @@ static int spawn(const struct chrun_process_opts *o, int in_fd, int out_fd, pid_
                                                            O_RDONLY, 0);
     if (rc == 0)
         rc = posix_spawn_file_actions_adddup2(&fa, out_fd, STDOUT_FILENO);
-    if (rc == 0)
-        rc = (o->flags & CHRUN_PROCESS_STDERR_TOO)
-                 ? posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO)
-                 : posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY,
-                                                    0);
+    if (rc == 0 && (o->flags & CHRUN_PROCESS_STDERR_TOO))
+        rc = posix_spawn_file_actions_adddup2(&fa, out_fd, STDERR_FILENO);
+    else if (rc == 0 && !(o->flags & CHRUN_PROCESS_STDERR_INHERIT))
+        rc = posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
     if (rc == 0)
         rc = (o->flags & CHRUN_PROCESS_SEARCH_PATH)
                  ? posix_spawnp(ret_pid, o->argv[0], &fa, &attr, (char *const *) o->argv, envp)

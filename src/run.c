@@ -14,6 +14,7 @@
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "chrun/process.h"
 #include "chrun/store.h"
 #include "chrun/tree.h"
 #include "chrun/userns.h"
@@ -27,83 +28,94 @@ static void store_close_fn(struct chrun_store **st)
 }
 #define cleanup_store __attribute__((cleanup(store_close_fn)))
 
+/* The program chrun-SUB: beside our own executable when it is there (as
+ * git runs git-SUB from its exec path), else the bare name for a $PATH
+ * search. Written to BUF. Returns 0, or -1 with errno ENOENT for a SUB that
+ * is no program name. */
+static int sibling_path(const char *sub, char *buf, size_t size)
+{
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    char *slash;
+
+    if (strchr(sub, '/') != NULL || snprintf(buf, size, "chrun-%s", sub) >= (int) size)
+        return errno = ENOENT, -1;
+    if (n <= 0)
+        return 0;
+    self[n] = '\0';
+    slash = strrchr(self, '/');
+    if (slash == NULL)
+        return 0;
+    *slash = '\0';
+    {
+        char path[PATH_MAX + 160];
+        if (snprintf(path, sizeof(path), "%s/chrun-%s", self, sub) < (int) sizeof(path) &&
+            access(path, X_OK) == 0 && strlen(path) < size)
+            snprintf(buf, size, "%s", path);
+    }
+    return 0;
+}
+
 void chrun_run_exec_sibling(const char *sub, char **argv)
 {
-    char self[PATH_MAX], path[PATH_MAX + 160], name[128];
-    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-    if (strchr(sub, '/') != NULL ||
-        snprintf(name, sizeof(name), "chrun-%s", sub) >= (int) sizeof(name)) {
-        errno = ENOENT;
+    char path[PATH_MAX + 160];
+    if (sibling_path(sub, path, sizeof(path)) < 0)
         return;
-    }
-    argv[0] = name;
-    if (n > 0) {
-        self[n] = '\0';
-        char *slash = strrchr(self, '/');
-        if (slash != NULL) {
-            *slash = '\0';
-            if (snprintf(path, sizeof(path), "%s/%s", self, name) < (int) sizeof(path))
-                execv(path, argv);
-        }
-    }
-    execvp(name, argv);
+    argv[0] = path;
+    if (strchr(path, '/') != NULL)
+        execv(path, argv);
+    else
+        execvp(path, argv);
 }
 
 /* Pull IMAGE with chrun-pull and read the manifest digest it prints. The
  * network client (libcurl and its thirty libraries) then loads only when a
- * pull is needed, not on every cached `chrun run`. Returns 0; or -1 with ERR
- * set, or with ERR's code CHRUN_E_OK when chrun-pull already said why. */
+ * pull is needed, not on every cached `chrun run`. chrun-pull's messages go
+ * to our stderr. Returns 0; or -1 with ERR set, or with ERR's code
+ * CHRUN_E_OK when chrun-pull already said why. */
 static int pull_with_sibling(const char *image, const char *platform, struct chrun_digest *ret,
                              struct chrun_err *err)
 {
-    char *argv[8];
-    char line[CHRUN_DIGEST_STR_MAX + 2] = "";
-    cleanup_close int rd = -1;
-    int fds[2], status, argc = 1;
-    ssize_t n;
-    pid_t pid;
+    char path[PATH_MAX + 160];
+    const char *argv[8];
+    struct chrun_process_opts o = {
+        .argv = argv,
+        .output_max = CHRUN_DIGEST_STR_MAX + 1,
+        .flags = CHRUN_PROCESS_STDERR_INHERIT,
+    };
+    struct chrun_process_result res = {0};
+    int argc = 1, rc;
 
-    if (pipe2(fds, O_CLOEXEC) < 0)
+    if (sibling_path("pull", path, sizeof(path)) < 0)
         return chrun_err_sys(err, errno, "pull '%s'", image);
-    rd = fds[0];
+    if (strchr(path, '/') == NULL)
+        o.flags |= CHRUN_PROCESS_SEARCH_PATH;
+    argv[0] = path;
     if (chrun_log_quiet())
-        argv[argc++] = (char *) "-q";
+        argv[argc++] = "-q";
     if (platform != NULL) {
-        argv[argc++] = (char *) "--platform";
-        argv[argc++] = (char *) platform;
+        argv[argc++] = "--platform";
+        argv[argc++] = platform;
     }
-    argv[argc++] = (char *) "--";
-    argv[argc++] = (char *) image;
+    argv[argc++] = "--";
+    argv[argc++] = image;
     argv[argc] = NULL;
-    pid = fork();
-    if (pid < 0) {
-        int e = errno;
-        close(fds[1]);
-        return chrun_err_sys(err, e, "pull '%s'", image);
-    }
-    if (pid == 0) {
-        if (dup2(fds[1], STDOUT_FILENO) < 0)
-            _exit(127);
-        chrun_run_exec_sibling("pull", argv);
-        _exit(127);
-    }
-    close(fds[1]);
-    n = chrun_io_read_full(rd, line, sizeof(line) - 1, err);
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    if (WIFSIGNALED(status))
+    if (chrun_process_run(&o, &res, err) < 0)
+        return chrun_err_prefix(err, "pull '%s'", image);
+    if (WIFSIGNALED(res.status)) {
+        chrun_process_result_release(&res);
         return chrun_err_set(err, CHRUN_E_SYS, "pull '%s': chrun-pull died of signal %d", image,
-                             WTERMSIG(status));
-    if (WEXITSTATUS(status) == 127)
-        return chrun_err_set(err, CHRUN_E_SYS, "pull '%s': cannot run chrun-pull", image);
-    if (WEXITSTATUS(status) != 0) {
+                             WTERMSIG(res.status));
+    }
+    if (WEXITSTATUS(res.status) != 0) {
+        chrun_process_result_release(&res);
         chrun_err_clear(err); /* chrun-pull printed its own error line */
         return -1;
     }
-    if (n > 0 && line[n - 1] == '\n')
-        line[n - 1] = '\0';
-    if (n < 0 || chrun_digest_parse(ret, line, err) < 0)
+    res.out[strcspn(res.out, "\n")] = '\0';
+    rc = chrun_digest_parse(ret, res.out, err);
+    chrun_process_result_release(&res);
+    if (rc < 0)
         return chrun_err_prefix(err, "pull '%s'", image);
     return 0;
 }

@@ -3,8 +3,9 @@
  * library:
  *  - the program gets INPUT on stdin (or /dev/null), its stdout is captured
  *    up to a cap (more is an error, or dropped when asked), its stderr goes
- *    to the capture or to /dev/null: our own stdout, which carries results,
- *    is never written by a helper;
+ *    to the capture, to /dev/null, or (for our own sibling programs) to our
+ *    stderr: our own stdout, which carries results, is never written by a
+ *    helper;
  *  - a deadline bounds the whole run: on expiry the program is killed
  *    (SIGKILL) and reaped, and the call fails;
  *  - a program that exits without reading its input gives EPIPE, never a
@@ -25,6 +26,7 @@ enum chrun_process_flags {
     CHRUN_PROCESS_SEARCH_PATH = 1 << 0,   /* find ARGV[0] on $PATH (posix_spawnp) */
     CHRUN_PROCESS_STDERR_TOO = 1 << 1,    /* capture stderr with stdout */
     CHRUN_PROCESS_TRUNCATE = 1 << 2,      /* keep OUTPUT_MAX bytes, drop the rest */
+    CHRUN_PROCESS_STDERR_INHERIT = 1 << 3, /* stderr is ours (a chrun-* sibling's messages) */
 };
 
 struct chrun_process_opts {

@@ -104,7 +104,7 @@ runc_rm_one() {
 runc_rm_s=$(mean_s "$(( n / 10 > 5 ? n / 10 : 5 ))" runc_rm_one)
 /usr/bin/time -f %M -o "$work/rss-rm" chrun run --rm "$rm_image" "${rm_cmd[@]}" >/dev/null
 printf 'run --rm (%s, stored): overlay %s s, copy path %s s, ratio %s (target <= 0.05, < 0.1 s)\n' \
-    "$rm_name" "$overlay_s" "$copy_s" "$(ratio "$overlay_s" "$copy_s")"
+    "$rm_name" "$overlay_s" "$copy_s" "$(awk -v a="$overlay_s" -v b="$copy_s" 'BEGIN { printf "%.4f", a / b }')"
 printf 'run --rm (%s, stored): overlay %s s, peer runc run of a umoci bundle %s s, ratio %s\n' \
     "$rm_name" "$overlay_s" "$runc_rm_s" "$(ratio "$overlay_s" "$runc_rm_s")"
 echo "run --rm: peak RSS $(cat "$work/rss-rm") KiB"

@@ -361,6 +361,83 @@ static void test_hostile_pattern(void)
     CHECK_INT_EQ(ignored(pat, path), 1);
 }
 
+/* The walk a build context needs, as include/chrun/dockerignore.h tells
+ * callers to do it: kept entries are appended to OUT ("path\n"); an ignored
+ * directory is entered only if may_descend says so, and listed only if
+ * something below it was kept. Returns the number of entries kept. */
+static int walk(const struct chrun_dockerignore *ign, const char *dir, const char *rel, char *out,
+                size_t size)
+{
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort), kept = 0;
+    for (int i = 0; i < n; i++) {
+        char full[PATH_MAX], relpath[PATH_MAX];
+        struct chrun_err err = CHRUN_ERR_INIT;
+        struct stat st;
+        bool ignored = false, descend = false;
+        const char *name = names[i]->d_name;
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+            snprintf(full, sizeof(full), "%s/%s", dir, name);
+            snprintf(relpath, sizeof(relpath), "%s%s%s", rel, *rel ? "/" : "", name);
+            CHECK_INT_EQ(chrun_dockerignore_match(ign, relpath, &ignored, &err), 0);
+            CHECK_INT_EQ(lstat(full, &st), 0);
+            if (S_ISDIR(st.st_mode)) {
+                size_t mark = strlen(out);
+                CHECK_INT_EQ(chrun_dockerignore_may_descend(ign, relpath, &descend, &err), 0);
+                CHECK(descend || ignored); /* a kept directory is always entered */
+                if (!ignored) {
+                    snprintf(out + strlen(out), size - strlen(out), "%s/\n", relpath);
+                    kept += 1 + walk(ign, full, relpath, out, size);
+                } else if (descend) {
+                    int below = walk(ign, full, relpath, out, size);
+                    if (below > 0) {
+                        /* the parent of a kept path: insert it before its children */
+                        char *tail = strdup(out + mark);
+                        snprintf(out + mark, size - mark, "%s/\n%s", relpath, tail ? tail : "");
+                        free(tail);
+                        kept += 1 + below;
+                    }
+                }
+            } else if (!ignored) {
+                snprintf(out + strlen(out), size - strlen(out), "%s\n", relpath);
+                kept++;
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    return kept;
+}
+
+static void test_walk_context(void)
+{
+    struct chrun_dockerignore *ign =
+        parse("# a typical project\n.git\nnode_modules\n**/*.log\nbuild/\n!build/keep\n.env\n"
+              "docs/*\n!docs/README.md\n");
+    char out[4096] = "";
+    CHECK(ign != NULL);
+    CHECK_INT_EQ(system("mkdir -p c/.git/objects c/node_modules/x c/src/sub c/build/keep/deep "
+                        "c/build/drop c/docs/img && touch c/.git/HEAD c/.git/objects/o "
+                        "c/node_modules/x/p.json c/src/main.c c/src/sub/debug.log c/src/.env "
+                        "c/build/out.o c/build/keep/deep/k c/build/drop/d c/.env c/app.log "
+                        "c/docs/README.md c/docs/img/i.png c/Dockerfile c/.dockerignore"),
+                 0);
+    walk(ign, "c", "", out, sizeof(out));
+    CHECK_STR_EQ(out, ".dockerignore\n"
+                      "Dockerfile\n"
+                      "build/\n"
+                      "build/keep/\n"
+                      "build/keep/deep/\n"
+                      "build/keep/deep/k\n"
+                      "docs/\n"
+                      "docs/README.md\n"
+                      "src/\n"
+                      "src/.env\n"
+                      "src/main.c\n"
+                      "src/sub/\n");
+    chrun_dockerignore_free(ign);
+}
+
 static int dirfd_of(const char *path)
 {
     return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -452,6 +529,7 @@ int main(void)
     RUN_TEST(test_may_descend);
     RUN_TEST(test_bad_paths);
     RUN_TEST(test_hostile_pattern);
+    RUN_TEST(test_walk_context);
     RUN_TEST(test_load);
     return harness_done();
 }

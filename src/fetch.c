@@ -333,16 +333,17 @@ static void curl_cleanup(CURL **e)
         curl_easy_cleanup(*e);
 }
 
-static uint64_t max_bytes(void)
+/* A positive number from environment variable NAME, else DFLT. */
+static uint64_t env_u64(const char *name, uint64_t dflt)
 {
-    const char *v = getenv("CHRUN_FETCH_MAX_BYTES");
+    const char *v = getenv(name);
     char *end;
     unsigned long long n;
     if (v == NULL || *v == '\0')
-        return CHRUN_FETCH_MAX;
+        return dflt;
     errno = 0;
     n = strtoull(v, &end, 10);
-    return (*end == '\0' && errno == 0 && n > 0) ? (uint64_t) n : CHRUN_FETCH_MAX;
+    return (*end == '\0' && errno == 0 && n > 0) ? (uint64_t) n : dflt;
 }
 
 /* GET URL into S->fd following redirects by hand. */
@@ -356,12 +357,20 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
 
     if (e == NULL)
         return chrun_err_sys(err, ENOMEM, "curl init");
+    uint64_t limit_s = env_u64("CHRUN_FETCH_TIMEOUT", CHRUN_FETCH_TIMEOUT_S);
+    long long deadline = registry_mono_ms() + (long long) (limit_s > 86400 ? 86400 : limit_s) * 1000;
+
     registry_timeouts(&stall_s, &connect_s, &request_s);
     snprintf(cur, sizeof(cur), "%s", url);
     for (int redirects = 0;; redirects++) {
         CURLcode rc;
         curl_off_t filetime = -1;
         char *loc = NULL;
+        long long left = deadline - registry_mono_ms();
+
+        if (left <= 0)
+            return chrun_err_set(err, CHRUN_E_NETWORK, "fetch '%s': not done within %" PRIu64 " s",
+                                 first->display, limit_s);
 
         registry_resp_reset(&s->resp);
         s->cd[0] = '\0';
@@ -373,6 +382,8 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
         curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
         curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
         curl_easy_setopt(e, CURLOPT_FILETIME, 1L);
+        /* SPEC "Bad input": a trickle that never stalls still ends */
+        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) left);
         rc = curl_easy_perform(e);
         if (s->declared_too_big)
             return chrun_err_sys(err, EFBIG, "fetch '%s': Content-Length %" PRId64
@@ -385,6 +396,9 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
             *err = s->werr;
             return chrun_err_prefix(err, "fetch '%s'", ui.display);
         }
+        if (rc == CURLE_OPERATION_TIMEDOUT && registry_mono_ms() >= deadline)
+            return chrun_err_set(err, CHRUN_E_NETWORK, "fetch '%s': not done within %" PRIu64 " s",
+                                 first->display, limit_s);
         if (rc != CURLE_OK)
             return chrun_err_set(err, CHRUN_E_NETWORK, "fetch '%s': %s", ui.display,
                                  registry_curl_msg(rc, errbuf));
@@ -455,7 +469,7 @@ int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const 
     if (chrun_digest_hasher_init(&s.h, err) < 0)
         return -1;
     s.fd = tmp.fd;
-    s.max = max_bytes();
+    s.max = env_u64("CHRUN_FETCH_MAX_BYTES", CHRUN_FETCH_MAX);
     rc = transfer(url, &ui, &s, &mtime, &has_mtime, err);
     if (rc == 0)
         rc = chrun_digest_hasher_final(&s.h, &got, err);

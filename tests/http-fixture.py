@@ -15,10 +15,12 @@ killed. Routes:
   /huge-declared        200 with Content-Length 1 GiB (body never sent)
   /huge-stream          200 without Content-Length, 64 MiB of 'x' (closes)
   /short                200 with Content-Length 100, 10 bytes, then closes
+  /trickle              200 with Content-Length 1000, one byte every 0.2 s
   /missing              404
 """
 import os
 import sys
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -76,6 +78,18 @@ class Handler(BaseHTTPRequestHandler):
             try:
                 for _ in range(1024):
                     self.wfile.write(chunk)
+            except OSError:
+                pass
+        elif p == "/trickle":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.close_connection = True
+            try:
+                for _ in range(1000):
+                    self.wfile.write(b"t")
+                    self.wfile.flush()
+                    time.sleep(0.2)
             except OSError:
                 pass
         elif p == "/short":

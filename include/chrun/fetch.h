@@ -3,7 +3,8 @@
  * The request goes through the libcurl setup every chrun download uses
  * (registry-client.h): http and https only, TLS verified against the system
  * CA store, the http_proxy / https_proxy / no_proxy variables, the
- * CHRUN_CONNECT_TIMEOUT and CHRUN_STALL_TIMEOUT bounds. No credentials are
+ * CHRUN_CONNECT_TIMEOUT and CHRUN_STALL_TIMEOUT bounds, and a whole-download
+ * deadline (CHRUN_FETCH_TIMEOUT_S). No credentials are
  * ever sent. Redirects are followed by hand, at most CHRUN_FETCH_REDIRECTS_MAX:
  * to http or https only, and never from https down to plain http. */
 #ifndef CHRUN_FETCH_H
@@ -21,6 +22,9 @@
  * says so. */
 #define CHRUN_FETCH_MAX ((uint64_t) 8 << 30)
 #define CHRUN_FETCH_REDIRECTS_MAX 10
+/* Whole download deadline in seconds, redirects included (a body trickling
+ * just above the stall limit still ends); CHRUN_FETCH_TIMEOUT overrides. */
+#define CHRUN_FETCH_TIMEOUT_S 3600
 /* Longest URL accepted. */
 #define CHRUN_FETCH_URL_MAX 8192
 /* Longest file name BuildKit's rule can give (one path component). */
@@ -47,7 +51,7 @@ struct chrun_fetch_result {
  * to it. On any failure nothing is left in OUT_DIRFD and *ERR names the URL
  * (without user info or query): a bad URL or scheme, or a refused redirect,
  * is CHRUN_E_INPUT; a checksum mismatch is CHRUN_E_DIGEST with both digests;
- * a non-2xx status or transfer failure CHRUN_E_NETWORK; an oversized body
+ * a non-2xx status, transfer failure or deadline CHRUN_E_NETWORK; an oversized body
  * EFBIG. Fills *RET on success. Returns 0 or -1. */
 int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const char *out_name,
                     struct chrun_fetch_result *ret, struct chrun_err *err);

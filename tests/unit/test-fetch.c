@@ -237,6 +237,12 @@ static void test_limits_and_failures(void)
     CHECK_INT_EQ(err.errnum, EFBIG);
     CHECK(strstr(err.msg, "more than 100000 bytes") != NULL);
     unsetenv("CHRUN_FETCH_MAX_BYTES");
+    /* a body that trickles in (never stalled for long) hits the deadline */
+    setenv("CHRUN_FETCH_TIMEOUT", "1", 1);
+    CHECK_INT_EQ(fetch("/trickle", NULL, &res, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);
+    CHECK(strstr(err.msg, "/trickle': not done within 1 s") != NULL);
+    unsetenv("CHRUN_FETCH_TIMEOUT");
     CHECK_INT_EQ(fetch("/short", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);
     CHECK_INT_EQ(fetch("/missing", NULL, &res, &err), -1);

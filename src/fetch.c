@@ -76,8 +76,9 @@ int chrun_fetch_check_redirect(const char *from, const char *to, struct chrun_er
         char shown[64];
         snprintf(shown, sizeof(shown), "%s", to);
         chrun_sanitize(shown);
-        return chrun_err_set(err, CHRUN_E_INPUT, "'%s': refusing redirect to '%s%s' (only http "
-                             "and https)", f.display, shown, strlen(to) >= sizeof(shown) ? "..." : "");
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "'%s': refusing redirect to '%s%s' (only http and https)", f.display,
+                             shown, strlen(to) >= sizeof(shown) ? "..." : "");
     }
     /* a download that started over TLS never continues in the clear */
     if (streq(f.scheme, "https") && streq(t.scheme, "http"))
@@ -354,11 +355,12 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
     char cur[CHRUN_FETCH_URL_MAX + 1], errbuf[CURL_ERROR_SIZE];
     long stall_s, connect_s, request_s;
     struct url_info ui = *first;
+    uint64_t limit_s = env_u64("CHRUN_FETCH_TIMEOUT", CHRUN_FETCH_TIMEOUT_S);
+    long long deadline =
+        registry_mono_ms() + (long long) (limit_s > 86400 ? 86400 : limit_s) * 1000;
 
     if (e == NULL)
         return chrun_err_sys(err, ENOMEM, "curl init");
-    uint64_t limit_s = env_u64("CHRUN_FETCH_TIMEOUT", CHRUN_FETCH_TIMEOUT_S);
-    long long deadline = registry_mono_ms() + (long long) (limit_s > 86400 ? 86400 : limit_s) * 1000;
 
     registry_timeouts(&stall_s, &connect_s, &request_s);
     snprintf(cur, sizeof(cur), "%s", url);

@@ -398,7 +398,8 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
             *err = s->werr;
             return chrun_err_prefix(err, "fetch '%s'", ui.display);
         }
-        if (rc == CURLE_OPERATION_TIMEDOUT && registry_mono_ms() >= deadline)
+        /* curl counts its timeout from its own start: allow it a little early */
+        if (rc == CURLE_OPERATION_TIMEDOUT && registry_mono_ms() + 200 >= deadline)
             return chrun_err_set(err, CHRUN_E_NETWORK, "fetch '%s': not done within %" PRIu64 " s",
                                  first->display, limit_s);
         if (rc != CURLE_OK)

@@ -241,7 +241,10 @@ static void test_limits_and_failures(void)
     setenv("CHRUN_FETCH_TIMEOUT", "1", 1);
     CHECK_INT_EQ(fetch("/trickle", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);
-    CHECK(strstr(err.msg, "/trickle': not done within 1 s") != NULL);
+    if (strstr(err.msg, "/trickle': not done within 1 s") == NULL) {
+        fprintf(stderr, "# trickle: %s\n", err.msg);
+        harness_failed_checks++;
+    }
     unsetenv("CHRUN_FETCH_TIMEOUT");
     CHECK_INT_EQ(fetch("/short", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);

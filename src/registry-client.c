@@ -361,6 +361,13 @@ static long env_seconds(const char *name, long dflt)
     return (*end == '\0' && n > 0 && n < 86400) ? n : dflt;
 }
 
+void registry_timeouts(long *ret_stall_s, long *ret_connect_s, long *ret_request_s)
+{
+    *ret_stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
+    *ret_connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
+    *ret_request_s = env_seconds("CHRUN_REQUEST_TIMEOUT", DEFAULT_REQUEST_S);
+}
+
 void registry_client_free(struct registry_client *c)
 {
     if (c == NULL)
@@ -392,9 +399,7 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
     snprintf(c->scope, sizeof(c->scope), "repository:%s:pull", ref->path);
     c->access = "pull";
     chrun_ref_format(ref, c->display, sizeof(c->display));
-    c->stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
-    c->connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
-    c->request_s = env_seconds("CHRUN_REQUEST_TIMEOUT", DEFAULT_REQUEST_S);
+    registry_timeouts(&c->stall_s, &c->connect_s, &c->request_s);
     c->jobs = jobs > 0 ? jobs : CHRUN_PULL_JOBS_DEFAULT;
     if (c->jobs > CHRUN_PULL_JOBS_MAX)
         c->jobs = CHRUN_PULL_JOBS_MAX;
@@ -415,17 +420,22 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
 void registry_easy_setup(struct registry_client *c, CURL *e, const char *url, char *errbuf)
 {
     curl_easy_setopt(e, CURLOPT_SHARE, c->share);
+    registry_easy_defaults(e, url, c->connect_s, c->stall_s, errbuf);
+}
+
+void registry_easy_defaults(CURL *e, const char *url, long connect_s, long stall_s, char *errbuf)
+{
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     /* Redirects are followed by hand: credentials must never leave the origin. */
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, c->connect_s);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, connect_s);
     /* SPEC "Bad input": a stalled or trickling body times out instead of
      * hanging; synchronous requests also have a whole-request deadline. */
     curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, REGISTRY_STALL_BYTES_PER_S);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, c->stall_s);
+    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);

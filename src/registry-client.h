@@ -145,6 +145,13 @@ void registry_client_free(struct registry_client *c);
 /* Common options of every handle: shared pool, no automatic redirects,
  * timeouts, TLS verification, ERRBUF for curl's messages. */
 void registry_easy_setup(struct registry_client *c, CURL *e, const char *url, char *errbuf);
+/* The same without a client (ADD of a URL uses it): everything but the
+ * shared pool, with the given connect and stall timeouts in seconds. */
+void registry_easy_defaults(CURL *e, const char *url, long connect_s, long stall_s, char *errbuf);
+/* The stall, connect and whole-request timeouts in seconds: the
+ * CHRUN_STALL_TIMEOUT, CHRUN_CONNECT_TIMEOUT, CHRUN_REQUEST_TIMEOUT
+ * variables, else the defaults. */
+void registry_timeouts(long *ret_stall_s, long *ret_connect_s, long *ret_request_s);
 const char *registry_curl_msg(CURLcode rc, const char *errbuf);
 
 void registry_reply_release(struct registry_reply *r);

@@ -583,18 +583,18 @@ static int do_copy(struct builder *b, const struct chrun_df_instr *in, struct ch
         }
     dest = abs_path(b, words[n - 1]);
     rc = dest ? 0 : chrun_err_sys(err, ENOMEM, "build");
-    if (rc == 0 && in->chown != NULL) {
+    if (rc == 0 && chrun_df_instr_flag(in, "chown") != NULL) {
         char **cw = NULL;
         size_t cn = 0;
-        rc = chrun_dockerfile_words(in->chown, lookup, b, false, &cw, &cn, err);
+        rc = chrun_dockerfile_words(chrun_df_instr_flag(in, "chown"), lookup, b, false, &cw, &cn, err);
         if (rc == 0)
             rc = resolve_chown(b, cw[0], &c, err);
         chrun_dockerfile_words_free(cw);
     }
     if (rc == 0)
         rc = chrun_copy_hash(b->ctxfd, words, n - 1, &sources, err);
-    if (rc == 0 && (asprintf(&text, "%s %s%s%s", in->keyword, in->chown ? "--chown=" : "",
-                             in->chown ? in->chown : "", in->chown ? " " : "") < 0 ||
+    if (rc == 0 && (asprintf(&text, "%s %s%s%s", in->keyword, chrun_df_instr_flag(in, "chown") ? "--chown=" : "",
+                             chrun_df_instr_flag(in, "chown") ? chrun_df_instr_flag(in, "chown") : "", chrun_df_instr_flag(in, "chown") ? " " : "") < 0 ||
                     asprintf(&extra, "%s %u:%u %d", sources.str, c.uid, c.gid, c.chown) < 0))
         rc = chrun_err_sys(err, ENOMEM, "build");
     for (size_t i = 0; rc == 0 && i < n; i++) {

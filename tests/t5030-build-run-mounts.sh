@@ -1,0 +1,70 @@
+#!/bin/bash
+test_description='chrun-build: RUN --mount (cache, bind, tmpfs, secret) and --network; mounts never reach a layer'
+. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh
+
+DATA=$REPO_ROOT/testdata/build
+export SOURCE_DATE_EPOCH=1700000000
+
+# all_layer_entries IMAGE: every entry name of every layer chrun-build added.
+all_layer_entries() {
+    local m l
+    m=$(chrun-inspect "$1" | jq -r .Digest) &&
+    for l in $(jq -r ".layers[1:][].digest" "$CHRUN_ROOT/blobs/sha256/${m#sha256:}"); do
+        tar -tzf "$CHRUN_ROOT/blobs/sha256/${l#sha256:}" || return 1
+    done
+}
+
+test_expect_success 'setup: the busybox fixture, a context and a secret' '
+    fixtures_ensure &&
+    chrun-load -q "$FIXTURES/basic.oci.tar" >/dev/null &&
+    mkdir mnt && cp "$DATA/mounts.Dockerfile" mnt/Dockerfile &&
+    echo "from the context" >mnt/input.txt &&
+    printf "s3cr3t-t0ken-value" >token.txt
+'
+
+test_expect_success 'every mount kind works; the image runs' '
+    chrun-build -q -t mnt:1 --build-arg RUN_ID=1 --secret id=token,src=token.txt mnt >d1 &&
+    b=$(chrun-unpack mnt:1) && chrun-exec "$b" >out &&
+    printf "%s\n" "run 1" "from the context" "changed" "from a stage" "temp" "18" \
+        "optional secret absent" "1" >expect &&
+    test_cmp expect out &&
+    test "$(cat mnt/input.txt)" = "from the context" && test ! -e mnt/written
+'
+
+test_expect_success 'mount targets and contents never reach a layer, nor the secret' '
+    all_layer_entries mnt:1 >entries &&
+    ! grep -E "^(var/cache/app|src|rw|p|scratch|run/secrets)/?$" entries &&
+    ! grep -E "^(var/cache/app|src/|rw/|p/|scratch/|run/secrets/)" entries &&
+    b=$(chrun-unpack mnt:1) &&
+    test ! -e "$b/rootfs/src" && test ! -e "$b/rootfs/run/secrets" && test ! -e "$b/rootfs/scratch" &&
+    ! grep -r -q "s3cr3t-t0ken-value" "$b/rootfs" &&
+    ! grep -r -q "s3cr3t-t0ken-value" "$CHRUN_ROOT/blobs" "$CHRUN_ROOT/build-cache" &&
+    for l in $(chrun-inspect mnt:1 | jq -r ".Manifest.layers[].digest"); do
+        ! zcat "$CHRUN_ROOT/blobs/sha256/${l#sha256:}" | grep -q "s3cr3t-t0ken-value" || return 1
+    done
+'
+
+test_expect_success 'the cache mount persists across builds; a rerun step sees the new secret' '
+    printf "another-secret" >token2.txt &&
+    chrun-build -q -t mnt:2 --build-arg RUN_ID=2 --secret id=token,src=token2.txt mnt >d2 &&
+    b=$(chrun-unpack mnt:2) && printf "run 1\nrun 2\n" >expect && test_cmp expect "$b/rootfs/cache-log" &&
+    test "$(cat "$b/rootfs/secret-length")" = 14 &&
+    test -d "$CHRUN_ROOT/build-cache-mounts"
+'
+
+test_expect_success 'a bind mount of the context is part of the cache key' '
+    chrun-build -q --build-arg RUN_ID=2 --secret id=token,src=token.txt mnt >d3 &&
+    test_cmp d2 d3 &&
+    echo "edited" >mnt/input.txt &&
+    chrun-build -q -t mnt:3 --build-arg RUN_ID=2 --secret id=token,src=token.txt mnt >d4 &&
+    ! test_cmp d2 d4 >/dev/null &&
+    b=$(chrun-unpack mnt:3) && test "$(cat "$b/rootfs/from-bind")" = edited
+'
+
+test_expect_success '--network=none: only loopback; chrun-build --network none is the default for RUN' '
+    mkdir net && printf "FROM fixture/basic:1\nRUN grep -c : /proc/net/dev >/n\nCMD [\"cat\", \"/n\"]\n" >net/Dockerfile &&
+    chrun-build -q --no-cache --network none -t net:1 net >/dev/null &&
+    b=$(chrun-unpack net:1) && chrun-exec "$b" >out && echo 1 >expect && test_cmp expect out
+'
+
+test_done

@@ -201,6 +201,14 @@ static char *word1(struct builder *b, const char *s, struct chrun_err *err)
     return out;
 }
 
+/* The filter of the build context for COPY/ADD and for the cache key of
+ * their sources: the one place a .dockerignore matcher plugs in (set
+ * b->ctx_filter when the context is opened). NULL: nothing is ignored. */
+static const struct chrun_copy_filter *context_filter(struct builder *b)
+{
+    return b->ctx_filter.ignored != NULL ? &b->ctx_filter : NULL;
+}
+
 /* --build-arg NAME's value (marking it used), or NULL. */
 static const char *build_arg(struct builder *b, const char *name)
 {
@@ -622,6 +630,8 @@ struct run_mount {
     bool skip;             /* a secret that was not given and not required */
     bool is_file;
     char host[PATH_MAX];
+    char scratch[32];      /* a secret's copy or a scratch directory in the stage's
+                            * work directory, removed after the step; or "" */
     int lockfd;
 };
 
@@ -796,11 +806,12 @@ static const struct secret *find_secret(struct builder *b, const char *id)
     return NULL;
 }
 
-/* A fresh directory under the stage's work directory; its host path in HOST. */
-static int stage_scratch_dir(struct stage *s, char *host, size_t size, struct chrun_err *err)
+/* A fresh directory NAME (sizeof 32) under the stage's work directory; its
+ * host path in HOST. */
+static int stage_scratch_dir(struct stage *s, char *name, char *host, size_t size,
+                             struct chrun_err *err)
 {
-    char name[32];
-    snprintf(name, sizeof(name), "mnt-%u", s->scratch_seq++);
+    snprintf(name, 32, "mnt-%u", s->scratch_seq++);
     if (mkdirat(s->workfd, name, 0755) < 0 || fchmodat(s->workfd, name, 0755, 0) < 0)
         return chrun_err_sys(err, errno, "create mount directory");
     if (snprintf(host, size, "%s/%s", s->bundle, name) >= (int) size)
@@ -815,7 +826,7 @@ static int prepare_secret(struct builder *b, struct stage *s, struct run_mount *
     const struct secret *sec = find_secret(b, m->id);
     cleanup_close int in = -1, out = -1;
     cleanup_free char *buf = NULL;
-    char name[32];
+    char *name = m->scratch;
     ssize_t n;
     if (sec == NULL) {
         if (m->required)
@@ -826,7 +837,7 @@ static int prepare_secret(struct builder *b, struct stage *s, struct run_mount *
         m->skip = true;
         return 0;
     }
-    snprintf(name, sizeof(name), "secret-%u", s->scratch_seq++);
+    snprintf(name, sizeof(m->scratch), "secret-%u", s->scratch_seq++);
     in = open(sec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (in < 0)
         return chrun_err_sys(err, errno, "secret '%s': open '%s'", m->id, sec->path);
@@ -882,7 +893,7 @@ static int prepare_cache(struct builder *b, struct stage *s, struct run_mount *m
         if (errno != EWOULDBLOCK)
             return chrun_err_sys(err, errno, "lock cache mount '%s'", m->id);
         /* in use elsewhere: this step gets a fresh one of its own */
-        return stage_scratch_dir(s, m->host, sizeof(m->host), err);
+        return stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err);
     }
     if (snprintf(m->host, sizeof(m->host), "%s/%s/%s", chrun_store_root_path(b->st),
                  CHRUN_BUILD_CACHE_MOUNTS_DIR, hex) >= (int) sizeof(m->host))
@@ -917,7 +928,7 @@ static int prepare_bind(struct builder *b, struct stage *s, struct run_mount *m,
         char *srcs[] = {(char *) source, NULL};
         cleanup_close int dfd = -1;
         const char *slash = strrchr(source, '/');
-        if (stage_scratch_dir(s, m->host, sizeof(m->host), err) < 0)
+        if (stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err) < 0)
             return -1;
         dfd = open(m->host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         c.rootfd = dfd;
@@ -939,6 +950,10 @@ struct run_step {
     struct chrun_volume volumes[RUN_MOUNTS_MAX];
     size_t n_volumes;
     bool no_network;
+    const char *script;    /* "RUN <<EOF" with a #! line: run as a file, or NULL */
+    char script_name[32];  /* its copy in the stage's work directory */
+    char script_host[PATH_MAX];
+    char script_target[PATH_MAX];
     struct created made;
 };
 
@@ -961,11 +976,31 @@ static int run_prepare(struct builder *b, struct stage *s, void *data, struct ch
     for (size_t i = 0; etc >= 0 && i < ARRAY_SIZE(run_files); i++)
         if (create_in_root(s->rootfd, run_files[i], true, &rs->made, err) < 0)
             return -1;
+    if (rs->script != NULL) {
+        /* as BuildKit: the file is bind-mounted at /dev/pipes/NAME (inside the
+         * runtime's /dev tmpfs, never in the rootfs) and executed */
+        cleanup_close int fd = -1;
+        snprintf(rs->script_name, sizeof(rs->script_name), "script-%u", s->scratch_seq++);
+        fd = openat(s->workfd, rs->script_name,
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "RUN heredoc script");
+        if (chrun_io_write_full(fd, rs->script, strlen(rs->script), err) < 0)
+            return chrun_err_prefix(err, "RUN heredoc script");
+        if (fchmod(fd, 0755) < 0)
+            return chrun_err_sys(err, errno, "RUN heredoc script");
+        if (snprintf(rs->script_host, sizeof(rs->script_host), "%s/%s", s->bundle,
+                     rs->script_name) >= (int) sizeof(rs->script_host))
+            return chrun_err_sys(err, ENAMETOOLONG, "RUN heredoc script");
+        rs->volumes[rs->n_volumes++] = (struct chrun_volume){
+            .host = rs->script_host, .ctr = rs->script_target, .ro = true};
+    }
     for (size_t i = 0; i < rs->n_mounts; i++) {
         struct run_mount *m = &rs->mounts[i];
         int rc = m->type == MOUNT_SECRET  ? prepare_secret(b, s, m, err)
                  : m->type == MOUNT_CACHE ? prepare_cache(b, s, m, err)
-                 : m->type == MOUNT_TMPFS ? stage_scratch_dir(s, m->host, sizeof(m->host), err)
+                 : m->type == MOUNT_TMPFS
+                     ? stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err)
                                           : prepare_bind(b, s, m, err);
         if (rc < 0)
             return -1;
@@ -985,6 +1020,16 @@ static void run_cleanup(struct builder *b, struct stage *s, void *data)
     struct run_step *rs = data;
     (void) b;
     remove_created(s->rootfd, &rs->made);
+    if (rs->script_name[0] != '\0')
+        unlinkat(s->workfd, rs->script_name, 0);
+    rs->script_name[0] = '\0';
+    /* a secret's copy does not wait for the end of the build */
+    for (size_t i = 0; i < rs->n_mounts; i++) {
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        if (rs->mounts[i].scratch[0] != '\0')
+            chrun_fs_rm_rf_at(s->workfd, rs->mounts[i].scratch, &ignored);
+        rs->mounts[i].scratch[0] = '\0';
+    }
 }
 
 /* Run through the runtime with stdout on our stderr (stdout carries only the
@@ -1105,7 +1150,7 @@ static int run_setup_mounts(struct builder *b, struct stage *s, const struct chr
             char *src = m->source ? m->source : ".", *more = NULL;
             if (m->from_stage != NULL)
                 d = m->from_stage->chain;
-            else if (chrun_copy_hash(b->ctxfd, &src, 1, NULL, &d, err) < 0)
+            else if (chrun_copy_hash(b->ctxfd, &src, 1, context_filter(b), &d, err) < 0)
                 return chrun_err_prefix(err, "RUN --mount");
             if (asprintf(&more, "%s\nmount %s", *extra, d.str) < 0)
                 return chrun_err_sys(err, ENOMEM, "build");
@@ -1153,6 +1198,14 @@ static int do_run(struct builder *b, struct stage *s, const struct chrun_df_inst
             rs->argv[i] = strdup(in->exec[i]);
         if (rs->argv == NULL)
             rc = chrun_err_sys(err, ENOMEM, "build");
+    } else if (rc == 0 && in->n_heredocs == 1 && in->script != NULL &&
+               str_has_prefix(in->script, "#!") && streq(in->script, in->heredocs[0].body)) {
+        rs->script = in->script;
+        snprintf(rs->script_target, sizeof(rs->script_target), "/dev/pipes/%s",
+                 in->heredocs[0].name);
+        rs->argv = calloc(2, sizeof(char *));
+        if (rs->argv == NULL || (rs->argv[0] = strdup(rs->script_target)) == NULL)
+            rc = chrun_err_sys(err, ENOMEM, "build");
     } else if (rc == 0) {
         rc = shell_argv(s, in->script ? in->script : in->args, &rs->argv, err);
     }
@@ -1163,7 +1216,7 @@ static int do_run(struct builder *b, struct stage *s, const struct chrun_df_inst
     if (rc == 0)
         rc = build_run_env(s, rs, err);
     if (rc == 0 && ((text = instr_text(in, in->exec ? argv_json : in->args)) == NULL ||
-                    (extra = strdup(argv_json)) == NULL))
+                    asprintf(&extra, "%s\n%s", argv_json, rs->script ? rs->script : "") < 0))
         rc = chrun_err_sys(err, ENOMEM, "build");
     for (size_t i = 0; rc == 0 && i < rs->n_env; i++) {
         char *more = NULL;
@@ -1189,13 +1242,6 @@ static int do_run(struct builder *b, struct stage *s, const struct chrun_df_inst
 
 /* ---- COPY, ADD, WORKDIR ------------------------------------------------------ */
 
-/* The filter of the build context for COPY/ADD and for the cache key of
- * their sources: the one place a .dockerignore matcher plugs in (set
- * b->ctx_filter when the context is opened). NULL: nothing is ignored. */
-static const struct chrun_copy_filter *context_filter(struct builder *b)
-{
-    return b->ctx_filter.ignored != NULL ? &b->ctx_filter : NULL;
-}
 
 /* ADD of a remote URL: the one place it is dispatched. Refused until the
  * download client is wired in. */
@@ -1953,8 +1999,13 @@ static int build_stage(struct builder *b, struct stage *s, struct chrun_err *err
     s->layers = json_array();
     if (s->image == NULL || s->layers == NULL)
         return chrun_err_sys(err, ENOMEM, "build");
-    if (chrun_digest_of_buffer(&s->chain, b->created, strlen(b->created), err) < 0)
-        return -1;
+    /* the seed: the builder's format and the time every layer is capped at */
+    {
+        char seed[64];
+        int len = snprintf(seed, sizeof(seed), "chrun-build 2 %s", b->created);
+        if (chrun_digest_of_buffer(&s->chain, seed, (size_t) len, err) < 0)
+            return -1;
+    }
     if (s->image_ref != NULL) {
         rc = from_image(b, s, s->image_ref, err);
         s->state = STAGE_DONE;
@@ -2215,6 +2266,7 @@ static int context_from_stdin(struct builder *b, char **ret_text, size_t *ret_le
         if (chrun_io_read_bounded(in, CHRUN_DOCKERFILE_MAX, ret_text, ret_len, err) < 0)
             return chrun_err_prefix(err, "Dockerfile on stdin");
     }
+    unlinkat(b->tmpfd, "context.in", 0); /* a copy of stdin is not kept meanwhile */
     b->ctxfd = openat(b->tmpfd, "context", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (b->ctxfd < 0)
         return chrun_err_sys(err, errno, "open the context directory");

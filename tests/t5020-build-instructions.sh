@@ -15,9 +15,10 @@ test_expect_success 'heredocs: RUN script, <<- and quoted, several, COPY inline 
     chrun-build -q -t hd:1 --build-arg WHO=chrun hd >/dev/null &&
     b=$(chrun-unpack hd:1) && chrun-exec "$b" >out &&
     printf "%s\n" "script for chrun" "literal \$WHO" "first chrun" "second" \
-        "inline for chrun" "raw \$WHO" "file one" "file two" >expect &&
+        "inline for chrun" "raw \$WHO" "file one" "file two" "shebang /dev/pipes/SCRIPT" >expect &&
     test_cmp expect out &&
-    test "$(stat -c %a "$b/rootfs/h/inline")" = 644
+    test "$(stat -c %a "$b/rootfs/h/inline")" = 644 &&
+    test ! -e "$b/rootfs/dev/pipes"
 '
 
 test_expect_success 'SHELL, HEALTHCHECK, STOPSIGNAL, ONBUILD, MAINTAINER, COPY --chmod, ADD --chown' '

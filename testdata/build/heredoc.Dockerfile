@@ -13,6 +13,10 @@ first $WHO
 A
 second
 B
+RUN <<SCRIPT
+#!/bin/sh -e
+echo "shebang $0" >/h/shebang
+SCRIPT
 COPY <<EOF /h/inline
 inline for $WHO
 EOF
@@ -24,4 +28,4 @@ file one
 one
 file two
 two
-CMD ["sh", "-c", "cat /h/script /h/quoted /h/two /h/inline /h/raw /h/dir/one /h/dir/two"]
+CMD ["sh", "-c", "cat /h/script /h/quoted /h/two /h/inline /h/raw /h/dir/one /h/dir/two /h/shebang"]

@@ -691,7 +691,7 @@ static int find_heredocs(struct chrun_df_instr *in, struct chrun_err *err)
         if (*p == '"' || *p == '\'')
             q = *p++;
         name = p;
-        while (isalnum((unsigned char) *p) || strchr("_.-", *p) != NULL)
+        while (isalnum((unsigned char) *p) || (*p != '\0' && strchr("_.-", *p) != NULL))
             p++;
         len = (size_t) (p - name);
         if (len == 0)

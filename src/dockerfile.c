@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -140,12 +141,44 @@ static int lex_subword(struct lex *lx, char **ret, struct chrun_err *err)
     return rc;
 }
 
-/* ${NAME}, ${NAME:-word}, ${NAME:+word}; lx->p is just past "${". */
+/* VAL without its shortest (LONGEST: longest) prefix (SUFFIX: suffix)
+ * matching the shell PATTERN, written to *RET (a new string). */
+static int trim_pattern(const char *val, const char *pattern, bool suffix, bool longest,
+                        char **ret, struct chrun_err *err)
+{
+    size_t len = strlen(val);
+    cleanup_free char *buf = strdup(val);
+    if (buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "dockerfile");
+    for (size_t k = 0; k <= len; k++) {
+        /* the candidate split: prefixes grow (or shrink), suffixes likewise */
+        size_t i = suffix ? (longest ? k : len - k) : (longest ? len - k : k);
+        bool match;
+        if (suffix) {
+            match = fnmatch(pattern, val + i, 0) == 0;
+        } else {
+            char c = buf[i];
+            buf[i] = '\0';
+            match = fnmatch(pattern, buf, 0) == 0;
+            buf[i] = c;
+        }
+        if (match) {
+            *ret = suffix ? strndup(val, i) : strdup(val + i);
+            return *ret ? 0 : chrun_err_sys(err, ENOMEM, "dockerfile");
+        }
+    }
+    *ret = take_ptr(buf);
+    return 0;
+}
+
+/* ${NAME} and ${NAME<op>word} for the ops -, +, ? (with or without ':'),
+ * #, ##, %, %%; lx->p is just past "${". */
 static int lex_braced(struct lex *lx, bool raw, struct chrun_err *err)
 {
-    cleanup_free char *name = NULL, *word = NULL;
+    cleanup_free char *name = NULL, *word = NULL, *trimmed = NULL;
     const char *start = lx->p, *val;
-    char op = 0;
+    char op[3] = "";
+    bool colon = false, set;
     while (name_char(*lx->p, lx->p == start))
         lx->p++;
     if (lx->p == start)
@@ -153,23 +186,45 @@ static int lex_braced(struct lex *lx, bool raw, struct chrun_err *err)
     name = strndup(start, (size_t) (lx->p - start));
     if (name == NULL)
         return chrun_err_sys(err, ENOMEM, "dockerfile");
-    if (lx->p[0] == ':' && (lx->p[1] == '-' || lx->p[1] == '+')) {
-        op = lx->p[1];
+    if (lx->p[0] == ':' && lx->p[1] != '\0' && strchr("-+?", lx->p[1]) != NULL) {
+        colon = true;
+        op[0] = lx->p[1];
         lx->p += 2;
-        if (lex_subword(lx, &word, err) < 0)
-            return -1;
+    } else if (*lx->p != '\0' && strchr("-+?#%", *lx->p) != NULL) {
+        op[0] = *lx->p++;
+        if ((op[0] == '#' || op[0] == '%') && *lx->p == op[0])
+            op[1] = *lx->p++;
     } else if (*lx->p != '}') {
         return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
                              "substitution '${%s%.*s}' is not supported (only ${%s}, "
-                             "${%s:-word} and ${%s:+word})",
-                             name, (int) strcspn(lx->p, "}"), lx->p, name, name, name);
+                             "${%s[:]-word}, ${%s[:]+word}, ${%s[:]?word}, ${%s#word}, "
+                             "${%s%%word} and ## %%%%)",
+                             name, (int) strcspn(lx->p, "}"), lx->p, name, name, name, name,
+                             name, name);
     }
+    if (op[0] != '\0' && lex_subword(lx, &word, err) < 0)
+        return -1;
+    if (op[0] == '\0' && *lx->p != '}')
+        return chrun_err_set(err, CHRUN_E_INPUT, "missing '}' in a ${...} substitution");
     lx->p++; /* '}' */
     val = lx->lookup ? lx->lookup(lx->data, name) : NULL;
-    if (op == '-' && (val == NULL || *val == '\0'))
-        val = word;
-    else if (op == '+')
-        val = (val != NULL && *val != '\0') ? word : "";
+    set = val != NULL && (!colon || *val != '\0');
+    switch (op[0]) {
+    case '-': val = set ? val : word; break;
+    case '+': val = set ? word : ""; break;
+    case '?':
+        if (!set)
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s: %s", name,
+                                 *word ? word : "parameter not set or empty");
+        break;
+    case '#':
+    case '%':
+        if (trim_pattern(val ? val : "", word, op[0] == '%', op[1] != '\0', &trimmed, err) < 0)
+            return -1;
+        val = trimmed;
+        break;
+    default: break;
+    }
     return lex_add_str(lx, val ? val : "", raw, err);
 }
 

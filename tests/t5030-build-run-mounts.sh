@@ -25,7 +25,7 @@ test_expect_success 'setup: the busybox fixture, a context and a secret' '
 test_expect_success 'every mount kind works; the image runs' '
     chrun-build -q -t mnt:1 --build-arg RUN_ID=1 --secret id=token,src=token.txt mnt >d1 &&
     b=$(chrun-unpack mnt:1) && chrun-exec "$b" >out &&
-    printf "%s\n" "run 1" "from the context" "changed" "from a stage" "temp" "18" \
+    printf "%s\n" "run 1" "from the context" "changed" "from a stage" "image" "temp" "18" \
         "optional secret absent" "1" >expect &&
     test_cmp expect out &&
     test "$(cat mnt/input.txt)" = "from the context" && test ! -e mnt/written
@@ -33,8 +33,8 @@ test_expect_success 'every mount kind works; the image runs' '
 
 test_expect_success 'mount targets and contents never reach a layer, nor the secret' '
     all_layer_entries mnt:1 >entries &&
-    ! grep -E "^(var/cache/app|src|rw|p|scratch|run/secrets)/?$" entries &&
-    ! grep -E "^(var/cache/app|src/|rw/|p/|scratch/|run/secrets/)" entries &&
+    ! grep -E "^(var/cache/app|src|rw|p|img-bin|scratch|run/secrets)/?$" entries &&
+    ! grep -E "^(var/cache/app|src/|rw/|p/|img-bin/|scratch/|run/secrets/)" entries &&
     b=$(chrun-unpack mnt:1) &&
     test ! -e "$b/rootfs/src" && test ! -e "$b/rootfs/run/secrets" && test ! -e "$b/rootfs/scratch" &&
     ! grep -r -q "s3cr3t-t0ken-value" "$b/rootfs" &&

@@ -114,7 +114,9 @@ typedef const char *(*chrun_df_lookup_fn)(void *data, const char *name);
 
 /* Apply Docker's word rules to S: single quotes are literal, double quotes
  * group and still substitute, a backslash escapes the next character, and
- * $NAME, ${NAME}, ${NAME:-word}, ${NAME:+word} are replaced by LOOKUP's
+ * $NAME, ${NAME}, ${NAME[:]-word}, ${NAME[:]+word}, ${NAME[:]?word} (an error
+ * when unset, or empty with ':'), ${NAME#pat}, ${NAME##pat}, ${NAME%pat},
+ * ${NAME%%pat} (shell patterns) are replaced by LOOKUP's
  * values (unset = empty). With SPLIT, unquoted whitespace (also inside
  * unquoted substituted values) separates words; without it the result is one
  * word. Other ${...} forms fail with CHRUN_E_UNSUPPORTED. On success

@@ -10,6 +10,7 @@ RUN --mount=type=bind,source=.,target=/src \
 RUN --mount=type=bind,source=input.txt,target=/rw/input.txt,rw \
     echo changed >/rw/input.txt && cat /rw/input.txt >/rw-result
 RUN --mount=type=bind,from=data,source=/payload,target=/p cat /p/msg >/from-stage
+RUN --mount=type=bind,from=fixture/basic:1,source=/bin,target=/img-bin test -x /img-bin/busybox && echo image >>/from-stage
 RUN --mount=type=tmpfs,target=/scratch echo temp >/scratch/t && cat /scratch/t >/tmpfs-result
 RUN --mount=type=secret,id=token,mode=0444 cat /run/secrets/token | wc -c >/secret-length
 RUN --mount=type=secret,id=absent echo "optional secret absent" >/no-secret

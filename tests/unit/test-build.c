@@ -287,7 +287,14 @@ static void test_words(void)
     CHECK_STR_EQ(expand("$ $1 50$", true), "$|$1|50$");
     CHECK_STR_EQ(expand("\"a\\\"b\\n\"", true), "a\"b\\n");
     CHECK_STR_EQ(expand("", true), "");
-    CHECK(strstr(expand("${A%x}", true), "ERR:substitution '${A%x}' is not supported") != NULL);
+    CHECK(strstr(expand("${A/x/y}", true), "ERR:substitution '${A/x/y}' is not supported") != NULL);
+    CHECK_STR_EQ(expand("${A#al} ${A#*l} ${A##*a} ${A%a} ${A%%h*} ${A%x}", true),
+                 "pha|pha|alph|alp|alpha");
+    CHECK_STR_EQ(expand("${EMPTY-d} ${EMPTY:-d} ${NOPE-d} ${EMPTY+s} ${EMPTY:+s}x", true),
+                 "d|d|s|x");
+    CHECK_STR_EQ(expand("${A?} ${A:?must}", true), "alpha|alpha");
+    CHECK(strstr(expand("${NOPE?is required}", true), "ERR:NOPE: is required") != NULL);
+    CHECK(strstr(expand("${EMPTY:?}", true), "ERR:EMPTY: parameter not set or empty") != NULL);
     CHECK(strstr(expand("${A", true), "ERR:") != NULL);
     CHECK(strstr(expand("${A:-x", true), "missing '}'") != NULL);
     CHECK(strstr(expand("'abc", true), "unterminated single quote") != NULL);

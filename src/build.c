@@ -1860,13 +1860,21 @@ static struct stage *earlier_stage(struct builder *b, struct stage *s, const cha
     return NULL;
 }
 
+/* Is P (os/arch[/variant]) the HOST platform? A missing variant on either
+ * side matches. */
+static bool platform_matches(const char *host, const char *p)
+{
+    size_t lh = strlen(host), lp = strlen(p);
+    if (strchr(p, '/') == NULL)
+        return false;
+    if (lp <= lh)
+        return strncmp(host, p, lp) == 0 && (host[lp] == '\0' || host[lp] == '/');
+    return strncmp(host, p, lh) == 0 && p[lh] == '/';
+}
+
 static int check_platform(struct builder *b, const char *p, struct chrun_err *err)
 {
-    size_t len = strlen(p);
-    /* "linux/amd64" matches a host "linux/amd64/v2" or the same with a variant */
-    if (strncmp(b->platform, p, len) == 0 && (b->platform[len] == '\0' || b->platform[len] == '/'))
-        return 0;
-    if (strncmp(b->platform, p, strlen(b->platform)) == 0 && p[strlen(b->platform)] == '/')
+    if (platform_matches(b->platform, p))
         return 0;
     return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
                          "platform '%s': chrun-build builds for the host's platform only (%s)", p,
@@ -2125,8 +2133,7 @@ int chrun_build_check_opts(const struct chrun_build_opts *o, struct chrun_err *e
         return chrun_err_set(err, CHRUN_E_USAGE, "--network '%s': want default, host or none",
                              o->network);
     chrun_manifest_host_platform(host, sizeof(host));
-    if (o->platform != NULL && !streq(o->platform, host) &&
-        !(strncmp(host, o->platform, strlen(o->platform)) == 0 && host[strlen(o->platform)] == '/'))
+    if (o->platform != NULL && !platform_matches(host, o->platform))
         return chrun_err_set(err, CHRUN_E_USAGE,
                              "--platform '%s': chrun-build builds for the host's platform only "
                              "(%s)",

@@ -67,4 +67,16 @@ test_expect_success '--network=none: only loopback; chrun-build --network none i
     b=$(chrun-unpack net:1) && chrun-exec "$b" >out && echo 1 >expect && test_cmp expect out
 '
 
+test_expect_success 'an ordinary user builds with every mount kind' '
+    mkdir -p nb-store && chown 65534:65534 nb-store && chmod 644 token.txt &&
+    chmod -R a+rX mnt && echo "from the context" >mnt/input.txt &&
+    nobody="setpriv --reuid 65534 --regid 65534 --clear-groups env CHRUN_ROOT=$TRASH_DIRECTORY/nb-store PATH=$PATH" &&
+    $nobody chrun-load -q - <"$FIXTURES/basic.oci.tar" >/dev/null &&
+    $nobody chrun-build -q -t nb:1 --build-arg RUN_ID=9 --secret id=token,src=token.txt mnt >/dev/null &&
+    b=$($nobody chrun-unpack nb:1) && $nobody chrun-exec "$b" >out &&
+    printf "%s\n" "run 9" "from the context" "changed" "from a stage" "image" "temp" "18" \
+        "optional secret absent" "1" >expect &&
+    test_cmp expect out
+'
+
 test_done

@@ -201,9 +201,11 @@ static char *word1(struct builder *b, const char *s, struct chrun_err *err)
     return out;
 }
 
-/* The filter of the build context for COPY/ADD and for the cache key of
- * their sources: the one place a .dockerignore matcher plugs in (set
- * b->ctx_filter when the context is opened). NULL: nothing is ignored. */
+/* The filter of the build context for COPY/ADD, the cache key of their
+ * sources and of RUN bind mounts of the context: the one place a
+ * .dockerignore matcher plugs in. It is set in b->ctx_filter once the
+ * context and the Dockerfile are known (after load_dockerfile() in
+ * chrun_build()). NULL: nothing is ignored. */
 static const struct chrun_copy_filter *context_filter(struct builder *b)
 {
     return b->ctx_filter.ignored != NULL ? &b->ctx_filter : NULL;
@@ -510,7 +512,7 @@ static int resolve_from(struct builder *b, struct stage *s, const char *flag, co
     if (found->state == STAGE_BUILDING)
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "%s=%s: stage %zu depends on itself (a cycle of --from and FROM)",
-                             flag, found->name ? found->name : "", found->index);
+                             flag, v, found->index);
     if (build_stage(b, found, err) < 0) {
         b->located = found->image_ref == NULL;
         return -1;
@@ -1243,8 +1245,11 @@ static int do_run(struct builder *b, struct stage *s, const struct chrun_df_inst
 /* ---- COPY, ADD, WORKDIR ------------------------------------------------------ */
 
 
-/* ADD of a remote URL: the one place it is dispatched. Refused until the
- * download client is wired in. */
+/* ADD of a remote URL: the one place it is dispatched (do_copy calls it for
+ * a source with "://"). Refused until the download client is wired in; a
+ * download would land in b->tmpfd, be checked against --checksum, and go
+ * through fs_step with the copy ops from there, the checksum (when given)
+ * standing for the content in the cache key. */
 static int add_url(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
                    const char *url, struct chrun_err *err)
 {

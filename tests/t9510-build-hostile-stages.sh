@@ -66,6 +66,12 @@ test_expect_success 'RUN --mount=type=ssh is refused' '
     refused mount-ssh.Dockerfile "line 2: RUN --mount=type=ssh is not supported"
 '
 
+test_expect_success 'bad STOPSIGNAL, HEALTHCHECK duration, a required ARG left unset' '
+    refused stopsignal-bad.Dockerfile "line 2: STOPSIGNAL .NOPE. is not a signal" &&
+    refused healthcheck-bad.Dockerfile "line 2: HEALTHCHECK --interval=5x: not a duration" &&
+    refused required-arg.Dockerfile "line 3: V: set V with --build-arg"
+'
+
 test_expect_success 'a context tar with .. or absolute names is refused' '
     printf "file ../escaped data=x\n" | unpack_mktar dotdot.tar &&
     printf "raw /abs-escaped data=x\n" | unpack_mktar abs.tar &&

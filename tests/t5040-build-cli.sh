@@ -33,6 +33,17 @@ test_expect_success 'CONTEXT -: a gzip tar on stdin; same digest as the director
     test -z "$(ls -A "$CHRUN_ROOT/tmp")"
 '
 
+test_expect_success 'CONTEXT - with -f: the Dockerfile is a file of the tar' '
+    mkdir -p tctx/sub && echo "tar file" >tctx/f &&
+    printf "FROM fixture/basic:1\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n" >tctx/sub/Build.df &&
+    tar -C tctx -cf tctx.tar . &&
+    chrun-build -q -f sub/Build.df - <tctx.tar >digest &&
+    b=$(chrun-unpack "$(cat digest)") && chrun-exec "$b" >out && echo "tar file" >expect &&
+    test_cmp expect out &&
+    test_expect_code 1 chrun-build -q -f nosuch.df - <tctx.tar 2>err &&
+    test_one_error_line chrun-build err "nosuch.df"
+'
+
 test_expect_success 'CONTEXT -: a Dockerfile on stdin builds with an empty context' '
     printf "FROM fixture/basic:1\nRUN echo from stdin >/s\nCMD [\"cat\", \"/s\"]\n" | chrun-build -q - >digest &&
     b=$(chrun-unpack "$(cat digest)") && chrun-exec "$b" >out && echo "from stdin" >expect &&

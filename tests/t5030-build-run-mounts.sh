@@ -67,6 +67,19 @@ test_expect_success '--network=none: only loopback; chrun-build --network none i
     b=$(chrun-unpack net:1) && chrun-exec "$b" >out && echo 1 >expect && test_cmp expect out
 '
 
+test_expect_success 'target=. is the working directory; /proc, /dev, /sys and .. are refused' '
+    mkdir tg && echo main >tg/main.txt &&
+    printf "FROM fixture/basic:1\nWORKDIR /src\nRUN --mount=type=bind,target=. cat main.txt >/built && ls -A /src | wc -l >/count\nCMD [\"cat\", \"/built\", \"/count\"]\n" >tg/Dockerfile &&
+    chrun-build -q -t tg:1 tg >/dev/null &&
+    b=$(chrun-unpack tg:1) && chrun-exec "$b" >out && printf "main\n2\n" >expect && test_cmp expect out &&
+    test -z "$(ls -A "$b/rootfs/src")" &&
+    for t in /proc/x /dev /sys/fs ../x /a/../../b; do
+        printf "FROM fixture/basic:1\nRUN --mount=type=tmpfs,target=$t true\n" >tg/Dockerfile &&
+        test_expect_code 1 chrun-build -q tg 2>err &&
+        test_one_error_line chrun-build err "line 2: RUN --mount: target .* is not allowed" || return 1
+    done
+'
+
 test_expect_success 'an ordinary user builds with every mount kind' '
     mkdir -p nb-store && chown 65534:65534 nb-store && chmod 644 token.txt &&
     chmod -R a+rX mnt && echo "from the context" >mnt/input.txt &&

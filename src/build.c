@@ -73,7 +73,8 @@ struct stage {
 
 struct secret {
     char id[256];
-    const char *path;
+    const char *path;  /* src=FILE, or NULL */
+    char env[256];     /* env=NAME: the value of our environment variable NAME */
 };
 
 struct builder {
@@ -870,14 +871,25 @@ static int prepare_secret(struct builder *b, struct stage *s, struct run_mount *
         return 0;
     }
     snprintf(name, sizeof(m->scratch), "secret-%u", s->scratch_seq++);
-    in = open(sec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (in < 0)
-        return chrun_err_sys(err, errno, "secret '%s': open '%s'", m->id, sec->path);
+    if (sec->path != NULL) {
+        in = open(sec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (in < 0)
+            return chrun_err_sys(err, errno, "secret '%s': open '%s'", m->id, sec->path);
+    }
     out = openat(s->workfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     buf = malloc(CHRUN_IO_BUFSZ);
     if (out < 0 || buf == NULL)
         return chrun_err_sys(err, out < 0 ? errno : ENOMEM, "secret '%s'", m->id);
-    while ((n = chrun_io_read_full(in, buf, CHRUN_IO_BUFSZ, err)) > 0)
+    if (in < 0) {
+        const char *v = getenv(sec->env);
+        if (v == NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "secret '%s': environment variable '%s' "
+                                 "is not set", m->id, sec->env);
+        if (chrun_io_write_full(out, v, strlen(v), err) < 0)
+            return chrun_err_prefix(err, "secret '%s'", m->id);
+        n = 0;
+    }
+    while (in >= 0 && (n = chrun_io_read_full(in, buf, CHRUN_IO_BUFSZ, err)) > 0)
         if (chrun_io_write_full(out, buf, (size_t) n, err) < 0)
             return chrun_err_prefix(err, "secret '%s'", m->id);
     if (n < 0)
@@ -2122,7 +2134,8 @@ static int finish_image(struct builder *b, struct stage *s, struct chrun_digest 
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-/* "id=ID,src=FILE" (src may be spelled source; type=file is the default). */
+/* "id=ID,src=FILE" (src may be spelled source; type=file is the default),
+ * or "id=ID,env=NAME". */
 static int parse_secret(const char *spec, struct secret *ret, struct chrun_err *err)
 {
     const char *p = spec;
@@ -2135,20 +2148,25 @@ static int parse_secret(const char *spec, struct secret *ret, struct chrun_err *
         size_t vlen = eq ? len - klen - 1 : 0;
         if (klen == 2 && strncmp(p, "id", 2) == 0 && vlen > 0 && vlen < sizeof(ret->id))
             snprintf(ret->id, sizeof(ret->id), "%.*s", (int) vlen, v);
+        else if (klen == 3 && strncmp(p, "env", 3) == 0 && vlen > 0 && vlen < sizeof(ret->env))
+            snprintf(ret->env, sizeof(ret->env), "%.*s", (int) vlen, v);
         else if (((klen == 3 && strncmp(p, "src", 3) == 0) ||
                   (klen == 6 && strncmp(p, "source", 6) == 0)) &&
                  vlen > 0)
             ret->path = v; /* up to the end: a path may hold ',' only as the last key */
-        else if (!(klen == 4 && strncmp(p, "type", 4) == 0 && vlen == 4 &&
-                   strncmp(v, "file", 4) == 0))
+        else if (!(klen == 4 && strncmp(p, "type", 4) == 0 &&
+                   ((vlen == 4 && strncmp(v, "file", 4) == 0) ||
+                    (vlen == 3 && strncmp(v, "env", 3) == 0))))
             return chrun_err_set(err, CHRUN_E_USAGE,
-                                 "--secret '%.*s': want id=ID,src=FILE", (int) len, p);
+                                 "--secret '%.*s': want id=ID,src=FILE or id=ID,env=NAME",
+                                 (int) len, p);
         if (ret->path == v)
             break;
         p += len + (p[len] == ',');
     }
-    if (ret->id[0] == '\0' || ret->path == NULL)
-        return chrun_err_set(err, CHRUN_E_USAGE, "--secret: want id=ID,src=FILE");
+    if (ret->id[0] == '\0' || (ret->path == NULL) == (ret->env[0] == '\0'))
+        return chrun_err_set(err, CHRUN_E_USAGE,
+                             "--secret: want id=ID,src=FILE or id=ID,env=NAME");
     return 0;
 }
 
@@ -2482,7 +2500,14 @@ static int builder_init(struct builder *b, struct chrun_store *st,
         int fd;
         if (parse_secret(o->secrets[i], &b->secrets[i], err) < 0)
             return -1;
-        /* checked now: a missing secret file fails before any work */
+        /* checked now: a missing secret fails before any work */
+        if (b->secrets[i].path == NULL) {
+            if (getenv(b->secrets[i].env) == NULL)
+                return chrun_err_set(err, CHRUN_E_INPUT,
+                                     "secret '%s': environment variable '%s' is not set",
+                                     b->secrets[i].id, b->secrets[i].env);
+            continue;
+        }
         fd = open(b->secrets[i].path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0)
             return chrun_err_sys(err, errno, "secret '%s': open '%s'", b->secrets[i].id,

@@ -52,6 +52,15 @@ test_expect_success 'the cache mount persists across builds; a rerun step sees t
     test -d "$CHRUN_ROOT/build-cache-mounts"
 '
 
+test_expect_success 'a secret from an environment variable; an unset one fails before any work' '
+    TOKEN_ENV=twelve-chars chrun-build -q -t mnt:env --build-arg RUN_ID=env --secret id=token,env=TOKEN_ENV mnt >/dev/null &&
+    b=$(chrun-unpack mnt:env) && test "$(cat "$b/rootfs/secret-length")" = 12 &&
+    store_snapshot >before &&
+    test_expect_code 1 chrun-build -q --secret id=token,env=NO_SUCH_ENV mnt 2>err &&
+    test_one_error_line chrun-build err "secret .token.: environment variable .NO_SUCH_ENV. is not set" &&
+    store_snapshot >after && test_cmp before after
+'
+
 test_expect_success 'a bind mount of the context is part of the cache key' '
     chrun-build -q --build-arg RUN_ID=2 --secret id=token,src=token.txt mnt >d3 &&
     test_cmp d2 d3 &&

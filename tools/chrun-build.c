@@ -34,7 +34,7 @@ static int usage(FILE *out, int status)
             "  -t, --tag NAME        name the image NAME in index.json (repeatable)\n"
             "      --build-arg K=V   value of ARG K (K alone: from the environment)\n"
             "      --target STAGE    build this stage (default: the last)\n"
-            "      --secret id=ID,src=FILE  a secret for RUN --mount=type=secret\n"
+            "      --secret id=ID,src=FILE|env=NAME  a secret for RUN --mount=type=secret\n"
             "      --label K=V       set a label on the image (repeatable)\n"
             "      --network MODE    RUN's network unless it says: default, host or none\n"
             "      --platform P      the host's platform (no other can be built)\n"

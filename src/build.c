@@ -974,7 +974,7 @@ static int prepare_bind(struct builder *b, struct stage *s, struct run_mount *m,
         const char *slash = strrchr(source, '/');
         if (stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err) < 0)
             return -1;
-        dfd = open(m->host, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        dfd = openat(s->workfd, m->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         c.rootfd = dfd;
         if (dfd < 0 || chrun_copy_run(&c, srcs, 1, err) < 0)
             return chrun_err_prefix(err, "RUN --mount source '%s'", source);

@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +33,9 @@
 
 #define WORK_PREFIX "build-"
 #define CACHE_ENTRY_MAX 4096
+/* RUN --mount's of one step, and created mount-point paths. */
+#define RUN_MOUNTS_MAX 16
+#define MOUNT_PATHS_MAX 256
 
 struct var {
     char *name;
@@ -42,24 +47,57 @@ struct vars {
     size_t n;
 };
 
+enum stage_state { STAGE_NEW, STAGE_BUILDING, STAGE_DONE };
+
+/* One stage: a FROM and its instructions [first, end), or an image named
+ * by COPY --from / RUN --mount from= (IMAGE_REF set, no instructions). */
+struct stage {
+    size_t index;           /* in the Dockerfile; implicit image stages after them */
+    const char *name;       /* lowercased AS name, or NULL */
+    char *image_ref;        /* implicit stage: the image reference */
+    size_t first, end;
+    enum stage_state state;
+    json_t *image;          /* the image config being built */
+    json_t *layers;         /* manifest layer descriptors */
+    struct chrun_digest chain; /* parent state for the step cache */
+    struct vars args;       /* ARGs declared in the stage */
+    bool seen_cmd;
+    /* the root filesystem, materialized only when needed */
+    char workname[NAME_MAX + 1];
+    int workfd;
+    int rootfd;
+    char bundle[PATH_MAX];
+    size_t applied;         /* layers of LAYERS already in the rootfs */
+    unsigned scratch_seq;   /* names of per-step scratch files */
+};
+
+struct secret {
+    char id[256];
+    const char *path;  /* src=FILE, or NULL */
+    char env[256];     /* env=NAME: the value of our environment variable NAME */
+};
+
 struct builder {
     struct chrun_store *st;
     const struct chrun_build_opts *opts;
+    struct chrun_dockerfile df;
     const char *dfname;
+    char dfpath[PATH_MAX];
     int ctxfd;
-    int workfd;
-    int rootfd;
-    char workname[NAME_MAX + 1];
-    char bundle[PATH_MAX];
-    json_t *image;  /* the image config being built */
-    json_t *layers; /* manifest layer descriptors */
-    struct chrun_digest chain; /* parent state for the step cache */
-    struct vars meta;          /* ARGs before FROM */
-    struct vars args;          /* ARGs after FROM */
-    bool *used_args;           /* per --build-arg */
-    bool seen_from, seen_cmd;
-    int64_t epoch;             /* SOURCE_DATE_EPOCH, or -1 */
+    struct chrun_copy_filter ctx_filter; /* .dockerignore: see context_filter() */
+    char tmpname[NAME_MAX + 1]; /* the builder's scratch directory in tmp/ */
+    int tmpfd;
+    unsigned tmp_seq;
+    struct stage **stages;      /* the Dockerfile's, then implicit image stages */
+    size_t n_df_stages, n_stages;
+    struct stage *cur;          /* whose variables are in scope; NULL: before FROM */
+    struct vars meta;           /* ARGs before the first FROM, and the platform ARGs */
+    bool *used_args;            /* per --build-arg */
+    struct secret *secrets;
+    int64_t epoch;              /* the mtime cap and creation time */
     char created[32];
+    char platform[96];
+    bool located;               /* ERR already names a Dockerfile line */
 };
 
 /* ---- variables -------------------------------------------------------------- */
@@ -71,6 +109,7 @@ static void vars_release(struct vars *vs)
         free(vs->v[i].value);
     }
     free(vs->v);
+    *vs = (struct vars){0};
 }
 
 static struct var *vars_find(const struct vars *vs, const char *name)
@@ -103,45 +142,74 @@ static int vars_set(struct vars *vs, const char *name, const char *value, struct
     return 0;
 }
 
-static json_t *cfg(struct builder *b)
+static json_t *cfg(struct stage *s)
 {
-    json_t *c = json_object_get(b->image, "config");
+    json_t *c = json_object_get(s->image, "config");
     if (!json_is_object(c)) {
         c = json_object();
-        json_object_set_new(b->image, "config", c);
+        json_object_set_new(s->image, "config", c);
     }
     return c;
 }
 
 /* ENV value of NAME in the config, or NULL. */
-static const char *env_value(struct builder *b, const char *name)
+static const char *env_value(struct stage *s, const char *name)
 {
-    json_t *env = json_object_get(cfg(b), "Env"), *v;
+    json_t *env = json_object_get(cfg(s), "Env"), *v;
     size_t i, len = strlen(name);
     const char *found = NULL;
     json_array_foreach (env, i, v) {
-        const char *s = json_string_value(v);
-        if (s && strncmp(s, name, len) == 0 && s[len] == '=')
-            found = s + len + 1;
+        const char *str = json_string_value(v);
+        if (str && strncmp(str, name, len) == 0 && str[len] == '=')
+            found = str + len + 1;
     }
     return found;
 }
 
-/* Docker: ENV wins over ARG; before FROM only the ARGs before FROM exist. */
+/* Docker: ENV wins over ARG; before FROM (and in FROM lines) only the ARGs
+ * before the first FROM exist. */
 static const char *lookup(void *data, const char *name)
 {
     struct builder *b = data;
     const char *e;
     struct var *v;
-    if (!b->seen_from) {
+    if (b->cur == NULL) {
         v = vars_find(&b->meta, name);
         return v ? v->value : NULL;
     }
-    e = env_value(b, name);
+    e = env_value(b->cur, name);
     if (e != NULL)
         return e;
-    v = vars_find(&b->args, name);
+    v = vars_find(&b->cur->args, name);
     return v ? v->value : NULL;
+}
+
+static int words(struct builder *b, const char *s, bool split, char ***ret, size_t *ret_n,
+                 struct chrun_err *err)
+{
+    return chrun_dockerfile_words_escape(s, b->df.escape, lookup, b, split, ret, ret_n, err);
+}
+
+/* S substituted as one word: a new string (free), or NULL with ERR set. */
+static char *word1(struct builder *b, const char *s, struct chrun_err *err)
+{
+    char **w = NULL, *out;
+    size_t n = 0;
+    if (words(b, s, false, &w, &n, err) < 0)
+        return NULL;
+    out = take_ptr(w[0]);
+    chrun_dockerfile_words_free(w);
+    return out;
+}
+
+/* The filter of the build context for COPY/ADD, the cache key of their
+ * sources and of RUN bind mounts of the context: the one place a
+ * .dockerignore matcher plugs in. It is set in b->ctx_filter once the
+ * context and the Dockerfile are known (after load_dockerfile() in
+ * chrun_build()). NULL: nothing is ignored. */
+static const struct chrun_copy_filter *context_filter(struct builder *b)
+{
+    return b->ctx_filter.ignored != NULL ? &b->ctx_filter : NULL;
 }
 
 /* --build-arg NAME's value (marking it used), or NULL. */
@@ -223,14 +291,14 @@ static int cache_put(struct builder *b, const struct chrun_digest *key,
 
 /* ---- config bookkeeping ------------------------------------------------------ */
 
-static int add_history(struct builder *b, const char *created_by, bool empty,
+static int add_history(struct builder *b, struct stage *s, const char *created_by, bool empty,
                        struct chrun_err *err)
 {
-    json_t *h = json_object_get(b->image, "history");
+    json_t *h = json_object_get(s->image, "history");
     json_t *e = json_pack("{s:s, s:s}", "created", b->created, "created_by", created_by);
     if (!json_is_array(h)) {
         h = json_array();
-        json_object_set_new(b->image, "history", h);
+        json_object_set_new(s->image, "history", h);
     }
     if (e == NULL || (empty && json_object_set_new(e, "empty_layer", json_true()) < 0) ||
         json_array_append_new(h, e) < 0)
@@ -238,64 +306,118 @@ static int add_history(struct builder *b, const char *created_by, bool empty,
     return 0;
 }
 
-static int add_layer(struct builder *b, const struct chrun_changeset_layer *l,
-                     struct chrun_err *err)
+static json_t *diff_ids(struct stage *s)
 {
-    json_t *rootfs = json_object_get(b->image, "rootfs");
-    json_t *ids = json_object_get(rootfs, "diff_ids");
-    json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", CHRUN_MT_OCI_LAYER_GZIP, "digest",
-                          l->digest.str, "size", (json_int_t) l->size);
-    if (d == NULL || json_array_append_new(b->layers, d) < 0 ||
-        json_array_append_new(ids, json_string(l->diff_id.str)) < 0)
+    return json_object_get(json_object_get(s->image, "rootfs"), "diff_ids");
+}
+
+static int add_layer(struct stage *s, const char *media_type, const struct chrun_digest *digest,
+                     int64_t size, const struct chrun_digest *diff_id, struct chrun_err *err)
+{
+    json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", media_type, "digest", digest->str,
+                          "size", (json_int_t) size);
+    if (d == NULL || json_array_append_new(s->layers, d) < 0 ||
+        json_array_append_new(diff_ids(s), json_string(diff_id->str)) < 0)
         return chrun_err_sys(err, ENOMEM, "build config");
     return 0;
 }
 
-/* ---- filesystem steps ------------------------------------------------------- */
+/* ---- the stage's root filesystem ---------------------------------------------- */
 
-typedef int (*step_fn)(struct builder *b, void *data, struct chrun_err *err);
-
-static int apply_cached(struct builder *b, const struct chrun_changeset_layer *l,
-                        struct chrun_err *err)
+static int make_workdir(struct builder *b, struct stage *s, struct chrun_err *err)
 {
-    struct chrun_descriptor desc = {.size = l->size, .digest = l->digest};
-    struct chrun_layer_applier *a;
-    cleanup_close int fd = chrun_store_open_blob(b->st, &l->digest, err);
-    int rc;
-    if (fd < 0)
+    int tmpfd = chrun_store_tmp_fd(b->st);
+    if (chrun_fs_mkdtemp_at(tmpfd, WORK_PREFIX, s->workname, sizeof(s->workname), err) < 0)
         return -1;
-    snprintf(desc.media_type, sizeof(desc.media_type), "%s", CHRUN_MT_OCI_LAYER_GZIP);
-    a = chrun_layer_applier_new(b->rootfd, err);
+    s->workfd = openat(tmpfd, s->workname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (s->workfd < 0 || mkdirat(s->workfd, "rootfs", 0755) < 0)
+        return chrun_err_sys(err, errno, "create build directory");
+    s->rootfd = openat(s->workfd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (s->rootfd < 0)
+        return chrun_err_sys(err, errno, "open build rootfs");
+    if (snprintf(s->bundle, sizeof(s->bundle), "%s/tmp/%s", chrun_store_root_path(b->st),
+                 s->workname) >= (int) sizeof(s->bundle))
+        return chrun_err_sys(err, ENAMETOOLONG, "build directory");
+    return 0;
+}
+
+/* Bring the stage's rootfs up to its layer list: the only place layers are
+ * unpacked, and only when a step must run or another stage reads it. */
+static int materialize(struct builder *b, struct stage *s, struct chrun_err *err)
+{
+    struct chrun_layer_applier *a;
+    size_t n = json_array_size(s->layers);
+    int rc = 0;
+    if (s->workfd < 0 && make_workdir(b, s, err) < 0)
+        return -1;
+    if (s->applied == n)
+        return 0;
+    chrun_log_debug("unpacking %zu layers for a step that must run", n - s->applied);
+    a = chrun_layer_applier_new(s->rootfd, err);
     if (a == NULL)
         return -1;
-    rc = chrun_layer_apply(a, fd, &desc, &l->diff_id, err);
+    for (size_t i = s->applied; rc == 0 && i < n; i++) {
+        json_t *l = json_array_get(s->layers, i);
+        struct chrun_descriptor desc = {.size = json_integer_value(json_object_get(l, "size"))};
+        struct chrun_digest diff_id;
+        cleanup_close int fd = -1;
+        snprintf(desc.media_type, sizeof(desc.media_type), "%s",
+                 json_string_value(json_object_get(l, "mediaType")) ?: "");
+        rc = chrun_digest_parse(&desc.digest, json_string_value(json_object_get(l, "digest")) ?: "",
+                                err);
+        if (rc == 0)
+            rc = chrun_digest_parse(&diff_id, json_string_value(json_array_get(diff_ids(s), i)) ?: "",
+                                    err);
+        if (rc == 0 && (fd = chrun_store_open_blob(b->st, &desc.digest, err)) < 0)
+            rc = -1;
+        if (rc == 0)
+            rc = chrun_layer_apply(a, fd, &desc, &diff_id, err);
+    }
     if (rc == 0)
         rc = chrun_layer_applier_finish(a, err);
     chrun_layer_applier_free(a);
+    if (rc == 0)
+        s->applied = n;
     return rc;
 }
 
-static int run_and_diff(struct builder *b, step_fn fn, void *data,
-                        struct chrun_changeset_layer *l, struct chrun_err *err)
+/* ---- filesystem steps ------------------------------------------------------- */
+
+/* A step's work on the materialized rootfs. PREPARE runs before the "before"
+ * snapshot, RUN between the snapshots, CLEANUP (when PREPARE ran) after the
+ * layer is written, also on failure. */
+struct step_ops {
+    int (*prepare)(struct builder *b, struct stage *s, void *data, struct chrun_err *err);
+    int (*run)(struct builder *b, struct stage *s, void *data, struct chrun_err *err);
+    void (*cleanup)(struct builder *b, struct stage *s, void *data);
+};
+
+static int run_and_diff(struct builder *b, struct stage *s, const struct step_ops *ops,
+                        void *data, struct chrun_changeset_layer *l, struct chrun_err *err)
 {
-    struct chrun_snapshot *before = chrun_snapshot_take(b->rootfd, err), *after = NULL;
-    int rc = before ? fn(b, data, err) : -1;
-    if (rc == 0)
-        after = chrun_snapshot_take(b->rootfd, err);
-    if (rc == 0 && after == NULL)
+    struct chrun_snapshot *before = NULL, *after = NULL;
+    int rc = ops->prepare ? ops->prepare(b, s, data, err) : 0;
+    bool prepared = rc == 0;
+    if (rc == 0 && (before = chrun_snapshot_take(s->rootfd, err)) == NULL)
         rc = -1;
     if (rc == 0)
-        rc = chrun_changeset_write_layer(b->st, b->rootfd, before, after, b->epoch, l, err);
+        rc = ops->run(b, s, data, err);
+    if (rc == 0 && (after = chrun_snapshot_take(s->rootfd, err)) == NULL)
+        rc = -1;
+    if (rc == 0)
+        rc = chrun_changeset_write_layer(b->st, s->rootfd, before, after, b->epoch, l, err);
+    if (prepared && ops->cleanup)
+        ops->cleanup(b, s, data);
     chrun_snapshot_free(before);
     chrun_snapshot_free(after);
     return rc;
 }
 
-/* One filesystem-changing step: from the cache, or run FN and diff. */
-static int fs_step(struct builder *b, const char *text, const char *extra, step_fn fn,
-                   void *data, struct chrun_err *err)
+/* One filesystem-changing step: from the cache, or run OPS and diff. */
+static int fs_step(struct builder *b, struct stage *s, const char *text, const char *extra,
+                   const struct step_ops *ops, void *data, struct chrun_err *err)
 {
-    struct chrun_digest key = b->chain;
+    struct chrun_digest key = s->chain;
     struct chrun_changeset_layer l;
     bool hit;
     if (chain_next(&key, text, extra, err) < 0)
@@ -303,185 +425,109 @@ static int fs_step(struct builder *b, const char *text, const char *extra, step_
     hit = !b->opts->no_cache && cache_get(b, &key, &l);
     if (hit) {
         chrun_log_info("%s: using cache", text);
-        if (!l.empty && apply_cached(b, &l, err) < 0)
-            return -1;
     } else {
         chrun_log_debug("%s: running (cache key %s)", text, key.str);
-        if (run_and_diff(b, fn, data, &l, err) < 0 || cache_put(b, &key, &l, err) < 0)
+        if (materialize(b, s, err) < 0 || run_and_diff(b, s, ops, data, &l, err) < 0 ||
+            cache_put(b, &key, &l, err) < 0)
             return -1;
     }
-    if ((!l.empty && add_layer(b, &l, err) < 0) || add_history(b, text, l.empty, err) < 0)
+    if (!l.empty && add_layer(s, CHRUN_MT_OCI_LAYER_GZIP, &l.digest, l.size, &l.diff_id, err) < 0)
         return -1;
-    b->chain = key;
-    return chain_next(&b->chain, "layer", l.empty ? "empty" : l.diff_id.str, err);
+    if (add_history(b, s, text, l.empty, err) < 0)
+        return -1;
+    if (!hit && !l.empty)
+        s->applied++; /* the rootfs already holds what the layer says */
+    s->chain = key;
+    return chain_next(&s->chain, "layer", l.empty ? "empty" : l.diff_id.str, err);
 }
 
 /* A metadata-only step: history (TEXT) and the cache chain (TEXT, EXTRA). */
-static int meta_step(struct builder *b, const char *text, const char *extra,
+static int meta_step(struct builder *b, struct stage *s, const char *text, const char *extra,
                      struct chrun_err *err)
 {
-    if (add_history(b, text, true, err) < 0)
+    if (add_history(b, s, text, true, err) < 0)
         return -1;
-    return chain_next(&b->chain, text, extra, err);
+    return chain_next(&s->chain, text, extra, err);
+}
+
+/* A new scratch file or directory name under the builder's tmp directory. */
+static void scratch_name(struct builder *b, const char *what, char *buf, size_t size)
+{
+    snprintf(buf, size, "%s-%u", what, b->tmp_seq++);
+}
+
+/* ---- stages ---------------------------------------------------------------------- */
+
+static int build_stage(struct builder *b, struct stage *s, struct chrun_err *err);
+
+static bool all_digits(const char *s)
+{
+    return *s != '\0' && strspn(s, "0123456789") == strlen(s);
+}
+
+/* The stage a --from=VALUE of stage S names: a stage name (any case), an
+ * index, or else an image reference from the store (an implicit stage). The
+ * stage is built (through the cache) before it is returned. */
+static int resolve_from(struct builder *b, struct stage *s, const char *flag, const char *value,
+                        struct stage **ret, struct chrun_err *err)
+{
+    cleanup_free char *v = word1(b, value, err);
+    struct stage *found = NULL, *p, **pp;
+    if (v == NULL)
+        return -1;
+    if (*v == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "%s names no stage or image", flag);
+    if (all_digits(v)) {
+        unsigned long i = strtoul(v, NULL, 10);
+        if (strlen(v) > 6 || i >= b->n_df_stages)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "%s=%s: no stage %s (the Dockerfile has %zu, from 0)", flag, v, v,
+                                 b->n_df_stages);
+        found = b->stages[i];
+    }
+    for (size_t i = 0; found == NULL && i < b->n_stages; i++)
+        if ((b->stages[i]->name && strcasecmp(b->stages[i]->name, v) == 0) ||
+            (b->stages[i]->image_ref && streq(b->stages[i]->image_ref, v)))
+            found = b->stages[i];
+    if (found == s)
+        return chrun_err_set(err, CHRUN_E_INPUT, "%s=%s refers to its own stage", flag, v);
+    if (found == NULL) {
+        struct chrun_store_image img;
+        struct chrun_err probe = CHRUN_ERR_INIT;
+        if (chrun_store_resolve(b->st, v, &img, &probe) < 0)
+            return chrun_err_set(err, CHRUN_E_NOTFOUND,
+                                 "%s=%s: no stage named '%s' and no such image in the store", flag,
+                                 v, v);
+        p = calloc(1, sizeof(*p));
+        pp = p ? realloc(b->stages, (b->n_stages + 1) * sizeof(*pp)) : NULL;
+        if (pp == NULL) {
+            free(p);
+            return chrun_err_sys(err, ENOMEM, "build");
+        }
+        b->stages = pp;
+        *p = (struct stage){.index = b->n_stages, .workfd = -1, .rootfd = -1,
+                            .image_ref = take_ptr(v)};
+        b->stages[b->n_stages++] = p;
+        found = p;
+    }
+    if (found->state == STAGE_BUILDING)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "%s=%s: stage %zu depends on itself (a cycle of --from and FROM)",
+                             flag, v, found->index);
+    if (build_stage(b, found, err) < 0) {
+        b->located = found->image_ref == NULL;
+        return -1;
+    }
+    *ret = found;
+    return 0;
 }
 
 /* ---- RUN -------------------------------------------------------------------- */
 
-/* Mount points the runtime creates when missing; made before the snapshot
- * and removed after the step when still empty, so they never reach a layer.
- * Files go in etc/ as the container sees it (resolved in the root): an
- * image's "etc -> /host/dir" must never make the builder touch the host. */
-static const char *const run_dirs[] = {"proc", "dev", "sys"};
-static const char *const run_files[] = {"resolv.conf", "hosts"};
-
-struct mount_points {
-    unsigned dirs_made;
-    bool file_made[ARRAY_SIZE(run_files)];
-    struct stat file_st[ARRAY_SIZE(run_files)]; /* what we made, to remove only that */
-};
-
-static int open_etc(struct builder *b)
-{
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    return chrun_fs_open_in_root(b->rootfd, "etc", O_RDONLY | O_DIRECTORY, 0, &ignored);
-}
-
-static void make_mount_points(struct builder *b, struct mount_points *mp)
-{
-    cleanup_close int etc = -1;
-    memset(mp, 0, sizeof(*mp));
-    for (size_t i = 0; i < ARRAY_SIZE(run_dirs); i++)
-        if (mkdirat(b->rootfd, run_dirs[i], 0755) == 0)
-            mp->dirs_made |= 1u << i;
-    etc = open_etc(b);
-    for (size_t i = 0; etc >= 0 && i < ARRAY_SIZE(run_files); i++) {
-        int fd = openat(etc, run_files[i], O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        0644);
-        if (fd < 0)
-            continue;
-        mp->file_made[i] = fstat(fd, &mp->file_st[i]) == 0;
-        close(fd);
-    }
-}
-
-static void remove_mount_points(struct builder *b, const struct mount_points *mp)
-{
-    cleanup_close int etc = -1;
-    struct stat st;
-    for (size_t i = 0; i < ARRAY_SIZE(run_dirs); i++)
-        if (mp->dirs_made & (1u << i))
-            unlinkat(b->rootfd, run_dirs[i], AT_REMOVEDIR); /* fails when not empty: kept */
-    etc = open_etc(b);
-    for (size_t i = 0; etc >= 0 && i < ARRAY_SIZE(run_files); i++)
-        if (mp->file_made[i] && fstatat(etc, run_files[i], &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            st.st_dev == mp->file_st[i].st_dev && st.st_ino == mp->file_st[i].st_ino &&
-            S_ISREG(st.st_mode) && st.st_size == 0)
-            unlinkat(etc, run_files[i], 0);
-}
-
-struct run_step {
-    char **argv;
-    char **env; /* ARG values not shadowed by ENV, "K=V", NULL-terminated */
-    size_t n_env;
-};
-
-/* Run through the runtime with stdout on our stderr (stdout carries only the
- * digest) and stdin from /dev/null, as a build step has no terminal. */
-static int run_exec(struct builder *b, struct run_step *rs, int *ret_status,
-                    struct chrun_err *err)
-{
-    struct chrun_exec_opts eo = CHRUN_EXEC_OPTS_INIT;
-    cleanup_close int saved_out = -1, saved_in = -1, null = -1;
-    int rc;
-    eo.env = (const char *const *) rs->env;
-    eo.n_env = rs->n_env;
-    eo.flags |= CHRUN_EXEC_SINGLE_ID;
-    /* a Dockerfile runs as root: its own pid namespace (no /proc/PID/root of
-     * host processes) and pivot_root (no chroot to climb out of) */
-    eo.ns |= CHRUN_EXEC_NS_PID | CHRUN_EXEC_NS_IPC | CHRUN_EXEC_NS_UTS;
-    eo.flags |= CHRUN_EXEC_DEFAULT_CAPS;
-    if (chrun_bundle_write_config(b->workfd, b->image, err) < 0)
-        return -1;
-    fflush(stdout);
-    saved_out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
-    saved_in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
-    null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (saved_out < 0 || saved_in < 0 || null < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0 ||
-        dup2(null, STDIN_FILENO) < 0)
-        rc = chrun_err_sys(err, errno, "redirect the output of RUN");
-    else
-        rc = chrun_runtime_exec(b->bundle, &eo, rs->argv, ret_status, err);
-    if (saved_out >= 0)
-        dup2(saved_out, STDOUT_FILENO);
-    if (saved_in >= 0)
-        dup2(saved_in, STDIN_FILENO);
-    return rc;
-}
-
-static int run_fn(struct builder *b, void *data, struct chrun_err *err)
-{
-    struct run_step *rs = data;
-    int status = 0, rc;
-    rc = run_exec(b, rs, &status, err);
-    if (rc == 0 && status != 0)
-        rc = chrun_err_set(err, CHRUN_E_INPUT, "RUN returned exit status %d", status);
-    return rc;
-}
-
-static int build_run_env(struct builder *b, struct run_step *rs, struct chrun_err *err)
-{
-    rs->env = calloc(b->args.n + 1, sizeof(char *));
-    if (rs->env == NULL)
-        return chrun_err_sys(err, ENOMEM, "build");
-    for (size_t i = 0; i < b->args.n; i++) {
-        const struct var *v = &b->args.v[i];
-        if (v->value == NULL || env_value(b, v->name) != NULL)
-            continue;
-        if (asprintf(&rs->env[rs->n_env], "%s=%s", v->name, v->value) < 0)
-            return chrun_err_sys(err, ENOMEM, "build");
-        rs->n_env++;
-    }
-    return 0;
-}
-
-static int do_run(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
-{
-    char *shell[] = {"/bin/sh", "-c", in->args, NULL};
-    struct run_step rs = {.argv = in->exec ? in->exec : shell};
-    cleanup_free char *text = NULL, *argv_json = NULL, *extra = NULL;
-    cleanup_json json_t *arr = json_array();
-    int rc;
-    for (char **a = rs.argv; *a; a++)
-        json_array_append_new(arr, json_string(*a));
-    argv_json = json_dumps(arr, JSON_COMPACT);
-    rc = argv_json ? build_run_env(b, &rs, err) : chrun_err_sys(err, ENOMEM, "build");
-    if (rc == 0 && (asprintf(&text, "RUN %s", in->exec ? argv_json : in->args) < 0 ||
-                    asprintf(&extra, "%s", argv_json) < 0))
-        rc = chrun_err_sys(err, ENOMEM, "build");
-    for (size_t i = 0; rc == 0 && i < rs.n_env; i++) {
-        char *more = NULL;
-        if (asprintf(&more, "%s\n%s", extra, rs.env[i]) < 0)
-            rc = chrun_err_sys(err, ENOMEM, "build");
-        free(extra);
-        extra = more;
-    }
-    if (rc == 0) {
-        /* made before the "before" snapshot, removed after the "after" one */
-        struct mount_points mp;
-        make_mount_points(b, &mp);
-        rc = fs_step(b, text, extra, run_fn, &rs, err);
-        remove_mount_points(b, &mp);
-    }
-    chrun_dockerfile_words_free(rs.env);
-    return rc;
-}
-
-/* ---- COPY, ADD, WORKDIR ------------------------------------------------------ */
-
 /* Join PATH to the working directory unless it is absolute. */
-static char *abs_path(struct builder *b, const char *path)
+static char *abs_path(struct stage *s, const char *path)
 {
-    const char *wd = json_string_value(json_object_get(cfg(b), "WorkingDir"));
+    const char *wd = json_string_value(json_object_get(cfg(s), "WorkingDir"));
     char *out = NULL;
     if (path[0] == '/')
         return strdup(path);
@@ -492,21 +538,785 @@ static char *abs_path(struct builder *b, const char *path)
     return out;
 }
 
+/* Paths a step created in the rootfs for its mounts: removed after it, when
+ * still what was made (an empty directory, an empty file of the same inode),
+ * so they never reach a layer. */
+struct created {
+    char *paths[MOUNT_PATHS_MAX];
+    struct stat st[MOUNT_PATHS_MAX];
+    size_t n;
+};
+
+/* Create PATH (absolute in the container) and its missing parents, as
+ * directories or, with FILE, the last one as an empty file; resolved in the
+ * root, so an image symlink never leads to the host. */
+static int create_in_root(int rootfd, const char *path, bool file, struct created *c,
+                          struct chrun_err *err)
+{
+    char prefix[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof(prefix))
+        return chrun_err_set(err, CHRUN_E_INPUT, "path too long: '%s'", path);
+    for (size_t i = 1; i <= len; i++) {
+        struct chrun_err probe = CHRUN_ERR_INIT;
+        cleanup_close int fd = -1, parent = -1;
+        const char *base;
+        bool last;
+        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        last = path[i] == '\0' || path[i + strspn(path + i, "/")] == '\0';
+        fd = chrun_fs_open_in_root(rootfd, prefix, O_PATH, 0, &probe);
+        if (fd >= 0)
+            continue;
+        if (probe.errnum != ENOENT)
+            return chrun_err_sys(err, probe.errnum, "mount point '%s'", prefix);
+        if (c->n == MOUNT_PATHS_MAX)
+            return chrun_err_set(err, CHRUN_E_INPUT, "more than %d mount point directories",
+                                 MOUNT_PATHS_MAX);
+        parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
+        if (parent < 0)
+            return -1;
+        if (last && file)
+            fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        else if (mkdirat(parent, base, 0755) == 0)
+            fd = openat(parent, base, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &c->st[c->n]) < 0)
+            return chrun_err_sys(err, errno, "create mount point '%s'", prefix);
+        if ((c->paths[c->n] = strdup(prefix)) == NULL)
+            return chrun_err_sys(err, ENOMEM, "build");
+        c->n++;
+        if (last)
+            break;
+    }
+    return 0;
+}
+
+static void remove_created(int rootfd, struct created *c)
+{
+    while (c->n > 0) {
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        char *p = c->paths[--c->n];
+        const struct stat *made = &c->st[c->n];
+        const char *base;
+        struct stat st;
+        int parent = chrun_fs_open_parent_in_root(rootfd, p, &base, &ignored);
+        if (parent >= 0 && fstatat(parent, base, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            st.st_dev == made->st_dev && st.st_ino == made->st_ino) {
+            if (S_ISDIR(st.st_mode))
+                unlinkat(parent, base, AT_REMOVEDIR); /* fails when not empty: kept */
+            else if (S_ISREG(st.st_mode) && st.st_size == 0)
+                unlinkat(parent, base, 0);
+        }
+        if (parent >= 0)
+            close(parent);
+        free(p);
+    }
+}
+
+enum mount_type { MOUNT_BIND, MOUNT_CACHE, MOUNT_TMPFS, MOUNT_SECRET };
+enum mount_sharing { SHARING_SHARED, SHARING_PRIVATE, SHARING_LOCKED };
+
+struct run_mount {
+    enum mount_type type;
+    char *target;          /* absolute in the container */
+    char *source;          /* bind: path in the source; secret: unused */
+    char *from;            /* bind: --from value as written, or NULL (the context) */
+    char *id;              /* cache and secret */
+    bool rw, required;
+    enum mount_sharing sharing;
+    long uid, gid;         /* -1: not given */
+    long mode;             /* -1: not given */
+    /* set up by the step */
+    struct stage *from_stage;
+    bool skip;             /* a secret that was not given and not required */
+    bool is_file;
+    char host[PATH_MAX];
+    char scratch[32];      /* a secret's copy or a scratch directory in the stage's
+                            * work directory, removed after the step; or "" */
+    int lockfd;
+};
+
+static void mount_release(struct run_mount *m)
+{
+    free(m->target);
+    free(m->source);
+    free(m->from);
+    free(m->id);
+    if (m->lockfd >= 0)
+        close(m->lockfd);
+}
+
+static int mount_bool(const char *key, const char *v, bool *ret, struct chrun_err *err)
+{
+    if (v == NULL || streq(v, "true") || streq(v, "1"))
+        *ret = true;
+    else if (streq(v, "false") || streq(v, "0"))
+        *ret = false;
+    else
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount: %s=%s is not true or false", key,
+                             v);
+    return 0;
+}
+
+static int mount_number(const char *key, const char *v, int base, long *ret,
+                        struct chrun_err *err)
+{
+    char *end;
+    errno = 0;
+    *ret = v ? strtol(v, &end, base) : -1;
+    if (v == NULL || *v == '\0' || *end != '\0' || errno != 0 || *ret < 0 || *ret > 0x7fffffff)
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount: %s=%s is not a number", key,
+                             v ? v : "");
+    return 0;
+}
+
+static int mount_option(struct run_mount *m, char *key, char *v, struct chrun_err *err)
+{
+    char **slot = NULL;
+    if (streq(key, "type")) {
+        if (v && streq(v, "bind"))
+            m->type = MOUNT_BIND;
+        else if (v && streq(v, "cache"))
+            m->type = MOUNT_CACHE;
+        else if (v && streq(v, "tmpfs"))
+            m->type = MOUNT_TMPFS;
+        else if (v && streq(v, "secret"))
+            m->type = MOUNT_SECRET;
+        else if (v && streq(v, "ssh"))
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "RUN --mount=type=ssh is not supported (chrun-build forwards no "
+                                 "SSH agent)");
+        else
+            return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount: unknown type '%s'",
+                                 v ? v : "");
+        return 0;
+    }
+    if (streq(key, "target") || streq(key, "dst") || streq(key, "destination"))
+        slot = &m->target;
+    else if (streq(key, "source") || streq(key, "src"))
+        slot = &m->source;
+    else if (streq(key, "from"))
+        slot = &m->from;
+    else if (streq(key, "id"))
+        slot = &m->id;
+    else if (streq(key, "ro") || streq(key, "readonly")) {
+        bool ro;
+        if (mount_bool(key, v, &ro, err) < 0)
+            return -1;
+        m->rw = !ro;
+        return 0;
+    } else if (streq(key, "rw") || streq(key, "readwrite"))
+        return mount_bool(key, v, &m->rw, err);
+    else if (streq(key, "required"))
+        return mount_bool(key, v, &m->required, err);
+    else if (streq(key, "uid"))
+        return mount_number(key, v, 10, &m->uid, err);
+    else if (streq(key, "gid"))
+        return mount_number(key, v, 10, &m->gid, err);
+    else if (streq(key, "mode"))
+        return mount_number(key, v, 8, &m->mode, err);
+    else if (streq(key, "size"))
+        return 0; /* tmpfs size: the scratch directory has no limit of its own */
+    else if (streq(key, "sharing")) {
+        if (v && streq(v, "shared"))
+            m->sharing = SHARING_SHARED;
+        else if (v && streq(v, "private"))
+            m->sharing = SHARING_PRIVATE;
+        else if (v && streq(v, "locked"))
+            m->sharing = SHARING_LOCKED;
+        else
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "RUN --mount: sharing=%s is not shared, private or locked",
+                                 v ? v : "");
+        return 0;
+    } else
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "RUN --mount: option '%s' is not supported",
+                             key);
+    if (v == NULL || *v == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount: %s needs a value", key);
+    free(*slot);
+    *slot = strdup(v);
+    return *slot ? 0 : chrun_err_sys(err, ENOMEM, "build");
+}
+
+/* Normalize the absolute mount target PATH in place ("//" and "." go,
+ * "/src/." is "/src"). Returns -1 for "/", a ".." component, or a place the
+ * runtime mounts itself (/proc, /dev, /sys). */
+static int clean_target(char *path)
+{
+    char *out = path + 1, *p = path;
+    while (*p) {
+        size_t len;
+        while (*p == '/')
+            p++;
+        len = strcspn(p, "/");
+        if (len == 2 && p[0] == '.' && p[1] == '.')
+            return -1;
+        if (len > 0 && !(len == 1 && p[0] == '.')) {
+            if (out > path + 1)
+                *out++ = '/';
+            memmove(out, p, len);
+            out += len;
+        }
+        p += len;
+    }
+    *out = '\0';
+    if (path[1] == '\0')
+        return -1;
+    for (const char *const *r = (const char *const[]){"proc", "dev", "sys", NULL}; *r; r++) {
+        size_t len = strlen(*r);
+        if (strncmp(path + 1, *r, len) == 0 && (path[len + 1] == '\0' || path[len + 1] == '/'))
+            return -1;
+    }
+    return 0;
+}
+
+/* Parse one --mount=SPEC (substituted) of stage S into M. */
+static int parse_mount(struct builder *b, struct stage *s, const char *spec, struct run_mount *m,
+                       struct chrun_err *err)
+{
+    cleanup_free char *text = word1(b, spec, err);
+    char *save = NULL;
+    *m = (struct run_mount){.uid = -1, .gid = -1, .mode = -1, .lockfd = -1};
+    if (text == NULL)
+        return -1;
+    for (char *kv = strtok_r(text, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq != NULL)
+            *eq++ = '\0';
+        if (mount_option(m, kv, eq, err) < 0)
+            return -1;
+    }
+    if (m->type == MOUNT_SECRET && m->id == NULL && m->target == NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount=type=secret needs id= or target=");
+    if (m->type == MOUNT_SECRET && m->id == NULL) {
+        const char *slash = strrchr(m->target, '/');
+        m->id = strdup(slash ? slash + 1 : m->target);
+    }
+    if (m->type == MOUNT_SECRET && m->target == NULL && m->id != NULL &&
+        asprintf(&m->target, "/run/secrets/%s", m->id) < 0)
+        m->target = NULL;
+    if (m->target == NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount needs target=");
+    if (m->type == MOUNT_CACHE && m->from != NULL)
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                             "RUN --mount=type=cache,from= is not supported");
+    if (m->type == MOUNT_CACHE && m->id == NULL && (m->id = strdup(m->target)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    {
+        char *abs = abs_path(s, m->target);
+        if (abs == NULL)
+            return chrun_err_sys(err, ENOMEM, "build");
+        free(m->target);
+        m->target = abs;
+    }
+    if (clean_target(m->target) < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --mount: target '%s' is not allowed",
+                             m->target);
+    return 0;
+}
+
+/* The canonical host path of FD (O_PATH): what the runtime bind-mounts. */
+static int fd_host_path(int fd, char *buf, size_t size, struct chrun_err *err)
+{
+    char proc[64];
+    ssize_t n;
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+    n = readlink(proc, buf, size - 1);
+    if (n < 0 || (size_t) n >= size - 1)
+        return chrun_err_sys(err, n < 0 ? errno : ENAMETOOLONG, "resolve a mount source");
+    buf[n] = '\0';
+    return 0;
+}
+
+static const struct secret *find_secret(struct builder *b, const char *id)
+{
+    for (size_t i = 0; i < b->opts->n_secrets; i++)
+        if (streq(b->secrets[i].id, id))
+            return &b->secrets[i];
+    return NULL;
+}
+
+/* A fresh directory NAME (sizeof 32) under the stage's work directory; its
+ * host path in HOST. */
+static int stage_scratch_dir(struct stage *s, char *name, char *host, size_t size,
+                             struct chrun_err *err)
+{
+    snprintf(name, 32, "mnt-%u", s->scratch_seq++);
+    if (mkdirat(s->workfd, name, 0755) < 0 || fchmodat(s->workfd, name, 0755, 0) < 0)
+        return chrun_err_sys(err, errno, "create mount directory");
+    if (snprintf(host, size, "%s/%s", s->bundle, name) >= (int) size)
+        return chrun_err_sys(err, ENAMETOOLONG, "mount directory");
+    return 0;
+}
+
+/* The secret's bytes, copied to a private file (mode, owner) for the step. */
+static int prepare_secret(struct builder *b, struct stage *s, struct run_mount *m,
+                          struct chrun_err *err)
+{
+    const struct secret *sec = find_secret(b, m->id);
+    cleanup_close int in = -1, out = -1;
+    cleanup_free char *buf = NULL;
+    char *name = m->scratch;
+    ssize_t n;
+    if (sec == NULL) {
+        if (m->required)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "RUN --mount=type=secret: secret '%s' was not given (--secret "
+                                 "id=%s,src=FILE)",
+                                 m->id, m->id);
+        m->skip = true;
+        return 0;
+    }
+    snprintf(name, sizeof(m->scratch), "secret-%u", s->scratch_seq++);
+    if (sec->path != NULL) {
+        in = open(sec->path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (in < 0)
+            return chrun_err_sys(err, errno, "secret '%s': open '%s'", m->id, sec->path);
+    }
+    out = openat(s->workfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    buf = malloc(CHRUN_IO_BUFSZ);
+    if (out < 0 || buf == NULL)
+        return chrun_err_sys(err, out < 0 ? errno : ENOMEM, "secret '%s'", m->id);
+    if (in < 0) {
+        const char *v = getenv(sec->env);
+        if (v == NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "secret '%s': environment variable '%s' "
+                                 "is not set", m->id, sec->env);
+        if (chrun_io_write_full(out, v, strlen(v), err) < 0)
+            return chrun_err_prefix(err, "secret '%s'", m->id);
+        n = 0;
+    }
+    while (in >= 0 && (n = chrun_io_read_full(in, buf, CHRUN_IO_BUFSZ, err)) > 0)
+        if (chrun_io_write_full(out, buf, (size_t) n, err) < 0)
+            return chrun_err_prefix(err, "secret '%s'", m->id);
+    if (n < 0)
+        return chrun_err_prefix(err, "secret '%s'", m->id);
+    if ((geteuid() == 0 && fchown(out, m->uid < 0 ? 0 : (uid_t) m->uid,
+                                  m->gid < 0 ? 0 : (gid_t) m->gid) < 0) ||
+        fchmod(out, m->mode < 0 ? 0400 : (mode_t) m->mode & 07777) < 0)
+        return chrun_err_sys(err, errno, "secret '%s'", m->id);
+    m->is_file = true;
+    if (snprintf(m->host, sizeof(m->host), "%s/%s", s->bundle, name) >= (int) sizeof(m->host))
+        return chrun_err_sys(err, ENAMETOOLONG, "secret '%s'", m->id);
+    return 0;
+}
+
+/* The persistent cache directory of ID: created with uid/gid/mode. */
+static int prepare_cache(struct builder *b, struct stage *s, struct run_mount *m,
+                         struct chrun_err *err)
+{
+    struct chrun_digest d;
+    cleanup_close int dfd = -1;
+    int root = chrun_store_root_fd(b->st);
+    const char *hex;
+    if (chrun_digest_of_buffer(&d, m->id, strlen(m->id), err) < 0)
+        return -1;
+    hex = chrun_digest_hex(&d);
+    if (mkdirat(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, 0700) < 0 && errno != EEXIST)
+        return chrun_err_sys(err, errno, "create '%s'", CHRUN_BUILD_CACHE_MOUNTS_DIR);
+    dfd = openat(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", CHRUN_BUILD_CACHE_MOUNTS_DIR);
+    if (mkdirat(dfd, hex, 0755) == 0) {
+        if ((geteuid() == 0 && fchownat(dfd, hex, m->uid < 0 ? 0 : (uid_t) m->uid,
+                                        m->gid < 0 ? 0 : (gid_t) m->gid, AT_SYMLINK_NOFOLLOW) < 0) ||
+            fchmodat(dfd, hex, m->mode < 0 ? 0755 : (mode_t) m->mode & 07777, 0) < 0)
+            return chrun_err_sys(err, errno, "cache mount '%s'", m->id);
+    } else if (errno != EEXIST) {
+        return chrun_err_sys(err, errno, "cache mount '%s'", m->id);
+    }
+    m->lockfd = openat(dfd, hex, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (m->lockfd < 0)
+        return chrun_err_sys(err, errno, "cache mount '%s'", m->id);
+    if (m->sharing == SHARING_LOCKED && flock(m->lockfd, LOCK_EX) < 0)
+        return chrun_err_sys(err, errno, "lock cache mount '%s'", m->id);
+    if (m->sharing == SHARING_PRIVATE && flock(m->lockfd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK)
+            return chrun_err_sys(err, errno, "lock cache mount '%s'", m->id);
+        /* in use elsewhere: this step gets a fresh one of its own */
+        return stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err);
+    }
+    if (snprintf(m->host, sizeof(m->host), "%s/%s/%s", chrun_store_root_path(b->st),
+                 CHRUN_BUILD_CACHE_MOUNTS_DIR, hex) >= (int) sizeof(m->host))
+        return chrun_err_sys(err, ENAMETOOLONG, "cache mount '%s'", m->id);
+    return 0;
+}
+
+/* A bind mount of SOURCE from the context or a stage; rw gets a copy, so
+ * writes never reach the source. */
+static int prepare_bind(struct builder *b, struct stage *s, struct run_mount *m,
+                        struct chrun_err *err)
+{
+    struct stage *src = m->from_stage;
+    const char *source = m->source ? m->source : ".";
+    cleanup_close int fd = -1;
+    struct stat st;
+    int rootfd = b->ctxfd;
+    if (src != NULL) {
+        if (materialize(b, src, err) < 0)
+            return -1;
+        rootfd = src->rootfd;
+    }
+    /* in the root of the context too: a symlink never leaves it */
+    fd = chrun_fs_open_in_root(rootfd, source, O_PATH, 0, err);
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return chrun_err_prefix(err, "RUN --mount source '%s'", source);
+    m->is_file = !S_ISDIR(st.st_mode);
+    if (!m->rw)
+        return fd_host_path(fd, m->host, sizeof(m->host), err);
+    {
+        struct chrun_copy c = {.ctxfd = rootfd, .src_in_root = true, .dest = "/", .tmpfd = -1};
+        char *srcs[] = {(char *) source, NULL};
+        cleanup_close int dfd = -1;
+        const char *slash = strrchr(source, '/');
+        if (stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err) < 0)
+            return -1;
+        dfd = openat(s->workfd, m->scratch, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        c.rootfd = dfd;
+        if (dfd < 0 || chrun_copy_run(&c, srcs, 1, err) < 0)
+            return chrun_err_prefix(err, "RUN --mount source '%s'", source);
+        if (m->is_file && strlen(m->host) + strlen(slash ? slash : source) + 2 < sizeof(m->host))
+            snprintf(m->host + strlen(m->host), sizeof(m->host) - strlen(m->host), "/%s",
+                     slash ? slash + 1 : source);
+    }
+    return 0;
+}
+
+struct run_step {
+    char **argv;
+    char **env; /* ARG values not shadowed by ENV, "K=V", NULL-terminated */
+    size_t n_env;
+    struct run_mount mounts[RUN_MOUNTS_MAX];
+    size_t n_mounts;
+    struct chrun_volume volumes[RUN_MOUNTS_MAX];
+    size_t n_volumes;
+    bool no_network;
+    const char *script;    /* "RUN <<EOF" with a #! line: run as a file, or NULL */
+    char script_name[32];  /* its copy in the stage's work directory */
+    char script_host[PATH_MAX];
+    char script_target[PATH_MAX];
+    struct created made;
+};
+
+/* Mount points the runtime creates when missing: made before the snapshot
+ * and removed after the step when still empty. Files go in etc/ only when
+ * the image has one (resolved in the root: an image's "etc -> /host/dir"
+ * never makes the builder touch the host). */
+static const char *const run_dirs[] = {"/proc", "/dev", "/sys"};
+static const char *const run_files[] = {"/etc/resolv.conf", "/etc/hosts"};
+
+static int run_prepare(struct builder *b, struct stage *s, void *data, struct chrun_err *err)
+{
+    struct run_step *rs = data;
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    cleanup_close int etc = chrun_fs_open_in_root(s->rootfd, "etc", O_PATH | O_DIRECTORY, 0,
+                                                  &ignored);
+    for (size_t i = 0; i < ARRAY_SIZE(run_dirs); i++)
+        if (create_in_root(s->rootfd, run_dirs[i], false, &rs->made, err) < 0)
+            return -1;
+    for (size_t i = 0; etc >= 0 && i < ARRAY_SIZE(run_files); i++)
+        if (create_in_root(s->rootfd, run_files[i], true, &rs->made, err) < 0)
+            return -1;
+    if (rs->script != NULL) {
+        /* as BuildKit: the file is bind-mounted at /dev/pipes/NAME (inside the
+         * runtime's /dev tmpfs, never in the rootfs) and executed */
+        cleanup_close int fd = -1;
+        snprintf(rs->script_name, sizeof(rs->script_name), "script-%u", s->scratch_seq++);
+        fd = openat(s->workfd, rs->script_name,
+                    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0755);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "RUN heredoc script");
+        if (chrun_io_write_full(fd, rs->script, strlen(rs->script), err) < 0)
+            return chrun_err_prefix(err, "RUN heredoc script");
+        if (fchmod(fd, 0755) < 0)
+            return chrun_err_sys(err, errno, "RUN heredoc script");
+        if (snprintf(rs->script_host, sizeof(rs->script_host), "%s/%s", s->bundle,
+                     rs->script_name) >= (int) sizeof(rs->script_host))
+            return chrun_err_sys(err, ENAMETOOLONG, "RUN heredoc script");
+        rs->volumes[rs->n_volumes++] = (struct chrun_volume){
+            .host = rs->script_host, .ctr = rs->script_target, .ro = true};
+    }
+    for (size_t i = 0; i < rs->n_mounts; i++) {
+        struct run_mount *m = &rs->mounts[i];
+        int rc = m->type == MOUNT_SECRET  ? prepare_secret(b, s, m, err)
+                 : m->type == MOUNT_CACHE ? prepare_cache(b, s, m, err)
+                 : m->type == MOUNT_TMPFS
+                     ? stage_scratch_dir(s, m->scratch, m->host, sizeof(m->host), err)
+                                          : prepare_bind(b, s, m, err);
+        if (rc < 0)
+            return -1;
+        if (m->skip)
+            continue;
+        if (create_in_root(s->rootfd, m->target, m->is_file, &rs->made, err) < 0)
+            return chrun_err_prefix(err, "RUN --mount target '%s'", m->target);
+        rs->volumes[rs->n_volumes++] = (struct chrun_volume){
+            .host = m->host, .ctr = m->target,
+            .ro = m->type == MOUNT_SECRET || (m->type == MOUNT_BIND && !m->rw)};
+    }
+    return 0;
+}
+
+static void run_cleanup(struct builder *b, struct stage *s, void *data)
+{
+    struct run_step *rs = data;
+    (void) b;
+    remove_created(s->rootfd, &rs->made);
+    if (rs->script_name[0] != '\0')
+        unlinkat(s->workfd, rs->script_name, 0);
+    rs->script_name[0] = '\0';
+    /* a secret's copy does not wait for the end of the build */
+    for (size_t i = 0; i < rs->n_mounts; i++) {
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        if (rs->mounts[i].scratch[0] != '\0')
+            chrun_fs_rm_rf_at(s->workfd, rs->mounts[i].scratch, &ignored);
+        rs->mounts[i].scratch[0] = '\0';
+    }
+}
+
+/* Run through the runtime with stdout on our stderr (stdout carries only the
+ * digest) and stdin from /dev/null, as a build step has no terminal. */
+static int run_exec(struct stage *s, struct run_step *rs, int *ret_status, struct chrun_err *err)
+{
+    struct chrun_exec_opts eo = CHRUN_EXEC_OPTS_INIT;
+    cleanup_close int saved_out = -1, saved_in = -1, null = -1;
+    int rc;
+    eo.env = (const char *const *) rs->env;
+    eo.n_env = rs->n_env;
+    eo.volumes = rs->volumes;
+    eo.n_volumes = rs->n_volumes;
+    eo.flags |= CHRUN_EXEC_SINGLE_ID;
+    /* a Dockerfile runs as root: its own pid namespace (no /proc/PID/root of
+     * host processes) and pivot_root (no chroot to climb out of) */
+    eo.ns |= CHRUN_EXEC_NS_PID | CHRUN_EXEC_NS_IPC | CHRUN_EXEC_NS_UTS;
+    if (rs->no_network)
+        eo.ns |= CHRUN_EXEC_NS_NET;
+    eo.flags |= CHRUN_EXEC_DEFAULT_CAPS;
+    if (chrun_bundle_write_config(s->workfd, s->image, err) < 0)
+        return -1;
+    fflush(stdout);
+    saved_out = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+    saved_in = fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 3);
+    null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (saved_out < 0 || saved_in < 0 || null < 0 || dup2(STDERR_FILENO, STDOUT_FILENO) < 0 ||
+        dup2(null, STDIN_FILENO) < 0)
+        rc = chrun_err_sys(err, errno, "redirect the output of RUN");
+    else
+        rc = chrun_runtime_exec(s->bundle, &eo, rs->argv, ret_status, err);
+    if (saved_out >= 0)
+        dup2(saved_out, STDOUT_FILENO);
+    if (saved_in >= 0)
+        dup2(saved_in, STDIN_FILENO);
+    return rc;
+}
+
+static int run_fn(struct builder *b, struct stage *s, void *data, struct chrun_err *err)
+{
+    struct run_step *rs = data;
+    int status = 0, rc;
+    (void) b;
+    rc = run_exec(s, rs, &status, err);
+    if (rc == 0 && status != 0)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "RUN returned exit status %d", status);
+    return rc;
+}
+
+static int build_run_env(struct stage *s, struct run_step *rs, struct chrun_err *err)
+{
+    rs->env = calloc(s->args.n + 1, sizeof(char *));
+    if (rs->env == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    for (size_t i = 0; i < s->args.n; i++) {
+        const struct var *v = &s->args.v[i];
+        if (v->value == NULL || env_value(s, v->name) != NULL)
+            continue;
+        if (asprintf(&rs->env[rs->n_env], "%s=%s", v->name, v->value) < 0)
+            return chrun_err_sys(err, ENOMEM, "build");
+        rs->n_env++;
+    }
+    return 0;
+}
+
+/* The shell of shell-form commands: SHELL's, else /bin/sh -c. */
+static int shell_argv(struct stage *s, const char *script, char ***ret, struct chrun_err *err)
+{
+    json_t *sh = json_object_get(cfg(s), "Shell"), *v;
+    size_t n = json_is_array(sh) && json_array_size(sh) > 0 ? json_array_size(sh) : 2, i;
+    char **argv = calloc(n + 2, sizeof(char *));
+    if (argv == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    if (json_is_array(sh) && json_array_size(sh) > 0) {
+        json_array_foreach (sh, i, v)
+            argv[i] = strdup(json_string_value(v) ?: "");
+    } else {
+        argv[0] = strdup("/bin/sh");
+        argv[1] = strdup("-c");
+    }
+    argv[n] = strdup(script);
+    for (i = 0; i <= n; i++)
+        if (argv[i] == NULL) {
+            chrun_dockerfile_words_free(argv);
+            return chrun_err_sys(err, ENOMEM, "build");
+        }
+    *ret = argv;
+    return 0;
+}
+
+static int run_setup_mounts(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                            struct run_step *rs, char **extra, struct chrun_err *err)
+{
+    const char *net = chrun_df_instr_flag(in, "network");
+    if (net == NULL)
+        net = b->opts->network ? b->opts->network : "default";
+    if (streq(net, "none"))
+        rs->no_network = true;
+    else if (!streq(net, "default") && !streq(net, "host"))
+        return chrun_err_set(err, CHRUN_E_INPUT, "RUN --network=%s: want none, default or host",
+                             net);
+    for (size_t i = 0; i < in->n_flags; i++) {
+        struct run_mount *m = &rs->mounts[rs->n_mounts];
+        if (!streq(in->flags[i].name, "mount"))
+            continue;
+        if (rs->n_mounts == RUN_MOUNTS_MAX)
+            return chrun_err_set(err, CHRUN_E_INPUT, "more than %d RUN --mount's",
+                                 RUN_MOUNTS_MAX);
+        rs->n_mounts++;
+        if (parse_mount(b, s, in->flags[i].value, m, err) < 0)
+            return -1;
+        if (m->type == MOUNT_BIND && m->from != NULL &&
+            resolve_from(b, s, "RUN --mount from", m->from, &m->from_stage, err) < 0)
+            return -1;
+        /* what a bind mount shows is part of the step's input */
+        if (m->type == MOUNT_BIND) {
+            struct chrun_digest d;
+            char *src = m->source ? m->source : ".", *more = NULL;
+            if (m->from_stage != NULL)
+                d = m->from_stage->chain;
+            else if (chrun_copy_hash(b->ctxfd, &src, 1, context_filter(b), &d, err) < 0)
+                return chrun_err_prefix(err, "RUN --mount");
+            if (asprintf(&more, "%s\nmount %s", *extra, d.str) < 0)
+                return chrun_err_sys(err, ENOMEM, "build");
+            free(*extra);
+            *extra = more;
+        }
+    }
+    return 0;
+}
+
+/* The instruction as the history and the cache key show it: keyword, flags
+ * as written, arguments. */
+static char *instr_text(const struct chrun_df_instr *in, const char *args)
+{
+    char *text = strdup(in->keyword);
+    for (size_t i = 0; text && i < in->n_flags; i++) {
+        char *more = NULL;
+        if (asprintf(&more, "%s --%s%s%s", text, in->flags[i].name, in->flags[i].value ? "=" : "",
+                     in->flags[i].value ? in->flags[i].value : "") < 0)
+            more = NULL;
+        free(text);
+        text = more;
+    }
+    if (text != NULL) {
+        char *more = NULL;
+        if (asprintf(&more, "%s %s", text, args) < 0)
+            more = NULL;
+        free(text);
+        text = more;
+    }
+    return text;
+}
+
+static int do_run(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                  struct chrun_err *err)
+{
+    static const struct step_ops ops = {run_prepare, run_fn, run_cleanup};
+    struct run_step *rs = calloc(1, sizeof(*rs));
+    cleanup_free char *text = NULL, *argv_json = NULL, *extra = NULL;
+    cleanup_json json_t *arr = json_array();
+    int rc = rs && arr ? 0 : chrun_err_sys(err, ENOMEM, "build");
+    if (rc == 0 && in->exec != NULL) {
+        rs->argv = calloc(in->n_exec + 1, sizeof(char *));
+        for (size_t i = 0; rs->argv && i < in->n_exec; i++)
+            rs->argv[i] = strdup(in->exec[i]);
+        if (rs->argv == NULL)
+            rc = chrun_err_sys(err, ENOMEM, "build");
+    } else if (rc == 0 && in->n_heredocs == 1 && in->script != NULL &&
+               str_has_prefix(in->script, "#!") && streq(in->script, in->heredocs[0].body)) {
+        rs->script = in->script;
+        snprintf(rs->script_target, sizeof(rs->script_target), "/dev/pipes/%s",
+                 in->heredocs[0].name);
+        rs->argv = calloc(2, sizeof(char *));
+        if (rs->argv == NULL || (rs->argv[0] = strdup(rs->script_target)) == NULL)
+            rc = chrun_err_sys(err, ENOMEM, "build");
+    } else if (rc == 0) {
+        rc = shell_argv(s, in->script ? in->script : in->args, &rs->argv, err);
+    }
+    for (char **a = rc == 0 ? rs->argv : NULL; a && *a; a++)
+        json_array_append_new(arr, json_string(*a));
+    if (rc == 0 && (argv_json = json_dumps(arr, JSON_COMPACT)) == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "build");
+    if (rc == 0)
+        rc = build_run_env(s, rs, err);
+    if (rc == 0 && ((text = instr_text(in, in->exec ? argv_json : in->args)) == NULL ||
+                    asprintf(&extra, "%s\n%s", argv_json, rs->script ? rs->script : "") < 0))
+        rc = chrun_err_sys(err, ENOMEM, "build");
+    for (size_t i = 0; rc == 0 && i < rs->n_env; i++) {
+        char *more = NULL;
+        if (asprintf(&more, "%s\n%s", extra, rs->env[i]) < 0)
+            rc = chrun_err_sys(err, ENOMEM, "build");
+        free(extra);
+        extra = more;
+    }
+    if (rc == 0)
+        rc = run_setup_mounts(b, s, in, rs, &extra, err);
+    if (rc == 0)
+        rc = fs_step(b, s, text, extra, &ops, rs, err);
+    if (rs != NULL) {
+        for (size_t i = 0; i < rs->n_mounts; i++)
+            mount_release(&rs->mounts[i]);
+        remove_created(s->rootfd, &rs->made);
+        chrun_dockerfile_words_free(rs->env);
+        chrun_dockerfile_words_free(rs->argv);
+        free(rs);
+    }
+    return rc;
+}
+
+/* ---- COPY, ADD, WORKDIR ------------------------------------------------------ */
+
+
+/* ADD of a remote URL: the one place it is dispatched (do_copy calls it for
+ * a source with "://"). Refused until the download client is wired in; a
+ * download would land in b->tmpfd, be checked against --checksum, and go
+ * through fs_step with the copy ops from there, the checksum (when given)
+ * standing for the content in the cache key. */
+static int add_url(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                   const char *url, struct chrun_err *err)
+{
+    (void) b;
+    (void) s;
+    (void) in;
+    return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                         "ADD of a URL is not supported (offline builder): '%s'", url);
+}
+
+static bool is_url(const char *s)
+{
+    return strstr(s, "://") != NULL || str_has_prefix(s, "git@");
+}
+
 struct copy_step {
     struct chrun_copy c;
     char **srcs;
     size_t n;
+    const char *chown;    /* --chown after substitution, or NULL */
+    struct stage *from;   /* COPY --from's stage, or NULL */
 };
 
-static int copy_fn(struct builder *b, void *data, struct chrun_err *err)
-{
-    struct copy_step *cs = data;
-    (void) b;
-    return chrun_copy_run(&cs->c, cs->srcs, cs->n, err);
-}
-
 /* --chown=user[:group]: numbers, or names from the rootfs' account files. */
-static int resolve_chown(struct builder *b, const char *spec, struct chrun_copy *c,
+static int resolve_chown(struct stage *s, const char *spec, struct chrun_copy *c,
                          struct chrun_err *err)
 {
     cleanup_free char *passwd = NULL, *group = NULL;
@@ -516,9 +1326,9 @@ static int resolve_chown(struct builder *b, const char *spec, struct chrun_copy 
     if (chrun_user_spec_parse(&us, spec, err) < 0)
         return -1;
     /* a FIFO or device an image put there is refused, never opened */
-    if (chrun_fs_read_regular_in_root(b->rootfd, "/etc/passwd", CHRUN_RUNTIME_ETC_MAX, &passwd,
+    if (chrun_fs_read_regular_in_root(s->rootfd, "/etc/passwd", CHRUN_RUNTIME_ETC_MAX, &passwd,
                                       err) < 0 ||
-        chrun_fs_read_regular_in_root(b->rootfd, "/etc/group", CHRUN_RUNTIME_ETC_MAX, &group,
+        chrun_fs_read_regular_in_root(s->rootfd, "/etc/group", CHRUN_RUNTIME_ETC_MAX, &group,
                                       err) < 0)
         return -1;
     snprintf(gs.user, sizeof(gs.user), "%s", us.user);
@@ -537,6 +1347,21 @@ static int resolve_chown(struct builder *b, const char *spec, struct chrun_copy 
     return 0;
 }
 
+static int copy_fn(struct builder *b, struct stage *s, void *data, struct chrun_err *err)
+{
+    struct copy_step *cs = data;
+    cs->c.rootfd = s->rootfd;
+    if (cs->from != NULL) {
+        if (materialize(b, cs->from, err) < 0)
+            return -1;
+        cs->c.ctxfd = cs->from->rootfd;
+        cs->c.src_in_root = true;
+    }
+    if (cs->chown != NULL && resolve_chown(s, cs->chown, &cs->c, err) < 0)
+        return -1;
+    return chrun_copy_run(&cs->c, cs->srcs, cs->n, err);
+}
+
 static int copy_words(struct builder *b, const struct chrun_df_instr *in, char ***ret,
                       size_t *ret_n, struct chrun_err *err)
 {
@@ -552,7 +1377,7 @@ static int copy_words(struct builder *b, const struct chrun_df_instr *in, char *
             }
         *ret = v;
         *ret_n = n;
-    } else if (chrun_dockerfile_words(in->args, lookup, b, true, ret, ret_n, err) < 0) {
+    } else if (words(b, in->args, true, ret, ret_n, err) < 0) {
         return -1;
     }
     if (*ret_n < 2) {
@@ -563,120 +1388,231 @@ static int copy_words(struct builder *b, const struct chrun_df_instr *in, char *
     return 0;
 }
 
-static int do_copy(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+/* The heredoc a source word "<<NAME" or "<<-NAME" names, or NULL. */
+static const struct chrun_df_heredoc *heredoc_of(const struct chrun_df_instr *in, const char *w)
 {
-    struct chrun_copy c = {.ctxfd = b->ctxfd, .rootfd = b->rootfd,
-                           .extract = in->kind == CHRUN_DF_ADD};
-    cleanup_free char *text = NULL, *extra = NULL, *dest = NULL, *chown = NULL;
+    if (!str_has_prefix(w, "<<"))
+        return NULL;
+    w += 2;
+    w += *w == '-';
+    for (size_t i = 0; i < in->n_heredocs; i++)
+        if (streq(in->heredocs[i].name, w))
+            return &in->heredocs[i];
+    return NULL;
+}
+
+/* COPY <<EOF /dest: write the heredocs (substituted unless quoted) as files
+ * NAME in a new scratch directory, open it as the source root (*RET_FD) and
+ * turn the source words into the names. */
+static int heredoc_sources(struct builder *b, const struct chrun_df_instr *in, char **srcs,
+                           size_t n, int *ret_fd, struct chrun_err *err)
+{
+    char dir[64];
+    cleanup_close int dfd = -1;
+    scratch_name(b, "heredoc", dir, sizeof(dir));
+    if (mkdirat(b->tmpfd, dir, 0755) < 0)
+        return chrun_err_sys(err, errno, "create '%s'", dir);
+    dfd = openat(b->tmpfd, dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dfd < 0)
+        return chrun_err_sys(err, errno, "open '%s'", dir);
+    for (size_t i = 0; i < n; i++) {
+        const struct chrun_df_heredoc *h = heredoc_of(in, srcs[i]);
+        cleanup_free char *body = NULL;
+        cleanup_close int fd = -1;
+        struct timespec t[2] = {{.tv_sec = b->epoch}, {.tv_sec = b->epoch}};
+        if (h == NULL)
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "%s: heredocs and files as sources of one %s are not supported",
+                                 in->keyword, in->keyword);
+        if (h->expand ? chrun_dockerfile_expand_raw(h->body, lookup, b, &body, err) < 0
+                      : (body = strdup(h->body)) == NULL)
+            return h->expand ? -1 : chrun_err_sys(err, ENOMEM, "build");
+        fd = openat(dfd, h->name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd < 0 || chrun_io_write_full(fd, body, strlen(body), err) < 0 ||
+            fchmod(fd, 0644) < 0 || futimens(fd, t) < 0)
+            return fd < 0 ? chrun_err_sys(err, errno, "heredoc '%s'", h->name) : -1;
+        free(srcs[i]);
+        if ((srcs[i] = strdup(h->name)) == NULL)
+            return chrun_err_sys(err, ENOMEM, "build");
+    }
+    *ret_fd = take_fd(dfd);
+    return 0;
+}
+
+static int parse_chmod(const char *v, struct chrun_copy *c, struct chrun_err *err)
+{
+    char *end;
+    unsigned long mode;
+    errno = 0;
+    mode = strtoul(v, &end, 8);
+    if (*v == '\0' || *end != '\0' || errno != 0 || mode > 07777)
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                             "--chmod=%s: only octal modes (e.g. 0755) are supported", v);
+    c->chmod = true;
+    c->mode = (mode_t) mode;
+    return 0;
+}
+
+/* COPY/ADD flags and the cache input of the sources (EXTRA). */
+static int copy_setup(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                      struct copy_step *cs, int *heredoc_fd, char **extra, struct chrun_err *err)
+{
+    const char *from = chrun_df_instr_flag(in, "from"), *v;
     struct chrun_digest sources;
-    char **words = NULL;
+    if ((v = chrun_df_instr_flag(in, "chmod")) != NULL && parse_chmod(v, &cs->c, err) < 0)
+        return -1;
+    if ((v = chrun_df_instr_flag(in, "chown")) != NULL && (cs->chown = word1(b, v, err)) == NULL)
+        return -1;
+    if (chrun_df_instr_flag(in, "checksum") != NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "ADD --checksum is only valid with a URL source");
+    if (in->n_heredocs > 0) {
+        if (heredoc_sources(b, in, cs->srcs, cs->n, heredoc_fd, err) < 0 ||
+            chrun_copy_hash(*heredoc_fd, cs->srcs, cs->n, NULL, &sources, err) < 0)
+            return -1;
+        cs->c.ctxfd = *heredoc_fd;
+    } else if (from != NULL) {
+        if (resolve_from(b, s, "COPY --from", from, &cs->from, err) < 0)
+            return -1;
+        sources = cs->from->chain;
+    } else if (chrun_copy_hash(b->ctxfd, cs->srcs, cs->n, cs->c.filter, &sources, err) < 0) {
+        return -1;
+    }
+    if (asprintf(extra, "%s %s", sources.str, in->n_heredocs > 0 ? "heredoc" : "") < 0)
+        return chrun_err_sys(err, ENOMEM, "build");
+    return 0;
+}
+
+static int do_copy(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                   struct chrun_err *err)
+{
+    static const struct step_ops ops = {NULL, copy_fn, NULL};
+    struct copy_step cs = {.c = {.ctxfd = b->ctxfd, .extract = in->kind == CHRUN_DF_ADD,
+                                 .tmpfd = b->tmpfd, .filter = context_filter(b)}};
+    cleanup_free char *text = NULL, *extra = NULL, *dest = NULL, *args = NULL;
+    cleanup_close int heredoc_fd = -1;
+    char **w = NULL;
     size_t n = 0;
     int rc;
-    if (copy_words(b, in, &words, &n, err) < 0)
+    if (copy_words(b, in, &w, &n, err) < 0)
         return -1;
+    cs.srcs = w;
+    cs.n = n - 1;
     for (size_t i = 0; i + 1 < n; i++)
-        if (c.extract && strstr(words[i], "://") != NULL) {
-            chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                          "ADD of a URL is not supported (offline builder): '%s'", words[i]);
-            chrun_dockerfile_words_free(words);
-            return -1;
+        if (is_url(w[i]) && in->n_heredocs == 0) {
+            rc = in->kind == CHRUN_DF_ADD ? add_url(b, s, in, w[i], err)
+                                          : chrun_err_set(err, CHRUN_E_INPUT,
+                                                          "COPY cannot fetch '%s' (use ADD)",
+                                                          w[i]);
+            chrun_dockerfile_words_free(w);
+            return rc;
         }
-    dest = abs_path(b, words[n - 1]);
+    dest = abs_path(s, w[n - 1]);
     rc = dest ? 0 : chrun_err_sys(err, ENOMEM, "build");
-    if (rc == 0 && in->chown != NULL) {
-        char **cw = NULL;
-        size_t cn = 0;
-        rc = chrun_dockerfile_words(in->chown, lookup, b, false, &cw, &cn, err);
-        if (rc == 0)
-            rc = resolve_chown(b, cw[0], &c, err);
-        chrun_dockerfile_words_free(cw);
-    }
-    if (rc == 0)
-        rc = chrun_copy_hash(b->ctxfd, words, n - 1, &sources, err);
-    if (rc == 0 && (asprintf(&text, "%s %s%s%s", in->keyword, in->chown ? "--chown=" : "",
-                             in->chown ? in->chown : "", in->chown ? " " : "") < 0 ||
-                    asprintf(&extra, "%s %u:%u %d", sources.str, c.uid, c.gid, c.chown) < 0))
-        rc = chrun_err_sys(err, ENOMEM, "build");
     for (size_t i = 0; rc == 0 && i < n; i++) {
         char *more = NULL;
-        if (asprintf(&more, "%s%s%s", text, i ? " " : "", i + 1 == n ? dest : words[i]) < 0)
+        if (asprintf(&more, "%s%s%s", args ? args : "", i ? " " : "", i + 1 == n ? dest : w[i]) <
+            0)
             rc = chrun_err_sys(err, ENOMEM, "build");
-        free(text);
-        text = more;
+        free(args);
+        args = more;
     }
+    if (rc == 0)
+        rc = copy_setup(b, s, in, &cs, &heredoc_fd, &extra, err);
+    if (rc == 0 && (text = instr_text(in, args)) == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "build");
     if (rc == 0) {
-        struct copy_step cs = {.c = c, .srcs = words, .n = n - 1};
         cs.c.dest = dest;
-        rc = fs_step(b, text, extra, copy_fn, &cs, err);
+        rc = fs_step(b, s, text, extra, &ops, &cs, err);
     }
-    chrun_dockerfile_words_free(words);
+    free((char *) cs.chown);
+    chrun_dockerfile_words_free(w);
     return rc;
 }
 
-static int workdir_fn(struct builder *b, void *data, struct chrun_err *err)
+static int workdir_fn(struct builder *b, struct stage *s, void *data, struct chrun_err *err)
 {
-    return chrun_copy_mkdir(b->rootfd, data, err);
+    (void) b;
+    return chrun_copy_mkdir(s->rootfd, data, err);
 }
 
-static int do_workdir(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+static int do_workdir(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                      struct chrun_err *err)
 {
-    cleanup_free char *path = NULL, *text = NULL;
-    char **w = NULL;
-    size_t n = 0;
-    if (chrun_dockerfile_words(in->args, lookup, b, false, &w, &n, err) < 0)
+    static const struct step_ops ops = {NULL, workdir_fn, NULL};
+    cleanup_free char *path = NULL, *text = NULL, *w = word1(b, in->args, err);
+    if (w == NULL)
         return -1;
-    path = abs_path(b, w[0]);
-    chrun_dockerfile_words_free(w);
+    path = abs_path(s, w);
     if (path == NULL || asprintf(&text, "WORKDIR %s", path) < 0)
         return chrun_err_sys(err, ENOMEM, "build");
-    json_object_set_new(cfg(b), "WorkingDir", json_string(path));
-    return fs_step(b, text, NULL, workdir_fn, path, err);
+    json_object_set_new(cfg(s), "WorkingDir", json_string(path));
+    return fs_step(b, s, text, NULL, &ops, path, err);
 }
 
 /* ---- metadata -------------------------------------------------------------- */
 
-static int set_env(struct builder *b, const char *key, const char *value, struct chrun_err *err)
+static int set_env(struct stage *s, const char *key, const char *value, struct chrun_err *err)
 {
-    json_t *env = json_object_get(cfg(b), "Env"), *v;
+    json_t *env = json_object_get(cfg(s), "Env"), *v;
     cleanup_free char *kv = NULL;
     size_t i, len = strlen(key);
     if (asprintf(&kv, "%s=%s", key, value) < 0)
         return chrun_err_sys(err, ENOMEM, "build");
     if (!json_is_array(env)) {
         env = json_array();
-        json_object_set_new(cfg(b), "Env", env);
+        json_object_set_new(cfg(s), "Env", env);
     }
     json_array_foreach (env, i, v) {
-        const char *s = json_string_value(v);
-        if (s && strncmp(s, key, len) == 0 && s[len] == '=')
+        const char *str = json_string_value(v);
+        if (str && strncmp(str, key, len) == 0 && str[len] == '=')
             return json_array_set_new(env, i, json_string(kv));
     }
     return json_array_append_new(env, json_string(kv));
 }
 
+static int set_label(json_t *config, const char *key, const char *value)
+{
+    json_t *labels = json_object_get(config, "Labels");
+    if (!json_is_object(labels)) {
+        labels = json_object();
+        json_object_set_new(config, "Labels", labels);
+    }
+    return json_object_set_new(labels, key, json_string(value));
+}
+
+/* ARG NAME[=default] with Docker's scoping: before the first FROM it is a
+ * global ARG (usable in FROM lines); in a stage, a --build-arg wins, then
+ * the default, then, for a bare NAME, the global ARG's value. */
+static int set_arg(struct builder *b, const char *key, const char *value, struct chrun_err *err)
+{
+    const char *given = build_arg(b, key);
+    struct var *meta = vars_find(&b->meta, key);
+    if (b->cur == NULL) {
+        if (given == NULL && value == NULL && meta != NULL)
+            return 0; /* a bare global ARG keeps a predefined value */
+        return vars_set(&b->meta, key, given ? given : value, err);
+    }
+    if (given == NULL && value == NULL && meta != NULL)
+        value = meta->value;
+    return vars_set(&b->cur->args, key, given ? given : value, err);
+}
+
 /* ENV, LABEL, ARG: KEY=VALUE pairs after substitution. */
-static int do_pairs(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+static int do_pairs(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                    struct chrun_err *err)
 {
     char **w = NULL, **keys = NULL, **values = NULL;
     size_t n = 0, np = 0;
-    int rc = chrun_dockerfile_words(in->args, lookup, b, true, &w, &n, err);
+    int rc = words(b, in->args, true, &w, &n, err);
     if (rc == 0)
         rc = chrun_dockerfile_pairs(in->kind, w, n, &keys, &values, &np, err);
     for (size_t i = 0; rc == 0 && i < np; i++) {
-        if (in->kind == CHRUN_DF_ENV) {
-            rc = set_env(b, keys[i], values[i], err);
-        } else if (in->kind == CHRUN_DF_LABEL) {
-            json_t *labels = json_object_get(cfg(b), "Labels");
-            if (!json_is_object(labels)) {
-                labels = json_object();
-                json_object_set_new(cfg(b), "Labels", labels);
-            }
-            rc = json_object_set_new(labels, keys[i], json_string(values[i]));
-        } else {
-            const char *given = build_arg(b, keys[i]);
-            rc = vars_set(b->seen_from ? &b->args : &b->meta, keys[i],
-                          given ? given : values[i], err);
-        }
+        if (in->kind == CHRUN_DF_ENV)
+            rc = set_env(s, keys[i], values[i], err);
+        else if (in->kind == CHRUN_DF_LABEL)
+            rc = set_label(cfg(s), keys[i], values[i]);
+        else
+            rc = set_arg(b, keys[i], values[i], err);
     }
     chrun_dockerfile_pairs_free(keys, values, np);
     chrun_dockerfile_words_free(w);
@@ -693,18 +1629,19 @@ static bool valid_port(const char *p)
 }
 
 /* EXPOSE and VOLUME: a set of names in the config. */
-static int do_set(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+static int do_set(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                  struct chrun_err *err)
 {
     const char *key = in->kind == CHRUN_DF_EXPOSE ? "ExposedPorts" : "Volumes";
-    json_t *set = json_object_get(cfg(b), key);
+    json_t *set = json_object_get(cfg(s), key);
     char **w = NULL;
     size_t n = 0;
     int rc = 0;
-    if (in->exec == NULL && chrun_dockerfile_words(in->args, lookup, b, true, &w, &n, err) < 0)
+    if (in->exec == NULL && words(b, in->args, true, &w, &n, err) < 0)
         return -1;
     if (!json_is_object(set)) {
         set = json_object();
-        json_object_set_new(cfg(b), key, set);
+        json_object_set_new(cfg(s), key, set);
     }
     for (size_t i = 0; rc == 0 && i < (w ? n : in->n_exec); i++) {
         const char *item = w ? w[i] : in->exec[i];
@@ -722,50 +1659,203 @@ static int do_set(struct builder *b, const struct chrun_df_instr *in, struct chr
     return rc;
 }
 
-/* CMD and ENTRYPOINT: the exec form, or ["/bin/sh", "-c", text]. */
-static int do_command(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+/* A command of CMD, ENTRYPOINT or HEALTHCHECK CMD: the exec form, or the
+ * shell (SHELL's, else /bin/sh -c) with the text. */
+static json_t *command_json(struct stage *s, const struct chrun_df_instr *in, bool healthcheck)
 {
-    json_t *arr = json_array();
+    json_t *arr = json_array(), *sh = json_object_get(cfg(s), "Shell"), *v;
+    size_t i;
     if (arr == NULL)
-        return chrun_err_sys(err, ENOMEM, "build");
+        return NULL;
+    if (healthcheck)
+        json_array_append_new(arr, json_string(in->exec ? "CMD" : "CMD-SHELL"));
     if (in->exec != NULL) {
-        for (size_t i = 0; i < in->n_exec; i++)
+        for (i = 0; i < in->n_exec; i++)
             json_array_append_new(arr, json_string(in->exec[i]));
-    } else {
+        return arr;
+    }
+    if (!healthcheck && json_is_array(sh) && json_array_size(sh) > 0) {
+        json_array_foreach (sh, i, v)
+            json_array_append(arr, v);
+    } else if (!healthcheck) {
         json_array_append_new(arr, json_string("/bin/sh"));
         json_array_append_new(arr, json_string("-c"));
-        json_array_append_new(arr, json_string(in->args));
     }
-    if (in->kind == CHRUN_DF_CMD) {
-        b->seen_cmd = true;
-        return json_object_set_new(cfg(b), "Cmd", arr);
-    }
-    /* Docker: a new ENTRYPOINT drops the base image's CMD */
-    if (!b->seen_cmd)
-        json_object_del(cfg(b), "Cmd");
-    return json_object_set_new(cfg(b), "Entrypoint", arr);
+    json_array_append_new(arr, json_string(in->args));
+    return arr;
 }
 
-static int do_user(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+static int do_command(struct stage *s, const struct chrun_df_instr *in, struct chrun_err *err)
 {
-    char **w = NULL;
-    size_t n = 0;
-    if (chrun_dockerfile_words(in->args, lookup, b, false, &w, &n, err) < 0)
+    json_t *arr = command_json(s, in, false);
+    if (arr == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    if (in->kind == CHRUN_DF_CMD) {
+        s->seen_cmd = true;
+        return json_object_set_new(cfg(s), "Cmd", arr);
+    }
+    /* Docker: a new ENTRYPOINT drops the base image's CMD */
+    if (!s->seen_cmd)
+        json_object_del(cfg(s), "Cmd");
+    return json_object_set_new(cfg(s), "Entrypoint", arr);
+}
+
+/* A Go duration ("1m30s", "500ms", "2h") in nanoseconds; -1 if not one. */
+static int64_t parse_duration(const char *s)
+{
+    static const struct {
+        const char *unit;
+        double ns;
+    } units[] = {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}, {"m", 60e9}, {"h", 3600e9}};
+    double total = 0;
+    if (*s == '\0')
         return -1;
-    json_object_set_new(cfg(b), "User", json_string(w[0]));
-    chrun_dockerfile_words_free(w);
+    while (*s) {
+        char *end;
+        double v = strtod(s, &end);
+        size_t best = 0, ulen = 0;
+        if (end == s || v < 0)
+            return -1;
+        for (size_t i = 0; i < ARRAY_SIZE(units); i++) {
+            size_t l = strlen(units[i].unit);
+            if (strncmp(end, units[i].unit, l) == 0 && l > ulen) {
+                best = i;
+                ulen = l;
+            }
+        }
+        if (ulen == 0)
+            return -1;
+        total += v * units[best].ns;
+        s = end + ulen;
+    }
+    return total > 9e18 ? -1 : (int64_t) total;
+}
+
+static int do_healthcheck(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                          struct chrun_err *err)
+{
+    static const struct {
+        const char *flag, *key;
+    } timings[] = {{"interval", "Interval"},
+                   {"timeout", "Timeout"},
+                   {"start-period", "StartPeriod"},
+                   {"start-interval", "StartInterval"}};
+    json_t *hc = json_object();
+    const char *v;
+    if (hc == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    json_object_set_new(cfg(s), "Healthcheck", hc);
+    if (in->none)
+        return json_object_set_new(hc, "Test", json_pack("[s]", "NONE"));
+    json_object_set_new(hc, "Test", command_json(s, in, true));
+    for (size_t i = 0; i < ARRAY_SIZE(timings); i++) {
+        cleanup_free char *w = NULL;
+        int64_t ns;
+        if ((v = chrun_df_instr_flag(in, timings[i].flag)) == NULL)
+            continue;
+        if ((w = word1(b, v, err)) == NULL)
+            return -1;
+        ns = parse_duration(w);
+        if (ns < 0 || (ns > 0 && ns < 1000000))
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "HEALTHCHECK --%s=%s: not a duration of at least 1ms", timings[i].flag,
+                                 w);
+        if (ns > 0)
+            json_object_set_new(hc, timings[i].key, json_integer(ns));
+    }
+    if ((v = chrun_df_instr_flag(in, "retries")) != NULL) {
+        cleanup_free char *w = word1(b, v, err);
+        char *end;
+        long r;
+        if (w == NULL)
+            return -1;
+        errno = 0;
+        r = strtol(w, &end, 10);
+        if (*w == '\0' || *end != '\0' || errno != 0 || r < 0 || r > 0x7fffffff)
+            return chrun_err_set(err, CHRUN_E_INPUT, "HEALTHCHECK --retries=%s: not a count", w);
+        if (r > 0)
+            json_object_set_new(hc, "Retries", json_integer(r));
+    }
     return 0;
+}
+
+static bool valid_signal(const char *s)
+{
+    static const char *const names[] = {
+        "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV",
+        "USR2", "PIPE", "ALRM", "TERM", "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU",
+        "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS", "RTMIN", "RTMAX"};
+    if (all_digits(s))
+        return strlen(s) <= 2 && atoi(s) >= 1 && atoi(s) <= 64;
+    if (strncasecmp(s, "SIG", 3) == 0)
+        s += 3;
+    for (size_t i = 0; i < ARRAY_SIZE(names); i++)
+        if (strcasecmp(s, names[i]) == 0)
+            return true;
+    /* SIGRTMIN+3 and the like */
+    return (strncasecmp(s, "RTMIN+", 6) == 0 || strncasecmp(s, "RTMAX-", 6) == 0) &&
+           all_digits(s + 6);
+}
+
+static int do_metadata(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                       struct chrun_err *err)
+{
+    cleanup_free char *w = NULL;
+    json_t *arr;
+    switch (in->kind) {
+    case CHRUN_DF_USER:
+    case CHRUN_DF_STOPSIGNAL:
+    case CHRUN_DF_MAINTAINER:
+        if ((w = word1(b, in->args, err)) == NULL)
+            return -1;
+        if (in->kind == CHRUN_DF_USER)
+            return json_object_set_new(cfg(s), "User", json_string(w));
+        if (in->kind == CHRUN_DF_MAINTAINER)
+            return json_object_set_new(s->image, "author", json_string(w));
+        if (!valid_signal(w))
+            return chrun_err_set(err, CHRUN_E_INPUT, "STOPSIGNAL '%s' is not a signal", w);
+        return json_object_set_new(cfg(s), "StopSignal", json_string(w));
+    case CHRUN_DF_SHELL:
+        arr = json_array();
+        for (size_t i = 0; arr && i < in->n_exec; i++)
+            json_array_append_new(arr, json_string(in->exec[i]));
+        return arr ? json_object_set_new(cfg(s), "Shell", arr)
+                   : chrun_err_sys(err, ENOMEM, "build");
+    case CHRUN_DF_ONBUILD:
+        arr = json_object_get(cfg(s), "OnBuild");
+        if (!json_is_array(arr)) {
+            arr = json_array();
+            json_object_set_new(cfg(s), "OnBuild", arr);
+        }
+        /* Docker records the trigger with its keyword in capitals */
+        {
+            size_t klen = strcspn(in->args, " \t");
+            cleanup_free char *t = strdup(in->args);
+            if (t == NULL)
+                return chrun_err_sys(err, ENOMEM, "build");
+            for (size_t i = 0; i < klen; i++)
+                t[i] = (char) toupper((unsigned char) t[i]);
+            return json_array_append_new(arr, json_string(t));
+        }
+    case CHRUN_DF_HEALTHCHECK: return do_healthcheck(b, s, in, err);
+    case CHRUN_DF_CMD:
+    case CHRUN_DF_ENTRYPOINT: return do_command(s, in, err);
+    case CHRUN_DF_EXPOSE:
+    case CHRUN_DF_VOLUME: return do_set(b, s, in, err);
+    default: return do_pairs(b, s, in, err);
+    }
 }
 
 /* ---- FROM ---------------------------------------------------------------------- */
 
-static int from_image(struct builder *b, const char *name, struct chrun_err *err)
+/* Stage S starts from image NAME: its layers are listed, not unpacked. */
+static int from_image(struct builder *b, struct stage *s, const char *name,
+                      struct chrun_err *err)
 {
     struct chrun_store_image img;
     struct chrun_manifest m;
     struct chrun_image_config c;
     struct chrun_digest md;
-    struct chrun_layer_applier *a;
     int rc = 0;
     if (chrun_store_resolve(b->st, name, &img, err) < 0) {
         if (err->code == CHRUN_E_NOTFOUND)
@@ -784,33 +1874,22 @@ static int from_image(struct builder *b, const char *name, struct chrun_err *err
     if (c.n_diff_ids != m.n_layers)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "FROM '%s': %zu layers but %zu diff_ids", name,
                            m.n_layers, c.n_diff_ids);
-    a = rc == 0 ? chrun_layer_applier_new(b->rootfd, err) : NULL;
-    if (rc == 0 && a == NULL)
-        rc = -1;
     for (size_t i = 0; rc == 0 && i < m.n_layers; i++) {
-        cleanup_close int fd = chrun_store_open_blob(b->st, &m.layers[i].digest, err);
         const char *mt = m.layers[i].media_type;
         /* the same bytes under the OCI name: the new manifest is OCI */
         if (streq(mt, CHRUN_MT_DOCKER_LAYER_GZIP))
             mt = CHRUN_MT_OCI_LAYER_GZIP;
-        rc = fd < 0 ? -1 : chrun_layer_apply(a, fd, &m.layers[i], &c.diff_ids[i], err);
-        if (rc == 0 && json_array_append_new(b->layers,
-                                             json_pack("{s:s, s:s, s:I}", "mediaType", mt, "digest",
-                                                       m.layers[i].digest.str, "size",
-                                                       (json_int_t) m.layers[i].size)) < 0)
-            rc = chrun_err_sys(err, ENOMEM, "build");
+        rc = add_layer(s, mt, &m.layers[i].digest, m.layers[i].size, &c.diff_ids[i], err);
     }
-    if (rc == 0)
-        rc = chrun_layer_applier_finish(a, err);
-    chrun_layer_applier_free(a);
     if (rc == 0) {
-        json_object_set(b->image, "config", json_object_get(c.json, "config"));
-        json_object_set(b->image, "history", json_object_get(c.json, "history"));
-        for (size_t i = 0; i < c.n_diff_ids; i++)
-            json_array_append_new(json_object_get(json_object_get(b->image, "rootfs"),
-                                                  "diff_ids"),
-                                  json_string(c.diff_ids[i].str));
-        rc = chain_next(&b->chain, "FROM", md.str, err);
+        json_t *config = json_object_get(c.json, "config");
+        json_t *history = json_object_get(c.json, "history");
+        /* deep copies: the base image's objects are never edited in place */
+        if (json_is_object(config))
+            json_object_set_new(s->image, "config", json_deep_copy(config));
+        if (json_is_array(history))
+            json_object_set_new(s->image, "history", json_deep_copy(history));
+        rc = chain_next(&s->chain, "FROM", md.str, err);
     }
     if (rc < 0)
         chrun_err_prefix(err, "FROM '%s'", name);
@@ -819,60 +1898,141 @@ static int from_image(struct builder *b, const char *name, struct chrun_err *err
     return rc;
 }
 
-static int do_from(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+/* The earlier stage named NAME (any case), or NULL. */
+static struct stage *earlier_stage(struct builder *b, struct stage *s, const char *name)
 {
-    char **w = NULL;
-    size_t n = 0;
-    int rc;
-    if (chrun_dockerfile_words(in->args, lookup, b, false, &w, &n, err) < 0)
+    for (size_t i = 0; i < s->index && i < b->n_df_stages; i++)
+        if (b->stages[i]->name != NULL && strcasecmp(b->stages[i]->name, name) == 0)
+            return b->stages[i];
+    return NULL;
+}
+
+/* Is P (os/arch[/variant]) the HOST platform? A missing variant on either
+ * side matches. */
+static bool platform_matches(const char *host, const char *p)
+{
+    size_t lh = strlen(host), lp = strlen(p);
+    if (strchr(p, '/') == NULL)
+        return false;
+    if (lp <= lh)
+        return strncmp(host, p, lp) == 0 && (host[lp] == '\0' || host[lp] == '/');
+    return strncmp(host, p, lh) == 0 && p[lh] == '/';
+}
+
+static int check_platform(struct builder *b, const char *p, struct chrun_err *err)
+{
+    if (platform_matches(b->platform, p))
+        return 0;
+    return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                         "platform '%s': chrun-build builds for the host's platform only (%s)", p,
+                         b->platform);
+}
+
+static int do_instr(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                    struct chrun_err *err);
+
+/* Run the ONBUILD triggers of the base image, then drop them (Docker does
+ * not pass them on). */
+static int run_triggers(struct builder *b, struct stage *s, const struct chrun_df_instr *from,
+                        struct chrun_err *err)
+{
+    json_t *ob = json_object_get(cfg(s), "OnBuild"), *v;
+    struct chrun_dockerfile t = {0};
+    cleanup_free char *text = NULL;
+    size_t i, len = 0;
+    int rc = 0;
+    if (!json_is_array(ob) || json_array_size(ob) == 0) {
+        json_object_del(cfg(s), "OnBuild");
+        return 0;
+    }
+    json_array_foreach (ob, i, v) {
+        const char *str = json_string_value(v);
+        char *more = NULL;
+        if (str == NULL || strchr(str, '\n') != NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "the base image's OnBuild entry %zu is not "
+                                 "one instruction", i);
+        if (asprintf(&more, "%s%s\n", text ? text : "", str) < 0)
+            return chrun_err_sys(err, ENOMEM, "build");
+        free(text);
+        text = more;
+        len = strlen(text);
+    }
+    json_object_del(cfg(s), "OnBuild");
+    if (chrun_dockerfile_parse_triggers(&t, "ONBUILD trigger", text, len, err) < 0) {
+        chrun_dockerfile_release(&t);
         return -1;
-    b->seen_from = true;
-    if (w[0][0] == '\0')
-        rc = chrun_err_set(err, CHRUN_E_INPUT, "FROM names no image");
-    else if (streq(w[0], "scratch"))
-        rc = chain_next(&b->chain, "FROM", "scratch", err);
-    else
-        rc = from_image(b, w[0], err);
-    chrun_dockerfile_words_free(w);
-    /* a deep copy: the base image's objects are never edited in place */
-    if (rc == 0 && json_object_get(b->image, "config") != NULL)
-        rc = json_object_set_new(b->image, "config",
-                                 json_deep_copy(json_object_get(b->image, "config")));
-    if (rc == 0 && json_object_get(b->image, "history") != NULL)
-        rc = json_object_set_new(b->image, "history",
-                                 json_deep_copy(json_object_get(b->image, "history")));
+    }
+    for (i = 0; rc == 0 && i < t.n_instrs; i++) {
+        chrun_log_info("step: ONBUILD trigger %s %s", t.instrs[i].keyword, t.instrs[i].args);
+        rc = do_instr(b, s, &t.instrs[i], err);
+        if (rc < 0)
+            chrun_err_prefix(err, "ONBUILD trigger '%s %s' of the base of line %u",
+                             t.instrs[i].keyword, t.instrs[i].args, from->line);
+    }
+    chrun_dockerfile_release(&t);
     return rc;
+}
+
+static int do_from(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                   struct chrun_err *err)
+{
+    const char *platform = chrun_df_instr_flag(in, "platform");
+    cleanup_free char *name = NULL, *plat = NULL;
+    struct stage *dep;
+    int rc;
+    b->cur = NULL; /* FROM lines see the global ARGs only */
+    name = word1(b, in->args, err);
+    if (name != NULL && platform != NULL && (plat = word1(b, platform, err)) == NULL)
+        name = NULL;
+    b->cur = s;
+    if (name == NULL)
+        return -1;
+    if (plat != NULL && check_platform(b, plat, err) < 0)
+        return chrun_err_prefix(err, "FROM --platform");
+    if (*name == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "FROM names no image");
+    dep = earlier_stage(b, s, name);
+    if (dep != NULL) {
+        if (build_stage(b, dep, err) < 0)
+            return -1;
+        json_decref(s->image);
+        json_decref(s->layers);
+        s->image = json_deep_copy(dep->image);
+        s->layers = json_deep_copy(dep->layers);
+        if (s->image == NULL || s->layers == NULL)
+            return chrun_err_sys(err, ENOMEM, "build");
+        s->chain = dep->chain;
+        rc = 0;
+    } else if (streq(name, "scratch")) {
+        rc = chain_next(&s->chain, "FROM", "scratch", err);
+    } else {
+        rc = from_image(b, s, name, err);
+    }
+    return rc < 0 ? -1 : run_triggers(b, s, in, err);
 }
 
 /* ---- the instruction loop -------------------------------------------------------- */
 
-static int do_instr(struct builder *b, const struct chrun_df_instr *in, struct chrun_err *err)
+static int do_instr(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                    struct chrun_err *err)
 {
     cleanup_free char *text = NULL, *values = NULL;
     int rc;
     switch (in->kind) {
-    case CHRUN_DF_FROM: return do_from(b, in, err);
-    case CHRUN_DF_RUN: return do_run(b, in, err);
+    case CHRUN_DF_FROM: return do_from(b, s, in, err);
+    case CHRUN_DF_RUN: return do_run(b, s, in, err);
     case CHRUN_DF_COPY:
-    case CHRUN_DF_ADD: return do_copy(b, in, err);
-    case CHRUN_DF_WORKDIR: return do_workdir(b, in, err);
-    case CHRUN_DF_ENV:
-    case CHRUN_DF_LABEL:
-    case CHRUN_DF_ARG: rc = do_pairs(b, in, err); break;
-    case CHRUN_DF_EXPOSE:
-    case CHRUN_DF_VOLUME: rc = do_set(b, in, err); break;
-    case CHRUN_DF_CMD:
-    case CHRUN_DF_ENTRYPOINT: rc = do_command(b, in, err); break;
-    case CHRUN_DF_USER: rc = do_user(b, in, err); break;
-    default: return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "%s is not supported", in->keyword);
+    case CHRUN_DF_ADD: return do_copy(b, s, in, err);
+    case CHRUN_DF_WORKDIR: return do_workdir(b, s, in, err);
+    default: rc = do_metadata(b, s, in, err); break;
     }
-    if (rc < 0 || !b->seen_from)
+    if (rc < 0 || b->cur == NULL)
         return rc;
     /* ARG values are part of the state later steps see */
-    if (asprintf(&text, "%s %s", in->keyword, in->args) < 0)
+    if ((text = instr_text(in, in->args)) == NULL)
         return chrun_err_sys(err, ENOMEM, "build");
-    for (size_t i = 0; in->kind == CHRUN_DF_ARG && i < b->args.n; i++) {
-        const struct var *v = &b->args.v[i];
+    for (size_t i = 0; in->kind == CHRUN_DF_ARG && i < s->args.n; i++) {
+        const struct var *v = &s->args.v[i];
         char *more = NULL;
         if (asprintf(&more, "%s\n%s=%s", values ? values : "", v->name,
                      v->value ? v->value : "") < 0)
@@ -880,37 +2040,82 @@ static int do_instr(struct builder *b, const struct chrun_df_instr *in, struct c
         free(values);
         values = more;
     }
-    return meta_step(b, text, values, err);
+    return meta_step(b, s, text, values, err);
+}
+
+static int build_stage(struct builder *b, struct stage *s, struct chrun_err *err)
+{
+    struct stage *saved = b->cur;
+    int rc = 0;
+    if (s->state == STAGE_DONE)
+        return 0;
+    s->state = STAGE_BUILDING;
+    s->image = json_pack("{s:{s:s, s:[]}}", "rootfs", "type", "layers", "diff_ids");
+    s->layers = json_array();
+    if (s->image == NULL || s->layers == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    /* the seed: the builder's format and the time every layer is capped at */
+    {
+        char seed[64];
+        int len = snprintf(seed, sizeof(seed), "chrun-build 2 %s", b->created);
+        if (chrun_digest_of_buffer(&s->chain, seed, (size_t) len, err) < 0)
+            return -1;
+    }
+    if (s->image_ref != NULL) {
+        rc = from_image(b, s, s->image_ref, err);
+        s->state = STAGE_DONE;
+        return rc;
+    }
+    for (size_t i = s->first; rc == 0 && i < s->end; i++) {
+        const struct chrun_df_instr *in = &b->df.instrs[i];
+        chrun_log_info("step %zu/%zu: %s %s", i + 1, b->df.n_instrs, in->keyword, in->args);
+        b->cur = s;
+        rc = do_instr(b, s, in, err);
+        if (rc < 0 && !b->located) {
+            chrun_err_prefix(err, "'%s' line %u", b->dfname, in->line);
+            b->located = true;
+        }
+    }
+    b->cur = saved;
+    s->state = STAGE_DONE;
+    return rc;
 }
 
 /* ---- image config and manifest --------------------------------------------------- */
 
-static int finish_image(struct builder *b, struct chrun_digest *ret, struct chrun_err *err)
+static int finish_image(struct builder *b, struct stage *s, struct chrun_digest *ret,
+                        struct chrun_err *err)
 {
     char platform[96], *arch, *variant;
     cleanup_free char *cfg_text = NULL, *man_text = NULL;
     cleanup_json json_t *man = NULL;
     struct chrun_digest cfg_digest;
-    chrun_manifest_host_platform(platform, sizeof(platform));
+    snprintf(platform, sizeof(platform), "%s", b->platform);
     arch = strchr(platform, '/');
     *arch++ = '\0';
     variant = strchr(arch, '/');
     if (variant != NULL)
         *variant++ = '\0';
-    json_object_set_new(b->image, "created", json_string(b->created));
-    json_object_set_new(b->image, "os", json_string(platform));
-    json_object_set_new(b->image, "architecture", json_string(arch));
+    for (size_t i = 0; i < b->opts->n_labels; i++) {
+        const char *l = b->opts->labels[i], *eq = strchr(l, '=');
+        cleanup_free char *key = eq ? strndup(l, (size_t) (eq - l)) : NULL;
+        if (key == NULL || set_label(cfg(s), key, eq + 1) < 0)
+            return chrun_err_sys(err, ENOMEM, "--label");
+    }
+    json_object_set_new(s->image, "created", json_string(b->created));
+    json_object_set_new(s->image, "os", json_string(platform));
+    json_object_set_new(s->image, "architecture", json_string(arch));
     if (variant != NULL)
-        json_object_set_new(b->image, "variant", json_string(variant));
+        json_object_set_new(s->image, "variant", json_string(variant));
     /* sorted keys: the same image gives the same bytes */
-    cfg_text = json_dumps(b->image, JSON_COMPACT | JSON_SORT_KEYS);
+    cfg_text = json_dumps(s->image, JSON_COMPACT | JSON_SORT_KEYS);
     if (cfg_text == NULL)
         return chrun_err_sys(err, ENOMEM, "image config");
     if (chrun_store_put_blob(b->st, cfg_text, strlen(cfg_text), NULL, &cfg_digest, err) < 0)
         return chrun_err_prefix(err, "image config");
     man = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:O}", "schemaVersion", 2, "mediaType",
                     CHRUN_MT_OCI_MANIFEST, "config", "mediaType", CHRUN_MT_OCI_CONFIG, "digest",
-                    cfg_digest.str, "size", (json_int_t) strlen(cfg_text), "layers", b->layers);
+                    cfg_digest.str, "size", (json_int_t) strlen(cfg_text), "layers", s->layers);
     man_text = man ? json_dumps(man, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (man_text == NULL)
         return chrun_err_sys(err, ENOMEM, "manifest");
@@ -929,12 +2134,127 @@ static int finish_image(struct builder *b, struct chrun_digest *ret, struct chru
 
 /* ---- setup ------------------------------------------------------------------------ */
 
-static int read_epoch(struct builder *b, struct chrun_err *err)
+/* "id=ID,src=FILE" (src may be spelled source; type=file is the default),
+ * or "id=ID,env=NAME". */
+static int parse_secret(const char *spec, struct secret *ret, struct chrun_err *err)
+{
+    const char *p = spec;
+    *ret = (struct secret){0};
+    while (*p) {
+        size_t len = strcspn(p, ",");
+        const char *eq = memchr(p, '=', len);
+        size_t klen = eq ? (size_t) (eq - p) : len;
+        const char *v = eq ? eq + 1 : "";
+        size_t vlen = eq ? len - klen - 1 : 0;
+        if (klen == 2 && strncmp(p, "id", 2) == 0 && vlen > 0 && vlen < sizeof(ret->id))
+            snprintf(ret->id, sizeof(ret->id), "%.*s", (int) vlen, v);
+        else if (klen == 3 && strncmp(p, "env", 3) == 0 && vlen > 0 && vlen < sizeof(ret->env))
+            snprintf(ret->env, sizeof(ret->env), "%.*s", (int) vlen, v);
+        else if (((klen == 3 && strncmp(p, "src", 3) == 0) ||
+                  (klen == 6 && strncmp(p, "source", 6) == 0)) &&
+                 vlen > 0)
+            ret->path = v; /* up to the end: a path may hold ',' only as the last key */
+        else if (!(klen == 4 && strncmp(p, "type", 4) == 0 &&
+                   ((vlen == 4 && strncmp(v, "file", 4) == 0) ||
+                    (vlen == 3 && strncmp(v, "env", 3) == 0))))
+            return chrun_err_set(err, CHRUN_E_USAGE,
+                                 "--secret '%.*s': want id=ID,src=FILE or id=ID,env=NAME",
+                                 (int) len, p);
+        if (ret->path == v)
+            break;
+        p += len + (p[len] == ',');
+    }
+    if (ret->id[0] == '\0' || (ret->path == NULL) == (ret->env[0] == '\0'))
+        return chrun_err_set(err, CHRUN_E_USAGE,
+                             "--secret: want id=ID,src=FILE or id=ID,env=NAME");
+    return 0;
+}
+
+int chrun_build_check_opts(const struct chrun_build_opts *o, struct chrun_err *err)
+{
+    char host[96];
+    struct secret s;
+    for (size_t i = 0; i < o->n_secrets; i++)
+        if (parse_secret(o->secrets[i], &s, err) < 0)
+            return -1;
+    for (size_t i = 0; i < o->n_labels; i++)
+        if (o->labels[i][0] == '=' || strchr(o->labels[i], '=') == NULL)
+            return chrun_err_set(err, CHRUN_E_USAGE, "--label '%s': want KEY=VALUE",
+                                 o->labels[i]);
+    if (o->network && !streq(o->network, "default") && !streq(o->network, "host") &&
+        !streq(o->network, "none"))
+        return chrun_err_set(err, CHRUN_E_USAGE, "--network '%s': want default, host or none",
+                             o->network);
+    chrun_manifest_host_platform(host, sizeof(host));
+    if (o->platform != NULL && !platform_matches(host, o->platform))
+        return chrun_err_set(err, CHRUN_E_USAGE,
+                             "--platform '%s': chrun-build builds for the host's platform only "
+                             "(%s)",
+                             o->platform, host);
+    if (o->context && o->dockerfile && streq(o->context, "-") && streq(o->dockerfile, "-"))
+        return chrun_err_set(err, CHRUN_E_USAGE, "-f - and CONTEXT - cannot both read stdin");
+    return 0;
+}
+
+/* RFC 3339 "2023-11-14T22:13:20.5Z" or with an offset: seconds since the
+ * epoch, or 0 when it is not one. */
+static int64_t parse_created(const char *s)
+{
+    struct tm tm = {0};
+    const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+    int64_t t;
+    if (p == NULL)
+        return 0;
+    if (*p == '.')
+        p += 1 + strspn(p + 1, "0123456789");
+    t = (int64_t) timegm(&tm);
+    if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':')
+        t -= (*p == '+' ? 1 : -1) * (atoi(p + 1) * 3600 + atoi(p + 4) * 60);
+    else if (!streq(p, "Z"))
+        return 0;
+    return t < 0 ? 0 : t;
+}
+
+/* Without SOURCE_DATE_EPOCH: the "created" of the image the target stage
+ * starts from (following FROM <stage>), 0 for scratch or when unknown. */
+static int64_t base_created(struct builder *b, struct stage *s)
+{
+    for (size_t hops = 0; hops <= b->n_df_stages; hops++) {
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        const struct chrun_df_instr *in = &b->df.instrs[s->first];
+        cleanup_free char *name = NULL;
+        struct chrun_store_image img;
+        struct chrun_manifest m;
+        struct chrun_image_config c;
+        struct stage *dep;
+        int64_t t;
+        b->cur = NULL;
+        name = word1(b, in->args, &ignored);
+        if (name == NULL || streq(name, "scratch"))
+            return 0;
+        if ((dep = earlier_stage(b, s, name)) != NULL) {
+            s = dep;
+            continue;
+        }
+        if (chrun_store_resolve(b->st, name, &img, &ignored) < 0 ||
+            chrun_manifest_load_image(&m, b->st, &img, NULL, NULL, &ignored) < 0)
+            return 0;
+        t = 0;
+        if (chrun_image_config_load(&c, b->st, &m.config.digest, &ignored) == 0) {
+            t = parse_created(json_string_value(json_object_get(c.json, "created")));
+            chrun_image_config_release(&c);
+        }
+        chrun_manifest_release(&m);
+        return t;
+    }
+    return 0;
+}
+
+static int set_epoch(struct builder *b, struct stage *target, struct chrun_err *err)
 {
     const char *s = getenv("SOURCE_DATE_EPOCH");
-    time_t t = time(NULL);
     struct tm tm;
-    b->epoch = -1;
+    time_t t;
     if (s != NULL && *s != '\0') {
         char *end;
         errno = 0;
@@ -942,8 +2262,10 @@ static int read_epoch(struct builder *b, struct chrun_err *err)
         if (errno != 0 || *end != '\0' || v < 0)
             return chrun_err_set(err, CHRUN_E_USAGE, "SOURCE_DATE_EPOCH '%s' is not a number", s);
         b->epoch = v;
-        t = (time_t) v;
+    } else {
+        b->epoch = base_created(b, target);
     }
+    t = (time_t) b->epoch;
     if (gmtime_r(&t, &tm) == NULL)
         return chrun_err_sys(err, EOVERFLOW, "SOURCE_DATE_EPOCH");
     strftime(b->created, sizeof(b->created), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -963,96 +2285,248 @@ static int check_tags(const struct chrun_build_opts *o, struct chrun_err *err)
     return 0;
 }
 
-static int load_dockerfile(const struct chrun_build_opts *o, struct chrun_dockerfile *df,
-                           const char **ret_name, char *pathbuf, size_t size,
-                           struct chrun_err *err)
+/* Copy stdin into a new file NAME under the builder's tmp directory and
+ * return it opened for reading. */
+static int spool_stdin(struct builder *b, const char *name, struct chrun_err *err)
 {
-    cleanup_free char *text = NULL;
-    size_t len;
-    int fd;
-    if (o->dockerfile != NULL)
-        snprintf(pathbuf, size, "%s", o->dockerfile);
-    else if (snprintf(pathbuf, size, "%s/Dockerfile", o->context) >= (int) size)
-        return chrun_err_sys(err, ENAMETOOLONG, "Dockerfile path");
-    *ret_name = pathbuf;
-    fd = open(pathbuf, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "open Dockerfile '%s'", pathbuf);
-    if (chrun_io_read_bounded(fd, CHRUN_DOCKERFILE_MAX, &text, &len, err) < 0) {
-        close(fd);
-        return chrun_err_prefix(err, "Dockerfile '%s'", pathbuf);
-    }
-    close(fd);
-    return chrun_dockerfile_parse(df, pathbuf, text, len, err);
+    cleanup_close int out = -1;
+    cleanup_free char *buf = malloc(CHRUN_IO_BUFSZ);
+    ssize_t n;
+    out = openat(b->tmpfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0 || buf == NULL)
+        return chrun_err_sys(err, out < 0 ? errno : ENOMEM, "read stdin");
+    while ((n = chrun_io_read_full(STDIN_FILENO, buf, CHRUN_IO_BUFSZ, err)) > 0)
+        if (chrun_io_write_full(out, buf, (size_t) n, err) < 0)
+            return chrun_err_prefix(err, "read stdin");
+    if (n < 0)
+        return chrun_err_prefix(err, "read stdin");
+    if (lseek(out, 0, SEEK_SET) < 0)
+        return chrun_err_sys(err, errno, "read stdin");
+    return take_fd(out);
 }
 
-static int make_workdir(struct builder *b, struct chrun_err *err)
+/* CONTEXT "-": a tar on stdin, unpacked with the layer applier's rules, or
+ * else a Dockerfile (*RET_TEXT) with an empty context. */
+static int context_from_stdin(struct builder *b, char **ret_text, size_t *ret_len,
+                              struct chrun_err *err)
 {
-    int tmpfd = chrun_store_tmp_fd(b->st);
-    if (chrun_fs_mkdtemp_at(tmpfd, WORK_PREFIX, b->workname, sizeof(b->workname), err) < 0)
+    cleanup_close int in = spool_stdin(b, "context.in", err);
+    cleanup_close int dfd = -1;
+    bool is_tar = false;
+    if (in < 0)
         return -1;
-    b->workfd = openat(tmpfd, b->workname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (b->workfd < 0 || mkdirat(b->workfd, "rootfs", 0755) < 0)
-        return chrun_err_sys(err, errno, "create build directory");
-    b->rootfd = openat(b->workfd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (b->rootfd < 0)
-        return chrun_err_sys(err, errno, "open build rootfs");
-    if (snprintf(b->bundle, sizeof(b->bundle), "%s/tmp/%s", chrun_store_root_path(b->st),
-                 b->workname) >= (int) sizeof(b->bundle))
-        return chrun_err_sys(err, ENAMETOOLONG, "build directory");
+    if (mkdirat(b->tmpfd, "context", 0755) < 0 ||
+        (dfd = openat(b->tmpfd, "context", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return chrun_err_sys(err, errno, "create the context directory");
+    if (chrun_copy_extract(in, dfd, &is_tar, err) < 0)
+        return chrun_err_prefix(err, "build context '-'");
+    if (!is_tar) {
+        if (lseek(in, 0, SEEK_SET) < 0)
+            return chrun_err_sys(err, errno, "read stdin");
+        if (chrun_io_read_bounded(in, CHRUN_DOCKERFILE_MAX, ret_text, ret_len, err) < 0)
+            return chrun_err_prefix(err, "Dockerfile on stdin");
+    }
+    unlinkat(b->tmpfd, "context.in", 0); /* a copy of stdin is not kept meanwhile */
+    b->ctxfd = openat(b->tmpfd, "context", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (b->ctxfd < 0)
+        return chrun_err_sys(err, errno, "open the context directory");
     return 0;
+}
+
+static int load_dockerfile(struct builder *b, struct chrun_err *err)
+{
+    const struct chrun_build_opts *o = b->opts;
+    cleanup_free char *text = NULL;
+    size_t len = 0;
+    int fd = -1;
+    bool stdin_ctx = streq(o->context, "-");
+    if (stdin_ctx && context_from_stdin(b, &text, &len, err) < 0)
+        return -1;
+    if (stdin_ctx && text != NULL && o->dockerfile != NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "build context '-' is not a tar archive");
+    if (stdin_ctx && text != NULL) {
+        snprintf(b->dfpath, sizeof(b->dfpath), "-");
+    } else if (o->dockerfile != NULL && streq(o->dockerfile, "-")) {
+        snprintf(b->dfpath, sizeof(b->dfpath), "-");
+        if (chrun_io_read_bounded(STDIN_FILENO, CHRUN_DOCKERFILE_MAX, &text, &len, err) < 0)
+            return chrun_err_prefix(err, "Dockerfile on stdin");
+    } else {
+        if (stdin_ctx) {
+            /* a tar context: the Dockerfile is a file in it */
+            snprintf(b->dfpath, sizeof(b->dfpath), "%s", o->dockerfile ? o->dockerfile
+                                                                        : "Dockerfile");
+            fd = chrun_fs_open_in_root(b->ctxfd, b->dfpath, O_RDONLY, 0, err);
+        } else {
+            if (o->dockerfile != NULL)
+                snprintf(b->dfpath, sizeof(b->dfpath), "%s", o->dockerfile);
+            else if (snprintf(b->dfpath, sizeof(b->dfpath), "%s/Dockerfile", o->context) >=
+                     (int) sizeof(b->dfpath))
+                return chrun_err_sys(err, ENAMETOOLONG, "Dockerfile path");
+            fd = open(b->dfpath, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+            if (fd < 0)
+                chrun_err_sys(err, errno, "open Dockerfile '%s'", b->dfpath);
+        }
+        if (fd < 0)
+            return -1;
+        if (chrun_io_read_bounded(fd, CHRUN_DOCKERFILE_MAX, &text, &len, err) < 0) {
+            close(fd);
+            return chrun_err_prefix(err, "Dockerfile '%s'", b->dfpath);
+        }
+        close(fd);
+    }
+    b->dfname = b->dfpath;
+    return chrun_dockerfile_parse(&b->df, b->dfpath, text, len, err);
+}
+
+/* One stage per FROM; the ARGs before the first FROM are global. */
+static int split_stages(struct builder *b, struct chrun_err *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->df.n_instrs; i++)
+        n += b->df.instrs[i].kind == CHRUN_DF_FROM;
+    b->stages = calloc(n, sizeof(*b->stages));
+    if (b->stages == NULL)
+        return chrun_err_sys(err, ENOMEM, "build");
+    for (size_t i = 0; i < b->df.n_instrs; i++) {
+        const struct chrun_df_instr *in = &b->df.instrs[i];
+        struct stage *s;
+        if (in->kind != CHRUN_DF_FROM) {
+            if (b->n_stages == 0) {
+                b->cur = NULL;
+                if (do_instr(b, NULL, in, err) < 0)
+                    return chrun_err_prefix(err, "'%s' line %u", b->dfname, in->line);
+            }
+            continue;
+        }
+        for (size_t j = 0; in->stage && j < b->n_stages; j++)
+            if (b->stages[j]->name && streq(b->stages[j]->name, in->stage))
+                return chrun_err_set(err, CHRUN_E_INPUT, "'%s' line %u: stage name '%s' is "
+                                     "already used", b->dfname, in->line, in->stage);
+        if (b->n_stages > 0)
+            b->stages[b->n_stages - 1]->end = i;
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+            return chrun_err_sys(err, ENOMEM, "build");
+        *s = (struct stage){.index = b->n_stages, .name = in->stage, .first = i, .end = i + 1,
+                            .workfd = -1, .rootfd = -1};
+        b->stages[b->n_stages++] = s;
+    }
+    b->stages[b->n_stages - 1]->end = b->df.n_instrs;
+    b->n_df_stages = b->n_stages;
+    return 0;
+}
+
+static int find_target(struct builder *b, struct stage **ret, struct chrun_err *err)
+{
+    const char *t = b->opts->target;
+    if (t == NULL) {
+        *ret = b->stages[b->n_df_stages - 1];
+        return 0;
+    }
+    for (size_t i = 0; i < b->n_df_stages; i++)
+        if (b->stages[i]->name && strcasecmp(b->stages[i]->name, t) == 0) {
+            *ret = b->stages[i];
+            return 0;
+        }
+    return chrun_err_set(err, CHRUN_E_INPUT, "--target '%s': no stage of that name in '%s'", t,
+                         b->dfname);
+}
+
+/* The predefined platform ARGs (BuildKit's), global like ARGs before FROM. */
+static int platform_args(struct builder *b, struct chrun_err *err)
+{
+    char os[32] = "", arch[32] = "", variant[32] = "";
+    sscanf(b->platform, "%31[^/]/%31[^/]/%31s", os, arch, variant);
+    static const char *const pre[] = {"TARGET", "BUILD"};
+    for (size_t i = 0; i < ARRAY_SIZE(pre); i++) {
+        char name[32];
+        const char *vals[] = {b->platform, os, arch, variant};
+        const char *suffix[] = {"PLATFORM", "OS", "ARCH", "VARIANT"};
+        for (size_t j = 0; j < ARRAY_SIZE(vals); j++) {
+            snprintf(name, sizeof(name), "%s%s", pre[i], suffix[j]);
+            if (vars_set(&b->meta, name, vals[j], err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static void stage_free(struct builder *b, struct stage *s)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    if (s->workname[0] != '\0')
+        chrun_fs_rm_rf_at(chrun_store_tmp_fd(b->st), s->workname, &ignored);
+    if (s->rootfd >= 0)
+        close(s->rootfd);
+    if (s->workfd >= 0)
+        close(s->workfd);
+    json_decref(s->image);
+    json_decref(s->layers);
+    vars_release(&s->args);
+    free(s->image_ref);
+    free(s);
 }
 
 static void builder_release(struct builder *b)
 {
     struct chrun_err ignored = CHRUN_ERR_INIT;
-    if (b->workname[0] != '\0')
-        chrun_fs_rm_rf_at(chrun_store_tmp_fd(b->st), b->workname, &ignored);
-    if (b->rootfd >= 0)
-        close(b->rootfd);
-    if (b->workfd >= 0)
-        close(b->workfd);
+    for (size_t i = 0; i < b->n_stages; i++)
+        stage_free(b, b->stages[i]);
+    free(b->stages);
+    if (b->tmpfd >= 0)
+        close(b->tmpfd);
+    if (b->tmpname[0] != '\0')
+        chrun_fs_rm_rf_at(chrun_store_tmp_fd(b->st), b->tmpname, &ignored);
     if (b->ctxfd >= 0)
         close(b->ctxfd);
-    json_decref(b->image);
-    json_decref(b->layers);
+    chrun_dockerfile_release(&b->df);
     vars_release(&b->meta);
-    vars_release(&b->args);
     free(b->used_args);
+    free(b->secrets);
 }
 
 static int builder_init(struct builder *b, struct chrun_store *st,
                         const struct chrun_build_opts *o, struct chrun_err *err)
 {
-    *b = (struct builder){.st = st, .opts = o, .ctxfd = -1, .workfd = -1, .rootfd = -1};
-    b->image = json_pack("{s:{s:s, s:[]}}", "rootfs", "type", "layers", "diff_ids");
-    b->layers = json_array();
+    int tmp = chrun_store_tmp_fd(st);
+    *b = (struct builder){.st = st, .opts = o, .ctxfd = -1, .tmpfd = -1};
     b->used_args = calloc(o->n_build_args + 1, sizeof(bool));
-    if (b->image == NULL || b->layers == NULL || b->used_args == NULL)
+    b->secrets = calloc(o->n_secrets + 1, sizeof(*b->secrets));
+    if (b->used_args == NULL || b->secrets == NULL)
         return chrun_err_sys(err, ENOMEM, "build");
-    if (read_epoch(b, err) < 0 || check_tags(o, err) < 0)
+    if (chrun_build_check_opts(o, err) < 0 || check_tags(o, err) < 0)
         return -1;
-    b->ctxfd = open(o->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (b->ctxfd < 0)
-        return chrun_err_sys(err, errno, "build context '%s'", o->context);
-    return chrun_digest_of_buffer(&b->chain, "chrun-build 1", 13, err);
-}
-
-static int run_instrs(struct builder *b, const struct chrun_dockerfile *df,
-                      struct chrun_err *err)
-{
-    for (size_t i = 0; i < df->n_instrs; i++) {
-        const struct chrun_df_instr *in = &df->instrs[i];
-        chrun_log_info("step %zu/%zu: %s %s", i + 1, df->n_instrs, in->keyword, in->args);
-        if (in->kind == CHRUN_DF_FROM && make_workdir(b, err) < 0)
+    for (size_t i = 0; i < o->n_secrets; i++) {
+        int fd;
+        if (parse_secret(o->secrets[i], &b->secrets[i], err) < 0)
             return -1;
-        if (do_instr(b, in, err) < 0)
-            return chrun_err_prefix(err, "'%s' line %u", b->dfname, in->line);
+        /* checked now: a missing secret fails before any work */
+        if (b->secrets[i].path == NULL) {
+            if (getenv(b->secrets[i].env) == NULL)
+                return chrun_err_set(err, CHRUN_E_INPUT,
+                                     "secret '%s': environment variable '%s' is not set",
+                                     b->secrets[i].id, b->secrets[i].env);
+            continue;
+        }
+        fd = open(b->secrets[i].path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "secret '%s': open '%s'", b->secrets[i].id,
+                                 b->secrets[i].path);
+        close(fd);
     }
-    for (size_t i = 0; i < b->opts->n_build_args; i++)
-        if (!b->used_args[i])
-            chrun_log_warn("build argument '%s' was not consumed by any ARG",
-                           b->opts->build_args[i]);
+    chrun_manifest_host_platform(b->platform, sizeof(b->platform));
+    if (platform_args(b, err) < 0)
+        return -1;
+    if (chrun_fs_mkdtemp_at(tmp, WORK_PREFIX, b->tmpname, sizeof(b->tmpname), err) < 0)
+        return -1;
+    b->tmpfd = openat(tmp, b->tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (b->tmpfd < 0)
+        return chrun_err_sys(err, errno, "open build directory");
+    if (!streq(o->context, "-")) {
+        b->ctxfd = open(o->context, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (b->ctxfd < 0)
+            return chrun_err_sys(err, errno, "build context '%s'", o->context);
+    }
     return 0;
 }
 
@@ -1060,16 +2534,24 @@ int chrun_build(struct chrun_store *st, const struct chrun_build_opts *opts,
                 struct chrun_digest *ret, struct chrun_err *err)
 {
     struct builder b;
-    struct chrun_dockerfile df = {0};
-    char dfpath[PATH_MAX];
+    struct stage *target = NULL;
     int rc = builder_init(&b, st, opts, err);
     if (rc == 0)
-        rc = load_dockerfile(opts, &df, &b.dfname, dfpath, sizeof(dfpath), err);
+        rc = load_dockerfile(&b, err);
     if (rc == 0)
-        rc = run_instrs(&b, &df, err);
+        rc = split_stages(&b, err);
     if (rc == 0)
-        rc = finish_image(&b, ret, err);
-    chrun_dockerfile_release(&df);
+        rc = find_target(&b, &target, err);
+    if (rc == 0)
+        rc = set_epoch(&b, target, err);
+    if (rc == 0)
+        rc = build_stage(&b, target, err);
+    if (rc == 0)
+        rc = finish_image(&b, target, ret, err);
+    for (size_t i = 0; rc == 0 && i < opts->n_build_args; i++)
+        if (!b.used_args[i])
+            chrun_log_warn("build argument '%s' was not consumed by any ARG",
+                           opts->build_args[i]);
     builder_release(&b);
     return rc;
 }

@@ -42,7 +42,47 @@ static int open_beneath(int ctxfd, const char *path, struct chrun_err *err)
     return fd;
 }
 
-typedef int (*source_fn)(void *data, int pathfd, const char *name, struct chrun_err *err);
+/* Where sources come from: the context (beneath it) or a stage's rootfs
+ * (resolved in it), minus what FILTER ignores. */
+struct src_root {
+    int fd;
+    bool in_root;
+    const struct chrun_copy_filter *filter;
+};
+
+static int open_source(const struct src_root *sr, const char *path, struct chrun_err *err)
+{
+    if (sr->in_root)
+        return chrun_fs_open_in_root(sr->fd, *path ? path : ".", O_PATH, 0, err);
+    return open_beneath(sr->fd, path, err);
+}
+
+/* Is REL (a path below the source root) left out by the filter? */
+static bool filtered(const struct chrun_copy_filter *f, const char *rel, bool is_dir)
+{
+    return f != NULL && f->ignored != NULL && *rel != '\0' && f->ignored(f->data, rel, is_dir);
+}
+
+/* Is entry NAME of directory DFD a directory (not followed)? */
+static bool entry_is_dir(int dfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* PARENT/NAME, or NAME when PARENT is empty: a new string (free), or NULL. */
+static char *rel_join(const char *parent, const char *name)
+{
+    char *out = NULL;
+    if (asprintf(&out, "%s%s%s", parent, *parent ? "/" : "", name) < 0)
+        return NULL;
+    return out;
+}
+
+/* FN gets the source (O_PATH), its last component and its path below the
+ * source root. */
+typedef int (*source_fn)(void *data, int pathfd, const char *name, const char *rel,
+                         struct chrun_err *err);
 
 static int name_cmp(const void *a, const void *b)
 {
@@ -101,10 +141,10 @@ static void names_free(char **v, size_t n)
 }
 
 /* Sources whose last component is a pattern: every match in its directory. */
-static int each_match(int ctxfd, const char *dir, const char *pattern, source_fn fn, void *data,
-                      struct chrun_err *err)
+static int each_match(const struct src_root *sr, const char *dir, const char *pattern,
+                      source_fn fn, void *data, struct chrun_err *err)
 {
-    cleanup_close int dfd = open_beneath(ctxfd, dir, err);
+    cleanup_close int dfd = open_source(sr, dir, err);
     char **names = NULL;
     size_t n = 0, hits = 0;
     int rc = 0;
@@ -115,14 +155,16 @@ static int each_match(int ctxfd, const char *dir, const char *pattern, source_fn
         cleanup_close int fd = -1;
         if (fnmatch(pattern, names[i], FNM_PERIOD) != 0)
             continue;
-        hits++;
         if (snprintf(path, sizeof(path), "%s%s%s", dir, *dir ? "/" : "", names[i]) >=
             (int) sizeof(path)) {
             rc = chrun_err_sys(err, ENAMETOOLONG, "source '%s'", names[i]);
             break;
         }
-        fd = open_beneath(ctxfd, path, err);
-        rc = fd < 0 ? -1 : fn(data, fd, names[i], err);
+        if (filtered(sr->filter, path, entry_is_dir(dfd, names[i])))
+            continue;
+        hits++;
+        fd = open_source(sr, path, err);
+        rc = fd < 0 ? -1 : fn(data, fd, names[i], path, err);
     }
     names_free(names, n);
     if (rc == 0 && hits == 0)
@@ -132,7 +174,7 @@ static int each_match(int ctxfd, const char *dir, const char *pattern, source_fn
 }
 
 /* Call FN for every file SRC names in the context. */
-static int each_source(int ctxfd, const char *src, source_fn fn, void *data,
+static int each_source(const struct src_root *sr, const char *src, source_fn fn, void *data,
                        struct chrun_err *err)
 {
     char path[PATH_MAX], *slash, *last;
@@ -153,20 +195,34 @@ static int each_source(int ctxfd, const char *src, source_fn fn, void *data,
         if (strpbrk(slash ? path : "", "*?[") != NULL)
             return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
                                  "source '%s': wildcards only in the last component", src);
-        return each_match(ctxfd, slash ? path : "", last, fn, data, err);
+        return each_match(sr, slash ? path : "", last, fn, data, err);
     }
-    fd = open_beneath(ctxfd, path, err);
+    fd = open_source(sr, path, err);
     if (fd < 0)
         return -1;
-    return fn(data, fd, *last ? last : ".", err);
+    if (sr->filter != NULL) {
+        struct stat st;
+        if (fstat(fd, &st) < 0)
+            return chrun_err_sys(err, errno, "source '%s'", src);
+        if (filtered(sr->filter, path, S_ISDIR(st.st_mode)))
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "source '%s' is excluded from the context (.dockerignore)", src);
+    }
+    return fn(data, fd, *last ? last : ".", path, err);
 }
 
 /* ---- hashing the sources ------------------------------------------------ */
 
-static int hash_node(struct chrun_digest_hasher *h, int pathfd, const char *rel, char *buf,
+struct hash_ctx {
+    struct chrun_digest_hasher h;
+    char *buf;
+    const struct chrun_copy_filter *filter;
+};
+
+static int hash_node(struct hash_ctx *hc, int pathfd, const char *rel, const char *ctxrel,
                      struct chrun_err *err);
 
-static int hash_dir(struct chrun_digest_hasher *h, int pathfd, const char *rel, char *buf,
+static int hash_dir(struct hash_ctx *hc, int pathfd, const char *rel, const char *ctxrel,
                     struct chrun_err *err)
 {
     char **names = NULL;
@@ -175,22 +231,31 @@ static int hash_dir(struct chrun_digest_hasher *h, int pathfd, const char *rel, 
     if (list_dir(pathfd, &names, &n, err) < 0)
         return chrun_err_prefix(err, "'%s'", rel);
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        cleanup_free char *sub = NULL;
-        cleanup_close int fd = openat(pathfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        cleanup_free char *sub = NULL, *subctx = rel_join(ctxrel, names[i]);
+        cleanup_close int fd = -1;
+        if (subctx == NULL) {
+            rc = chrun_err_sys(err, ENOMEM, "hash sources");
+            break;
+        }
+        if (filtered(hc->filter, subctx, entry_is_dir(pathfd, names[i])))
+            continue;
+        fd = openat(pathfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             rc = chrun_err_sys(err, errno, "open '%s/%s'", rel, names[i]);
         else if (asprintf(&sub, "%s/%s", rel, names[i]) < 0)
             rc = chrun_err_sys(err, ENOMEM, "hash sources");
         else
-            rc = hash_node(h, fd, sub, buf, err);
+            rc = hash_node(hc, fd, sub, subctx, err);
     }
     names_free(names, n);
     return rc;
 }
 
-static int hash_node(struct chrun_digest_hasher *h, int pathfd, const char *rel, char *buf,
+static int hash_node(struct hash_ctx *hc, int pathfd, const char *rel, const char *ctxrel,
                      struct chrun_err *err)
 {
+    struct chrun_digest_hasher *h = &hc->h;
+    char *buf = hc->buf;
     struct stat st;
     char head[PATH_MAX + 64];
     int len;
@@ -202,7 +267,7 @@ static int hash_node(struct chrun_digest_hasher *h, int pathfd, const char *rel,
         return len >= (int) sizeof(head) ? chrun_err_set(err, CHRUN_E_INPUT, "name too long")
                                          : -1;
     if (S_ISDIR(st.st_mode))
-        return hash_dir(h, pathfd, rel, buf, err);
+        return hash_dir(hc, pathfd, rel, ctxrel, err);
     if (S_ISLNK(st.st_mode)) {
         ssize_t n = readlinkat(pathfd, "", buf, CHRUN_IO_BUFSZ);
         if (n < 0)
@@ -222,27 +287,24 @@ static int hash_node(struct chrun_digest_hasher *h, int pathfd, const char *rel,
     return 0;
 }
 
-struct hash_ctx {
-    struct chrun_digest_hasher h;
-    char *buf;
-};
-
-static int hash_source(void *data, int pathfd, const char *name, struct chrun_err *err)
+static int hash_source(void *data, int pathfd, const char *name, const char *rel,
+                       struct chrun_err *err)
 {
-    struct hash_ctx *hc = data;
-    return hash_node(&hc->h, pathfd, name, hc->buf, err);
+    return hash_node(data, pathfd, name, rel, err);
 }
 
-int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n, struct chrun_digest *ret,
+int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n,
+                    const struct chrun_copy_filter *filter, struct chrun_digest *ret,
                     struct chrun_err *err)
 {
-    struct hash_ctx hc = {.buf = malloc(CHRUN_IO_BUFSZ)};
+    struct hash_ctx hc = {.buf = malloc(CHRUN_IO_BUFSZ), .filter = filter};
+    struct src_root sr = {.fd = ctxfd, .filter = filter};
     int rc = 0;
     if (hc.buf == NULL)
         return chrun_err_sys(err, ENOMEM, "hash sources");
     rc = chrun_digest_hasher_init(&hc.h, err);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = each_source(ctxfd, srcs[i], hash_source, &hc, err);
+        rc = each_source(&sr, srcs[i], hash_source, &hc, err);
     if (rc == 0)
         rc = chrun_digest_hasher_final(&hc.h, ret, err);
     chrun_digest_hasher_release(&hc.h);
@@ -319,6 +381,7 @@ struct copy_ctx {
     const struct chrun_copy *c;
     bool into_dir;
     char *buf;
+    const struct chrun_copy_filter *filter; /* NULL when copying an unpacked archive */
 };
 
 static int set_meta(const struct copy_ctx *cc, int fd, const struct stat *st, const char *name,
@@ -330,7 +393,8 @@ static int set_meta(const struct copy_ctx *cc, int fd, const struct stat *st, co
     /* run by an ordinary user, files are that user's, which is root in the
      * single-id namespace RUN steps see; --chown to others cannot be done */
     bool owner_is_caller = geteuid() != 0 && !cc->c->chown;
-    if ((!owner_is_caller && fchown(fd, uid, gid) < 0) || fchmod(fd, st->st_mode & 07777) < 0 ||
+    mode_t mode = cc->c->chmod ? cc->c->mode : st->st_mode & 07777;
+    if ((!owner_is_caller && fchown(fd, uid, gid) < 0) || fchmod(fd, mode) < 0 ||
         futimens(fd, times) < 0)
         return chrun_err_sys(err, errno, "set owner, mode and time of '%s'", name);
     return 0;
@@ -348,7 +412,7 @@ static int clear_target(int dirfd, const char *name, bool keep_dir, struct chrun
 }
 
 static int copy_node(const struct copy_ctx *cc, int srcfd, int dirfd, const char *name,
-                     struct chrun_err *err);
+                     const char *rel, struct chrun_err *err);
 
 static int copy_file(const struct copy_ctx *cc, int srcfd, const struct stat *st, int dirfd,
                      const char *name, struct chrun_err *err)
@@ -390,8 +454,10 @@ static int copy_symlink(const struct copy_ctx *cc, int srcfd, const struct stat 
     return 0;
 }
 
-/* Copy the entries of directory SRCFD into directory DSTFD. */
-static int copy_contents(const struct copy_ctx *cc, int srcfd, int dstfd, struct chrun_err *err)
+/* Copy the entries of directory SRCFD (REL below the source root) into
+ * directory DSTFD. */
+static int copy_contents(const struct copy_ctx *cc, int srcfd, int dstfd, const char *rel,
+                         struct chrun_err *err)
 {
     char **names = NULL;
     size_t n = 0;
@@ -399,16 +465,24 @@ static int copy_contents(const struct copy_ctx *cc, int srcfd, int dstfd, struct
     if (list_dir(srcfd, &names, &n, err) < 0)
         return -1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        cleanup_close int fd = openat(srcfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        cleanup_free char *sub = rel_join(rel, names[i]);
+        cleanup_close int fd = -1;
+        if (sub == NULL) {
+            rc = chrun_err_sys(err, ENOMEM, "copy");
+            break;
+        }
+        if (filtered(cc->filter, sub, entry_is_dir(srcfd, names[i])))
+            continue;
+        fd = openat(srcfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
         rc = fd < 0 ? chrun_err_sys(err, errno, "open source '%s'", names[i])
-                    : copy_node(cc, fd, dstfd, names[i], err);
+                    : copy_node(cc, fd, dstfd, names[i], sub, err);
     }
     names_free(names, n);
     return rc;
 }
 
 static int copy_dir(const struct copy_ctx *cc, int srcfd, const struct stat *st, int dirfd,
-                    const char *name, struct chrun_err *err)
+                    const char *name, const char *rel, struct chrun_err *err)
 {
     cleanup_close int dst = -1;
     if (clear_target(dirfd, name, true, err) < 0)
@@ -418,13 +492,13 @@ static int copy_dir(const struct copy_ctx *cc, int srcfd, const struct stat *st,
     dst = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (dst < 0)
         return chrun_err_sys(err, errno, "open directory '%s'", name);
-    if (copy_contents(cc, srcfd, dst, err) < 0)
+    if (copy_contents(cc, srcfd, dst, rel, err) < 0)
         return chrun_err_prefix(err, "'%s'", name);
     return set_meta(cc, dst, st, name, err);
 }
 
 static int copy_node(const struct copy_ctx *cc, int srcfd, int dirfd, const char *name,
-                     struct chrun_err *err)
+                     const char *rel, struct chrun_err *err)
 {
     struct stat st;
     if (fstat(srcfd, &st) < 0)
@@ -432,7 +506,7 @@ static int copy_node(const struct copy_ctx *cc, int srcfd, int dirfd, const char
     if (S_ISREG(st.st_mode))
         return copy_file(cc, srcfd, &st, dirfd, name, err);
     if (S_ISDIR(st.st_mode))
-        return copy_dir(cc, srcfd, &st, dirfd, name, err);
+        return copy_dir(cc, srcfd, &st, dirfd, name, rel, err);
     if (S_ISLNK(st.st_mode))
         return copy_symlink(cc, srcfd, &st, dirfd, name, err);
     return chrun_err_set(err, CHRUN_E_INPUT, "source '%s' is not a file, directory or symlink",
@@ -535,7 +609,45 @@ static int open_dest_dir(const struct chrun_copy *c, struct chrun_err *err)
     return chrun_fs_open_in_root(c->rootfd, c->dest, O_RDONLY | O_DIRECTORY, 0, err);
 }
 
-static int copy_source(void *data, int pathfd, const char *name, struct chrun_err *err)
+/* ADD --chown/--chmod of an archive: unpack it in a scratch directory, then
+ * copy from there with the new owners and modes, which the applier would
+ * take from the archive. */
+static int extract_via_scratch(const struct copy_ctx *cc, int fd,
+                               const struct chrun_descriptor *desc,
+                               const struct chrun_digest *diff_id, struct chrun_err *err)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    struct copy_ctx sub = {.c = cc->c, .into_dir = true, .buf = cc->buf};
+    char name[NAME_MAX + 1];
+    cleanup_close int scratch = -1, dst = -1;
+    int rc;
+    if (chrun_fs_mkdtemp_at(cc->c->tmpfd, "add-", name, sizeof(name), err) < 0)
+        return -1;
+    scratch = openat(cc->c->tmpfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    rc = scratch < 0 ? chrun_err_sys(err, errno, "open '%s'", name)
+                     : extract(fd, scratch, desc, diff_id, err);
+    if (rc == 0) {
+        dst = open_dest_dir(cc->c, err);
+        rc = dst < 0 ? -1 : copy_contents(&sub, scratch, dst, "", err);
+    }
+    chrun_fs_rm_rf_at(cc->c->tmpfd, name, &ignored);
+    return rc;
+}
+
+int chrun_copy_extract(int fd, int destfd, bool *ret_is_tar, struct chrun_err *err)
+{
+    struct chrun_descriptor desc = {0};
+    struct chrun_digest diff_id;
+    cleanup_free char *buf = malloc(CHRUN_IO_BUFSZ);
+    if (buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "extract");
+    if (probe_archive(fd, buf, &desc, &diff_id, ret_is_tar, err) < 0)
+        return -1;
+    return *ret_is_tar ? extract(fd, destfd, &desc, &diff_id, err) : 0;
+}
+
+static int copy_source(void *data, int pathfd, const char *name, const char *rel,
+                       struct chrun_err *err)
 {
     const struct copy_ctx *cc = data;
     const struct chrun_copy *c = cc->c;
@@ -551,6 +663,11 @@ static int copy_source(void *data, int pathfd, const char *name, struct chrun_er
         cleanup_close int fd = chrun_fs_reopen_regular(pathfd, O_RDONLY, err);
         if (fd < 0 || probe_archive(fd, cc->buf, &desc, &diff_id, &is_tar, err) < 0)
             return chrun_err_prefix(err, "ADD '%s'", name);
+        if (is_tar && (c->chown || c->chmod) && c->tmpfd >= 0) {
+            if (extract_via_scratch(cc, fd, &desc, &diff_id, err) < 0)
+                return chrun_err_prefix(err, "ADD '%s'", name);
+            return 0;
+        }
         if (is_tar) {
             dirfd = open_dest_dir(c, err);
             if (dirfd < 0 || extract(fd, dirfd, &desc, &diff_id, err) < 0)
@@ -560,7 +677,7 @@ static int copy_source(void *data, int pathfd, const char *name, struct chrun_er
     }
     if (S_ISDIR(st.st_mode)) {
         cleanup_close int dst = open_dest_dir(c, err);
-        return dst < 0 ? -1 : copy_contents(cc, pathfd, dst, err);
+        return dst < 0 ? -1 : copy_contents(cc, pathfd, dst, rel, err);
     }
     if (cc->into_dir) {
         dirfd = open_dest_dir(c, err);
@@ -574,7 +691,7 @@ static int copy_source(void *data, int pathfd, const char *name, struct chrun_er
     }
     if (dirfd < 0)
         return -1;
-    return copy_node(cc, pathfd, dirfd, base, err);
+    return copy_node(cc, pathfd, dirfd, base, rel, err);
 }
 
 /* DEST names a directory: it ends with '/', or it is one in the rootfs. */
@@ -597,7 +714,8 @@ static bool dest_is_dir(const struct chrun_copy *c)
 int chrun_copy_run(const struct chrun_copy *c, char *const *srcs, size_t n,
                    struct chrun_err *err)
 {
-    struct copy_ctx cc = {.c = c, .buf = malloc(CHRUN_IO_BUFSZ)};
+    struct copy_ctx cc = {.c = c, .buf = malloc(CHRUN_IO_BUFSZ), .filter = c->filter};
+    struct src_root sr = {.fd = c->ctxfd, .in_root = c->src_in_root, .filter = c->filter};
     int rc = 0;
     if (cc.buf == NULL)
         return chrun_err_sys(err, ENOMEM, "copy");
@@ -608,7 +726,7 @@ int chrun_copy_run(const struct chrun_copy *c, char *const *srcs, size_t n,
                            "sources",
                            c->dest);
     for (size_t i = 0; rc == 0 && i < n; i++)
-        rc = each_source(c->ctxfd, srcs[i], copy_source, &cc, err);
+        rc = each_source(&sr, srcs[i], copy_source, &cc, err);
     free(cc.buf);
     return rc;
 }

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -77,6 +78,8 @@ struct lex {
     chrun_df_lookup_fn lookup;
     void *data;
     bool split;
+    bool raw;    /* quotes and escapes are literal: only substitution */
+    char escape; /* '\\' or '`' */
     bool in_word;
     struct sbuf cur;
     struct strv words;
@@ -120,7 +123,7 @@ static bool name_char(char c, bool first)
 static int lex_subword(struct lex *lx, char **ret, struct chrun_err *err)
 {
     struct lex sub = {.p = lx->p, .lookup = lx->lookup, .data = lx->data, .split = false,
-                      .depth = lx->depth + 1};
+                      .depth = lx->depth + 1, .escape = lx->escape};
     int rc = sub.depth > SUBST_DEPTH_MAX
                  ? chrun_err_set(err, CHRUN_E_INPUT, "${...} substitutions nested deeper than %d",
                                  SUBST_DEPTH_MAX)
@@ -138,12 +141,44 @@ static int lex_subword(struct lex *lx, char **ret, struct chrun_err *err)
     return rc;
 }
 
-/* ${NAME}, ${NAME:-word}, ${NAME:+word}; lx->p is just past "${". */
+/* VAL without its shortest (LONGEST: longest) prefix (SUFFIX: suffix)
+ * matching the shell PATTERN, written to *RET (a new string). */
+static int trim_pattern(const char *val, const char *pattern, bool suffix, bool longest,
+                        char **ret, struct chrun_err *err)
+{
+    size_t len = strlen(val);
+    cleanup_free char *buf = strdup(val);
+    if (buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "dockerfile");
+    for (size_t k = 0; k <= len; k++) {
+        /* the candidate split: prefixes grow (or shrink), suffixes likewise */
+        size_t i = suffix ? (longest ? k : len - k) : (longest ? len - k : k);
+        bool match;
+        if (suffix) {
+            match = fnmatch(pattern, val + i, 0) == 0;
+        } else {
+            char c = buf[i];
+            buf[i] = '\0';
+            match = fnmatch(pattern, buf, 0) == 0;
+            buf[i] = c;
+        }
+        if (match) {
+            *ret = suffix ? strndup(val, i) : strdup(val + i);
+            return *ret ? 0 : chrun_err_sys(err, ENOMEM, "dockerfile");
+        }
+    }
+    *ret = take_ptr(buf);
+    return 0;
+}
+
+/* ${NAME} and ${NAME<op>word} for the ops -, +, ? (with or without ':'),
+ * #, ##, %, %%; lx->p is just past "${". */
 static int lex_braced(struct lex *lx, bool raw, struct chrun_err *err)
 {
-    cleanup_free char *name = NULL, *word = NULL;
+    cleanup_free char *name = NULL, *word = NULL, *trimmed = NULL;
     const char *start = lx->p, *val;
-    char op = 0;
+    char op[3] = "";
+    bool colon = false, set;
     while (name_char(*lx->p, lx->p == start))
         lx->p++;
     if (lx->p == start)
@@ -151,23 +186,45 @@ static int lex_braced(struct lex *lx, bool raw, struct chrun_err *err)
     name = strndup(start, (size_t) (lx->p - start));
     if (name == NULL)
         return chrun_err_sys(err, ENOMEM, "dockerfile");
-    if (lx->p[0] == ':' && (lx->p[1] == '-' || lx->p[1] == '+')) {
-        op = lx->p[1];
+    if (lx->p[0] == ':' && lx->p[1] != '\0' && strchr("-+?", lx->p[1]) != NULL) {
+        colon = true;
+        op[0] = lx->p[1];
         lx->p += 2;
-        if (lex_subword(lx, &word, err) < 0)
-            return -1;
+    } else if (*lx->p != '\0' && strchr("-+?#%", *lx->p) != NULL) {
+        op[0] = *lx->p++;
+        if ((op[0] == '#' || op[0] == '%') && *lx->p == op[0])
+            op[1] = *lx->p++;
     } else if (*lx->p != '}') {
         return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
                              "substitution '${%s%.*s}' is not supported (only ${%s}, "
-                             "${%s:-word} and ${%s:+word})",
-                             name, (int) strcspn(lx->p, "}"), lx->p, name, name, name);
+                             "${%s[:]-word}, ${%s[:]+word}, ${%s[:]?word}, ${%s#word}, "
+                             "${%s%%word} and ## %%%%)",
+                             name, (int) strcspn(lx->p, "}"), lx->p, name, name, name, name,
+                             name, name);
     }
+    if (op[0] != '\0' && lex_subword(lx, &word, err) < 0)
+        return -1;
+    if (op[0] == '\0' && *lx->p != '}')
+        return chrun_err_set(err, CHRUN_E_INPUT, "missing '}' in a ${...} substitution");
     lx->p++; /* '}' */
     val = lx->lookup ? lx->lookup(lx->data, name) : NULL;
-    if (op == '-' && (val == NULL || *val == '\0'))
-        val = word;
-    else if (op == '+')
-        val = (val != NULL && *val != '\0') ? word : "";
+    set = val != NULL && (!colon || *val != '\0');
+    switch (op[0]) {
+    case '-': val = set ? val : word; break;
+    case '+': val = set ? word : ""; break;
+    case '?':
+        if (!set)
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s: %s", name,
+                                 *word ? word : "parameter not set or empty");
+        break;
+    case '#':
+    case '%':
+        if (trim_pattern(val ? val : "", word, op[0] == '%', op[1] != '\0', &trimmed, err) < 0)
+            return -1;
+        val = trimmed;
+        break;
+    default: break;
+    }
     return lex_add_str(lx, val ? val : "", raw, err);
 }
 
@@ -212,7 +269,8 @@ static int lex_double_quoted(struct lex *lx, struct chrun_err *err)
     lx->in_word = true;
     while (*lx->p && *lx->p != '"') {
         int rc;
-        if (*lx->p == '\\' && lx->p[1] && strchr("\"\\$", lx->p[1])) {
+        if (*lx->p == lx->escape && lx->p[1] &&
+            (lx->p[1] == '"' || lx->p[1] == '$' || lx->p[1] == lx->escape)) {
             rc = lex_add(lx, lx->p[1], true, err);
             lx->p += 2;
         } else if (*lx->p == '$') {
@@ -235,11 +293,11 @@ static int lex_run(struct lex *lx, char stop, struct chrun_err *err)
     while (*lx->p && *lx->p != stop) {
         int rc;
         char c = *lx->p;
-        if (c == '\'') {
+        if (c == '\'' && !lx->raw) {
             rc = lex_single_quoted(lx, err);
-        } else if (c == '"') {
+        } else if (c == '"' && !lx->raw) {
             rc = lex_double_quoted(lx, err);
-        } else if (c == '\\') {
+        } else if (c == lx->escape && !lx->raw) {
             lx->p++;
             rc = lex_add(lx, *lx->p ? *lx->p++ : '\\', true, err);
         } else if (c == '$') {
@@ -257,7 +315,28 @@ static int lex_run(struct lex *lx, char stop, struct chrun_err *err)
 int chrun_dockerfile_words(const char *s, chrun_df_lookup_fn lookup, void *data, bool split,
                            char ***ret_words, size_t *ret_n, struct chrun_err *err)
 {
-    struct lex lx = {.p = s, .lookup = lookup, .data = data, .split = split};
+    return chrun_dockerfile_words_escape(s, '\\', lookup, data, split, ret_words, ret_n, err);
+}
+
+int chrun_dockerfile_expand_raw(const char *s, chrun_df_lookup_fn lookup, void *data, char **ret,
+                                struct chrun_err *err)
+{
+    struct lex lx = {.p = s, .lookup = lookup, .data = data, .raw = true, .escape = '\\'};
+    int rc = lex_run(&lx, '\0', err);
+    if (rc == 0)
+        *ret = lx.cur.s ? take_ptr(lx.cur.s) : strdup("");
+    if (rc == 0 && *ret == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "dockerfile");
+    free(lx.cur.s);
+    chrun_dockerfile_words_free(lx.words.v);
+    return rc;
+}
+
+int chrun_dockerfile_words_escape(const char *s, char escape, chrun_df_lookup_fn lookup,
+                                  void *data, bool split, char ***ret_words, size_t *ret_n,
+                                  struct chrun_err *err)
+{
+    struct lex lx = {.p = s, .lookup = lookup, .data = data, .split = split, .escape = escape};
     int rc = lex_run(&lx, '\0', err);
     if (rc == 0 && (lx.in_word || !split))
         rc = lex_end_word(&lx, err);
@@ -354,20 +433,29 @@ int chrun_dockerfile_pairs(enum chrun_df_kind kind, char *const *words, size_t n
 
 /* ---- instructions ------------------------------------------------------------- */
 
+/* Flags an instruction takes; NULL-terminated lists. A name ending in '*'
+ * may repeat; "link" and "keep" style booleans may go without a value. */
+static const char *const run_flags[] = {"mount*", "network", NULL};
+static const char *const copy_flags[] = {"from", "chown", "chmod", "link", NULL};
+static const char *const add_flags[] = {"chown", "chmod", "checksum", "link", NULL};
+static const char *const from_flags[] = {"platform", NULL};
+static const char *const hc_flags[] = {"interval", "timeout", "start-period", "start-interval",
+                                       "retries", NULL};
+
 struct keyword {
     const char *name;
-    int kind;       /* enum chrun_df_kind, or -1: known but refused */
-    bool json_form; /* takes the JSON exec form */
-    const char *why;
+    enum chrun_df_kind kind;
+    bool json_form;            /* takes the JSON exec form */
+    const char *const *flags;  /* NULL: none */
 };
 
 static const struct keyword keywords[] = {
-    {"FROM", CHRUN_DF_FROM, false, NULL},
-    {"RUN", CHRUN_DF_RUN, true, NULL},
+    {"FROM", CHRUN_DF_FROM, false, from_flags},
+    {"RUN", CHRUN_DF_RUN, true, run_flags},
     {"CMD", CHRUN_DF_CMD, true, NULL},
     {"ENTRYPOINT", CHRUN_DF_ENTRYPOINT, true, NULL},
-    {"COPY", CHRUN_DF_COPY, true, NULL},
-    {"ADD", CHRUN_DF_ADD, true, NULL},
+    {"COPY", CHRUN_DF_COPY, true, copy_flags},
+    {"ADD", CHRUN_DF_ADD, true, add_flags},
     {"ENV", CHRUN_DF_ENV, false, NULL},
     {"ARG", CHRUN_DF_ARG, false, NULL},
     {"WORKDIR", CHRUN_DF_WORKDIR, false, NULL},
@@ -375,11 +463,11 @@ static const struct keyword keywords[] = {
     {"LABEL", CHRUN_DF_LABEL, false, NULL},
     {"EXPOSE", CHRUN_DF_EXPOSE, false, NULL},
     {"VOLUME", CHRUN_DF_VOLUME, true, NULL},
-    {"HEALTHCHECK", -1, false, "HEALTHCHECK is not supported by chrun-build"},
-    {"ONBUILD", -1, false, "ONBUILD is not supported by chrun-build"},
-    {"SHELL", -1, false, "SHELL is not supported by chrun-build (RUN uses /bin/sh -c)"},
-    {"STOPSIGNAL", -1, false, "STOPSIGNAL is not supported by chrun-build"},
-    {"MAINTAINER", -1, false, "MAINTAINER is not supported by chrun-build (use LABEL)"},
+    {"SHELL", CHRUN_DF_SHELL, true, NULL},
+    {"HEALTHCHECK", CHRUN_DF_HEALTHCHECK, false, hc_flags},
+    {"STOPSIGNAL", CHRUN_DF_STOPSIGNAL, false, NULL},
+    {"ONBUILD", CHRUN_DF_ONBUILD, false, NULL},
+    {"MAINTAINER", CHRUN_DF_MAINTAINER, false, NULL},
 };
 
 static const struct keyword *find_keyword(const char *word, size_t len)
@@ -390,11 +478,31 @@ static const struct keyword *find_keyword(const char *word, size_t len)
     return NULL;
 }
 
+const char *chrun_df_instr_flag(const struct chrun_df_instr *in, const char *name)
+{
+    const char *found = NULL;
+    for (size_t i = 0; i < in->n_flags; i++)
+        if (streq(in->flags[i].name, name))
+            found = in->flags[i].value ? in->flags[i].value : "";
+    return found;
+}
+
 static void instr_release(struct chrun_df_instr *in)
 {
     free(in->args);
-    free(in->chown);
+    free(in->stage);
+    for (size_t i = 0; i < in->n_flags; i++) {
+        free(in->flags[i].name);
+        free(in->flags[i].value);
+    }
+    free(in->flags);
     chrun_dockerfile_words_free(in->exec);
+    for (size_t i = 0; i < in->n_heredocs; i++) {
+        free(in->heredocs[i].name);
+        free(in->heredocs[i].body);
+    }
+    free(in->heredocs);
+    free(in->script);
 }
 
 void chrun_dockerfile_release(struct chrun_dockerfile *df)
@@ -413,28 +521,51 @@ static char *skip_space(char *s)
     return s;
 }
 
-/* Take the --flags in front of the arguments. Only COPY/ADD --chown exists. */
-static int parse_flags(struct chrun_df_instr *in, char **args, struct chrun_err *err)
+/* Is flag NAME (LEN bytes) in LIST? *RET_REPEAT: it may be given twice. */
+static bool flag_known(const char *const *list, const char *name, size_t len, bool *ret_repeat)
+{
+    for (; list && *list; list++) {
+        size_t l = strcspn(*list, "*");
+        if (l == len && strncmp(*list, name, len) == 0) {
+            *ret_repeat = (*list)[l] == '*';
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Take the --flags in front of the arguments, checked against KW's set. */
+static int parse_flags(struct chrun_df_instr *in, const struct keyword *kw, char **args,
+                       struct chrun_err *err)
 {
     while (str_has_prefix(*args, "--")) {
-        char *flag = *args, *end = flag + strcspn(flag, " \t");
+        char *flag = *args + 2, *end = flag + strcspn(flag, " \t");
         size_t len = (size_t) (end - flag);
         const char *eq = memchr(flag, '=', len);
         size_t name_len = eq ? (size_t) (eq - flag) : len;
-        bool copy = in->kind == CHRUN_DF_COPY || in->kind == CHRUN_DF_ADD;
-        if (copy && name_len == 7 && strncmp(flag, "--chown", 7) == 0 && eq != NULL) {
-            free(in->chown);
-            in->chown = strndup(eq + 1, (size_t) (end - eq - 1));
-            if (in->chown == NULL)
-                return chrun_err_sys(err, ENOMEM, "dockerfile");
-        } else if (copy && name_len == 6 && strncmp(flag, "--from", 6) == 0) {
-            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                                 "%s --from is not supported (multi-stage builds are not)",
-                                 in->keyword);
-        } else {
-            return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "%s flag '%.*s' is not supported",
-                                 in->keyword, (int) name_len, flag);
-        }
+        struct chrun_df_flag *p;
+        bool repeat = false;
+        if (!flag_known(kw->flags, flag, name_len, &repeat))
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "%s flag '--%.*s' is not supported",
+                                 kw->name, (int) name_len, flag);
+        for (size_t i = 0; !repeat && i < in->n_flags; i++)
+            if (strlen(in->flags[i].name) == name_len &&
+                strncmp(in->flags[i].name, flag, name_len) == 0)
+                return chrun_err_set(err, CHRUN_E_INPUT, "%s flag '--%.*s' given twice",
+                                     kw->name, (int) name_len, flag);
+        if (eq == NULL && !(name_len == 4 && strncmp(flag, "link", 4) == 0))
+            return chrun_err_set(err, CHRUN_E_INPUT, "%s flag '--%.*s' needs a value",
+                                 kw->name, (int) name_len, flag);
+        p = realloc(in->flags, (in->n_flags + 1) * sizeof(*p));
+        if (p == NULL)
+            return chrun_err_sys(err, ENOMEM, "dockerfile");
+        in->flags = p;
+        p = &in->flags[in->n_flags];
+        p->name = strndup(flag, name_len);
+        p->value = eq ? strndup(eq + 1, (size_t) (end - eq - 1)) : NULL;
+        in->n_flags++;
+        if (p->name == NULL || (eq != NULL && p->value == NULL))
+            return chrun_err_sys(err, ENOMEM, "dockerfile");
         *args = skip_space(end);
     }
     return 0;
@@ -473,27 +604,74 @@ static int parse_exec_form(struct chrun_df_instr *in, struct chrun_err *err)
     return 0;
 }
 
-/* FROM IMAGE: one stage only. */
-static int check_from(const struct chrun_df_instr *in, struct chrun_err *err)
+static bool stage_name_ok(const char *s)
 {
-    char *copy = strdup(in->args), *save = NULL, *w[4] = {0};
-    size_t n = 0;
-    int rc = 0;
-    if (copy == NULL)
-        return chrun_err_sys(err, ENOMEM, "dockerfile");
-    for (char *t = strtok_r(copy, " \t", &save); t && n < 4; t = strtok_r(NULL, " \t", &save))
-        w[n++] = t;
-    if (n == 3 && strcasecmp(w[1], "AS") == 0)
-        rc = chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                           "FROM ... AS is not supported (multi-stage builds are not)");
-    else if (n != 1)
-        rc = chrun_err_set(err, CHRUN_E_INPUT, "FROM takes exactly one image");
-    free(copy);
-    return rc;
+    if (!isalpha((unsigned char) *s))
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char) *s) && !strchr("-_.", *s))
+            return false;
+    return true;
 }
 
-/* Turn one logical line into an instruction. */
-static int parse_instr(struct chrun_df_instr *in, char *text, struct chrun_err *err)
+/* FROM IMAGE [AS NAME]: ARGS becomes IMAGE, STAGE the lowercased NAME. */
+static int parse_from(struct chrun_df_instr *in, struct chrun_err *err)
+{
+    char *save = NULL, *w[4] = {0};
+    size_t n = 0;
+    for (char *t = strtok_r(in->args, " \t", &save); t && n < 4; t = strtok_r(NULL, " \t", &save))
+        w[n++] = t;
+    if (n == 3 && strcasecmp(w[1], "AS") == 0) {
+        if (!stage_name_ok(w[2]))
+            return chrun_err_set(err, CHRUN_E_INPUT, "FROM ... AS '%s': not a stage name", w[2]);
+        in->stage = strdup(w[2]);
+        if (in->stage == NULL)
+            return chrun_err_sys(err, ENOMEM, "dockerfile");
+        for (char *p = in->stage; *p; p++)
+            *p = (char) tolower((unsigned char) *p);
+    } else if (n != 1) {
+        return chrun_err_set(err, CHRUN_E_INPUT, "FROM takes an image and optionally AS NAME");
+    }
+    return 0; /* strtok_r cut ARGS at the end of the image */
+}
+
+/* HEALTHCHECK [OPTIONS] CMD command | NONE. */
+static int parse_healthcheck(struct chrun_df_instr *in, struct chrun_err *err)
+{
+    char *rest;
+    if (strcasecmp(in->args, "NONE") == 0) {
+        if (in->n_flags > 0)
+            return chrun_err_set(err, CHRUN_E_INPUT, "HEALTHCHECK NONE takes no options");
+        in->none = true;
+        return 0;
+    }
+    if (strncasecmp(in->args, "CMD", 3) != 0 || (in->args[3] != ' ' && in->args[3] != '\t'))
+        return chrun_err_set(err, CHRUN_E_INPUT, "HEALTHCHECK wants CMD command or NONE");
+    rest = skip_space(in->args + 3);
+    if (*rest == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "HEALTHCHECK CMD needs a command");
+    memmove(in->args, rest, strlen(rest) + 1);
+    return parse_exec_form(in, err);
+}
+
+static int parse_instr(struct chrun_df_instr *in, char *text, bool trigger, struct chrun_err *err);
+
+/* ONBUILD INSTRUCTION: checked now, kept as text for the image config. */
+static int parse_onbuild(struct chrun_df_instr *in, struct chrun_err *err)
+{
+    struct chrun_df_instr inner = {.line = in->line};
+    cleanup_free char *copy = strdup(in->args);
+    int rc;
+    if (copy == NULL)
+        return chrun_err_sys(err, ENOMEM, "dockerfile");
+    rc = parse_instr(&inner, copy, true, err);
+    instr_release(&inner);
+    return rc < 0 ? chrun_err_prefix(err, "ONBUILD") : 0;
+}
+
+/* Turn one logical line into an instruction. TRIGGER: an ONBUILD trigger,
+ * which cannot be FROM, ONBUILD or MAINTAINER. */
+static int parse_instr(struct chrun_df_instr *in, char *text, bool trigger, struct chrun_err *err)
 {
     const struct keyword *kw;
     size_t klen = strcspn(text, " \t");
@@ -501,12 +679,14 @@ static int parse_instr(struct chrun_df_instr *in, char *text, struct chrun_err *
     kw = find_keyword(text, klen);
     if (kw == NULL)
         return chrun_err_set(err, CHRUN_E_INPUT, "unknown instruction '%.*s'", (int) klen, text);
-    if (kw->kind < 0)
-        return chrun_err_set(err, CHRUN_E_UNSUPPORTED, "%s", kw->why);
-    in->kind = (enum chrun_df_kind) kw->kind;
+    if (trigger && (kw->kind == CHRUN_DF_FROM || kw->kind == CHRUN_DF_ONBUILD ||
+                    kw->kind == CHRUN_DF_MAINTAINER))
+        return chrun_err_set(err, CHRUN_E_INPUT, "%s is not allowed as an ONBUILD trigger",
+                             kw->name);
+    in->kind = kw->kind;
     in->keyword = kw->name;
     args = skip_space(text + klen);
-    if (parse_flags(in, &args, err) < 0)
+    if (parse_flags(in, kw, &args, err) < 0)
         return -1;
     end = args + strlen(args);
     while (end > args && isspace((unsigned char) end[-1]))
@@ -518,14 +698,99 @@ static int parse_instr(struct chrun_df_instr *in, char *text, struct chrun_err *
         return chrun_err_sys(err, ENOMEM, "dockerfile");
     if (kw->json_form && parse_exec_form(in, err) < 0)
         return -1;
+    if (in->kind == CHRUN_DF_SHELL && in->exec == NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "SHELL wants the JSON form [\"exe\", \"arg\"...]");
+    if (in->kind == CHRUN_DF_SHELL && in->n_exec == 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "SHELL needs at least one element");
     if (in->kind == CHRUN_DF_FROM)
-        return check_from(in, err);
+        return parse_from(in, err);
+    if (in->kind == CHRUN_DF_HEALTHCHECK)
+        return parse_healthcheck(in, err);
+    if (in->kind == CHRUN_DF_ONBUILD)
+        return parse_onbuild(in, err);
     return 0;
 }
 
+/* ---- heredocs ------------------------------------------------------------------ */
+
+/* Find the <<WORD, <<-WORD, <<"WORD" and <<'WORD' markers of a RUN, COPY or
+ * ADD line (outside quotes) and add them to IN, in order. */
+static int find_heredocs(struct chrun_df_instr *in, struct chrun_err *err)
+{
+    const char *p = in->args;
+    char quote = 0;
+    if (in->exec != NULL ||
+        (in->kind != CHRUN_DF_RUN && in->kind != CHRUN_DF_COPY && in->kind != CHRUN_DF_ADD))
+        return 0;
+    for (; *p; p++) {
+        struct chrun_df_heredoc *h;
+        const char *name;
+        size_t len;
+        char q = 0;
+        bool strip = false;
+        if (quote) {
+            quote = *p == quote ? 0 : quote;
+            continue;
+        }
+        if (*p == '\'' || *p == '"') {
+            quote = *p;
+            continue;
+        }
+        if (p[0] != '<' || p[1] != '<' || p[2] == '<' || (p > in->args && p[-1] == '<'))
+            continue;
+        p += 2;
+        if (*p == '-') {
+            strip = true;
+            p++;
+        }
+        if (*p == '"' || *p == '\'')
+            q = *p++;
+        name = p;
+        while (isalnum((unsigned char) *p) || (*p != '\0' && strchr("_.-", *p) != NULL))
+            p++;
+        len = (size_t) (p - name);
+        if (len == 0)
+            return chrun_err_set(err, CHRUN_E_INPUT, "heredoc '<<' without a delimiter word");
+        if (q && *p != q)
+            return chrun_err_set(err, CHRUN_E_INPUT, "heredoc delimiter %c%.*s is not closed", q,
+                                 (int) len, name);
+        if (in->n_heredocs >= 64)
+            return chrun_err_set(err, CHRUN_E_INPUT, "more than 64 heredocs in one instruction");
+        h = realloc(in->heredocs, (in->n_heredocs + 1) * sizeof(*h));
+        if (h == NULL)
+            return chrun_err_sys(err, ENOMEM, "dockerfile");
+        in->heredocs = h;
+        h = &in->heredocs[in->n_heredocs++];
+        *h = (struct chrun_df_heredoc){.name = strndup(name, len), .expand = q == 0,
+                                        .strip = strip};
+        if (h->name == NULL)
+            return chrun_err_sys(err, ENOMEM, "dockerfile");
+        if (q == 0)
+            p--;
+    }
+    return 0;
+}
+
+/* "RUN <<EOF" alone: the heredoc is the script. */
+static bool heredoc_only(const struct chrun_df_instr *in)
+{
+    const char *p = in->args + 2;
+    const struct chrun_df_heredoc *h = &in->heredocs[0];
+    size_t len = strlen(h->name);
+    if (in->n_heredocs != 1 || !str_has_prefix(in->args, "<<"))
+        return false;
+    p += *p == '-';
+    if (*p == '"' || *p == '\'')
+        return strncmp(p + 1, h->name, len) == 0 && p[len + 1] == *p && p[len + 2] == '\0';
+    return strncmp(p, h->name, len) == 0 && p[len] == '\0';
+}
+
+/* ---- lines --------------------------------------------------------------------- */
+
 /* A parser directive on the first lines ("# escape=\"): *RET_IS tells
  * whether LINE is one. Returns 0, or -1 for a directive chrun refuses. */
-static int directive(const char *line, bool *ret_is, struct chrun_err *err)
+static int directive(struct chrun_dockerfile *df, const char *line, bool *ret_is,
+                     struct chrun_err *err)
 {
     const char *p = line + 1, *name, *eq;
     *ret_is = false;
@@ -543,11 +808,14 @@ static int directive(const char *line, bool *ret_is, struct chrun_err *err)
     eq++;
     while (*eq == ' ' || *eq == '\t')
         eq++;
-    if ((size_t) (p - name) == 6 && strncasecmp(name, "escape", 6) == 0 &&
-        !(eq[0] == '\\' && (eq[1] == '\0' || isspace((unsigned char) eq[1]))))
-        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                             "parser directive escape=%.8s is not supported (only '\\')", eq);
-    /* "syntax" names a BuildKit frontend; the classic builder ignores it too. */
+    if ((size_t) (p - name) == 6 && strncasecmp(name, "escape", 6) == 0) {
+        if ((eq[0] != '\\' && eq[0] != '`') || (eq[1] != '\0' && !isspace((unsigned char) eq[1])))
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "parser directive escape=%.8s: only '\\' or '`'", eq);
+        df->escape = eq[0];
+    }
+    /* "syntax" names a BuildKit frontend and "check" its linter: ignored,
+     * as the classic builder ignores them */
     return 0;
 }
 
@@ -558,7 +826,17 @@ struct parser {
     unsigned logical_line;
     bool in_instr;
     bool seen_from;
+    bool triggers;
+    /* heredoc bodies being read for the last instruction */
+    size_t heredoc;     /* index of the one being read */
+    bool in_heredoc;
+    struct sbuf raw;    /* RUN: the heredoc lines as the shell reads them */
 };
+
+static struct chrun_df_instr *last_instr(struct parser *ps)
+{
+    return &ps->df->instrs[ps->df->n_instrs - 1];
+}
 
 static int add_instr(struct parser *ps, struct chrun_err *err)
 {
@@ -573,14 +851,59 @@ static int add_instr(struct parser *ps, struct chrun_err *err)
     df->instrs = in;
     in = &df->instrs[df->n_instrs++];
     *in = (struct chrun_df_instr){.line = ps->logical_line};
-    if (parse_instr(in, ps->logical.s, err) < 0)
+    if (parse_instr(in, ps->logical.s, ps->triggers, err) < 0 || find_heredocs(in, err) < 0)
         return -1;
-    if (in->kind == CHRUN_DF_FROM && ps->seen_from)
-        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                             "a second FROM is not supported (multi-stage builds are not)");
-    if (in->kind != CHRUN_DF_FROM && in->kind != CHRUN_DF_ARG && !ps->seen_from)
+    if (!ps->triggers && in->kind != CHRUN_DF_FROM && in->kind != CHRUN_DF_ARG &&
+        !ps->seen_from)
         return chrun_err_set(err, CHRUN_E_INPUT, "%s before FROM", in->keyword);
     ps->seen_from |= in->kind == CHRUN_DF_FROM;
+    if (in->n_heredocs > 0) {
+        ps->in_heredoc = true;
+        ps->heredoc = 0;
+        ps->raw.len = 0;
+        return sbuf_add(&ps->raw, in->args, strlen(in->args), err);
+    }
+    return 0;
+}
+
+/* The heredocs of the last instruction are complete. */
+static int heredocs_done(struct parser *ps, struct chrun_err *err)
+{
+    struct chrun_df_instr *in = last_instr(ps);
+    ps->in_heredoc = false;
+    if (in->kind != CHRUN_DF_RUN)
+        return 0;
+    if (heredoc_only(in))
+        in->script = strdup(in->heredocs[0].body);
+    else
+        in->script = strdup(ps->raw.s);
+    if (in->script == NULL)
+        return chrun_err_sys(err, ENOMEM, "dockerfile");
+    return 0;
+}
+
+/* One physical line of a heredoc body. */
+static int feed_heredoc(struct parser *ps, const char *line, struct chrun_err *err)
+{
+    struct chrun_df_instr *in = last_instr(ps);
+    struct chrun_df_heredoc *h = &in->heredocs[ps->heredoc];
+    const char *text = line;
+    struct sbuf body = {.s = h->body, .len = h->body ? strlen(h->body) : 0};
+    if (sbuf_add(&ps->raw, "\n", 1, err) < 0 || sbuf_add(&ps->raw, line, strlen(line), err) < 0)
+        return -1;
+    while (h->strip && *text == '\t')
+        text++;
+    if (streq(text, h->name)) {
+        if (h->body == NULL && (h->body = strdup("")) == NULL)
+            return chrun_err_sys(err, ENOMEM, "dockerfile");
+        return ++ps->heredoc == in->n_heredocs ? heredocs_done(ps, err) : 0;
+    }
+    body.cap = body.len + 1;
+    if (sbuf_add(&body, text, strlen(text), err) < 0 || sbuf_add(&body, "\n", 1, err) < 0) {
+        h->body = body.s;
+        return -1;
+    }
+    h->body = body.s;
     return 0;
 }
 
@@ -593,7 +916,7 @@ static int feed_line(struct parser *ps, char *line, unsigned lineno, struct chru
         return 0; /* blank and comment lines, also inside a continued instruction */
     while (end > line && isspace((unsigned char) end[-1]))
         *--end = '\0';
-    if (end > line && end[-1] == '\\') {
+    if (end > line && end[-1] == ps->df->escape) {
         *--end = '\0';
         more = true;
     }
@@ -613,17 +936,27 @@ static int feed_line(struct parser *ps, char *line, unsigned lineno, struct chru
 
 static int parse_lines(struct parser *ps, char *text, struct chrun_err *err)
 {
-    bool directives = true;
+    bool directives = !ps->triggers;
     unsigned lineno = 0;
     char *line = text, *nl;
     for (; line != NULL; line = nl) {
         nl = strchr(line, '\n');
         if (nl != NULL)
             *nl++ = '\0';
+        else if (*line == '\0')
+            break; /* the text ended with a newline */
         lineno++;
+        if (ps->in_heredoc) {
+            size_t len = strlen(line);
+            if (len > 0 && line[len - 1] == '\r')
+                line[len - 1] = '\0';
+            if (feed_heredoc(ps, line, err) < 0)
+                return chrun_err_prefix(err, "'%s' line %u", ps->name, lineno);
+            continue;
+        }
         if (directives && line[0] == '#') {
             bool is;
-            if (directive(line, &is, err) < 0)
+            if (directive(ps->df, line, &is, err) < 0)
                 return chrun_err_prefix(err, "'%s' line %u", ps->name, lineno);
             if (is)
                 continue;
@@ -632,22 +965,32 @@ static int parse_lines(struct parser *ps, char *text, struct chrun_err *err)
         if (feed_line(ps, line, lineno, err) < 0)
             return chrun_err_prefix(err, "'%s' line %u", ps->name, ps->logical_line);
     }
+    if (ps->in_heredoc) {
+        const struct chrun_df_instr *in = last_instr(ps);
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "'%s' line %u: heredoc '%s' has no terminating line '%s'", ps->name,
+                             in->line, in->heredocs[ps->heredoc].name,
+                             in->heredocs[ps->heredoc].name);
+    }
     if (!ps->in_instr)
         return 0;
     /* a continuation on the last line ends the instruction, as in Docker */
     ps->in_instr = false;
     if (add_instr(ps, err) < 0)
         return chrun_err_prefix(err, "'%s' line %u", ps->name, ps->logical_line);
+    if (ps->in_heredoc)
+        return chrun_err_set(err, CHRUN_E_INPUT, "'%s' line %u: heredoc has no terminating line",
+                             ps->name, ps->logical_line);
     return 0;
 }
 
-int chrun_dockerfile_parse(struct chrun_dockerfile *df, const char *name, const char *text,
-                           size_t len, struct chrun_err *err)
+static int parse_text(struct chrun_dockerfile *df, const char *name, const char *text,
+                      size_t len, bool triggers, struct chrun_err *err)
 {
-    struct parser ps = {.df = df, .name = name};
+    struct parser ps = {.df = df, .name = name, .triggers = triggers};
     cleanup_free char *copy = NULL;
     int rc;
-    *df = (struct chrun_dockerfile){0};
+    *df = (struct chrun_dockerfile){.escape = '\\'};
     if (len > CHRUN_DOCKERFILE_MAX)
         return chrun_err_sys(err, EFBIG, "'%s'", name);
     if (memchr(text, '\0', len) != NULL)
@@ -657,7 +1000,20 @@ int chrun_dockerfile_parse(struct chrun_dockerfile *df, const char *name, const 
         return chrun_err_sys(err, ENOMEM, "'%s'", name);
     rc = parse_lines(&ps, copy, err);
     free(ps.logical.s);
-    if (rc == 0 && !ps.seen_from)
+    free(ps.raw.s);
+    if (rc == 0 && !triggers && !ps.seen_from)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "'%s' has no FROM instruction", name);
     return rc;
+}
+
+int chrun_dockerfile_parse(struct chrun_dockerfile *df, const char *name, const char *text,
+                           size_t len, struct chrun_err *err)
+{
+    return parse_text(df, name, text, len, false, err);
+}
+
+int chrun_dockerfile_parse_triggers(struct chrun_dockerfile *df, const char *name,
+                                    const char *text, size_t len, struct chrun_err *err)
+{
+    return parse_text(df, name, text, len, true, err);
 }

@@ -235,14 +235,13 @@ test_expect_success 'a missing FROM image tells to pull or load it' '
     test_one_error_line chrun-build err "line 1: FROM image .nosuch:1. is not in the store.*chrun-pull or chrun-load"
 '
 
-test_expect_success 'unsupported instructions are refused with the line' '
+test_expect_success 'what is still refused is refused with the line' '
     mkdir un &&
-    for bad in "FROM fixture/basic:1 AS b" "HEALTHCHECK CMD true" "COPY --from=x a b" \
-               "RUN --mount=type=cache,target=/x true" "ONBUILD RUN x" "SHELL [\"/bin/bash\"]" \
-               "STOPSIGNAL 9" "ADD http://example.com/x /x"; do
+    for bad in "RUN --mount=type=ssh true" "ADD http://127.0.0.1:1/x /x" "COPY --parents a b" \
+               "RUN --security=insecure true" "COPY --chmod=u+x f /f"; do
         printf "FROM fixture/basic:1\n%s\n" "$bad" >un/Dockerfile &&
         test_expect_code 1 chrun-build -q un 2>err &&
-        test_one_error_line chrun-build err "Dockerfile. line 2: .*(not supported)" || return 1
+        test_one_error_line chrun-build err "Dockerfile. line 2: .*(not supported|supported)" || return 1
     done
 '
 

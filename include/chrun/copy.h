@@ -21,14 +21,32 @@
 #include "chrun/digest.h"
 #include "chrun/err.h"
 
+/* Which context entries COPY/ADD and the cache hashing leave out (the
+ * .dockerignore seam). IGNORED gets the path relative to the source root
+ * ("dir/file", no leading "./" or "/") and whether it is a directory; an
+ * ignored directory is skipped with everything below it. A source named
+ * explicitly that is ignored is "not found"; wildcard matches that are
+ * ignored are skipped. */
+struct chrun_copy_filter {
+    bool (*ignored)(void *data, const char *relpath, bool is_dir);
+    void *data;
+};
+
 struct chrun_copy {
-    int ctxfd;         /* build context directory */
+    int ctxfd;         /* source root: the build context, or a stage's rootfs */
+    bool src_in_root;  /* sources resolve in CTXFD as in a container (a stage or
+                        * image: absolute symlinks are fine), else beneath it */
     int rootfd;        /* rootfs directory */
     const char *dest;  /* absolute destination inside the rootfs */
     bool chown;        /* set owners to uid:gid (else 0:0) */
     uid_t uid;
     gid_t gid;
+    bool chmod;        /* COPY/ADD --chmod: MODE on every file and directory */
+    mode_t mode;
     bool extract;      /* ADD: unpack tar archives */
+    int tmpfd;         /* a scratch directory (ADD --chown/--chmod of an archive
+                        * extracts there first), or -1 */
+    const struct chrun_copy_filter *filter; /* NULL: nothing ignored */
 };
 
 /* Copy SRCS (N context paths) as COPY/ADD do: into DEST when it ends with
@@ -40,8 +58,15 @@ int chrun_copy_run(const struct chrun_copy *c, char *const *srcs, size_t n,
 /* Digest of what SRCS name in the context: for every file below them its
  * relative name, type, permission bits, symlink target and bytes (not
  * mtimes or owners), for the step cache. Returns 0 or -1. */
-int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n, struct chrun_digest *ret,
+int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n,
+                    const struct chrun_copy_filter *filter, struct chrun_digest *ret,
                     struct chrun_err *err);
+
+/* If the file at FD is a tar (plain, gzip or zstd), set *RET_IS_TAR and
+ * unpack it into directory DESTFD with the layer applier's safety rules
+ * (".." and absolute names refused); else leave DESTFD alone. Returns 0 or
+ * -1. */
+int chrun_copy_extract(int fd, int destfd, bool *ret_is_tar, struct chrun_err *err);
 
 /* Create directory PATH (absolute in the rootfs ROOTFD) and its missing
  * parents (0755, root), resolving existing components in the root as the

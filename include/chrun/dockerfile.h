@@ -1,14 +1,18 @@
-/* The Dockerfile subset of chrun-build: parsing into instructions, and
+/* The Dockerfile language of chrun-build: parsing into instructions, and
  * Docker's word rules (quotes, escapes, $VAR substitution) for the
  * instructions that apply them.
  *
- * Supported: FROM (one stage, no AS), RUN, CMD, ENTRYPOINT (JSON exec form
- * or shell form), COPY and ADD (only flag --chown), ENV, ARG, WORKDIR, USER,
- * LABEL, EXPOSE, VOLUME. Everything else (multi-stage builds, COPY --from,
- * RUN --mount and any other flag, HEALTHCHECK, ONBUILD, SHELL, STOPSIGNAL,
- * MAINTAINER, an escape directive other than '\', unknown instructions) is
- * refused with CHRUN_E_UNSUPPORTED or CHRUN_E_INPUT and a message naming the
- * file and line: never silently ignored. Pure logic, no I/O. */
+ * Every instruction Docker documents is parsed: FROM [--platform] IMAGE
+ * [AS NAME] (several stages), RUN, CMD, ENTRYPOINT, SHELL (JSON exec form or
+ * shell form), COPY and ADD, ENV, ARG, WORKDIR, USER, LABEL, EXPOSE, VOLUME,
+ * HEALTHCHECK (options, CMD or NONE), STOPSIGNAL, ONBUILD, MAINTAINER.
+ * Heredocs (<<EOF, <<-EOF, quoted delimiters, several per instruction) on
+ * RUN, COPY and ADD; the parser directives "# syntax=" (ignored) and
+ * "# escape=" ('\' or '`'). Flags are checked against each instruction's
+ * documented set (RUN --mount/--network, COPY --from/--chown/--chmod/--link,
+ * ADD --chown/--chmod/--checksum/--link, FROM --platform, HEALTHCHECK's
+ * timings); others, and unknown instructions, are refused with a message
+ * naming the file and line: never silently ignored. Pure logic, no I/O. */
 #ifndef CHRUN_DOCKERFILE_H
 #define CHRUN_DOCKERFILE_H
 
@@ -35,6 +39,26 @@ enum chrun_df_kind {
     CHRUN_DF_LABEL,
     CHRUN_DF_EXPOSE,
     CHRUN_DF_VOLUME,
+    CHRUN_DF_SHELL,
+    CHRUN_DF_HEALTHCHECK,
+    CHRUN_DF_STOPSIGNAL,
+    CHRUN_DF_ONBUILD,
+    CHRUN_DF_MAINTAINER,
+};
+
+/* One --NAME[=VALUE] flag of an instruction, in the order written. */
+struct chrun_df_flag {
+    char *name;  /* "mount" */
+    char *value; /* NULL when written without '=' */
+};
+
+/* One heredoc of an instruction (<<NAME ... NAME). */
+struct chrun_df_heredoc {
+    char *name;   /* the delimiter, quotes removed */
+    char *body;   /* the lines between, each ending in '\n' (leading tabs
+                   * removed for <<-) */
+    bool expand;  /* unquoted delimiter: $VAR is substituted (COPY/ADD) */
+    bool strip;   /* <<- */
 };
 
 /* One instruction. Strings are owned by the struct. */
@@ -42,16 +66,30 @@ struct chrun_df_instr {
     unsigned line;           /* line of the keyword, 1-based */
     enum chrun_df_kind kind;
     const char *keyword;     /* "RUN" (static) */
-    char *args;              /* after keyword and flags, continuation lines joined, trimmed */
-    char *chown;             /* COPY/ADD --chown value as written, or NULL */
+    char *args;              /* after keyword and flags, continuation lines joined, trimmed;
+                              * FROM: the image only; HEALTHCHECK: after "CMD";
+                              * ONBUILD: the trigger instruction */
+    char *stage;             /* FROM ... AS NAME: NAME lowercased, or NULL */
+    bool none;               /* HEALTHCHECK NONE */
+    struct chrun_df_flag *flags;
+    size_t n_flags;
     char **exec;             /* JSON exec form (NULL-terminated), or NULL for shell form */
     size_t n_exec;
+    struct chrun_df_heredoc *heredocs;
+    size_t n_heredocs;
+    char *script;            /* RUN with heredocs: what the shell runs (the body alone
+                              * for "RUN <<EOF", else the line and the heredocs as the
+                              * shell reads them), else NULL */
 };
 
 struct chrun_dockerfile {
     struct chrun_df_instr *instrs;
     size_t n_instrs;
+    char escape;             /* '\\' or '`' (the escape directive) */
 };
+
+/* The value of the last flag NAME of IN ("" for a bare --NAME), or NULL. */
+const char *chrun_df_instr_flag(const struct chrun_df_instr *in, const char *name);
 
 /* Parse LEN bytes of TEXT (NAME is used in messages: "'NAME' line 3: ...").
  * Joins continuation lines (a trailing '\'), drops comments and blank
@@ -63,6 +101,12 @@ struct chrun_dockerfile {
 int chrun_dockerfile_parse(struct chrun_dockerfile *df, const char *name, const char *text,
                            size_t len, struct chrun_err *err);
 
+/* Parse ONBUILD trigger lines (TEXT holds one instruction per line, no
+ * FROM needed; FROM, ONBUILD and MAINTAINER are refused), as
+ * chrun_dockerfile_parse does otherwise. Returns 0 or -1. */
+int chrun_dockerfile_parse_triggers(struct chrun_dockerfile *df, const char *name,
+                                    const char *text, size_t len, struct chrun_err *err);
+
 void chrun_dockerfile_release(struct chrun_dockerfile *df);
 
 /* Value of variable NAME, or NULL when unset. */
@@ -70,7 +114,9 @@ typedef const char *(*chrun_df_lookup_fn)(void *data, const char *name);
 
 /* Apply Docker's word rules to S: single quotes are literal, double quotes
  * group and still substitute, a backslash escapes the next character, and
- * $NAME, ${NAME}, ${NAME:-word}, ${NAME:+word} are replaced by LOOKUP's
+ * $NAME, ${NAME}, ${NAME[:]-word}, ${NAME[:]+word}, ${NAME[:]?word} (an error
+ * when unset, or empty with ':'), ${NAME#pat}, ${NAME##pat}, ${NAME%pat},
+ * ${NAME%%pat} (shell patterns) are replaced by LOOKUP's
  * values (unset = empty). With SPLIT, unquoted whitespace (also inside
  * unquoted substituted values) separates words; without it the result is one
  * word. Other ${...} forms fail with CHRUN_E_UNSUPPORTED. On success
@@ -80,6 +126,17 @@ int chrun_dockerfile_words(const char *s, chrun_df_lookup_fn lookup, void *data,
                            char ***ret_words, size_t *ret_n, struct chrun_err *err);
 
 void chrun_dockerfile_words_free(char **words);
+
+/* chrun_dockerfile_words with ESCAPE ('\\' or '`') as the escape character. */
+int chrun_dockerfile_words_escape(const char *s, char escape, chrun_df_lookup_fn lookup,
+                                  void *data, bool split, char ***ret_words, size_t *ret_n,
+                                  struct chrun_err *err);
+
+/* Substitute $NAME and ${NAME...} in S as chrun_dockerfile_words does, but
+ * keep quotes and backslashes as they are (the body of an unquoted heredoc).
+ * On success *RET is a new string (free). Returns 0 or -1. */
+int chrun_dockerfile_expand_raw(const char *s, chrun_df_lookup_fn lookup, void *data, char **ret,
+                                struct chrun_err *err);
 
 /* Split WORDS of ENV, LABEL or ARG into keys and values: "K=V" pairs, or,
  * for ENV and LABEL when the first word has no '=', the legacy "K V..." form

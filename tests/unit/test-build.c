@@ -11,6 +11,8 @@
 #include "chrun/dockerfile.h"
 #include "harness.h"
 
+static const char *lookup_a(void *data, const char *name);
+
 static int parse(struct chrun_dockerfile *df, const char *text, struct chrun_err *err)
 {
     return chrun_dockerfile_parse(df, "Dockerfile", text, strlen(text), err);
@@ -49,7 +51,7 @@ static void test_parse_basic(void)
         CHECK_INT_EQ(df.instrs[3].n_exec, 3);
         CHECK_STR_EQ(df.instrs[3].exec[2], "echo hi");
         CHECK(df.instrs[4].exec == NULL);
-        CHECK_STR_EQ(df.instrs[5].chown, "1:2");
+        CHECK_STR_EQ(chrun_df_instr_flag(&df.instrs[5], "chown"), "1:2");
         CHECK_STR_EQ(df.instrs[5].args, "a b /dst/");
         CHECK_INT_EQ(df.instrs[6].n_exec, 2);
         CHECK_STR_EQ(df.instrs[6].exec[0], "x y");
@@ -74,25 +76,170 @@ static void expect_refused(const char *text, const char *want)
 
 static void test_parse_refusals(void)
 {
-    expect_refused("FROM a AS b\n", "'Dockerfile' line 1: FROM ... AS is not supported");
-    expect_refused("FROM a\nFROM b\n", "line 2: a second FROM is not supported");
-    expect_refused("FROM a\n\nCOPY --from=x a b\n", "line 3: COPY --from is not supported");
-    expect_refused("FROM a\nRUN --mount=type=cache,target=/x true\n",
-                   "line 2: RUN flag '--mount' is not supported");
-    expect_refused("FROM a\nRUN --network=none true\n", "RUN flag '--network'");
-    expect_refused("FROM a\nCOPY --chmod=755 a b\n", "COPY flag '--chmod'");
-    expect_refused("FROM a\nHEALTHCHECK CMD true\n", "line 2: HEALTHCHECK is not supported");
-    expect_refused("FROM a\nONBUILD RUN x\n", "ONBUILD is not supported");
-    expect_refused("FROM a\nSHELL [\"/bin/bash\"]\n", "SHELL is not supported");
-    expect_refused("FROM a\nstopsignal 9\n", "STOPSIGNAL is not supported");
-    expect_refused("FROM a\nMAINTAINER me\n", "MAINTAINER is not supported");
+    expect_refused("FROM a AS 1b\n", "'Dockerfile' line 1: FROM ... AS '1b': not a stage name");
+    expect_refused("FROM a\n\nCOPY --frm=x a b\n", "line 3: COPY flag '--frm' is not supported");
+    expect_refused("FROM a\nRUN --mount=type=cache,target=/x --security=insecure true\n",
+                   "line 2: RUN flag '--security' is not supported");
+    expect_refused("FROM a\nRUN --network=none --network=host true\n",
+                   "RUN flag '--network' given twice");
+    expect_refused("FROM a\nCOPY --chmod a b\n", "COPY flag '--chmod' needs a value");
+    expect_refused("FROM a\nADD --from=x a b\n", "ADD flag '--from' is not supported");
+    expect_refused("FROM a\nHEALTHCHECK true\n", "line 2: HEALTHCHECK wants CMD command or NONE");
+    expect_refused("FROM a\nHEALTHCHECK --interval=5s NONE\n", "HEALTHCHECK NONE takes no options");
+    expect_refused("FROM a\nONBUILD FROM x\n", "ONBUILD: FROM is not allowed as an ONBUILD trigger");
+    expect_refused("FROM a\nONBUILD ONBUILD RUN x\n", "ONBUILD is not allowed");
+    expect_refused("FROM a\nSHELL /bin/bash -c\n", "SHELL wants the JSON form");
     expect_refused("FROM a\nFROBNICATE x\n", "line 2: unknown instruction 'FROBNICATE'");
     expect_refused("RUN true\n", "line 1: RUN before FROM");
     expect_refused("# just a comment\n", "has no FROM instruction");
     expect_refused("FROM a\nRUN\n", "line 2: RUN needs arguments");
-    expect_refused("FROM a b\n", "FROM takes exactly one image");
-    expect_refused("# escape=`\nFROM a\n", "line 1: parser directive escape");
+    expect_refused("FROM a b\n", "FROM takes an image and optionally AS NAME");
+    expect_refused("# escape=x\nFROM a\n", "line 1: parser directive escape=x");
     expect_refused("FROM a\nCMD [1, 2]\n", "not a string");
+    expect_refused("FROM a\nRUN <<EOF\necho hi\nEOFX\n",
+                   "'Dockerfile' line 2: heredoc 'EOF' has no terminating line 'EOF'");
+    expect_refused("FROM a\nRUN cat <<A <<B\na\nA\nb\n", "line 2: heredoc 'B' has no");
+    expect_refused("FROM a\nRUN cat <<\"EOF\n", "heredoc delimiter \"EOF is not closed");
+}
+
+static void test_parse_instructions(void)
+{
+    struct chrun_dockerfile df;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    const char *text = "ARG V=1\n"
+                       "FROM --platform=$BUILDPLATFORM img:$V As Build-1\n"
+                       "RUN --mount=type=cache,target=/c --mount=type=tmpfs,target=/t "
+                       "--network=none make\n"
+                       "FROM scratch\n"
+                       "COPY --from=build-1 --chmod=0755 --chown=1:1 --link /a /b\n"
+                       "ADD --checksum=sha256:00 --chown=2 --chmod=600 x /y\n"
+                       "SHELL [\"/bin/bash\", \"-c\"]\n"
+                       "HEALTHCHECK --interval=5m --timeout=3s --start-period=1s "
+                       "--start-interval=2s --retries=4 CMD curl -f http://x/\n"
+                       "HEALTHCHECK CMD [\"/bin/check\", \"a\"]\n"
+                       "HEALTHCHECK NONE\n"
+                       "STOPSIGNAL SIGKILL\n"
+                       "ONBUILD RUN echo on build\n"
+                       "MAINTAINER Jane <j@example.com>\n";
+    CHECK_INT_EQ(parse(&df, text, &err), 0);
+    CHECK_INT_EQ(df.n_instrs, 13);
+    if (df.n_instrs == 13) {
+        const struct chrun_df_instr *in = df.instrs;
+        CHECK_STR_EQ(in[1].args, "img:$V");
+        CHECK_STR_EQ(in[1].stage, "build-1");
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[1], "platform"), "$BUILDPLATFORM");
+        CHECK_INT_EQ(in[2].n_flags, 3);
+        CHECK_STR_EQ(in[2].flags[0].name, "mount");
+        CHECK_STR_EQ(in[2].flags[1].value, "type=tmpfs,target=/t");
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[2], "network"), "none");
+        CHECK_STR_EQ(in[2].args, "make");
+        CHECK(in[3].stage == NULL);
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[4], "from"), "build-1");
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[4], "chmod"), "0755");
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[4], "link"), "");
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[5], "checksum"), "sha256:00");
+        CHECK_INT_EQ(in[6].kind, CHRUN_DF_SHELL);
+        CHECK_INT_EQ(in[6].n_exec, 2);
+        CHECK_INT_EQ(in[7].kind, CHRUN_DF_HEALTHCHECK);
+        CHECK_STR_EQ(in[7].args, "curl -f http://x/");
+        CHECK(in[7].exec == NULL);
+        CHECK_STR_EQ(chrun_df_instr_flag(&in[7], "start-interval"), "2s");
+        CHECK_INT_EQ(in[8].n_exec, 2);
+        CHECK(in[9].none);
+        CHECK_INT_EQ(in[10].kind, CHRUN_DF_STOPSIGNAL);
+        CHECK_STR_EQ(in[11].args, "RUN echo on build");
+        CHECK_STR_EQ(in[12].args, "Jane <j@example.com>");
+    }
+    chrun_dockerfile_release(&df);
+}
+
+static void test_parse_heredocs(void)
+{
+    struct chrun_dockerfile df;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    const char *text = "# syntax=docker/dockerfile:1.4\n"
+                       "FROM a\n"
+                       "RUN <<EOF\n"
+                       "set -e\n"
+                       "# not a comment of the Dockerfile\n"
+                       "echo $HOME \\\n"
+                       "EOF\n"
+                       "RUN <<-\"END\" cat >/x && cat <<'B' >/y\n"
+                       "\t\tindented $X\n"
+                       "\tEND\n"
+                       "b\n"
+                       "B\n"
+                       "COPY <<f1 <<-f2 /dest/\n"
+                       "one\n"
+                       "f1\n"
+                       "\ttwo\n"
+                       "\tf2\n"
+                       "RUN echo done\n";
+    CHECK_INT_EQ(parse(&df, text, &err), 0);
+    if (err.msg[0])
+        fprintf(stderr, "# %s\n", err.msg);
+    CHECK_INT_EQ(df.n_instrs, 5);
+    if (df.n_instrs == 5) {
+        const struct chrun_df_instr *in = df.instrs;
+        CHECK_INT_EQ(in[1].line, 3);
+        CHECK_INT_EQ(in[1].n_heredocs, 1);
+        CHECK_STR_EQ(in[1].heredocs[0].body,
+                     "set -e\n# not a comment of the Dockerfile\necho $HOME \\\n");
+        CHECK_STR_EQ(in[1].script, in[1].heredocs[0].body);
+        CHECK_INT_EQ(in[2].line, 8);
+        CHECK_INT_EQ(in[2].n_heredocs, 2);
+        CHECK_STR_EQ(in[2].heredocs[0].name, "END");
+        CHECK(!in[2].heredocs[0].expand);
+        CHECK(in[2].heredocs[0].strip);
+        CHECK_STR_EQ(in[2].heredocs[0].body, "indented $X\n");
+        CHECK_STR_EQ(in[2].heredocs[1].body, "b\n");
+        CHECK_STR_EQ(in[2].script, "<<-\"END\" cat >/x && cat <<'B' >/y\n"
+                                   "\t\tindented $X\n\tEND\nb\nB");
+        CHECK_INT_EQ(in[3].kind, CHRUN_DF_COPY);
+        CHECK_INT_EQ(in[3].n_heredocs, 2);
+        CHECK(in[3].heredocs[0].expand);
+        CHECK_STR_EQ(in[3].heredocs[0].body, "one\n");
+        CHECK_STR_EQ(in[3].heredocs[1].body, "two\n");
+        CHECK(in[3].script == NULL);
+        CHECK_INT_EQ(in[4].line, 18);
+    }
+    chrun_dockerfile_release(&df);
+}
+
+static void test_parse_escape_and_triggers(void)
+{
+    struct chrun_dockerfile df;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char **w = NULL, *raw = NULL;
+    size_t n = 0;
+    const char *text = "# escape=`\nFROM a\nRUN dir c:\\ `\n  && echo x\n";
+    CHECK_INT_EQ(parse(&df, text, &err), 0);
+    CHECK_INT_EQ(df.escape, '`');
+    if (df.n_instrs == 2)
+        CHECK_STR_EQ(df.instrs[1].args, "dir c:\\   && echo x");
+    chrun_dockerfile_release(&df);
+    CHECK_INT_EQ(chrun_dockerfile_words_escape("a` b c\\d", '`', NULL, NULL, true, &w, &n, &err),
+                 0);
+    CHECK_INT_EQ(n, 2);
+    if (n == 2) {
+        CHECK_STR_EQ(w[0], "a b");
+        CHECK_STR_EQ(w[1], "c\\d");
+    }
+    chrun_dockerfile_words_free(w);
+    CHECK_INT_EQ(chrun_dockerfile_parse_triggers(&df, "t", "RUN a\nCOPY b c\n", 15, &err), 0);
+    CHECK_INT_EQ(df.n_instrs, 2);
+    chrun_dockerfile_release(&df);
+    CHECK_INT_EQ(chrun_dockerfile_parse_triggers(&df, "t", "FROM x\n", 7, &err), -1);
+    chrun_dockerfile_release(&df);
+    CHECK_INT_EQ(chrun_dockerfile_expand_raw("'$A' \"\\x\" ${A}", lookup_a, NULL, &raw, &err), 0);
+    CHECK_STR_EQ(raw, "'alpha' \"\\x\" alpha");
+    free(raw);
+}
+
+static const char *lookup_a(void *data, const char *name)
+{
+    (void) data;
+    return strcmp(name, "A") == 0 ? "alpha" : NULL;
 }
 
 static const char *lookup(void *data, const char *name)
@@ -140,7 +287,14 @@ static void test_words(void)
     CHECK_STR_EQ(expand("$ $1 50$", true), "$|$1|50$");
     CHECK_STR_EQ(expand("\"a\\\"b\\n\"", true), "a\"b\\n");
     CHECK_STR_EQ(expand("", true), "");
-    CHECK(strstr(expand("${A%x}", true), "ERR:substitution '${A%x}' is not supported") != NULL);
+    CHECK(strstr(expand("${A/x/y}", true), "ERR:substitution '${A/x/y}' is not supported") != NULL);
+    CHECK_STR_EQ(expand("${A#al} ${A#*l} ${A##*a} ${A%a} ${A%%h*} ${A%x}", true),
+                 "pha|pha|alph|alp|alpha");
+    CHECK_STR_EQ(expand("${EMPTY-d} ${EMPTY:-d} ${NOPE-d} ${EMPTY+s} ${EMPTY:+s}x", true),
+                 "d|d|s|x");
+    CHECK_STR_EQ(expand("${A?} ${A:?must}", true), "alpha|alpha");
+    CHECK(strstr(expand("${NOPE?is required}", true), "ERR:NOPE: is required") != NULL);
+    CHECK(strstr(expand("${EMPTY:?}", true), "ERR:EMPTY: parameter not set or empty") != NULL);
     CHECK(strstr(expand("${A", true), "ERR:") != NULL);
     CHECK(strstr(expand("${A:-x", true), "missing '}'") != NULL);
     CHECK(strstr(expand("'abc", true), "unterminated single quote") != NULL);
@@ -272,6 +426,9 @@ int main(void)
 {
     RUN_TEST(test_parse_basic);
     RUN_TEST(test_parse_refusals);
+    RUN_TEST(test_parse_instructions);
+    RUN_TEST(test_parse_heredocs);
+    RUN_TEST(test_parse_escape_and_triggers);
     RUN_TEST(test_words);
     RUN_TEST(test_pairs);
     RUN_TEST(test_changeset);

@@ -1,0 +1,4 @@
+FROM fixture/basic:1 AS a
+COPY --from=b /x /x
+FROM fixture/basic:1 AS b
+COPY --from=a /y /y

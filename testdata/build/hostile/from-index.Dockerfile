@@ -1,0 +1,3 @@
+FROM fixture/basic:1
+FROM scratch
+COPY --from=5 /x /x

@@ -1,0 +1,2 @@
+FROM fixture/basic:1 AS me
+COPY --from=me /x /x

@@ -1,0 +1,2 @@
+FROM fixture/basic:1
+RUN --mount=type=ssh true

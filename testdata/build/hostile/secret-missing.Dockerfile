@@ -1,0 +1,2 @@
+FROM fixture/basic:1
+RUN --mount=type=secret,id=other,required=true true

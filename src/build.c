@@ -21,6 +21,8 @@
 #include "chrun/changeset.h"
 #include "chrun/copy.h"
 #include "chrun/dockerfile.h"
+#include "chrun/dockerignore.h"
+#include "chrun/fetch.h"
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/layer.h"
@@ -85,6 +87,7 @@ struct builder {
     char dfpath[PATH_MAX];
     int ctxfd;
     struct chrun_copy_filter ctx_filter; /* .dockerignore: see context_filter() */
+    struct chrun_dockerignore *ignore;   /* the matcher behind ctx_filter */
     char tmpname[NAME_MAX + 1]; /* the builder's scratch directory in tmp/ */
     int tmpfd;
     unsigned tmp_seq;
@@ -210,6 +213,58 @@ static char *word1(struct builder *b, const char *s, struct chrun_err *err)
 static const struct chrun_copy_filter *context_filter(struct builder *b)
 {
     return b->ctx_filter.ignored != NULL ? &b->ctx_filter : NULL;
+}
+
+/* The copy filter over the context's .dockerignore: an entry is left out
+ * when a pattern excludes it, except a directory that an exception ("!")
+ * may reach below: that one is walked and its entries judged one by one. A
+ * path the matcher cannot judge is left out. */
+static bool dockerignore_filter(void *data, const char *relpath, bool is_dir)
+{
+    const struct chrun_dockerignore *ign = data;
+    struct chrun_err e = CHRUN_ERR_INIT;
+    bool ignored = true, descend = false;
+    while (relpath[0] == '.' && relpath[1] == '/')
+        relpath += 2; /* the copy names entries below a source "." as "./x" */
+    if (*relpath == '\0' || streq(relpath, "."))
+        return false; /* the context itself is never left out (Docker) */
+    if (chrun_dockerignore_match(ign, relpath, &ignored, &e) < 0)
+        return true;
+    if (!ignored || !is_dir)
+        return ignored;
+    if (chrun_dockerignore_may_descend(ign, relpath, &descend, &e) < 0)
+        return true;
+    return !descend;
+}
+
+/* Read the build's ignore file: "<Dockerfile>.dockerignore" beside the
+ * Dockerfile, else the context's .dockerignore (none: nothing ignored). */
+static int load_ignore(struct builder *b, struct chrun_err *err)
+{
+    cleanup_close int dirfd = -1;
+    const char *name = NULL;
+    if (b->ctxfd < 0)
+        return 0;
+    if (!streq(b->dfpath, "-")) {
+        char dir[PATH_MAX];
+        const char *slash = strrchr(b->dfpath, '/');
+        name = slash ? slash + 1 : b->dfpath;
+        snprintf(dir, sizeof(dir), "%.*s", slash ? (int) (slash - b->dfpath) : 1,
+                 slash ? b->dfpath : ".");
+        /* a Dockerfile of a tar context lives in the context itself */
+        dirfd = streq(b->opts->context, "-")
+                    ? chrun_fs_open_in_root(b->ctxfd, dir, O_PATH | O_DIRECTORY, 0, err)
+                    : open(slash == b->dfpath ? "/" : dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (dirfd < 0 && !streq(b->opts->context, "-"))
+            return chrun_err_sys(err, errno, "Dockerfile directory '%s'", dir);
+        if (dirfd < 0)
+            return -1;
+    }
+    if (chrun_dockerignore_load(b->ctxfd, dirfd, name, &b->ignore, err) < 0)
+        return -1;
+    if (chrun_dockerignore_count(b->ignore) > 0)
+        b->ctx_filter = (struct chrun_copy_filter){dockerignore_filter, b->ignore};
+    return 0;
 }
 
 /* --build-arg NAME's value (marking it used), or NULL. */
@@ -946,7 +1001,8 @@ static int prepare_cache(struct builder *b, struct stage *s, struct run_mount *m
 }
 
 /* A bind mount of SOURCE from the context or a stage; rw gets a copy, so
- * writes never reach the source. */
+ * writes never reach the source, and so does the context when a
+ * .dockerignore leaves something out (the copy holds only what is kept). */
 static int prepare_bind(struct builder *b, struct stage *s, struct run_mount *m,
                         struct chrun_err *err)
 {
@@ -965,10 +1021,12 @@ static int prepare_bind(struct builder *b, struct stage *s, struct run_mount *m,
     if (fd < 0 || fstat(fd, &st) < 0)
         return chrun_err_prefix(err, "RUN --mount source '%s'", source);
     m->is_file = !S_ISDIR(st.st_mode);
-    if (!m->rw)
+    /* the context as .dockerignore leaves it: what COPY could see, no more */
+    if (!m->rw && (src != NULL || context_filter(b) == NULL))
         return fd_host_path(fd, m->host, sizeof(m->host), err);
     {
-        struct chrun_copy c = {.ctxfd = rootfd, .src_in_root = true, .dest = "/", .tmpfd = -1};
+        struct chrun_copy c = {.ctxfd = rootfd, .src_in_root = src != NULL, .dest = "/",
+                               .tmpfd = -1, .filter = src != NULL ? NULL : context_filter(b)};
         char *srcs[] = {(char *) source, NULL};
         cleanup_close int dfd = -1;
         const char *slash = strrchr(source, '/');
@@ -1287,21 +1345,6 @@ static int do_run(struct builder *b, struct stage *s, const struct chrun_df_inst
 /* ---- COPY, ADD, WORKDIR ------------------------------------------------------ */
 
 
-/* ADD of a remote URL: the one place it is dispatched (do_copy calls it for
- * a source with "://"). Refused until the download client is wired in; a
- * download would land in b->tmpfd, be checked against --checksum, and go
- * through fs_step with the copy ops from there, the checksum (when given)
- * standing for the content in the cache key. */
-static int add_url(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
-                   const char *url, struct chrun_err *err)
-{
-    (void) b;
-    (void) s;
-    (void) in;
-    return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                         "ADD of a URL is not supported (offline builder): '%s'", url);
-}
-
 static bool is_url(const char *s)
 {
     return strstr(s, "://") != NULL || str_has_prefix(s, "git@");
@@ -1360,6 +1403,131 @@ static int copy_fn(struct builder *b, struct stage *s, void *data, struct chrun_
     if (cs->chown != NULL && resolve_chown(s, cs->chown, &cs->c, err) < 0)
         return -1;
     return chrun_copy_run(&cs->c, cs->srcs, cs->n, err);
+}
+
+/* ADD of remote URLs. Each source is fetched by chrun_fetch_url (chrun-pull's
+ * proxy, CA and timeout rules; https never drops to http; redirects only to
+ * http(s); --checksum verified; a size cap) into the builder's scratch
+ * directory and copied like a local file, never extracted, as Docker does.
+ * The file keeps the name BuildKit gives it when DEST is a directory, mode
+ * 0600 unless --chmod, and the reply's Last-Modified as mtime. The cache key
+ * is the checksum when one is given, so a cached step downloads nothing;
+ * else the digest of what was downloaded. */
+struct url_step {
+    struct copy_step cs;
+    char *const *urls;
+    const char *checksum; /* --checksum, or NULL */
+    int dirfd;            /* the downloads' scratch directory */
+    bool fetched;
+};
+
+/* Download every URL of U into U->dirfd as "<i>/<file name>" and point the
+ * copy's sources there. With RET_KEY, append each download's digest, name
+ * and mtime to *RET_KEY (the cache input). */
+static int fetch_urls(struct url_step *u, char **ret_key, struct chrun_err *err)
+{
+    for (size_t i = 0; i < u->cs.n; i++) {
+        struct chrun_fetch_result r;
+        char sub[32], *src = NULL;
+        cleanup_close int dfd = -1;
+        snprintf(sub, sizeof(sub), "%zu", i);
+        if (mkdirat(u->dirfd, sub, 0700) < 0 && errno != EEXIST)
+            return chrun_err_sys(err, errno, "ADD '%s': scratch directory", u->urls[i]);
+        dfd = openat(u->dirfd, sub, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (dfd < 0)
+            return chrun_err_sys(err, errno, "ADD '%s': scratch directory", u->urls[i]);
+        if (chrun_fetch_url(u->urls[i], u->checksum, dfd, "download.part", &r, err) < 0)
+            return -1;
+        if (renameat(dfd, "download.part", dfd, r.filename) < 0)
+            return chrun_err_sys(err, errno, "ADD '%s': name '%s'", u->urls[i], r.filename);
+        if (asprintf(&src, "%s/%s", sub, r.filename) < 0)
+            return chrun_err_sys(err, ENOMEM, "build");
+        free(u->cs.srcs[i]);
+        u->cs.srcs[i] = src;
+        if (ret_key != NULL) {
+            char *more = NULL;
+            if (asprintf(&more, "%s %s %s %s %lld", *ret_key ? *ret_key : "", r.digest.str,
+                         r.filename, r.has_mtime ? "mtime" : "epoch",
+                         (long long) (r.has_mtime ? r.mtime_s : 0)) < 0)
+                return chrun_err_sys(err, ENOMEM, "build");
+            free(*ret_key);
+            *ret_key = more;
+        }
+    }
+    u->fetched = true;
+    return 0;
+}
+
+static int url_fn(struct builder *b, struct stage *s, void *data, struct chrun_err *err)
+{
+    struct url_step *u = data;
+    if (!u->fetched && fetch_urls(u, NULL, err) < 0)
+        return -1;
+    return copy_fn(b, s, &u->cs, err);
+}
+
+static int parse_chmod(const char *v, struct chrun_copy *c, struct chrun_err *err);
+
+static int add_url(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
+                   char **w, size_t n, const char *dest, const char *args, struct chrun_err *err)
+{
+    static const struct step_ops ops = {NULL, url_fn, NULL};
+    struct url_step u = {.cs = {.c = {.extract = false, .tmpfd = b->tmpfd, .dest = dest},
+                                .srcs = w, .n = n - 1},
+                         .urls = NULL, .dirfd = -1};
+    cleanup_free char *text = NULL, *key = NULL;
+    char **urls = NULL;
+    char dir[64];
+    const char *v;
+    int rc = 0;
+
+    for (size_t i = 0; i + 1 < n; i++)
+        if (!is_url(w[i]))
+            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                                 "ADD: URLs and local sources in one instruction are not "
+                                 "supported ('%s')", w[i]);
+    if (chrun_df_instr_flag(in, "from") != NULL)
+        return chrun_err_set(err, CHRUN_E_INPUT, "ADD --from cannot take a URL");
+    u.checksum = chrun_df_instr_flag(in, "checksum");
+    if (u.checksum != NULL && n != 2)
+        return chrun_err_set(err, CHRUN_E_INPUT, "ADD --checksum takes exactly one URL source");
+    if ((v = chrun_df_instr_flag(in, "chmod")) != NULL && parse_chmod(v, &u.cs.c, err) < 0)
+        return -1;
+    if ((v = chrun_df_instr_flag(in, "chown")) != NULL && (u.cs.chown = word1(b, v, err)) == NULL)
+        return -1;
+    /* the URLs as written: fetch_urls replaces the sources with local names */
+    urls = calloc(n, sizeof(char *));
+    if (urls == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "build");
+    for (size_t i = 0; rc == 0 && i + 1 < n; i++)
+        if ((urls[i] = strdup(w[i])) == NULL)
+            rc = chrun_err_sys(err, ENOMEM, "build");
+    u.urls = urls;
+    scratch_name(b, "add-url", dir, sizeof(dir));
+    if (rc == 0 && mkdirat(b->tmpfd, dir, 0700) < 0)
+        rc = chrun_err_sys(err, errno, "ADD: scratch directory");
+    if (rc == 0 && (u.dirfd = openat(b->tmpfd, dir, O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                                        O_CLOEXEC)) < 0)
+        rc = chrun_err_sys(err, errno, "ADD: scratch directory");
+    u.cs.c.ctxfd = u.dirfd;
+    if (rc == 0 && u.checksum != NULL)
+        rc = asprintf(&key, "url %s %s", urls[0], u.checksum) < 0
+                 ? chrun_err_sys(err, ENOMEM, "build") : 0;
+    else if (rc == 0)
+        rc = fetch_urls(&u, &key, err);
+    if (rc == 0 && (text = instr_text(in, args)) == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "build");
+    if (rc == 0)
+        rc = fs_step(b, s, text, key, &ops, &u, err);
+    if (u.dirfd >= 0) {
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        close(u.dirfd);
+        chrun_fs_rm_rf_at(b->tmpfd, dir, &ignored);
+    }
+    if (urls != NULL)
+        chrun_dockerfile_words_free(urls);
+    free((char *) u.cs.chown);
+    return rc;
 }
 
 static int copy_words(struct builder *b, const struct chrun_df_instr *in, char ***ret,
@@ -1492,17 +1660,15 @@ static int do_copy(struct builder *b, struct stage *s, const struct chrun_df_ins
     cleanup_close int heredoc_fd = -1;
     char **w = NULL;
     size_t n = 0;
+    bool any_url = false;
     int rc;
     if (copy_words(b, in, &w, &n, err) < 0)
         return -1;
     cs.srcs = w;
     cs.n = n - 1;
     for (size_t i = 0; i + 1 < n; i++)
-        if (is_url(w[i]) && in->n_heredocs == 0) {
-            rc = in->kind == CHRUN_DF_ADD ? add_url(b, s, in, w[i], err)
-                                          : chrun_err_set(err, CHRUN_E_INPUT,
-                                                          "COPY cannot fetch '%s' (use ADD)",
-                                                          w[i]);
+        if (is_url(w[i]) && in->n_heredocs == 0 && in->kind != CHRUN_DF_ADD) {
+            rc = chrun_err_set(err, CHRUN_E_INPUT, "COPY cannot fetch '%s' (use ADD)", w[i]);
             chrun_dockerfile_words_free(w);
             return rc;
         }
@@ -1515,6 +1681,13 @@ static int do_copy(struct builder *b, struct stage *s, const struct chrun_df_ins
             rc = chrun_err_sys(err, ENOMEM, "build");
         free(args);
         args = more;
+    }
+    for (size_t i = 0; i + 1 < n && in->kind == CHRUN_DF_ADD && in->n_heredocs == 0; i++)
+        any_url = any_url || is_url(w[i]);
+    if (rc == 0 && any_url) {
+        rc = add_url(b, s, in, w, n, dest, args, err);
+        chrun_dockerfile_words_free(w);
+        return rc;
     }
     if (rc == 0)
         rc = copy_setup(b, s, in, &cs, &heredoc_fd, &extra, err);
@@ -2480,6 +2653,7 @@ static void builder_release(struct builder *b)
     if (b->ctxfd >= 0)
         close(b->ctxfd);
     chrun_dockerfile_release(&b->df);
+    chrun_dockerignore_free(b->ignore);
     vars_release(&b->meta);
     free(b->used_args);
     free(b->secrets);
@@ -2538,6 +2712,8 @@ int chrun_build(struct chrun_store *st, const struct chrun_build_opts *opts,
     int rc = builder_init(&b, st, opts, err);
     if (rc == 0)
         rc = load_dockerfile(&b, err);
+    if (rc == 0)
+        rc = load_ignore(&b, err);
     if (rc == 0)
         rc = split_stages(&b, err);
     if (rc == 0)

@@ -106,6 +106,17 @@ enum chrun_attach_kind chrun_attach_kind(const struct chrun_attachment *a)
     return k < 0 ? CHRUN_ATTACH_REFERRER : (enum chrun_attach_kind) k;
 }
 
+const char *chrun_attach_kind_name(enum chrun_attach_kind kind)
+{
+    switch (kind) {
+    case CHRUN_ATTACH_SIG: return "signature";
+    case CHRUN_ATTACH_ATT: return "attestation";
+    case CHRUN_ATTACH_SBOM: return "sbom";
+    case CHRUN_ATTACH_REFERRER: break;
+    }
+    return "referrer";
+}
+
 int chrun_attach_tag_name(const char *repo, const struct chrun_digest *subject,
                           const char *suffix, char *buf, size_t size, struct chrun_err *err)
 {

@@ -65,6 +65,9 @@ json_t *chrun_attach_to_entry(const struct chrun_attachment *a);
 /* The kind of A: by its tag suffix, else a referrer. */
 enum chrun_attach_kind chrun_attach_kind(const struct chrun_attachment *a);
 
+/* "signature", "attestation", "sbom" or "referrer". */
+const char *chrun_attach_kind_name(enum chrun_attach_kind kind);
+
 /* Write cosign's tag name for an attachment of SUBJECT in repository REPO
  * ("domain/path"): "<repo>:sha256-<hex><suffix>" into BUF (or just the tag
  * when REPO is NULL). Returns 0 or -1 (too long). */

@@ -1,0 +1,334 @@
+/* chrun-pull --signatures: cosign tags and OCI referrers of an image. */
+#include "attach-pull.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "chrun/attach.h"
+#include "chrun/cosign.h"
+#include "chrun/io.h"
+#include "chrun/log.h"
+#include "chrun/manifest.h"
+#include "cleanup.h"
+#include "util.h"
+
+#define ACCEPT_MANIFEST "Accept: " CHRUN_MT_OCI_MANIFEST ", " CHRUN_MT_DOCKER_MANIFEST
+#define ACCEPT_INDEX "Accept: " CHRUN_MT_OCI_INDEX
+
+/* A blob fetched and checked, waiting to be stored. */
+struct held_blob {
+    struct chrun_digest digest;
+    char *buf;
+    size_t len;
+};
+
+/* Everything fetched for one image, written only when all is good. */
+struct haul {
+    struct registry_client *c;
+    const struct chrun_digest *subject;
+    struct held_blob *blobs; /* configs and layers, then manifests */
+    size_t n_blobs;
+    struct chrun_attachment *atts;
+    size_t n_atts;
+    uint64_t total;
+};
+
+static void haul_release(struct haul *h)
+{
+    for (size_t i = 0; i < h->n_blobs; i++)
+        free(h->blobs[i].buf);
+    free(h->blobs);
+    free(h->atts);
+}
+
+static bool haul_has(const struct haul *h, const struct chrun_digest *d)
+{
+    for (size_t i = 0; i < h->n_blobs; i++)
+        if (streq(h->blobs[i].digest.str, d->str))
+            return true;
+    return false;
+}
+
+/* Keep BUF (taken over) as blob D. */
+static int haul_keep(struct haul *h, const struct chrun_digest *d, char **buf, size_t len,
+                     struct chrun_err *err)
+{
+    struct held_blob *p;
+    if (h->total + len > CHRUN_ATTACH_TOTAL_MAX)
+        return chrun_err_sys(err, EFBIG, "attachments of %s: more than %d bytes in all",
+                             h->subject->str, CHRUN_ATTACH_TOTAL_MAX);
+    p = realloc(h->blobs, (h->n_blobs + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "attachments");
+    h->blobs = p;
+    p[h->n_blobs].digest = *d;
+    p[h->n_blobs].buf = take_ptr(*buf);
+    p[h->n_blobs++].len = len;
+    h->total += len;
+    return 0;
+}
+
+/* GET PATH (after /v2/<repo>/) of at most MAX bytes. *RET_STATUS gets the
+ * HTTP status; the body of a 200 is in R. */
+static int get(struct haul *h, const char *path, const char *accept, const char *what, size_t max,
+               struct registry_reply *r, struct chrun_err *err)
+{
+    char url[REGISTRY_URL_MAX * 2];
+    struct registry_req rq = {.what = what, .url = url, .accept = accept, .max = max};
+    snprintf(url, sizeof(url), "%s/v2/%s/%s", h->c->base, h->c->repo, path);
+    if (registry_request(h->c, &rq, r, err) < 0)
+        return -1;
+    if (r->resp.status != 200 && r->resp.status != 404)
+        return chrun_err_set(err, CHRUN_E_NETWORK, "%s: registry %s answered HTTP %ld", what,
+                             h->c->host, r->resp.status);
+    return 0;
+}
+
+/* The digest of R's body, checked against EXPECTED (may be NULL) and the
+ * registry's Docker-Content-Digest. */
+static int reply_digest(struct registry_reply *r, const struct chrun_digest *expected,
+                        const char *what, struct chrun_digest *ret, struct chrun_err *err)
+{
+    if (chrun_digest_of_buffer(ret, r->body ? r->body : "", r->len, err) < 0)
+        return -1;
+    if (expected != NULL && !streq(expected->str, ret->str))
+        return chrun_err_set(err, CHRUN_E_DIGEST, "%s: digest mismatch: content is %s", what,
+                             ret->str);
+    if (r->resp.docker_digest[0] && str_has_prefix(r->resp.docker_digest, "sha256:") &&
+        !streq(r->resp.docker_digest, ret->str)) {
+        chrun_sanitize(r->resp.docker_digest);
+        return chrun_err_set(err, CHRUN_E_DIGEST,
+                             "%s: Docker-Content-Digest %.80s does not match the content (%s)",
+                             what, r->resp.docker_digest, ret->str);
+    }
+    return 0;
+}
+
+/* Fetch blob D (SIZE bytes, at most MAX) unless the store or the haul has it. */
+static int fetch_blob(struct haul *h, const struct chrun_descriptor *d, size_t max,
+                      const char *art, struct chrun_err *err)
+{
+    struct registry_reply r = {0};
+    struct chrun_digest got;
+    char path[CHRUN_DIGEST_STR_MAX + 8], what[256];
+    int rc = -1;
+
+    snprintf(what, sizeof(what), "%s: blob %s", art, d->digest.str);
+    if (d->size < 0 || (uint64_t) d->size > max)
+        return chrun_err_sys(err, EFBIG, "%s: %" PRId64 " bytes, more than %zu", what, d->size,
+                             max);
+    if (chrun_store_has_blob(h->c->st, &d->digest) || haul_has(h, &d->digest))
+        return 0;
+    snprintf(path, sizeof(path), "blobs/%s", d->digest.str);
+    if (get(h, path, NULL, what, max, &r, err) < 0)
+        goto out;
+    if (r.resp.status == 404) {
+        chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: not in the registry", what);
+        goto out;
+    }
+    if (reply_digest(&r, &d->digest, what, &got, err) < 0)
+        goto out;
+    if ((int64_t) r.len != d->size) {
+        chrun_err_set(err, CHRUN_E_DIGEST, "%s: size mismatch: got %zu bytes, descriptor says %" PRId64,
+                      what, r.len, d->size);
+        goto out;
+    }
+    rc = haul_keep(h, &d->digest, &r.body, r.len, err);
+out:
+    registry_reply_release(&r);
+    return rc;
+}
+
+/* Take the artifact manifest in R (fetched as WHAT, digest D) with its
+ * config and layers, to be recorded under NAME ("" for a referrer). */
+static int take_artifact(struct haul *h, struct registry_reply *r, const struct chrun_digest *d,
+                         const char *name, bool is_sig, const char *artifact_type,
+                         const char *what, struct chrun_err *err)
+{
+    struct chrun_manifest m;
+    struct chrun_attachment *p, *a;
+    size_t layer_max = is_sig ? CHRUN_COSIGN_PAYLOAD_MAX : CHRUN_ATTACH_BLOB_MAX;
+    int rc = 0;
+
+    if (chrun_manifest_parse(&m, r->body, r->len, NULL, err) < 0)
+        return chrun_err_prefix(err, "%s", what);
+    /* SPEC "Bad input": an artifact is one manifest, of bounded size */
+    if (m.is_index)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "%s is an index, not a signature manifest", what);
+    else if (m.n_layers > CHRUN_COSIGN_LAYERS_MAX)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "%s has %zu layers, more than %d", what,
+                           m.n_layers, CHRUN_COSIGN_LAYERS_MAX);
+    if (rc == 0)
+        rc = fetch_blob(h, &m.config, CHRUN_CONFIG_MAX, what, err);
+    for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
+        rc = fetch_blob(h, &m.layers[i], layer_max, what, err);
+    if (rc == 0 && (p = realloc(h->atts, (h->n_atts + 1) * sizeof(*p))) == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "attachments");
+    if (rc == 0) {
+        h->atts = p;
+        a = &h->atts[h->n_atts++];
+        memset(a, 0, sizeof(*a));
+        a->subject = *h->subject;
+        a->digest = *d;
+        a->size = (int64_t) r->len;
+        snprintf(a->media_type, sizeof(a->media_type), "%s", m.media_type);
+        snprintf(a->ref, sizeof(a->ref), "%s", name);
+        snprintf(a->artifact_type, sizeof(a->artifact_type), "%s", artifact_type);
+        rc = haul_keep(h, d, &r->body, r->len, err);
+    }
+    chrun_manifest_release(&m);
+    return rc;
+}
+
+/* cosign's tag sha256-<hex>SUFFIX: absent is fine. */
+static int fetch_tag(struct haul *h, const char *suffix, struct chrun_err *err)
+{
+    struct registry_reply r = {0};
+    struct chrun_digest d;
+    char tag[CHRUN_REF_TAG_MAX + 1], path[CHRUN_REF_TAG_MAX + 16], name[CHRUN_REF_STR_MAX];
+    char repo[2 * CHRUN_REF_NAME_MAX + 2], what[CHRUN_REF_STR_MAX + 32];
+    int rc = -1;
+
+    snprintf(repo, sizeof(repo), "%s/%s", h->c->registry, h->c->repo);
+    if (chrun_attach_tag_name(NULL, h->subject, suffix, tag, sizeof(tag), err) < 0 ||
+        chrun_attach_tag_name(repo, h->subject, suffix, name, sizeof(name), err) < 0)
+        return -1;
+    snprintf(what, sizeof(what), "'%s'", name);
+    snprintf(path, sizeof(path), "manifests/%s", tag);
+    if (get(h, path, ACCEPT_MANIFEST ", " CHRUN_MT_OCI_INDEX, what, CHRUN_MANIFEST_MAX, &r,
+            err) < 0)
+        goto out;
+    if (r.resp.status == 404 || r.body == NULL) {
+        chrun_log_debug("%s: none", what);
+        rc = 0;
+        goto out;
+    }
+    if (reply_digest(&r, NULL, what, &d, err) < 0)
+        goto out;
+    rc = take_artifact(h, &r, &d, name, streq(suffix, CHRUN_ATTACH_SUFFIX_SIG), "", what, err);
+out:
+    registry_reply_release(&r);
+    return rc;
+}
+
+/* One referrer listed by the API or the fallback index. */
+static int fetch_referrer(struct haul *h, const struct chrun_descriptor *d, json_t *entry,
+                          struct chrun_err *err)
+{
+    struct registry_reply r = {0};
+    struct chrun_digest got;
+    const char *at = json_string_value(json_object_get(entry, "artifactType"));
+    char path[CHRUN_DIGEST_STR_MAX + 16], what[CHRUN_DIGEST_STR_MAX + 32];
+    int rc = -1;
+
+    snprintf(what, sizeof(what), "referrer %s", d->digest.str);
+    if (chrun_manifest_type_is_index(d->media_type)) {
+        chrun_log_warn("%s of %s is an index: not taken", what, h->subject->str);
+        return 0;
+    }
+    if (chrun_store_has_blob(h->c->st, &d->digest) && !haul_has(h, &d->digest)) {
+        /* stored already: read it back to record it */
+        cleanup_free char *buf = NULL;
+        if (chrun_store_read_blob(h->c->st, &d->digest, CHRUN_MANIFEST_MAX, &buf, &r.len, err) < 0)
+            return -1;
+        r.body = take_ptr(buf);
+    } else {
+        snprintf(path, sizeof(path), "manifests/%s", d->digest.str);
+        if (get(h, path, ACCEPT_MANIFEST, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
+            goto out;
+        if (r.resp.status == 404 || r.body == NULL) {
+            chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: listed but not in the registry", what);
+            goto out;
+        }
+    }
+    if (reply_digest(&r, &d->digest, what, &got, err) < 0)
+        goto out;
+    rc = take_artifact(h, &r, &got, "",
+                       at != NULL && streq(at, "application/vnd.dev.cosign.artifact.sig.v1+json"),
+                       at && chrun_manifest_media_type_valid(at) ? at : "", what, err);
+out:
+    registry_reply_release(&r);
+    return rc;
+}
+
+/* GET /v2/<name>/referrers/<digest>; on 404 the fallback tag sha256-<hex>. */
+static int fetch_referrers(struct haul *h, struct chrun_err *err)
+{
+    struct registry_reply r = {0};
+    struct chrun_manifest idx;
+    char path[CHRUN_DIGEST_STR_MAX + 32], what[CHRUN_DIGEST_STR_MAX + 32];
+    int rc = -1;
+
+    snprintf(what, sizeof(what), "referrers of %s", h->subject->str);
+    snprintf(path, sizeof(path), "referrers/%s", h->subject->str);
+    if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
+        goto out;
+    if (r.resp.status == 404 || r.body == NULL) {
+        registry_reply_release(&r);
+        memset(&r, 0, sizeof(r));
+        snprintf(path, sizeof(path), "manifests/sha256-%s", chrun_digest_hex(h->subject));
+        if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
+            goto out;
+        if (r.resp.status == 404 || r.body == NULL) {
+            rc = 0;
+            goto out;
+        }
+    }
+    if (chrun_manifest_parse(&idx, r.body, r.len, CHRUN_MT_OCI_INDEX, err) < 0) {
+        chrun_err_prefix(err, "%s", what);
+        goto out;
+    }
+    if (idx.n_manifests > CHRUN_ATTACH_REFERRERS_MAX)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "%s: %zu listed, more than %d", what,
+                           idx.n_manifests, CHRUN_ATTACH_REFERRERS_MAX);
+    else
+        rc = 0;
+    for (size_t i = 0; rc == 0 && i < idx.n_manifests; i++)
+        rc = fetch_referrer(h, &idx.manifests[i],
+                            json_array_get(json_object_get(idx.json, "manifests"), i), err);
+    chrun_manifest_release(&idx);
+out:
+    registry_reply_release(&r);
+    return rc;
+}
+
+/* Write the held blobs (the manifests last: they were kept after their
+ * blobs) and record the attachments. */
+static int publish(struct haul *h, struct chrun_err *err)
+{
+    for (size_t i = 0; i < h->n_blobs; i++)
+        if (chrun_store_put_blob(h->c->st, h->blobs[i].buf, h->blobs[i].len,
+                                 &h->blobs[i].digest, NULL, err) < 0)
+            return -1;
+    for (size_t i = 0; i < h->n_atts; i++) {
+        if (chrun_attach_add(h->c->st, &h->atts[i], err) < 0)
+            return -1;
+        chrun_log_info("%s %s of %s",
+                       chrun_attach_kind_name(chrun_attach_kind(&h->atts[i])),
+                       h->atts[i].digest.str, h->subject->str);
+    }
+    return 0;
+}
+
+int attach_pull(struct registry_client *c, const struct chrun_digest *subject,
+                struct chrun_err *err)
+{
+    static const char *const suffixes[] = {CHRUN_ATTACH_SUFFIX_SIG, CHRUN_ATTACH_SUFFIX_ATT,
+                                           CHRUN_ATTACH_SUFFIX_SBOM};
+    struct haul h = {.c = c, .subject = subject};
+    int rc = 0;
+
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(suffixes); i++)
+        rc = fetch_tag(&h, suffixes[i], err);
+    if (rc == 0)
+        rc = fetch_referrers(&h, err);
+    if (rc == 0)
+        rc = publish(&h, err);
+    haul_release(&h);
+    if (rc < 0)
+        return chrun_err_prefix(err, "%s: signatures", c->display);
+    return 0;
+}

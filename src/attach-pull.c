@@ -18,6 +18,12 @@
 #define ACCEPT_MANIFEST "Accept: " CHRUN_MT_OCI_MANIFEST ", " CHRUN_MT_DOCKER_MANIFEST
 #define ACCEPT_INDEX "Accept: " CHRUN_MT_OCI_INDEX
 
+static void cleanup_reply_fn(struct registry_reply *r)
+{
+    registry_reply_release(r);
+}
+#define cleanup_reply __attribute__((cleanup(cleanup_reply_fn)))
+
 /* A blob fetched and checked, waiting to be stored. */
 struct held_blob {
     struct chrun_digest digest;
@@ -111,10 +117,9 @@ static int reply_digest(struct registry_reply *r, const struct chrun_digest *exp
 static int fetch_blob(struct haul *h, const struct chrun_descriptor *d, size_t max,
                       const char *art, struct chrun_err *err)
 {
-    struct registry_reply r = {0};
+    cleanup_reply struct registry_reply r = {0};
     struct chrun_digest got;
     char path[CHRUN_DIGEST_STR_MAX + 8], what[256];
-    int rc = -1;
 
     snprintf(what, sizeof(what), "%s: blob %s", art, d->digest.str);
     if (d->size < 0 || (uint64_t) d->size > max)
@@ -124,22 +129,16 @@ static int fetch_blob(struct haul *h, const struct chrun_descriptor *d, size_t m
         return 0;
     snprintf(path, sizeof(path), "blobs/%s", d->digest.str);
     if (get(h, path, NULL, what, max, &r, err) < 0)
-        goto out;
-    if (r.resp.status == 404) {
-        chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: not in the registry", what);
-        goto out;
-    }
+        return -1;
+    if (r.resp.status == 404)
+        return chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: not in the registry", what);
     if (reply_digest(&r, &d->digest, what, &got, err) < 0)
-        goto out;
-    if ((int64_t) r.len != d->size) {
-        chrun_err_set(err, CHRUN_E_DIGEST, "%s: size mismatch: got %zu bytes, descriptor says %" PRId64,
-                      what, r.len, d->size);
-        goto out;
-    }
-    rc = haul_keep(h, &d->digest, &r.body, r.len, err);
-out:
-    registry_reply_release(&r);
-    return rc;
+        return -1;
+    if ((int64_t) r.len != d->size)
+        return chrun_err_set(err, CHRUN_E_DIGEST,
+                             "%s: size mismatch: got %zu bytes, descriptor says %" PRId64, what,
+                             r.len, d->size);
+    return haul_keep(h, &d->digest, &r.body, r.len, err);
 }
 
 /* Take the artifact manifest in R (fetched as WHAT, digest D) with its
@@ -186,11 +185,10 @@ static int take_artifact(struct haul *h, struct registry_reply *r, const struct 
 /* cosign's tag sha256-<hex>SUFFIX: absent is fine. */
 static int fetch_tag(struct haul *h, const char *suffix, struct chrun_err *err)
 {
-    struct registry_reply r = {0};
+    cleanup_reply struct registry_reply r = {0};
     struct chrun_digest d;
     char tag[CHRUN_REF_TAG_MAX + 1], path[CHRUN_REF_TAG_MAX + 16], name[CHRUN_REF_STR_MAX];
     char repo[2 * CHRUN_REF_NAME_MAX + 2], what[CHRUN_REF_STR_MAX + 32];
-    int rc = -1;
 
     snprintf(repo, sizeof(repo), "%s/%s", h->c->registry, h->c->repo);
     if (chrun_attach_tag_name(NULL, h->subject, suffix, tag, sizeof(tag), err) < 0 ||
@@ -200,98 +198,82 @@ static int fetch_tag(struct haul *h, const char *suffix, struct chrun_err *err)
     snprintf(path, sizeof(path), "manifests/%s", tag);
     if (get(h, path, ACCEPT_MANIFEST ", " CHRUN_MT_OCI_INDEX, what, CHRUN_MANIFEST_MAX, &r,
             err) < 0)
-        goto out;
+        return -1;
     if (r.resp.status == 404 || r.body == NULL) {
         chrun_log_debug("%s: none", what);
-        rc = 0;
-        goto out;
+        return 0;
     }
     if (reply_digest(&r, NULL, what, &d, err) < 0)
-        goto out;
-    rc = take_artifact(h, &r, &d, name, streq(suffix, CHRUN_ATTACH_SUFFIX_SIG), "", what, err);
-out:
-    registry_reply_release(&r);
-    return rc;
+        return -1;
+    return take_artifact(h, &r, &d, name, streq(suffix, CHRUN_ATTACH_SUFFIX_SIG), "", what, err);
 }
 
 /* One referrer listed by the API or the fallback index. */
 static int fetch_referrer(struct haul *h, const struct chrun_descriptor *d, json_t *entry,
                           struct chrun_err *err)
 {
-    struct registry_reply r = {0};
+    cleanup_reply struct registry_reply r = {0};
     struct chrun_digest got;
     const char *at = json_string_value(json_object_get(entry, "artifactType"));
     char path[CHRUN_DIGEST_STR_MAX + 16], what[CHRUN_DIGEST_STR_MAX + 32];
-    int rc = -1;
 
     snprintf(what, sizeof(what), "referrer %s", d->digest.str);
     if (chrun_manifest_type_is_index(d->media_type)) {
         chrun_log_warn("%s of %s is an index: not taken", what, h->subject->str);
         return 0;
     }
-    if (chrun_store_has_blob(h->c->st, &d->digest) && !haul_has(h, &d->digest)) {
+    if (haul_has(h, &d->digest))
+        return 0; /* listed twice */
+    if (chrun_store_has_blob(h->c->st, &d->digest)) {
         /* stored already: read it back to record it */
-        cleanup_free char *buf = NULL;
-        if (chrun_store_read_blob(h->c->st, &d->digest, CHRUN_MANIFEST_MAX, &buf, &r.len, err) < 0)
+        if (chrun_store_read_blob(h->c->st, &d->digest, CHRUN_MANIFEST_MAX, &r.body, &r.len,
+                                  err) < 0)
             return -1;
-        r.body = take_ptr(buf);
     } else {
         snprintf(path, sizeof(path), "manifests/%s", d->digest.str);
         if (get(h, path, ACCEPT_MANIFEST, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
-            goto out;
-        if (r.resp.status == 404 || r.body == NULL) {
-            chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: listed but not in the registry", what);
-            goto out;
-        }
+            return -1;
+        if (r.resp.status == 404 || r.body == NULL)
+            return chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: listed but not in the registry",
+                                 what);
     }
     if (reply_digest(&r, &d->digest, what, &got, err) < 0)
-        goto out;
-    rc = take_artifact(h, &r, &got, "",
-                       at != NULL && streq(at, "application/vnd.dev.cosign.artifact.sig.v1+json"),
-                       at && chrun_manifest_media_type_valid(at) ? at : "", what, err);
-out:
-    registry_reply_release(&r);
-    return rc;
+        return -1;
+    return take_artifact(h, &r, &got, "",
+                         at != NULL && streq(at, "application/vnd.dev.cosign.artifact.sig.v1+json"),
+                         at && chrun_manifest_media_type_valid(at) ? at : "", what, err);
 }
 
 /* GET /v2/<name>/referrers/<digest>; on 404 the fallback tag sha256-<hex>. */
 static int fetch_referrers(struct haul *h, struct chrun_err *err)
 {
-    struct registry_reply r = {0};
+    cleanup_reply struct registry_reply r = {0}, fallback = {0};
+    struct registry_reply *list = &r;
     struct chrun_manifest idx;
     char path[CHRUN_DIGEST_STR_MAX + 32], what[CHRUN_DIGEST_STR_MAX + 32];
-    int rc = -1;
+    int rc = 0;
 
     snprintf(what, sizeof(what), "referrers of %s", h->subject->str);
     snprintf(path, sizeof(path), "referrers/%s", h->subject->str);
     if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
-        goto out;
+        return -1;
     if (r.resp.status == 404 || r.body == NULL) {
-        registry_reply_release(&r);
-        memset(&r, 0, sizeof(r));
         snprintf(path, sizeof(path), "manifests/sha256-%s", chrun_digest_hex(h->subject));
-        if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
-            goto out;
-        if (r.resp.status == 404 || r.body == NULL) {
-            rc = 0;
-            goto out;
-        }
+        if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &fallback, err) < 0)
+            return -1;
+        if (fallback.resp.status == 404 || fallback.body == NULL)
+            return 0;
+        list = &fallback;
     }
-    if (chrun_manifest_parse(&idx, r.body, r.len, CHRUN_MT_OCI_INDEX, err) < 0) {
-        chrun_err_prefix(err, "%s", what);
-        goto out;
-    }
+    if (chrun_manifest_parse(&idx, list->body, list->len, CHRUN_MT_OCI_INDEX, err) < 0)
+        return chrun_err_prefix(err, "%s", what);
     if (idx.n_manifests > CHRUN_ATTACH_REFERRERS_MAX)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "%s: %zu listed, more than %d", what,
                            idx.n_manifests, CHRUN_ATTACH_REFERRERS_MAX);
-    else
-        rc = 0;
     for (size_t i = 0; rc == 0 && i < idx.n_manifests; i++)
         rc = fetch_referrer(h, &idx.manifests[i],
                             json_array_get(json_object_get(idx.json, "manifests"), i), err);
     chrun_manifest_release(&idx);
-out:
-    registry_reply_release(&r);
     return rc;
 }
 

@@ -83,6 +83,43 @@ test_expect_success 'no signatures in the registry: pull --signatures works, rec
     test_one_error_line chrun-verify err "has no cosign signature"
 '
 
+test_expect_success 'an attestation tag and an OCI referrer (fallback tag sha256-<hex>) are fetched too' '
+    fixture_push full "$REGISTRY/sig/ref:1" &&
+    printf "{}" >empty.json && empty=$(blob_push sig/ref empty.json) &&
+    echo "{\"payloadType\":\"application/vnd.in-toto+json\",\"payload\":\"e30=\",\"signatures\":[]}" >dsse.json &&
+    dsse=$(blob_push sig/ref dsse.json) &&
+    jq -cn --arg e "$empty" --arg d "$dsse" --argjson s "$(stat -c %s dsse.json)" \
+        "{schemaVersion: 2, mediaType: \"application/vnd.oci.image.manifest.v1+json\",
+          config: {mediaType: \"application/vnd.oci.image.config.v1+json\", size: 2, digest: \$e},
+          layers: [{mediaType: \"application/vnd.dsse.envelope.v1+json\", size: \$s, digest: \$d}]}" >att.json &&
+    curl -sf --noproxy "*" -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+        --data-binary @att.json "http://$REGISTRY/v2/sig/ref/manifests/$(sig_tag "$FULL" .att)" &&
+    echo "sbom" >sbom.txt && sbom=$(blob_push sig/ref sbom.txt) &&
+    jq -cn --arg e "$empty" --arg d "$sbom" --arg f "$FULL" \
+        --argjson fs "$(curl -s --noproxy "*" -H "Accept: application/vnd.oci.image.manifest.v1+json" "http://$REGISTRY/v2/sig/ref/manifests/1" | wc -c)" \
+        "{schemaVersion: 2, mediaType: \"application/vnd.oci.image.manifest.v1+json\",
+          artifactType: \"application/vnd.example.sbom\",
+          config: {mediaType: \"application/vnd.oci.empty.v1+json\", size: 2, digest: \$e},
+          layers: [{mediaType: \"text/plain\", size: 5, digest: \$d}],
+          subject: {mediaType: \"application/vnd.oci.image.manifest.v1+json\", size: \$fs, digest: \$f}}" >ref.json &&
+    ref=sha256:$(sha256sum <ref.json | cut -d" " -f1) &&
+    curl -sf --noproxy "*" -X PUT -H "Content-Type: application/vnd.oci.image.manifest.v1+json" \
+        --data-binary @ref.json "http://$REGISTRY/v2/sig/ref/manifests/$ref" &&
+    jq -cn --arg r "$ref" --argjson s "$(stat -c %s ref.json)" \
+        "{schemaVersion: 2, mediaType: \"application/vnd.oci.image.index.v1+json\",
+          manifests: [{mediaType: \"application/vnd.oci.image.manifest.v1+json\", size: \$s, digest: \$r,
+                       artifactType: \"application/vnd.example.sbom\"}]}" >fallback.json &&
+    curl -sf --noproxy "*" -X PUT -H "Content-Type: application/vnd.oci.image.index.v1+json" \
+        --data-binary @fallback.json "http://$REGISTRY/v2/sig/ref/manifests/sha256-${FULL#sha256:}" &&
+    chrun-pull -q --signatures "$REGISTRY/sig/ref:1" >/dev/null &&
+    chrun-images --json >imgs.json &&
+    jq -e --arg n "$REGISTRY/sig/ref:1" --arg r "$ref" "[.[] | select(.Ref == \$n) | .Attachments[] |
+        select(.Kind == \"attestation\" or (.Kind == \"referrer\" and .Digest == \$r))] | length == 2" imgs.json &&
+    jq -e --arg r "$ref" "[.manifests[] | select(.digest == \$r and .artifactType == \"application/vnd.example.sbom\")] | length == 1" \
+        "$CHRUN_ROOT/index.json" &&
+    test -e "$CHRUN_ROOT/blobs/sha256/${sbom#sha256:}" && store_fsck
+'
+
 test_expect_success 'without --signatures nothing attached is fetched' '
     fixture_push basic-zstd "$REGISTRY/sig/z:1" &&
     sig_payload "$(fixture_digest basic-zstd)" >z.json && blob_push sig/z z.json >/dev/null &&

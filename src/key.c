@@ -243,10 +243,11 @@ static int get_password(const char *path, struct secret *ret, struct chrun_err *
     quiet.c_lflag &= (tcflag_t) ~(ECHO | ECHONL);
     quiet.c_lflag |= ICANON;
     n = snprintf(prompt, sizeof(prompt), "Enter password for private key '%.400s': ", path);
-    if (tcsetattr(tty, TCSAFLUSH, &quiet) < 0)
+    /* TCSANOW, not TCSAFLUSH: a password typed ahead of the prompt is kept */
+    if (tcsetattr(tty, TCSANOW, &quiet) < 0)
         return chrun_err_sys(err, errno, "password prompt");
     if (chrun_io_write_full(tty, prompt, (size_t) n, err) < 0) {
-        tcsetattr(tty, TCSAFLUSH, &old);
+        tcsetattr(tty, TCSANOW, &old);
         return -1;
     }
     while (len < CHRUN_KEY_PASSWORD_MAX) {
@@ -258,7 +259,7 @@ static int get_password(const char *path, struct secret *ret, struct chrun_err *
         len++;
     }
     ret->p[len] = '\0';
-    tcsetattr(tty, TCSAFLUSH, &old);
+    tcsetattr(tty, TCSANOW, &old);
     if (chrun_io_write_full(tty, "\n", 1, err) < 0)
         return -1;
     return 0;

@@ -128,6 +128,13 @@ test_expect_success 'bad keys: wrong password, no password and no terminal' '
     (unset CHRUN_SIGN_PASSWORD && bad_key chrun-sign enc.key "encrypted: set CHRUN_SIGN_PASSWORD")
 '
 
+test_expect_success 'without CHRUN_SIGN_PASSWORD the password is asked on the terminal' '
+    printf "s3cret pass\n" | (unset CHRUN_SIGN_PASSWORD &&
+        script -qec "chrun-sign -q --key enc.key -a by=tty fixture/basic:1" /dev/null) >tty.out &&
+    grep "Enter password for private key .enc.key.: " tty.out &&
+    chrun-verify -q --key ec.pub -a by=tty fixture/basic:1 >out && grep -x "$IMG" out
+'
+
 test_expect_success 'bad keys: a directory, an empty file, a certificate, a public key to sign' '
     bad_key chrun-sign keydir "keydir. is a directory" &&
     bad_key chrun-verify keydir "keydir. is a directory" &&

@@ -42,6 +42,23 @@ static int kind_of_ref(const char *ref)
     return -1;
 }
 
+/* True if REF (parsed into R) is "<repo>:sha256-<hex of SUBJECT><suffix>". */
+static bool is_cosign_tag(const char *ref, const struct chrun_digest *subject,
+                          struct chrun_ref *r)
+{
+    static const char *const suffixes[] = {CHRUN_ATTACH_SUFFIX_SIG, CHRUN_ATTACH_SUFFIX_ATT,
+                                           CHRUN_ATTACH_SUFFIX_SBOM};
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    char want[CHRUN_REF_TAG_MAX + 1];
+    if (chrun_ref_parse(r, ref, &ignored) < 0 || r->digest[0])
+        return false;
+    for (size_t i = 0; i < ARRAY_SIZE(suffixes); i++)
+        if (chrun_attach_tag_name(NULL, subject, suffixes[i], want, sizeof(want), &ignored) == 0 &&
+            streq(r->tag, want))
+            return true;
+    return false;
+}
+
 int chrun_attach_from_entry(json_t *entry, struct chrun_attachment *ret, struct chrun_err *err)
 {
     const char *subject = json_string_value(entry_annotation(entry, CHRUN_ANNOTATION_SUBJECT));
@@ -65,13 +82,9 @@ int chrun_attach_from_entry(json_t *entry, struct chrun_attachment *ret, struct 
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "attachment %s: size, media type or artifact type invalid",
                              ret->digest.str);
-    /* SPEC "Bad input": a name must be one cosign would give, so a hostile
-     * archive cannot record a name that shadows an image. */
-    if (ref != NULL && (chrun_ref_parse(&r, ref, err) < 0 || r.digest[0] || kind_of_ref(ref) < 0 ||
-                        strlen(r.tag) != 7 + CHRUN_DIGEST_HEX_LEN + strlen(strchr(r.tag, '.')) ||
-                        !str_has_prefix(r.tag, "sha256-") ||
-                        strncmp(r.tag + 7, chrun_digest_hex(&ret->subject),
-                                CHRUN_DIGEST_HEX_LEN) != 0))
+    /* SPEC "Bad input": a name must be the tag cosign gives an attachment
+     * of this subject, so a hostile archive cannot shadow an image's name. */
+    if (ref != NULL && !is_cosign_tag(ref, &ret->subject, &r))
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "attachment %s: name is not a cosign tag of its subject %s",
                              ret->digest.str, ret->subject.str);

@@ -85,6 +85,9 @@ int chrun_cosign_annotations_check(const char *const *a, size_t n, struct chrun_
         if (eq == NULL || eq == a[i])
             return chrun_err_set(err, CHRUN_E_USAGE, "invalid annotation '%.200s': want KEY=VALUE",
                                  a[i]);
+        if ((size_t) (eq - a[i]) >= CHRUN_COSIGN_ANNOTATION_KEY_MAX)
+            return chrun_err_set(err, CHRUN_E_USAGE, "annotation key '%.40s...' is longer than %d",
+                                 a[i], CHRUN_COSIGN_ANNOTATION_KEY_MAX - 1);
     }
     return 0;
 }
@@ -111,7 +114,7 @@ static void payload_mismatch(json_t *payload, const struct chrun_digest *subject
     } else {
         for (size_t i = 0; i < opts->n_annotations; i++) {
             const char *eq = strchr(opts->annotations[i], '=');
-            char key[256];
+            char key[CHRUN_COSIGN_ANNOTATION_KEY_MAX];
             const char *have;
             if (eq == NULL)
                 continue;
@@ -239,7 +242,8 @@ int chrun_cosign_verify_image(struct chrun_store *st, const char *image,
     struct chrun_store_image img;
     size_t n;
 
-    if (chrun_store_resolve(st, image, &img, err) < 0 ||
+    if (chrun_cosign_annotations_check(opts->annotations, opts->n_annotations, err) < 0 ||
+        chrun_store_resolve(st, image, &img, err) < 0 ||
         signature_attachments(st, &img.digest, &sigs, &n, err) < 0)
         return -1;
     *ret_digest = img.digest;
@@ -273,7 +277,7 @@ static int payload_text(const char *repo, const struct chrun_digest *subject,
         optional = json_object();
         for (size_t i = 0; optional && i < opts->n_annotations; i++) {
             const char *a = opts->annotations[i], *eq = strchr(a, '=');
-            char key[256];
+            char key[CHRUN_COSIGN_ANNOTATION_KEY_MAX];
             if (eq == NULL || (size_t) (eq - a) >= sizeof(key))
                 continue;
             snprintf(key, sizeof(key), "%.*s", (int) (eq - a), a);
@@ -393,7 +397,8 @@ int chrun_cosign_sign_image(struct chrun_store *st, const char *image,
     char repo[CHRUN_REF_STR_MAX];
     size_t sig_len;
 
-    if (chrun_store_resolve(st, image, &img, err) < 0)
+    if (chrun_cosign_annotations_check(opts->annotations, opts->n_annotations, err) < 0 ||
+        chrun_store_resolve(st, image, &img, err) < 0)
         return -1;
     if (img.ref[0] == '\0' || chrun_ref_parse(&ref, img.ref, err) < 0)
         return chrun_err_set(err, CHRUN_E_INPUT,

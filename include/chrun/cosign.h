@@ -35,8 +35,9 @@
 #define CHRUN_COSIGN_LAYERS_MAX 1000
 #define CHRUN_COSIGN_PAYLOAD_MAX (4 * 1024 * 1024)
 #define CHRUN_COSIGN_SIG_B64_MAX 4096
-/* Most -a KEY=VALUE pairs one call takes. */
+/* Most -a KEY=VALUE pairs one call takes, and the size of a KEY (with NUL). */
 #define CHRUN_COSIGN_ANNOTATIONS_MAX 64
+#define CHRUN_COSIGN_ANNOTATION_KEY_MAX 256
 
 /* Where the blobs of a signature come from: the store, or the staging area
  * of an archive being loaded. READ_BLOB reads blob D, which a descriptor
@@ -70,8 +71,9 @@ struct chrun_cosign_report {
 /* Free the contents of R (safe on a zeroed report). */
 void chrun_cosign_report_release(struct chrun_cosign_report *r);
 
-/* Check the -a operands: N strings "KEY=VALUE" with a non-empty KEY, at
- * most CHRUN_COSIGN_ANNOTATIONS_MAX. Returns 0 or -1 (CHRUN_E_USAGE). */
+/* Check the -a operands: N strings "KEY=VALUE" with a non-empty KEY shorter
+ * than CHRUN_COSIGN_ANNOTATION_KEY_MAX, at most CHRUN_COSIGN_ANNOTATIONS_MAX.
+ * Returns 0 or -1 (CHRUN_E_USAGE). */
 int chrun_cosign_annotations_check(const char *const *a, size_t n, struct chrun_err *err);
 
 /* Check every signature in the signature manifest SIG (SIG_SIZE bytes)

@@ -80,6 +80,10 @@ static void test_entry_rules(void)
     e = entry(s.str, d.str, other, MT_MANIFEST);
     CHECK_INT_EQ(chrun_attach_from_entry(e, &a, &err), -1);
     json_decref(e);
+    snprintf(other, sizeof(other), "example.com/a/b:sha256-%s.x.sig", s.str + 7);
+    e = entry(s.str, d.str, other, MT_MANIFEST);
+    CHECK_INT_EQ(chrun_attach_from_entry(e, &a, &err), -1);
+    json_decref(e);
     e = entry(s.str, d.str, "example.com/a/b:latest", MT_MANIFEST);
     CHECK_INT_EQ(chrun_attach_from_entry(e, &a, &err), -1);
     json_decref(e);

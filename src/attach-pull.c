@@ -12,6 +12,7 @@
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
+#include "chrun/ref.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -188,9 +189,14 @@ static int fetch_tag(struct haul *h, const char *suffix, struct chrun_err *err)
     cleanup_reply struct registry_reply r = {0};
     struct chrun_digest d;
     char tag[CHRUN_REF_TAG_MAX + 1], path[CHRUN_REF_TAG_MAX + 16], name[CHRUN_REF_STR_MAX];
-    char repo[2 * CHRUN_REF_NAME_MAX + 2], what[CHRUN_REF_STR_MAX + 32];
+    char repo[CHRUN_REF_STR_MAX], what[CHRUN_REF_STR_MAX + 32];
+    struct chrun_ref ref;
 
-    snprintf(repo, sizeof(repo), "%s/%s", h->c->registry, h->c->repo);
+    /* named after the image's repository as the user wrote it, also when a
+     * mirror served it */
+    if (chrun_ref_parse(&ref, h->c->display, err) < 0)
+        return -1;
+    chrun_ref_repository(&ref, repo, sizeof(repo));
     if (chrun_attach_tag_name(NULL, h->subject, suffix, tag, sizeof(tag), err) < 0 ||
         chrun_attach_tag_name(repo, h->subject, suffix, name, sizeof(name), err) < 0)
         return -1;

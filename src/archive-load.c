@@ -1052,7 +1052,7 @@ static int verify_images(struct loader *l, struct chrun_err *err)
         int rc = 0;
         for (size_t j = 0; rc == 0 && j < l->n_atts; j++)
             if (streq(l->atts[j].subject.str, img->str) &&
-                chrun_attach_kind(&l->atts[j]) == CHRUN_ATTACH_SIG)
+                chrun_cosign_is_signature(&l->atts[j]))
                 rc = chrun_cosign_verify_manifest(&src, img, &l->atts[j].digest,
                                                   l->atts[j].size, l->verify, &rep, err);
         if (rc == 0 && rep.n_verified == 0)

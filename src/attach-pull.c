@@ -246,7 +246,7 @@ static int fetch_referrer(struct haul *h, const struct chrun_descriptor *d, json
     if (reply_digest(&r, &d->digest, what, &got, err) < 0)
         return -1;
     return take_artifact(h, &r, &got, "",
-                         at != NULL && streq(at, "application/vnd.dev.cosign.artifact.sig.v1+json"),
+                         at != NULL && streq(at, CHRUN_COSIGN_ARTIFACT_SIG),
                          at && chrun_manifest_media_type_valid(at) ? at : "", what, err);
 }
 
@@ -281,6 +281,56 @@ static int fetch_referrers(struct haul *h, struct chrun_err *err)
                             json_array_get(json_object_get(idx.json, "manifests"), i), err);
     chrun_manifest_release(&idx);
     return rc;
+}
+
+int attach_referrers_fallback(struct registry_client *c, const struct chrun_digest *subject,
+                              const struct chrun_attachment *atts, size_t n, char **ret_text,
+                              struct chrun_err *err)
+{
+    cleanup_reply struct registry_reply api = {0}, old = {0};
+    struct haul h = {.c = c, .subject = subject};
+    json_auto_t *list = json_array(), *doc = NULL;
+    char path[CHRUN_DIGEST_STR_MAX + 32], what[CHRUN_DIGEST_STR_MAX + 32];
+    json_t *e;
+    size_t i;
+
+    *ret_text = NULL;
+    snprintf(what, sizeof(what), "referrers of %s", subject->str);
+    snprintf(path, sizeof(path), "referrers/%s", subject->str);
+    if (get(&h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &api, err) < 0)
+        return -1;
+    if (api.resp.status == 200)
+        return 0;
+    snprintf(path, sizeof(path), "manifests/sha256-%s", chrun_digest_hex(subject));
+    if (get(&h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &old, err) < 0)
+        return -1;
+    if (list == NULL)
+        return chrun_err_sys(err, ENOMEM, "%s", what);
+    if (old.resp.status == 200 && old.body != NULL) {
+        json_auto_t *prev = json_loadb(old.body, old.len, JSON_REJECT_DUPLICATES, NULL);
+        json_array_foreach (json_object_get(prev, "manifests"), i, e) {
+            const char *d = json_string_value(json_object_get(e, "digest"));
+            bool ours = false;
+            for (size_t j = 0; d != NULL && j < n; j++)
+                ours |= streq(atts[j].digest.str, d);
+            if (d != NULL && !ours && json_array_size(list) < CHRUN_ATTACH_REFERRERS_MAX)
+                json_array_append(list, e);
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        e = json_pack("{s:s, s:s, s:I}", "mediaType", atts[j].media_type, "digest",
+                      atts[j].digest.str, "size", (json_int_t) atts[j].size);
+        if (e != NULL && atts[j].artifact_type[0])
+            json_object_set_new(e, "artifactType", json_string(atts[j].artifact_type));
+        if (e == NULL || json_array_append_new(list, e) < 0)
+            return chrun_err_sys(err, ENOMEM, "%s", what);
+    }
+    doc = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", CHRUN_MT_OCI_INDEX,
+                    "manifests", list);
+    *ret_text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
+    if (*ret_text == NULL)
+        return chrun_err_sys(err, ENOMEM, "%s", what);
+    return 0;
 }
 
 /* Write the held blobs (the manifests last: they were kept after their

@@ -26,4 +26,14 @@
 int attach_pull(struct registry_client *c, const struct chrun_digest *subject,
                 struct chrun_err *err);
 
+/* For a push of the referrers ATTS (N, all of SUBJECT) to C's repository:
+ * the OCI 1.1 fallback index to PUT as tag sha256-<hex>, the registry's
+ * current one (if any) with ATTS merged in, as a new string in *RET_TEXT
+ * (caller frees). *RET_TEXT is NULL when the registry serves the referrers
+ * API, which lists them by itself. Returns 0 or -1. */
+struct chrun_attachment;
+int attach_referrers_fallback(struct registry_client *c, const struct chrun_digest *subject,
+                              const struct chrun_attachment *atts, size_t n, char **ret_text,
+                              struct chrun_err *err);
+
 #endif

@@ -217,6 +217,13 @@ int chrun_cosign_verify_manifest(const struct chrun_cosign_source *src,
     return rc;
 }
 
+bool chrun_cosign_is_signature(const struct chrun_attachment *a)
+{
+    return chrun_attach_kind(a) == CHRUN_ATTACH_SIG ||
+           (chrun_attach_kind(a) == CHRUN_ATTACH_REFERRER &&
+            streq(a->artifact_type, CHRUN_COSIGN_ARTIFACT_SIG));
+}
+
 /* The store image IMAGE's attached cosign signature artifacts. */
 static int signature_attachments(struct chrun_store *st, const struct chrun_digest *subject,
                                  struct chrun_attachment **ret, size_t *ret_n,
@@ -226,7 +233,7 @@ static int signature_attachments(struct chrun_store *st, const struct chrun_dige
     if (chrun_attach_list(st, subject, ret, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++)
-        if (chrun_attach_kind(&(*ret)[i]) == CHRUN_ATTACH_SIG)
+        if (chrun_cosign_is_signature(&(*ret)[i]))
             (*ret)[k++] = (*ret)[i];
     *ret_n = k;
     return 0;

@@ -19,6 +19,7 @@
 #include "chrun/ref.h"
 #include "chrun/registry.h"
 #include "cleanup.h"
+#include "attach-pull.h"
 #include "registry-client.h"
 #include "util.h"
 
@@ -468,7 +469,8 @@ static int push_attachments(struct pusher *p, const struct chrun_store_image *im
                             struct chrun_err *err)
 {
     cleanup_free struct chrun_attachment *atts = NULL;
-    size_t n;
+    cleanup_free char *fallback = NULL;
+    size_t n, n_referrers = 0;
 
     if (chrun_attach_list(p->st, &img->digest, &atts, &n, err) < 0)
         return -1;
@@ -488,6 +490,20 @@ static int push_attachments(struct pusher *p, const struct chrun_store_image *im
             return chrun_err_prefix(err, "%s %s",
                                     chrun_attach_kind_name(chrun_attach_kind(&atts[i])),
                                     d.digest.str);
+        if (chrun_attach_kind(&atts[i]) == CHRUN_ATTACH_REFERRER)
+            atts[n_referrers++] = atts[i]; /* i >= n_referrers: a safe overwrite */
+    }
+    /* a registry without the referrers API lists them under the fallback tag */
+    if (n_referrers > 0 && attach_referrers_fallback(p->c, &img->digest, atts, n_referrers,
+                                                     &fallback, err) < 0)
+        return chrun_err_prefix(err, "referrers");
+    if (fallback != NULL) {
+        struct chrun_digest fd;
+        char tag[CHRUN_REF_TAG_MAX + 1];
+        if (chrun_digest_of_buffer(&fd, fallback, strlen(fallback), err) < 0 ||
+            chrun_attach_tag_name(NULL, &img->digest, "", tag, sizeof(tag), err) < 0 ||
+            put_manifest(p, fallback, strlen(fallback), CHRUN_MT_OCI_INDEX, &fd, tag, err) < 0)
+            return chrun_err_prefix(err, "referrers fallback index");
     }
     return 0;
 }

@@ -34,4 +34,24 @@ test_expect_success 'push --no-signatures: no .sig tag' '
         "http://$REGISTRY/v2/bare/basic/manifests/$(sig_tag "$IMG")")" = 404
 '
 
+test_expect_success 'a signature kept as a referrer: pushed by digest and listed under the fallback tag' '
+    export CHRUN_ROOT=$PWD/refstore &&
+    CHRUN_ROOT=$TRASH_DIRECTORY/store chrun-save -o signed.tar fixture/basic:1 &&
+    mkdir x && tar -C x -xf signed.tar && rm x/manifest.json &&
+    jq -c "(.manifests[] | select(.annotations[\"vnd.chrun.subject\"])) |=
+           (del(.annotations[\"org.opencontainers.image.ref.name\"]) |
+            .artifactType = \"application/vnd.dev.cosign.artifact.sig.v1+json\")" \
+        "$TRASH_DIRECTORY/x/index.json" >ni && mv ni x/index.json &&
+    chrun-load -q x >/dev/null &&
+    chrun-images --json | jq -e ".[0].Attachments[0].Kind == \"referrer\"" &&
+    chrun-verify -q --key ec.pub fixture/basic:1 >out && test_cmp img out &&
+    chrun-push -q fixture/basic:1 "$REGISTRY/ref/basic:1" >out && test_cmp img out &&
+    curl -sf --noproxy "*" -H "Accept: application/vnd.oci.image.index.v1+json" \
+        "http://$REGISTRY/v2/ref/basic/manifests/sha256-${IMG#sha256:}" >fallback.json &&
+    jq -e --arg s "$(cat sig)" "[.manifests[] | select(.digest == \$s and
+        .artifactType == \"application/vnd.dev.cosign.artifact.sig.v1+json\")] | length == 1" fallback.json &&
+    CHRUN_ROOT=$PWD/refpull chrun-pull -q --signatures "$REGISTRY/ref/basic:1" >out && test_cmp img out &&
+    CHRUN_ROOT=$PWD/refpull chrun-verify -q --key ec.pub "$REGISTRY/ref/basic:1" >out && test_cmp img out
+'
+
 test_done

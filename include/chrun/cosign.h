@@ -29,6 +29,8 @@
 #define CHRUN_COSIGN_MT_PAYLOAD "application/vnd.dev.cosign.simplesigning.v1+json"
 #define CHRUN_COSIGN_ANNOTATION_SIGNATURE "dev.cosignproject.cosign/signature"
 #define CHRUN_COSIGN_TYPE "cosign container image signature"
+/* artifactType of a cosign signature stored as an OCI 1.1 referrer */
+#define CHRUN_COSIGN_ARTIFACT_SIG "application/vnd.dev.cosign.artifact.sig.v1+json"
 /* Bounds on a signature artifact (SPEC "Bad input"): layers (signatures)
  * in one manifest, bytes of one payload, characters of one base64
  * signature annotation. */
@@ -49,6 +51,11 @@ struct chrun_cosign_source {
                      char **ret_buf, size_t *ret_len, struct chrun_err *err);
     void *data;
 };
+
+struct chrun_attachment;
+/* True if attachment A is a cosign signature artifact: cosign's .sig tag,
+ * or a referrer of artifactType CHRUN_COSIGN_ARTIFACT_SIG. */
+bool chrun_cosign_is_signature(const struct chrun_attachment *a);
 
 /* A source reading ST's blobs (chrun_store_read_blob, digest re-checked). */
 void chrun_cosign_store_source(struct chrun_cosign_source *src, struct chrun_store *st);

@@ -21,7 +21,8 @@
  * Signatures, attestations, SBOMs and referrers attached to the image
  * (attach.h) are pushed after it, unless opts->no_signatures: cosign's
  * under their tag sha256-<hex>.sig|.att|.sbom in DEST's repository,
- * referrers by digest.
+ * referrers by digest (and in the fallback index tag sha256-<hex> when the
+ * registry has no referrers API).
  *
  * This lives apart from registry.h so that a reader finds push by file
  * name; both sit on the client core in src/registry-client.c. */

@@ -148,9 +148,17 @@ static bool same_entry(const struct chrun_attachment *a, const struct chrun_atta
     return streq(a->subject.str, b->subject.str) && streq(a->digest.str, b->digest.str);
 }
 
+struct add {
+    const struct chrun_attachment *a;
+    bool check;                      /* replace only what PREV says is there */
+    const struct chrun_digest *prev; /* NULL: nothing */
+};
+
 static int add_entry(json_t *manifests, void *data, struct chrun_err *err)
 {
-    const struct chrun_attachment *a = data;
+    const struct add *add = data;
+    const struct chrun_attachment *a = add->a;
+    bool matched = false;
     json_t *entry, *desc;
     size_t i;
 
@@ -160,12 +168,17 @@ static int add_entry(json_t *manifests, void *data, struct chrun_err *err)
         if (!chrun_attach_entry_is_attachment(entry) ||
             chrun_attach_from_entry(entry, &old, &ignored) < 0 || !same_entry(&old, a))
             continue;
+        matched = true;
+        if (add->check && (add->prev == NULL || !streq(old.digest.str, add->prev->str)))
+            return chrun_err_set(err, CHRUN_E_EXISTS, "'%s' changed meanwhile", a->ref);
         if (streq(old.digest.str, a->digest.str) && streq(old.subject.str, a->subject.str) &&
             streq(old.media_type, a->media_type))
             return 0; /* re-running a step is a no-op */
         json_array_remove(manifests, i);
         break;
     }
+    if (add->check && !matched && add->prev != NULL)
+        return chrun_err_set(err, CHRUN_E_EXISTS, "'%s' changed meanwhile", a->ref);
     desc = chrun_attach_to_entry(a);
     if (desc == NULL || json_array_append_new(manifests, desc) < 0)
         return chrun_err_sys(err, ENOMEM, "attach %s", a->digest.str);
@@ -175,7 +188,18 @@ static int add_entry(json_t *manifests, void *data, struct chrun_err *err)
 int chrun_attach_add(struct chrun_store *st, const struct chrun_attachment *a,
                      struct chrun_err *err)
 {
-    if (chrun_store_edit_index(st, add_entry, (void *) a, err) < 0)
+    struct add add = {a, false, NULL};
+    if (chrun_store_edit_index(st, add_entry, &add, err) < 0)
+        return chrun_err_prefix(err, "record attachment %s of %s", a->digest.str,
+                                a->subject.str);
+    return 0;
+}
+
+int chrun_attach_replace(struct chrun_store *st, const struct chrun_attachment *a,
+                         const struct chrun_digest *prev, struct chrun_err *err)
+{
+    struct add add = {a, true, prev};
+    if (chrun_store_edit_index(st, add_entry, &add, err) < 0)
         return chrun_err_prefix(err, "record attachment %s of %s", a->digest.str,
                                 a->subject.str);
     return 0;

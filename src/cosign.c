@@ -19,6 +19,8 @@
 
 /* What cosign writes in a signature artifact's config (a zero time). */
 #define COSIGN_ZERO_TIME "0001-01-01T00:00:00Z"
+/* Tries to append a signature while other signers change the artifact. */
+#define SIGN_ATTEMPTS_MAX 8
 
 static int store_read(void *data, const struct chrun_digest *d, int64_t size, size_t max,
                       char **ret_buf, size_t *ret_len, struct chrun_err *err)
@@ -307,15 +309,17 @@ static int put_text(struct chrun_store *st, const char *text, struct chrun_diges
 }
 
 /* The layers of the image's existing .sig artifact NAME (a new array; an
- * empty one when there is none). */
+ * empty one when there is none) and its digest (RET_PREV, "" if none). */
 static int existing_layers(struct chrun_store *st, const struct chrun_digest *subject,
-                           const char *name, json_t **ret, struct chrun_err *err)
+                           const char *name, json_t **ret, struct chrun_digest *ret_prev,
+                           struct chrun_err *err)
 {
     cleanup_free struct chrun_attachment *atts = NULL;
     struct chrun_manifest m;
     size_t n;
 
     *ret = NULL;
+    ret_prev->str[0] = '\0';
     if (chrun_attach_list(st, subject, &atts, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
@@ -324,6 +328,7 @@ static int existing_layers(struct chrun_store *st, const struct chrun_digest *su
         if (chrun_manifest_load(&m, st, &atts[i].digest, atts[i].media_type, err) < 0)
             return chrun_err_prefix(err, "signature artifact %s", atts[i].digest.str);
         *ret = json_deep_copy(json_object_get(m.json, "layers"));
+        *ret_prev = atts[i].digest;
         chrun_manifest_release(&m);
         break;
     }
@@ -389,6 +394,42 @@ static int write_artifact(struct chrun_store *st, json_t *layers, struct chrun_d
     return put_text(st, manifest_text, ret, err);
 }
 
+/* One signing attempt: append to what the .sig artifact ATT->ref holds now;
+ * CHRUN_E_EXISTS if it changed before the new one was recorded. */
+static int sign_once(struct chrun_store *st, const char *payload,
+                     const struct chrun_digest *payload_digest,
+                     const struct chrun_cosign_opts *opts, struct chrun_attachment *att,
+                     struct chrun_err *err)
+{
+    json_auto_t *layers = NULL;
+    cleanup_free char *b64 = NULL;
+    struct chrun_digest prev;
+    unsigned char sig[CHRUN_KEY_SIG_MAX];
+    size_t sig_len;
+    json_t *layer;
+
+    if (existing_layers(st, &att->subject, att->ref, &layers, &prev, err) < 0)
+        return -1;
+    if (!already_signed(st, layers, payload_digest, opts->key)) {
+        if (json_array_size(layers) >= CHRUN_COSIGN_LAYERS_MAX)
+            return chrun_err_set(err, CHRUN_E_INPUT, "'%s' already holds %d signatures",
+                                 att->ref, CHRUN_COSIGN_LAYERS_MAX);
+        if (chrun_key_sign(opts->key, payload, strlen(payload), sig, &sig_len, err) < 0)
+            return -1;
+        b64 = chrun_key_b64_encode(sig, sig_len);
+        layer = b64 ? json_pack("{s:s, s:I, s:s, s:{s:s}}", "mediaType", CHRUN_COSIGN_MT_PAYLOAD,
+                                "size", (json_int_t) strlen(payload), "digest",
+                                payload_digest->str, "annotations",
+                                CHRUN_COSIGN_ANNOTATION_SIGNATURE, b64)
+                    : NULL;
+        if (layer == NULL || json_array_append_new(layers, layer) < 0)
+            return chrun_err_sys(err, ENOMEM, "sign");
+    }
+    if (write_artifact(st, layers, &att->digest, &att->size, err) < 0)
+        return -1;
+    return chrun_attach_replace(st, att, prev.str[0] ? &prev : NULL, err);
+}
+
 int chrun_cosign_sign_image(struct chrun_store *st, const char *image,
                             const struct chrun_cosign_opts *opts, struct chrun_digest *ret_digest,
                             struct chrun_err *err)
@@ -397,12 +438,9 @@ int chrun_cosign_sign_image(struct chrun_store *st, const char *image,
     struct chrun_attachment att = {0};
     struct chrun_ref ref;
     struct chrun_digest payload_digest;
-    cleanup_free char *payload = NULL, *b64 = NULL;
-    json_auto_t *layers = NULL;
-    json_t *layer;
-    unsigned char sig[CHRUN_KEY_SIG_MAX];
+    cleanup_free char *payload = NULL;
     char repo[CHRUN_REF_STR_MAX];
-    size_t sig_len;
+    int rc = -1;
 
     if (chrun_cosign_annotations_check(opts->annotations, opts->n_annotations, err) < 0 ||
         chrun_store_resolve(st, image, &img, err) < 0)
@@ -413,31 +451,22 @@ int chrun_cosign_sign_image(struct chrun_store *st, const char *image,
                              "(chrun-tag it first)",
                              image);
     chrun_ref_repository(&ref, repo, sizeof(repo));
+    att.subject = img.digest;
+    snprintf(att.media_type, sizeof(att.media_type), "%s", CHRUN_MT_OCI_MANIFEST);
     if (chrun_attach_tag_name(repo, &img.digest, CHRUN_ATTACH_SUFFIX_SIG, att.ref,
                               sizeof(att.ref), err) < 0 ||
         payload_text(repo, &img.digest, opts, &payload, err) < 0 ||
-        put_text(st, payload, &payload_digest, err) < 0 ||
-        existing_layers(st, &img.digest, att.ref, &layers, err) < 0)
+        put_text(st, payload, &payload_digest, err) < 0)
         return -1;
-    att.subject = img.digest;
-    snprintf(att.media_type, sizeof(att.media_type), "%s", CHRUN_MT_OCI_MANIFEST);
-    if (!already_signed(st, layers, &payload_digest, opts->key)) {
-        if (json_array_size(layers) >= CHRUN_COSIGN_LAYERS_MAX)
-            return chrun_err_set(err, CHRUN_E_INPUT, "'%s' already holds %d signatures", att.ref,
-                                 CHRUN_COSIGN_LAYERS_MAX);
-        if (chrun_key_sign(opts->key, payload, strlen(payload), sig, &sig_len, err) < 0)
-            return -1;
-        b64 = chrun_key_b64_encode(sig, sig_len);
-        layer = b64 ? json_pack("{s:s, s:I, s:s, s:{s:s}}", "mediaType", CHRUN_COSIGN_MT_PAYLOAD,
-                                "size", (json_int_t) strlen(payload), "digest",
-                                payload_digest.str, "annotations",
-                                CHRUN_COSIGN_ANNOTATION_SIGNATURE, b64)
-                    : NULL;
-        if (layer == NULL || json_array_append_new(layers, layer) < 0)
-            return chrun_err_sys(err, ENOMEM, "sign");
+    /* another chrun-sign may append to the same artifact meanwhile: start
+     * over from what it recorded rather than drop its signature */
+    for (int attempt = 0; attempt < SIGN_ATTEMPTS_MAX; attempt++) {
+        chrun_err_clear(err);
+        rc = sign_once(st, payload, &payload_digest, opts, &att, err);
+        if (rc == 0 || err->code != CHRUN_E_EXISTS)
+            break;
     }
-    if (write_artifact(st, layers, &att.digest, &att.size, err) < 0 ||
-        chrun_attach_add(st, &att, err) < 0)
+    if (rc < 0)
         return chrun_err_prefix(err, "sign '%s'", image);
     *ret_digest = att.digest;
     return 0;

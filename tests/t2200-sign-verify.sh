@@ -94,6 +94,15 @@ test_expect_success 'RSA and Ed25519: appended to the same .sig artifact, each v
     test "$(chrun-images -q | wc -l)" -eq 1
 '
 
+test_expect_success 'four signers at once: no signature is lost' '
+    pids= &&
+    for n in 1 2 3 4; do
+        chrun-sign -q --key ec.key -a n=$n fixture/basic:1 >/dev/null 2>par.$n.err & pids="$pids $!"
+    done &&
+    for p in $pids; do wait $p || return 1; done &&
+    for n in 1 2 3 4; do chrun-verify -q --key ec.pub -a n=$n fixture/basic:1 >/dev/null || return 1; done
+'
+
 test_expect_success 'RSA-PSS signature made by openssl verifies' '
     printf "%s" "{\"critical\":{\"identity\":{\"docker-reference\":\"x\"},\"image\":{\"docker-manifest-digest\":\"$IMG\"},\"type\":\"cosign container image signature\"},\"optional\":null}" >pss.payload &&
     openssl dgst -sha256 -sign rsa.key -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:32 -out pss.sig pss.payload &&

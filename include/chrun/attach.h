@@ -81,6 +81,13 @@ int chrun_attach_tag_name(const char *repo, const struct chrun_digest *subject,
 int chrun_attach_add(struct chrun_store *st, const struct chrun_attachment *a,
                      struct chrun_err *err);
 
+/* chrun_attach_add for a read-modify-write (appending to a .sig): only if
+ * the entry A replaces still has digest PREV (NULL: there is none yet);
+ * otherwise CHRUN_E_EXISTS and nothing changes, so the caller starts over.
+ * Returns 0 or -1. */
+int chrun_attach_replace(struct chrun_store *st, const struct chrun_attachment *a,
+                         const struct chrun_digest *prev, struct chrun_err *err);
+
 /* The attachments of SUBJECT (NULL: all), in index.json order. *RET
  * (caller frees) holds *RET_N entries. Returns 0 or -1. */
 int chrun_attach_list(struct chrun_store *st, const struct chrun_digest *subject,

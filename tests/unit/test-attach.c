@@ -130,6 +130,15 @@ static void test_add_list_prune(void)
     CHECK_INT_EQ(chrun_attach_add(st, &a, &err), 0); /* no-op */
     digest_of(&a.digest, "sig-2");                   /* a re-signed .sig replaces */
     CHECK_INT_EQ(chrun_attach_add(st, &a, &err), 0);
+    {
+        struct chrun_digest prev = a.digest, stale;
+        digest_of(&stale, "sig-1");
+        digest_of(&a.digest, "sig-3");
+        CHECK_INT_EQ(chrun_attach_replace(st, &a, &stale, &err), -1);
+        CHECK_INT_EQ(err.code, CHRUN_E_EXISTS);
+        CHECK_INT_EQ(chrun_attach_replace(st, &a, NULL, &err), -1);
+        CHECK_INT_EQ(chrun_attach_replace(st, &a, &prev, &err), 0);
+    }
     a.ref[0] = '\0';                                 /* a referrer is added beside */
     CHECK_INT_EQ(chrun_attach_add(st, &a, &err), 0);
     CHECK_INT_EQ(chrun_attach_list(st, &img, &list, &n, &err), 0);

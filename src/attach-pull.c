@@ -78,20 +78,38 @@ static int haul_keep(struct haul *h, const struct chrun_digest *d, char **buf, s
     return 0;
 }
 
-/* GET PATH (after /v2/<repo>/) of at most MAX bytes. *RET_STATUS gets the
- * HTTP status; the body of a 200 is in R. */
-static int get(struct haul *h, const char *path, const char *accept, const char *what, size_t max,
-               struct registry_reply *r, struct chrun_err *err)
+/* GET PATH (after /v2/<repo>/) of at most MAX bytes into R (status and,
+ * for a 200, the body). Statuses other than 200 and 404 fail, unless
+ * ANY_4XX: then every 4xx is an answer too. */
+static int get_status(struct haul *h, const char *path, const char *accept, const char *what,
+                      size_t max, bool any_4xx, struct registry_reply *r, struct chrun_err *err)
 {
     char url[REGISTRY_URL_MAX * 2];
     struct registry_req rq = {.what = what, .url = url, .accept = accept, .max = max};
     snprintf(url, sizeof(url), "%s/v2/%s/%s", h->c->base, h->c->repo, path);
     if (registry_request(h->c, &rq, r, err) < 0)
         return -1;
-    if (r->resp.status != 200 && r->resp.status != 404)
+    if (r->resp.status != 200 && r->resp.status != 404 &&
+        !(any_4xx && r->resp.status >= 400 && r->resp.status < 500))
         return chrun_err_set(err, CHRUN_E_NETWORK, "%s: registry %s answered HTTP %ld", what,
                              h->c->host, r->resp.status);
     return 0;
+}
+
+static int get(struct haul *h, const char *path, const char *accept, const char *what, size_t max,
+               struct registry_reply *r, struct chrun_err *err)
+{
+    return get_status(h, path, accept, what, max, false, r, err);
+}
+
+/* The referrers API: registries without it answer 404, or, older ones,
+ * 400, 405 and the like; any 4xx means "use the fallback tag". */
+static int get_referrers_api(struct haul *h, const char *what, struct registry_reply *r,
+                             struct chrun_err *err)
+{
+    char path[CHRUN_DIGEST_STR_MAX + 32];
+    snprintf(path, sizeof(path), "referrers/%s", h->subject->str);
+    return get_status(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, true, r, err);
 }
 
 /* The digest of R's body, checked against EXPECTED (may be NULL) and the
@@ -260,10 +278,9 @@ static int fetch_referrers(struct haul *h, struct chrun_err *err)
     int rc = 0;
 
     snprintf(what, sizeof(what), "referrers of %s", h->subject->str);
-    snprintf(path, sizeof(path), "referrers/%s", h->subject->str);
-    if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &r, err) < 0)
+    if (get_referrers_api(h, what, &r, err) < 0)
         return -1;
-    if (r.resp.status == 404 || r.body == NULL) {
+    if (r.resp.status != 200 || r.body == NULL) {
         snprintf(path, sizeof(path), "manifests/sha256-%s", chrun_digest_hex(h->subject));
         if (get(h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &fallback, err) < 0)
             return -1;
@@ -296,8 +313,7 @@ int attach_referrers_fallback(struct registry_client *c, const struct chrun_dige
 
     *ret_text = NULL;
     snprintf(what, sizeof(what), "referrers of %s", subject->str);
-    snprintf(path, sizeof(path), "referrers/%s", subject->str);
-    if (get(&h, path, ACCEPT_INDEX, what, CHRUN_MANIFEST_MAX, &api, err) < 0)
+    if (get_referrers_api(&h, what, &api, err) < 0)
         return -1;
     if (api.resp.status == 200)
         return 0;

@@ -21,8 +21,8 @@
 #include "chrun/ref.h"
 #include "chrun/sink.h"
 #include "chrun/tool.h"
-#include "cleanup.h"
 #include "attach-pull.h"
+#include "cleanup.h"
 #include "registry-client.h"
 #include "util.h"
 

@@ -71,6 +71,10 @@ static int haul_keep(struct haul *h, const struct chrun_digest *d, char **buf, s
     if (p == NULL)
         return chrun_err_sys(err, ENOMEM, "attachments");
     h->blobs = p;
+    /* a reply buffer is as big as its cap: keep only the bytes */
+    char *fit = realloc(*buf, len + 1);
+    if (fit != NULL)
+        *buf = fit;
     p[h->n_blobs].digest = *d;
     p[h->n_blobs].buf = take_ptr(*buf);
     p[h->n_blobs++].len = len;
@@ -147,7 +151,8 @@ static int fetch_blob(struct haul *h, const struct chrun_descriptor *d, size_t m
     if (chrun_store_has_blob(h->c->st, &d->digest) || haul_has(h, &d->digest))
         return 0;
     snprintf(path, sizeof(path), "blobs/%s", d->digest.str);
-    if (get(h, path, NULL, what, max, &r, err) < 0)
+    /* the reply buffer is sized by the cap: ask for what the descriptor says */
+    if (get(h, path, NULL, what, (size_t) d->size, &r, err) < 0)
         return -1;
     if (r.resp.status == 404)
         return chrun_err_set(err, CHRUN_E_NOTFOUND, "%s: not in the registry", what);

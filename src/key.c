@@ -90,7 +90,7 @@ static const char *ssl_reason(char *buf, size_t size)
 /* Read the key file PATH (bounded). A directory or an empty file is named. */
 static int read_key_file(const char *path, struct secret *ret, struct chrun_err *err)
 {
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    cleanup_close int fd = TEMP_FAILURE_RETRY_INT(open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY));
     struct stat sb;
     char *buf = NULL;
     size_t len = 0;
@@ -233,7 +233,7 @@ static int get_password(const char *path, struct secret *ret, struct chrun_err *
         memcpy(ret->p, env, len + 1);
         return 0;
     }
-    tty = open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY);
+    tty = TEMP_FAILURE_RETRY_INT(open("/dev/tty", O_RDWR | O_CLOEXEC | O_NOCTTY));
     if (tty < 0 || tcgetattr(tty, &old) < 0)
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "key '%s' is encrypted: set CHRUN_SIGN_PASSWORD (no terminal to ask "

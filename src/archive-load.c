@@ -27,6 +27,8 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
+#include "chrun/attach.h"
+#include "chrun/cosign.h"
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
@@ -87,6 +89,9 @@ struct loader {
     size_t n_tags;
     struct chrun_archive_result *result;
     unsigned n_visited; /* manifest and index descriptors walked */
+    struct chrun_attachment *atts; /* recorded after the tags (attach.h) */
+    size_t n_atts;
+    const struct chrun_cosign_opts *verify; /* --verify-key, or NULL */
 };
 
 void chrun_archive_result_release(struct chrun_archive_result *r)
@@ -1011,6 +1016,63 @@ static const char *entry_name(json_t *entry)
     return NULL;
 }
 
+/* An attachment listed in the archive's index.json: recorded with its
+ * annotations once everything is committed; not an image of the result. */
+static int add_attachment(struct loader *l, json_t *entry, struct chrun_err *err)
+{
+    struct chrun_attachment *p = realloc(l->atts, (l->n_atts + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "attachments");
+    l->atts = p;
+    if (chrun_attach_from_entry(entry, &l->atts[l->n_atts], err) < 0)
+        return -1;
+    l->n_atts++;
+    return 0;
+}
+
+static int staged_blob(void *data, const struct chrun_digest *d, int64_t size, size_t max,
+                       char **ret_buf, size_t *ret_len, struct chrun_err *err)
+{
+    struct loader *l = data;
+    struct member *m;
+    /* staging hashed every member: lookup_blob checks digest and size */
+    if (lookup_blob(l, d, size, &m, err) < 0)
+        return -1;
+    return read_staged(l, m, max, ret_buf, ret_len, err);
+}
+
+/* --verify-key: every image of the archive needs a signature that verifies
+ * (checked on the staged blobs, before anything is published). */
+static int verify_images(struct loader *l, struct chrun_err *err)
+{
+    struct chrun_cosign_source src = {staged_blob, l};
+    for (size_t i = 0; i < l->result->n_digests; i++) {
+        const struct chrun_digest *img = &l->result->digests[i];
+        struct chrun_cosign_report rep = {0};
+        int rc = 0;
+        for (size_t j = 0; rc == 0 && j < l->n_atts; j++)
+            if (streq(l->atts[j].subject.str, img->str) &&
+                chrun_cosign_is_signature(&l->atts[j]))
+                rc = chrun_cosign_verify_manifest(&src, img, &l->atts[j].digest,
+                                                  l->atts[j].size, l->verify, &rep, err);
+        if (rc == 0 && rep.n_verified == 0)
+            rc = chrun_err_set(err, CHRUN_E_INPUT, "image %s: %s", img->str,
+                               rep.n_reasons ? rep.reasons[0] : "no cosign signature");
+        chrun_cosign_report_release(&rep);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int commit_attachments(struct loader *l, struct chrun_err *err)
+{
+    for (size_t i = 0; i < l->n_atts; i++)
+        if (chrun_attach_add(l->st, &l->atts[i], err) < 0)
+            return -1;
+    return 0;
+}
+
 static int resolve_oci(struct loader *l, struct chrun_err *err)
 {
     struct chrun_manifest idx;
@@ -1038,7 +1100,16 @@ static int resolve_oci(struct loader *l, struct chrun_err *err)
     entries = json_object_get(idx.json, "manifests");
     for (size_t i = 0; i < idx.n_manifests && rc == 0; i++) {
         const struct chrun_descriptor *d = &idx.manifests[i];
-        const char *name = entry_name(json_array_get(entries, i));
+        const char *name = NULL;
+        if (chrun_attach_entry_is_attachment(json_array_get(entries, i))) {
+            rc = resolve_oci_desc(l, d, 0, err);
+            if (rc == 0)
+                rc = add_attachment(l, json_array_get(entries, i), err);
+            if (rc < 0)
+                chrun_err_prefix(err, "index.json manifests[%zu]", i);
+            continue;
+        }
+        name = entry_name(json_array_get(entries, i));
         rc = resolve_oci_desc(l, d, 0, err);
         if (rc == 0 && name != NULL)
             rc = add_tag(l, name, d->media_type, &d->digest, d->size, err);
@@ -1267,14 +1338,16 @@ static void loader_release(struct loader *l)
     free(l->repositories.buf);
     free(l->buf);
     free(l->tags);
+    free(l->atts);
 }
 
 static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
-                struct chrun_archive_result *ret, struct chrun_err *err)
+                const struct chrun_cosign_opts *verify, struct chrun_archive_result *ret,
+                struct chrun_err *err)
 {
     struct loader l = {
         .st = st, .input = name, .dirfd = dirfd, .stage_fd = -1, .result = ret,
-        .blob_dir = "blobs/sha256/",
+        .blob_dir = "blobs/sha256/", .verify = verify,
     };
     struct chrun_err stale_err = CHRUN_ERR_INIT;
     int rc = -1;
@@ -1298,10 +1371,14 @@ static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
     else
         rc = chrun_err_set(err, CHRUN_E_INPUT,
                            "neither index.json nor manifest.json: not an image archive");
+    if (rc == 0 && verify != NULL)
+        rc = verify_images(&l, err);
     if (rc == 0)
         rc = commit_blobs(&l, err);
     if (rc == 0)
         rc = commit_tags(&l, err);
+    if (rc == 0)
+        rc = commit_attachments(&l, err);
 out:
     loader_release(&l);
     if (rc < 0) {
@@ -1314,17 +1391,24 @@ out:
 int chrun_archive_load_fd(struct chrun_store *st, int fd, const char *name,
                           struct chrun_archive_result *ret, struct chrun_err *err)
 {
-    return load(st, fd, -1, name, ret, err);
+    return load(st, fd, -1, name, NULL, ret, err);
 }
 
 int chrun_archive_load_dir(struct chrun_store *st, int dirfd, const char *name,
                            struct chrun_archive_result *ret, struct chrun_err *err)
 {
-    return load(st, -1, dirfd, name, ret, err);
+    return load(st, -1, dirfd, name, NULL, ret, err);
 }
 
 int chrun_archive_load(struct chrun_store *st, const char *path,
                        struct chrun_archive_result *ret, struct chrun_err *err)
+{
+    return chrun_archive_load_verify(st, path, NULL, ret, err);
+}
+
+int chrun_archive_load_verify(struct chrun_store *st, const char *path,
+                              const struct chrun_cosign_opts *verify,
+                              struct chrun_archive_result *ret, struct chrun_err *err)
 {
     cleanup_close int fd = -1;
     struct stat sb;
@@ -1333,7 +1417,7 @@ int chrun_archive_load(struct chrun_store *st, const char *path,
         if (isatty(STDIN_FILENO))
             return chrun_err_set(err, CHRUN_E_USAGE,
                                  "refusing to read an archive from a terminal");
-        return chrun_archive_load_fd(st, STDIN_FILENO, "stdin", ret, err);
+        return load(st, STDIN_FILENO, -1, "stdin", verify, ret, err);
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -1341,6 +1425,6 @@ int chrun_archive_load(struct chrun_store *st, const char *path,
     if (fstat(fd, &sb) < 0)
         return chrun_err_sys(err, errno, "stat '%s'", path);
     if (S_ISDIR(sb.st_mode))
-        return chrun_archive_load_dir(st, fd, path, ret, err);
-    return chrun_archive_load_fd(st, fd, path, ret, err);
+        return load(st, -1, fd, path, verify, ret, err);
+    return load(st, fd, -1, path, verify, ret, err);
 }

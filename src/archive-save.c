@@ -15,7 +15,9 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
+#include "chrun/attach.h"
 #include "chrun/io.h"
+#include "chrun/log.h"
 #include "chrun/manifest.h"
 #include "cleanup.h"
 #include "util.h"
@@ -39,6 +41,7 @@ struct saver {
     } *saved;
     size_t n_saved;
     json_t *docker_entries; /* manifest.json */
+    bool attachments;       /* signatures and the like travel with their image */
 };
 
 static int write_fail(struct saver *s, const char *what, struct chrun_err *err)
@@ -374,6 +377,43 @@ static int add_docker_entry(struct saver *s, const struct chrun_manifest *m, con
     return 0;
 }
 
+/* The attachments of IMG (attach.h), saved as SAVED: each with its tree,
+ * listed in index.json with its annotations, so chrun-load records them.
+ * A signature names the image's digest: if saving converted the image (a
+ * docker manifest made OCI), they would not verify and are left out. */
+static int save_attachments(struct saver *s, const struct chrun_store_image *img,
+                            const struct chrun_descriptor *saved, struct chrun_err *err)
+{
+    cleanup_free struct chrun_attachment *atts = NULL;
+    size_t n;
+
+    if (!s->attachments || chrun_attach_list(s->st, &img->digest, &atts, &n, err) < 0)
+        return s->attachments ? -1 : 0;
+    if (n > 0 && !streq(saved->digest.str, img->digest.str)) {
+        chrun_log_warn("%s: converted to %s, so its %zu signature(s) and attachment(s) are "
+                       "left out",
+                       img->digest.str, saved->digest.str, n);
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct chrun_descriptor d = {0}, out;
+        json_t *entry;
+        snprintf(d.media_type, sizeof(d.media_type), "%s", atts[i].media_type);
+        d.digest = atts[i].digest;
+        d.size = atts[i].size;
+        if (save_tree(s, &d, 0, &out, err) < 0)
+            return chrun_err_prefix(err, "attachment %s", d.digest.str);
+        if (!streq(out.digest.str, d.digest.str)) {
+            chrun_log_warn("attachment %s: converted, left out", d.digest.str);
+            continue;
+        }
+        entry = chrun_attach_to_entry(&atts[i]);
+        if (entry == NULL || json_array_append_new(s->index_entries, entry) < 0)
+            return chrun_err_sys(err, ENOMEM, "save");
+    }
+    return 0;
+}
+
 /* One image: its whole tree into the OCI layout (every platform of an
  * index); with DOCKER also a manifest.json entry, which describes one
  * platform only: the host's, as docker save writes it. */
@@ -399,6 +439,8 @@ static int save_image(struct saver *s, const char *image, bool docker, struct ch
                                       CHRUN_ANNOTATION_REF_NAME, img.ref));
     if (entry == NULL || json_array_append_new(s->index_entries, entry) < 0)
         return chrun_err_sys(err, ENOMEM, "save");
+    if (save_attachments(s, &img, &saved, err) < 0)
+        return chrun_err_prefix(err, "image '%s'", image);
     if (!docker)
         return 0;
     if (chrun_manifest_load_image(&m, s->st, &img, NULL, NULL, err) < 0)
@@ -421,10 +463,11 @@ static int write_json_member(struct saver *s, const char *name, json_t *doc,
 }
 
 int chrun_archive_save(struct chrun_store *st, const char *const *images, size_t n,
-                       enum chrun_archive_format format, int fd, struct chrun_err *err)
+                       enum chrun_archive_format format, unsigned flags, int fd,
+                       struct chrun_err *err)
 {
     static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-    struct saver s = {.st = st};
+    struct saver s = {.st = st, .attachments = !(flags & CHRUN_ARCHIVE_NO_ATTACHMENTS)};
     json_t *index = NULL;
     bool docker = format == CHRUN_ARCHIVE_DOCKER;
     int rc = -1;

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chrun/attach.h"
 #include "chrun/build.h"
 #include "chrun/bundle.h"
 #include "chrun/userns.h"
@@ -116,7 +117,35 @@ static int mark_descriptor(struct chrun_store *st, struct mark_set *set,
     return rc;
 }
 
-static int mark(struct chrun_store *st, struct mark_set *set, struct chrun_err *err)
+static bool subject_marked(const struct chrun_digest *subject, void *data)
+{
+    return mark_has(data, chrun_digest_hex(subject));
+}
+
+/* An attachment (attach.h) lives as long as its subject: mark those whose
+ * subject is marked (SET sorted), and drop the index.json entries of the
+ * rest, whose blobs this gc sweeps. Leaves SET sorted. */
+static int mark_attachments(struct chrun_store *st, struct mark_set *set,
+                            struct mark_set *visited, bool dry_run, struct chrun_err *err)
+{
+    cleanup_free struct chrun_attachment *atts = NULL;
+    size_t n, k = 0, n_set = set->n;
+    if (chrun_attach_list(st, NULL, &atts, &n, err) < 0)
+        return chrun_err_prefix(err, "mark attachments");
+    /* decide on the sorted set first: marking appends unsorted */
+    for (size_t i = 0; i < n; i++)
+        if (subject_marked(&atts[i].subject, set))
+            atts[k++] = atts[i];
+    for (size_t i = 0; i < k; i++)
+        if (mark_descriptor(st, set, visited, atts[i].media_type, &atts[i].digest, 0, err) < 0)
+            return chrun_err_prefix(err, "mark attachment %s", atts[i].digest.str);
+    if (set->n > n_set)
+        qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
+    return chrun_attach_prune(st, subject_marked, set, dry_run, NULL, err);
+}
+
+static int mark(struct chrun_store *st, struct mark_set *set, bool dry_run,
+                struct chrun_err *err)
 {
     cleanup_free struct chrun_store_image *imgs = NULL;
     struct mark_set visited = {0};
@@ -131,9 +160,13 @@ static int mark(struct chrun_store *st, struct mark_set *set, struct chrun_err *
                                     imgs[i].ref[0] ? imgs[i].ref : imgs[i].digest.str);
         }
     }
-    free(visited.hex);
     if (set->n > 0)
         qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
+    if (mark_attachments(st, set, &visited, dry_run, err) < 0) {
+        free(visited.hex);
+        return -1;
+    }
+    free(visited.hex);
     return 0;
 }
 
@@ -292,7 +325,7 @@ int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
     int rc = -1;
 
     memset(report, 0, sizeof(*report));
-    if (mark(st, &marked, err) < 0)
+    if (mark(st, &marked, opts->dry_run, err) < 0)
         goto out;
     if (for_each_entry(root, "blobs/sha256", sweep_blob, &s, err) < 0)
         goto out;

@@ -11,6 +11,7 @@
 
 #include <curl/curl.h>
 
+#include "chrun/attach.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
@@ -18,6 +19,7 @@
 #include "chrun/ref.h"
 #include "chrun/registry.h"
 #include "cleanup.h"
+#include "attach-pull.h"
 #include "registry-client.h"
 #include "util.h"
 
@@ -459,6 +461,53 @@ static int push_manifest(struct pusher *p, const struct chrun_descriptor *desc,
     return rc;
 }
 
+/* What is attached to IMG (attach.h) goes beside it: cosign's artifacts
+ * under their tag sha256-<hex>.sig (.att, .sbom) in the destination
+ * repository -- the image keeps its digest, so the tag still names it --
+ * and referrers by digest. */
+static int push_attachments(struct pusher *p, const struct chrun_store_image *img,
+                            struct chrun_err *err)
+{
+    cleanup_free struct chrun_attachment *atts = NULL;
+    cleanup_free char *fallback = NULL;
+    size_t n, n_referrers = 0;
+
+    if (chrun_attach_list(p->st, &img->digest, &atts, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct chrun_descriptor d = {.size = atts[i].size};
+        const char *dot = strrchr(atts[i].ref, '.');
+        char tag[CHRUN_REF_TAG_MAX + 1];
+        snprintf(d.media_type, sizeof(d.media_type), "%s", atts[i].media_type);
+        d.digest = atts[i].digest;
+        if (chrun_attach_kind(&atts[i]) != CHRUN_ATTACH_REFERRER &&
+            chrun_attach_tag_name(NULL, &img->digest, dot, tag, sizeof(tag), err) < 0)
+            return -1;
+        if (push_manifest(p, &d,
+                          chrun_attach_kind(&atts[i]) == CHRUN_ATTACH_REFERRER ? d.digest.str
+                                                                               : tag,
+                          0, err) < 0)
+            return chrun_err_prefix(err, "%s %s",
+                                    chrun_attach_kind_name(chrun_attach_kind(&atts[i])),
+                                    d.digest.str);
+        if (chrun_attach_kind(&atts[i]) == CHRUN_ATTACH_REFERRER)
+            atts[n_referrers++] = atts[i]; /* i >= n_referrers: a safe overwrite */
+    }
+    /* a registry without the referrers API lists them under the fallback tag */
+    if (n_referrers > 0 && attach_referrers_fallback(p->c, &img->digest, atts, n_referrers,
+                                                     &fallback, err) < 0)
+        return chrun_err_prefix(err, "referrers");
+    if (fallback != NULL) {
+        struct chrun_digest fd;
+        char tag[CHRUN_REF_TAG_MAX + 1];
+        if (chrun_digest_of_buffer(&fd, fallback, strlen(fallback), err) < 0 ||
+            chrun_attach_tag_name(NULL, &img->digest, "", tag, sizeof(tag), err) < 0 ||
+            put_manifest(p, fallback, strlen(fallback), CHRUN_MT_OCI_INDEX, &fd, tag, err) < 0)
+            return chrun_err_prefix(err, "referrers fallback index");
+    }
+    return 0;
+}
+
 /* Setup */
 
 static bool same_registry(const struct chrun_ref *a, const struct chrun_ref *b)
@@ -566,6 +615,8 @@ int chrun_push_image(struct chrun_store *st, const char *image, const char *dest
         /* a tag when DEST has one (its digest, if any, was checked above) */
         rc = push_manifest(&p, &top, dest.tag[0] ? dest.tag : dest.digest, 0, err);
     }
+    if (rc == 0 && !opts->no_signatures)
+        rc = push_attachments(&p, &img, err);
     if (rc < 0)
         chrun_err_prefix(err, "push %s", p.c ? p.c->display : dest_ref);
     if (rc == 0)

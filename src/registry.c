@@ -21,6 +21,7 @@
 #include "chrun/ref.h"
 #include "chrun/sink.h"
 #include "chrun/tool.h"
+#include "attach-pull.h"
 #include "cleanup.h"
 #include "registry-client.h"
 #include "util.h"
@@ -884,6 +885,9 @@ static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
     for (size_t i = 0; rc == 0 && i < p.n_manifests; i++)
         rc = chrun_store_put_blob(c->st, p.manifests[i].buf, p.manifests[i].len,
                                   &p.manifests[i].digest, NULL, err);
+    /* what is attached is fetched before the name, so a refused one leaves no name */
+    if (rc == 0 && opts->signatures)
+        rc = attach_pull(c, &p.result.digest, err);
     if (rc == 0)
         rc = chrun_store_tag(c->st, c->display, p.result.media_type, &p.result.digest,
                              p.result.size, err);

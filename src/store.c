@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "chrun/attach.h"
 #include "chrun/fs.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
@@ -561,7 +562,7 @@ int chrun_store_list(struct chrun_store *st, struct chrun_store_image **ret, siz
     if (imgs == NULL)
         return chrun_err_sys(err, ENOMEM, "list images");
     json_array_foreach (manifests, i, entry)
-        if (entry_to_image(entry, &imgs[n]))
+        if (!chrun_attach_entry_is_attachment(entry) && entry_to_image(entry, &imgs[n]))
             n++;
     *ret = take_ptr(imgs);
     *ret_n = n;
@@ -571,6 +572,32 @@ int chrun_store_list(struct chrun_store *st, struct chrun_store_image **ret, siz
 static int index_lock(struct chrun_store *st, struct chrun_err *err)
 {
     return lock_fd_at(st->locks_fd, "index", LOCK_EX, err);
+}
+
+int chrun_store_read_index(struct chrun_store *st, json_t **ret_manifests,
+                           struct chrun_err *err)
+{
+    cleanup_json json_t *root = NULL;
+    if (index_load(st, &root, err) < 0)
+        return -1;
+    *ret_manifests = json_incref(json_object_get(root, "manifests"));
+    return 0;
+}
+
+int chrun_store_edit_index(struct chrun_store *st,
+                           int (*fn)(json_t *manifests, void *data, struct chrun_err *err),
+                           void *data, struct chrun_err *err)
+{
+    cleanup_close int lock = index_lock(st, err);
+    cleanup_json json_t *root = NULL;
+    int rc;
+
+    if (lock < 0 || index_load(st, &root, err) < 0)
+        return -1;
+    rc = fn(json_object_get(root, "manifests"), data, err);
+    if (rc <= 0)
+        return rc;
+    return index_save(st, root, err);
 }
 
 int chrun_store_tag(struct chrun_store *st, const char *ref, const char *media_type,

@@ -3,15 +3,23 @@
 #include <stdio.h>
 
 #include "chrun/archive.h"
+#include "chrun/cosign.h"
+#include "chrun/key.h"
 #include "chrun/log.h"
 #include "chrun/tool.h"
 
+enum { OPT_VERIFY_KEY = CHRUN_OPT_TOOL_BASE };
+
 static int usage(FILE *out, int status)
 {
-    fprintf(out, "Usage: chrun-load [-q] [FILE|-]\n"
+    fprintf(out, "Usage: chrun-load [-q] [--verify-key KEY.pub] [FILE|-]\n"
                  "Import a docker save archive or an OCI image layout (tar, tar.gz, tar.zst\n"
                  "or a directory) from FILE or standard input into the store.\n"
-                 "Prints one manifest digest per image.\n\n"
+                 "Prints one manifest digest per image. Signatures and attestations listed in\n"
+                 "the archive are recorded with their image.\n\n"
+                 "      --verify-key FILE  load only if every image has a cosign signature\n"
+                 "                      that verifies with this PEM public key (else the\n"
+                 "                      store is left unchanged)\n"
                  "  -q, --quiet     no informational messages\n"
                  "  -h, --help      show this help\n"
                  "      --version   show the version\n");
@@ -21,6 +29,7 @@ static int usage(FILE *out, int status)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"verify-key", required_argument, NULL, OPT_VERIFY_KEY},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CHRUN_OPT_VERSION},
@@ -28,12 +37,16 @@ int main(int argc, char **argv)
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     struct chrun_archive_result res = {0};
+    struct chrun_cosign_opts verify = {0};
+    struct chrun_key *key = NULL;
+    const char *key_path = NULL;
     struct chrun_store *st;
     int c, rc;
 
     chrun_tool_init("chrun-load");
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
+        case OPT_VERIFY_KEY: key_path = optarg; break;
         case 'q': chrun_log_set_quiet(true); break;
         case 'h': return usage(stdout, 0);
         case CHRUN_OPT_VERSION: return chrun_tool_version();
@@ -42,11 +55,18 @@ int main(int argc, char **argv)
     }
     if (argc - optind > 1)
         return chrun_tool_usage_error("expected at most one FILE");
-    st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
-    if (st == NULL)
+    if (key_path != NULL && chrun_key_load_public(key_path, &key, &err) < 0)
         return chrun_tool_fail(&err);
-    rc = chrun_archive_load(st, optind < argc ? argv[optind] : NULL, &res, &err);
+    verify.key = key;
+    st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
+    if (st == NULL) {
+        chrun_key_free(key);
+        return chrun_tool_fail(&err);
+    }
+    rc = chrun_archive_load_verify(st, optind < argc ? argv[optind] : NULL,
+                                   key ? &verify : NULL, &res, &err);
     chrun_store_close(st);
+    chrun_key_free(key);
     if (rc < 0)
         return chrun_tool_fail(&err);
     for (size_t i = 0; i < res.n_digests; i++)

@@ -14,6 +14,7 @@
 enum {
     OPT_PLATFORM = CHRUN_OPT_TOOL_BASE,
     OPT_ALL_PLATFORMS,
+    OPT_SIGNATURES,
 };
 
 static int usage(FILE *out, int status)
@@ -27,6 +28,8 @@ static int usage(FILE *out, int status)
             "      --all-platforms   fetch every platform; REF names the index and its\n"
             "                        digest is printed\n"
             "  -j, --jobs=N          parallel blob downloads (default %d)\n"
+            "      --signatures      also fetch cosign signatures, attestations, SBOMs\n"
+            "                        (sha256-<hex>.sig/.att/.sbom tags) and OCI referrers\n"
             "  -q, --quiet           no progress bars or informational messages\n"
             "  -h, --help            show this help\n"
             "      --version         show the version\n\n"
@@ -42,6 +45,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"platform", required_argument, NULL, 'p'},
         {"all-platforms", no_argument, NULL, OPT_ALL_PLATFORMS},
+        {"signatures", no_argument, NULL, OPT_SIGNATURES},
         {"jobs", required_argument, NULL, 'j'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -61,6 +65,7 @@ int main(int argc, char **argv)
         switch (c) {
         case 'p': opts.platform = optarg; break;
         case OPT_ALL_PLATFORMS: opts.all_platforms = true; break;
+        case OPT_SIGNATURES: opts.signatures = true; break;
         case 'j':
             opts.jobs = (int) strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || opts.jobs < 1 ||

@@ -10,6 +10,8 @@
 #include "chrun/store.h"
 #include "chrun/tool.h"
 
+enum { OPT_NO_SIGNATURES = CHRUN_OPT_TOOL_BASE };
+
 static int usage(FILE *out, int status)
 {
     fprintf(out,
@@ -18,6 +20,8 @@ static int usage(FILE *out, int status)
             "line of stdin) to the registry and repository of DEST_REF, and print the\n"
             "pushed manifest digest. Blobs the registry has are skipped; blobs of an image\n"
             "pulled from another repository of the same registry are mounted from there.\n\n"
+            "      --no-signatures   leave out the signatures, attestations and SBOMs\n"
+            "                        attached to IMAGE (pushed beside it by default)\n"
             "  -q, --quiet           no progress bars or informational messages\n"
             "  -h, --help            show this help\n"
             "      --version         show the version\n\n"
@@ -30,6 +34,7 @@ static int usage(FILE *out, int status)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
+        {"no-signatures", no_argument, NULL, OPT_NO_SIGNATURES},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CHRUN_OPT_VERSION},
@@ -46,6 +51,7 @@ int main(int argc, char **argv)
     chrun_tool_init("chrun-push");
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
+        case OPT_NO_SIGNATURES: opts.no_signatures = true; break;
         case 'q': chrun_log_set_quiet(true); break;
         case 'h': return usage(stdout, 0);
         case CHRUN_OPT_VERSION: return chrun_tool_version();

@@ -16,16 +16,19 @@
 #include "cleanup.h"
 #include "util.h"
 
-enum { OPT_FORMAT = CHRUN_OPT_TOOL_BASE };
+enum { OPT_FORMAT = CHRUN_OPT_TOOL_BASE, OPT_NO_SIGNATURES };
 
 static int usage(FILE *out, int status)
 {
-    fprintf(out, "Usage: chrun-save [-q] [-o FILE] [--format docker|oci] [IMAGE...]\n"
+    fprintf(out, "Usage: chrun-save [-q] [-o FILE] [--format docker|oci] [--no-signatures]\n"
+                 "                  [IMAGE...]\n"
                  "Write stored images as one tar archive to FILE or standard output:\n"
                  "docker load compatible (default) or an OCI image layout. No IMAGE (or '-')\n"
                  "reads one from the first line of standard input.\n\n"
                  "  -o, --output FILE   write to FILE (replaced only when complete)\n"
                  "      --format FMT    docker (default) or oci\n"
+                 "      --no-signatures leave out the signatures, attestations and SBOMs\n"
+                 "                      attached to the images (included by default)\n"
                  "  -q, --quiet         no informational messages\n"
                  "  -h, --help          show this help\n"
                  "      --version       show the version\n");
@@ -34,8 +37,8 @@ static int usage(FILE *out, int status)
 
 /* Save into a temporary file beside OUTPUT and rename it over OUTPUT. */
 static int save_to_file(struct chrun_store *st, const char *const *images, size_t n,
-                        enum chrun_archive_format format, const char *output,
-                        struct chrun_err *err)
+                        enum chrun_archive_format format, unsigned flags,
+                        const char *output, struct chrun_err *err)
 {
     char dir_buf[PATH_MAX], tmp[NAME_MAX + 1];
     const char *base = strrchr(output, '/') ? strrchr(output, '/') + 1 : output;
@@ -51,7 +54,7 @@ static int save_to_file(struct chrun_store *st, const char *const *images, size_
     fd = chrun_fs_mkstemp_at(dirfd, ".chrun-save-", tmp, sizeof(tmp), err);
     if (fd < 0)
         return chrun_err_prefix(err, "output '%s'", output);
-    rc = chrun_archive_save(st, images, n, format, fd, err);
+    rc = chrun_archive_save(st, images, n, format, flags, fd, err);
     if (rc == 0 && fsync(fd) < 0)
         rc = chrun_err_sys(err, errno, "write '%s'", output);
     if (rc == 0 && renameat(dirfd, tmp, dirfd, base) < 0)
@@ -66,6 +69,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"format", required_argument, NULL, OPT_FORMAT},
+        {"no-signatures", no_argument, NULL, OPT_NO_SIGNATURES},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CHRUN_OPT_VERSION},
@@ -73,6 +77,7 @@ int main(int argc, char **argv)
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     enum chrun_archive_format format = CHRUN_ARCHIVE_DOCKER;
+    unsigned flags = 0;
     char stdin_image[CHRUN_REF_STR_MAX * 2];
     const char *stdin_images[1] = {stdin_image};
     const char *const *images;
@@ -93,6 +98,7 @@ int main(int argc, char **argv)
             else
                 return chrun_tool_usage_error("unknown format '%s' (docker or oci)", optarg);
             break;
+        case OPT_NO_SIGNATURES: flags |= CHRUN_ARCHIVE_NO_ATTACHMENTS; break;
         case 'q': chrun_log_set_quiet(true); break;
         case 'h': return usage(stdout, 0);
         case CHRUN_OPT_VERSION: return chrun_tool_version();
@@ -114,9 +120,9 @@ int main(int argc, char **argv)
     if (st == NULL)
         return chrun_tool_fail(&err);
     if (output != NULL)
-        rc = save_to_file(st, images, n, format, output, &err);
+        rc = save_to_file(st, images, n, format, flags, output, &err);
     else
-        rc = chrun_archive_save(st, images, n, format, STDOUT_FILENO, &err);
+        rc = chrun_archive_save(st, images, n, format, flags, STDOUT_FILENO, &err);
     chrun_store_close(st);
     if (rc < 0)
         return chrun_tool_fail(&err);

@@ -25,6 +25,8 @@ static const char *const subcommands[][2] = {
     {"save", "write images as a docker or OCI archive"},
     {"export", "write an image's or a bundle's root filesystem as one tar"},
     {"push", "upload an image to a registry"},
+    {"sign", "sign an image as cosign does (key-based)"},
+    {"verify", "check an image's cosign signatures offline"},
     {"images", "list named images"},
     {"inspect", "show an image's manifest and config"},
     {"tag", "name an image"},

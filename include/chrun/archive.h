@@ -49,6 +49,17 @@ void chrun_archive_result_release(struct chrun_archive_result *r);
 int chrun_archive_load(struct chrun_store *st, const char *path,
                        struct chrun_archive_result *ret, struct chrun_err *err);
 
+/* chrun_archive_load, and with VERIFY (not NULL) only if every image of
+ * the archive has a cosign signature among its attachments that verifies
+ * (cosign.h) -- checked on the staged blobs, so an archive that fails
+ * leaves the store unchanged; ERR then names the image and the first
+ * reason. Attachments listed in the archive's index.json (attach.h) are
+ * recorded with their annotations either way. Returns 0 or -1. */
+struct chrun_cosign_opts;
+int chrun_archive_load_verify(struct chrun_store *st, const char *path,
+                              const struct chrun_cosign_opts *verify,
+                              struct chrun_archive_result *ret, struct chrun_err *err);
+
 /* Same as chrun_archive_load for a tar stream on FD (not closed), named NAME
  * in messages. */
 int chrun_archive_load_fd(struct chrun_store *st, int fd, const char *name,
@@ -68,9 +79,18 @@ enum chrun_archive_format {
     CHRUN_ARCHIVE_OCI = 1,    /* OCI image layout only */
 };
 
+enum chrun_archive_save_flags {
+    /* leave out the signatures, attestations, SBOMs and referrers attached
+     * to the images (attach.h); by default they travel with their image,
+     * listed in index.json with their vnd.chrun.subject annotation */
+    CHRUN_ARCHIVE_NO_ATTACHMENTS = 1 << 0,
+};
+
 /* Write IMAGES (N store image operands: references or digests) as one tar
- * archive of FORMAT to FD, streamed. Returns 0 or -1. */
+ * archive of FORMAT to FD, streamed. FLAGS: enum chrun_archive_save_flags.
+ * Returns 0 or -1. */
 int chrun_archive_save(struct chrun_store *st, const char *const *images, size_t n,
-                       enum chrun_archive_format format, int fd, struct chrun_err *err);
+                       enum chrun_archive_format format, unsigned flags, int fd,
+                       struct chrun_err *err);
 
 #endif

@@ -18,6 +18,12 @@
  * requests that are safe to repeat; a failed upload starts over with a new
  * upload session rather than guess what the registry kept.
  *
+ * Signatures, attestations, SBOMs and referrers attached to the image
+ * (attach.h) are pushed after it, unless opts->no_signatures: cosign's
+ * under their tag sha256-<hex>.sig|.att|.sbom in DEST's repository,
+ * referrers by digest (and in the fallback index tag sha256-<hex> when the
+ * registry has no referrers API).
+ *
  * This lives apart from registry.h so that a reader finds push by file
  * name; both sit on the client core in src/registry-client.c. */
 #ifndef CHRUN_PUSH_H
@@ -33,9 +39,10 @@
 struct chrun_push_opts {
     uint64_t chunk_size_bytes; /* PATCH size; 0 = $CHRUN_PUSH_CHUNK_SIZE or the default */
     bool progress;             /* bars on stderr (drawn only if it is a terminal) */
+    bool no_signatures;        /* leave out what is attached to the image (attach.h) */
 };
 
-#define CHRUN_PUSH_OPTS_INIT {0, false}
+#define CHRUN_PUSH_OPTS_INIT {0, false, false}
 /* Blobs up to this size go in one PUT; bigger ones in PATCH chunks of it. */
 #define CHRUN_PUSH_CHUNK_DEFAULT (32ULL * 1024 * 1024)
 

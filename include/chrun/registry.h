@@ -32,9 +32,10 @@ struct chrun_pull_opts {
     bool all_platforms;   /* keep the whole index and every platform's blobs */
     int jobs;             /* parallel blob downloads; 0 = default */
     bool progress;        /* bars on stderr (drawn only if it is a terminal) */
+    bool signatures;      /* also fetch cosign tags and referrers (attach.h) */
 };
 
-#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false}
+#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false}
 #define CHRUN_PULL_JOBS_DEFAULT 4
 #define CHRUN_PULL_JOBS_MAX 64
 /* Retry-After is honoured up to this many seconds. */

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "chrun/digest.h"
 #include "chrun/err.h"
 #include "chrun/ref.h"
@@ -112,7 +114,8 @@ void chrun_store_writer_free(struct chrun_store_writer *w);
 
 /* index.json */
 
-/* All named images, in index.json order; *ret (caller frees) holds *ret_n. */
+/* All named images, in index.json order (attachments, see attach.h, are
+ * not images and are left out); *ret (caller frees) holds *ret_n. */
 int chrun_store_list(struct chrun_store *st, struct chrun_store_image **ret, size_t *ret_n,
                      struct chrun_err *err);
 /* Name an image: REF (full normalized) -> descriptor, replacing an earlier
@@ -121,6 +124,17 @@ int chrun_store_tag(struct chrun_store *st, const char *ref, const char *media_t
                     const struct chrun_digest *d, int64_t size, struct chrun_err *err);
 /* Remove the entry named REF. Missing: CHRUN_E_NOTFOUND. */
 int chrun_store_untag(struct chrun_store *st, const char *ref, struct chrun_err *err);
+
+/* index.json as a whole, for modules that record more than names (attach.c).
+ * chrun_store_read_index: *RET_MANIFESTS (a new reference, json_decref) is
+ * the "manifests" array. chrun_store_edit_index: under locks/index, FN edits
+ * the "manifests" array in place and returns 1 (write it back atomically),
+ * 0 (leave index.json as it was) or -1 (ERR filled). Return 0 or -1. */
+int chrun_store_read_index(struct chrun_store *st, json_t **ret_manifests,
+                           struct chrun_err *err);
+int chrun_store_edit_index(struct chrun_store *st,
+                           int (*fn)(json_t *manifests, void *data, struct chrun_err *err),
+                           void *data, struct chrun_err *err);
 
 /* Resolve an IMAGE operand: a reference known to the store (normalized), a
  * full manifest digest present in the store, or an unambiguous short digest

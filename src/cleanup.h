@@ -10,6 +10,8 @@
 
 #include <jansson.h>
 
+#include "chrun/inflate.h"
+
 static inline void cleanup_free_fn(void *p)
 {
     free(*(void **) p);
@@ -47,6 +49,12 @@ static inline void cleanup_json_fn(json_t **j)
 #define cleanup_fclose __attribute__((cleanup(cleanup_fclose_fn)))
 #define cleanup_closedir __attribute__((cleanup(cleanup_closedir_fn)))
 #define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
+
+static inline void cleanup_inflate_fn(struct chrun_inflate **z)
+{
+    chrun_inflate_free(*z);
+}
+#define cleanup_inflate __attribute__((cleanup(cleanup_inflate_fn)))
 
 /* Hand a pointer or fd out of a cleanup-guarded variable. */
 #define take_ptr(p)                                                                                \

@@ -30,8 +30,8 @@ while read -r kind reason; do
     '
 done <<'KINDS'
 truncated Truncated tar archive
-truncated-gzip truncated gzip input
-truncated-zstd Truncated zstd input
+truncated-gzip truncated gzip (input|stream)
+truncated-zstd [Tt]runcated zstd (input|stream)
 corrupt-gzip (Damaged|corrupt|gzip|invalid)
 corrupt-zstd (Zstd|zstd)
 blob-mismatch diff_id mismatch

@@ -28,6 +28,7 @@
 #include <jansson.h>
 
 #include "chrun/fs.h"
+#include "chrun/image.h"
 #include "chrun/inflate.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
@@ -937,7 +938,7 @@ static int add_result(struct loader *l, const struct chrun_digest *d, struct chr
 
 static bool is_image_config_type(const char *mt)
 {
-    return streq(mt, CHRUN_MT_OCI_CONFIG) || streq(mt, CHRUN_MT_DOCKER_CONFIG);
+    return chrun_image_is_config_type(mt);
 }
 
 static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *mf,

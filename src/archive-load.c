@@ -31,6 +31,7 @@
 #include "chrun/image.h"
 #include "chrun/inflate.h"
 #include "chrun/io.h"
+#include "chrun/layer.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
 #include "chrun/ref.h"
@@ -651,7 +652,13 @@ static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
         goto out;
     }
     while ((r = archive_read_next_header(s.tar, &e)) != ARCHIVE_EOF) {
-        if (r == ARCHIVE_WARN) {
+        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(s.tar)) {
+            /* a malformed PAX record: the member would go by its ustar name */
+            const char *name = archive_entry_pathname(e), *w = archive_error_string(s.tar);
+            chrun_err_set(err, CHRUN_E_INPUT, "member '%s': damaged tar header: %s",
+                          name ? name : "", w ? w : "libarchive warning");
+            goto out;
+        } else if (r == ARCHIVE_WARN) {
             const char *w = archive_error_string(s.tar);
             chrun_log_debug("archive: %s", w ? w : "warning");
         } else if (r != ARCHIVE_OK) {

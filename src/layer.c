@@ -1048,6 +1048,29 @@ static int dispatch_entry(struct archive *tar, struct archive_entry *e, chrun_la
     return fn(tar, e, path, link != NULL ? target : NULL, data, err);
 }
 
+bool chrun_layer_tar_warning_benign(struct archive *tar)
+{
+    const char *msg = archive_error_string(tar);
+    /* libarchive 3.6: "Pathname can't be converted from UTF-8 to current
+     * locale." (EILSEQ); the entry keeps the name's raw bytes */
+    return archive_errno(tar) == EILSEQ && msg != NULL &&
+           strstr(msg, "can't be converted") != NULL;
+}
+
+/* SPEC "Bad input": a malformed PAX record (a length that runs past its
+ * header, or is not a number) gets ARCHIVE_WARN, and libarchive hands out the
+ * entry without the record: under its ustar name, size or owner. That is
+ * damage, as a bad checksum is. */
+static int entry_damaged(struct archive *tar, struct archive_entry *e, struct chrun_err *err)
+{
+    const char *name = archive_entry_pathname(e);
+    const char *msg = archive_error_string(tar);
+    if (name == NULL)
+        name = archive_entry_pathname_utf8(e);
+    return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': damaged tar header: %s",
+                         name ? name : "", msg ? msg : "libarchive warning");
+}
+
 /* Hand every entry of the tar stream to FN; then read the stream to its end
  * so the trailer and diff_id cover every byte. */
 static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
@@ -1066,10 +1089,12 @@ static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
         r = archive_read_next_header(tar, &e);
         if (r == ARCHIVE_EOF)
             break;
+        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(tar))
+            return entry_damaged(tar, e, err);
         if (r == ARCHIVE_WARN)
             chrun_log_debug("layer %s: %s", s->desc->digest.str, archive_error_string(tar));
         else if (r != ARCHIVE_OK)
-            break;
+            break; /* ARCHIVE_RETRY (a damaged header), _FAILED, _FATAL */
         if (dispatch_entry(tar, e, fn, data, err) < 0)
             return -1;
     }

@@ -116,4 +116,25 @@ test_expect_success 'docker-save archive with a multi-member gzip layer loads' '
     store_fsck
 '
 
+test_expect_success 'a malformed PAX record in the archive is damage, named by its member' '
+    python3 - "$FIXTURES/basic.docker.tar" pax-bad.tar <<-\PY &&
+	import io, sys, tarfile
+	src, out = sys.argv[1:3]
+	buf = io.BytesIO()
+	with tarfile.open(src) as t:
+	    for m in t.getmembers():
+	        if m.name == "manifest.json":
+	            rec = b"99 path=other.json\n"
+	            x = tarfile.TarInfo("PaxHeaders/manifest.json"); x.type = tarfile.XHDTYPE
+	            x.size = len(rec)
+	            buf.write(x.tobuf(tarfile.USTAR_FORMAT) + rec + bytes(-len(rec) % 512))
+	        data = t.extractfile(m).read() if m.isfile() else b""
+	        m.pax_headers = {}
+	        buf.write(m.tobuf(tarfile.GNU_FORMAT) + data + bytes(-len(data) % 512))
+	buf.write(bytes(1024))
+	open(out, "wb").write(buf.getvalue())
+	PY
+    load_refused "$TRASH_DIRECTORY/pax-bad.tar" "member .manifest.json.: damaged tar header: .*malformed pax"
+'
+
 test_done

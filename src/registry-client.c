@@ -29,7 +29,8 @@
 #include "util.h"
 
 /* Timeouts in seconds; CHRUN_STALL_TIMEOUT, CHRUN_CONNECT_TIMEOUT and
- * CHRUN_REQUEST_TIMEOUT override them. */
+ * CHRUN_REQUEST_TIMEOUT override them (CHRUN_BLOB_STALL_LIMIT overrides
+ * REGISTRY_BLOB_STALL_LIMIT_S); every one is read here, nowhere else. */
 #define DEFAULT_STALL_S 30
 #define DEFAULT_CONNECT_S 15
 /* Whole-request deadline of a ping, manifest or token request, retries included. */
@@ -395,6 +396,7 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
     c->stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
     c->connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
     c->request_s = env_seconds("CHRUN_REQUEST_TIMEOUT", DEFAULT_REQUEST_S);
+    c->blob_stall_limit_s = env_seconds("CHRUN_BLOB_STALL_LIMIT", REGISTRY_BLOB_STALL_LIMIT_S);
     c->jobs = jobs > 0 ? jobs : CHRUN_PULL_JOBS_DEFAULT;
     if (c->jobs > CHRUN_PULL_JOBS_MAX)
         c->jobs = CHRUN_PULL_JOBS_MAX;

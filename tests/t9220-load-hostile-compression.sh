@@ -3,49 +3,10 @@ test_description='chrun-load checks the gzip trailers (CRC32, ISIZE) of an outer
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-fixtures.sh"
 
-# load_refused FILE ERE: chrun-load FILE exits 1 with one error line naming
-# FILE and matching ERE, and the store (tmp/ included) is unchanged.
-load_refused() {
-    local file=$1 pattern=$2
-    store_snapshot >before &&
-    test_expect_code 1 chrun-load "$file" >out 2>err &&
-    test_one_error_line chrun-load err "'$file'.*$pattern" &&
-    test ! -s out &&
-    store_snapshot >after &&
-    test_cmp before after &&
-    test -z "$(ls -A "$CHRUN_ROOT/tmp")"
-}
-
-# damage SRC-TAR PREFIX: PREFIX.<case> for every damaged form of SRC-TAR
-# compressed as a whole (gzip and zstd), and PREFIX.gz-multi /
-# PREFIX.zst-multi, sound multi-member and multi-frame forms.
+# damage SRC PREFIX: PREFIX.CASE, SRC compressed and damaged (see
+# damaged_compression in scripts/fixture-tar.py).
 damage() {
-    python3 - "$1" "$2" <<-\PY
-	import gzip, subprocess, sys
-	src, prefix = sys.argv[1:3]
-	tar = open(src, "rb").read()
-	def zst(b, *opts):
-	    return subprocess.run(["zstd", "-q", "-c", *opts], input=b, check=True,
-	                          stdout=subprocess.PIPE).stdout
-	gz = gzip.compress(tar, 6, mtime=0)
-	half = len(tar) // 2
-	multi = gzip.compress(tar[:half], 6, mtime=0) + gzip.compress(tar[half:], 6, mtime=0)
-	zs = zst(tar, "--check")
-	out = {
-	    "gz-crc": gz[:-8] + bytes([gz[-8] ^ 0xff]) + gz[-7:],
-	    "gz-isize": gz[:-1] + bytes([gz[-1] ^ 0x01]),
-	    "gz-trunc-trailer": gz[:-4],
-	    "gz-garbage": gz + b"garbage!",
-	    "gz-multi": multi,
-	    "gz-multi-crc": multi[:-8] + bytes([multi[-8] ^ 0xff]) + multi[-7:],
-	    "zst-checksum": zs[:-1] + bytes([zs[-1] ^ 0xff]),
-	    "zst-trunc": zs[:-3],
-	    "zst-garbage": zs + b"garbage!",
-	    "zst-multi": zst(tar[:half], "--check") + zst(tar[half:], "--check"),
-	}
-	for name, data in out.items():
-	    open(prefix + "." + name, "wb").write(data)
-	PY
+    "$_fixture_py" "$_fixture_helper" damaged-compression "$1" "$2"
 }
 
 test_expect_success 'setup: a store holding one image; damaged forms of an OCI archive' '

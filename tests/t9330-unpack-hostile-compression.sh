@@ -9,37 +9,12 @@ mkdir -p "$CANARY" out && echo precious >"$CANARY/file"
 # what they inflate to: only the compression's own checks can catch these.
 test_expect_success 'setup: a layer and its damaged compressed forms' '
     printf "dir etc\nfile etc/a size=300000\nfile etc/b data=hello\n" | unpack_mktar good.tar &&
-    python3 - <<-\PY
-	import gzip, subprocess
-	tar = open("good.tar", "rb").read()
-	def zst(b, *opts):
-	    return subprocess.run(["zstd", "-q", "-c", *opts], input=b, check=True,
-	                          stdout=subprocess.PIPE).stdout
-	gz = gzip.compress(tar, 6, mtime=0)
-	half = len(tar) // 2
-	multi = gzip.compress(tar[:half], 6, mtime=0) + gzip.compress(tar[half:], 6, mtime=0)
-	zs = zst(tar, "--check")
-	out = {
-	    "gz-crc": gz[:-8] + bytes([gz[-8] ^ 0xff]) + gz[-7:],
-	    "gz-isize": gz[:-1] + bytes([gz[-1] ^ 0x01]),
-	    "gz-trunc-trailer": gz[:-4],
-	    "gz-garbage": gz + b"garbage!",
-	    "gz-zeros": gz + bytes(512),
-	    "gz-multi": multi,
-	    "gz-multi-crc": multi[:-8] + bytes([multi[-8] ^ 0xff]) + multi[-7:],
-	    "zst-checksum": zs[:-1] + bytes([zs[-1] ^ 0xff]),
-	    "zst-trunc": zs[:-3],
-	    "zst-garbage": zs + b"garbage!",
-	    "zst-multi": zst(tar[:half], "--check") + zst(tar[half:], "--check"),
-	}
-	for name, data in out.items():
-	    open(name, "wb").write(data)
-	PY
+    python3 "$REPO_ROOT/scripts/fixture-tar.py" damaged-compression good.tar damaged
 '
 
 while read -r name media pattern; do
     test_expect_success "refused: $name" "
-        unpack_mkimage $name:1 blob=$name:$media:good.tar >/dev/null &&
+        unpack_mkimage $name:1 blob=damaged.$name:$media:good.tar >/dev/null &&
         unpack_hostile_check $name:1 'layer sha256:[0-9a-f]{64}: .*$pattern'
     "
 done <<'CASES'
@@ -55,9 +30,9 @@ zst-garbage zstd corrupt zstd stream: garbage after frame 1
 CASES
 
 test_expect_success 'multi-member gzip and multi-frame zstd layers unpack whole' '
-    unpack_mkimage gz-multi:1 blob=gz-multi:gzip:good.tar >/dev/null &&
+    unpack_mkimage gz-multi:1 blob=damaged.gz-multi:gzip:good.tar >/dev/null &&
     chrun-unpack gz-multi:1 out/gz >/dev/null &&
-    unpack_mkimage zst-multi:1 blob=zst-multi:zstd:good.tar >/dev/null &&
+    unpack_mkimage zst-multi:1 blob=damaged.zst-multi:zstd:good.tar >/dev/null &&
     chrun-unpack zst-multi:1 out/zst >/dev/null &&
     test "$(cat out/gz/rootfs/etc/b)" = hello &&
     test "$(stat -c %s out/gz/rootfs/etc/a)" -eq 300000 &&

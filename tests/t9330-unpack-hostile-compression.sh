@@ -50,4 +50,17 @@ test_expect_success 'chrun-export refuses the same layers, naming them' '
     done
 '
 
+# chrun-pull checks blob digests only and inflates nothing: a layer whose
+# gzip trailer is wrong but whose digest is right pulls (as with docker and
+# skopeo); chrun-unpack, which inflates it, refuses it.
+test_expect_success 'pull stores a layer with a wrong CRC32; unpack refuses it' '
+    . "$TEST_DIRECTORY"/lib-registry.sh &&
+    registry_start plain &&
+    chrun-push gz-crc:1 "$REGISTRY/gz-crc:1" >pushed &&
+    export CHRUN_ROOT=$TRASH_DIRECTORY/store2 &&
+    chrun-pull -q "$REGISTRY/gz-crc:1" >pulled &&
+    test_cmp pushed pulled &&
+    unpack_hostile_check "$REGISTRY/gz-crc:1" "layer sha256:[0-9a-f]{64}: corrupt gzip stream: member 1: CRC32"
+'
+
 test_done

@@ -239,7 +239,8 @@ static ssize_t gz_read(struct chrun_inflate *z, unsigned char *buf, size_t cap,
                                  "corrupt gzip stream: member %llu: trailer does not match",
                                  (unsigned long long) z->units);
         }
-        if (r < 0)
+        /* ISAL_NEED_DICT is positive: anything but OK stops the stream */
+        if (r != ISAL_DECOMP_OK)
             return chrun_err_set(err, CHRUN_E_INPUT, "corrupt gzip stream: member %llu: %s",
                                  (unsigned long long) z->units, isal_reason(r));
         if (z->gz->block_state == ISAL_BLOCK_FINISH) {

@@ -163,7 +163,8 @@ int chrun_image_load_runnable(struct chrun_store *st, const char *image, const c
     if (chrun_manifest_load_image(m, st, &img, platform, ret_digest, err) < 0)
         return -1;
     if (!chrun_image_is_config_type(m->config.media_type)) {
-        chrun_err_set(err, CHRUN_E_INPUT, "an artifact (config media type %s), not a runnable image",
+        chrun_err_set(err, CHRUN_E_INPUT,
+                      "an artifact (config media type %s), not a runnable image",
                       m->config.media_type);
         chrun_manifest_release(m);
         return -1;

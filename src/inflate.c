@@ -44,7 +44,9 @@ enum chrun_compression chrun_inflate_sniff(const void *buf, size_t len)
 
 const char *chrun_inflate_name(enum chrun_compression comp)
 {
-    return comp == CHRUN_COMPRESSION_GZIP ? "gzip" : comp == CHRUN_COMPRESSION_ZSTD ? "zstd" : "tar";
+    if (comp == CHRUN_COMPRESSION_GZIP)
+        return "gzip";
+    return comp == CHRUN_COMPRESSION_ZSTD ? "zstd" : "tar";
 }
 
 struct chrun_inflate *chrun_inflate_new(enum chrun_compression comp, chrun_inflate_source_fn *src,

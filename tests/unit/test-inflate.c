@@ -80,9 +80,13 @@ static int inflate_all(enum chrun_compression comp, const unsigned char *z, size
     if (zi == NULL)
         return -1;
     /* odd read sizes, so output boundaries fall everywhere */
-    while ((n = chrun_inflate_read(zi, out + got, got + 3001 <= DATA_LEN ? 3001 : DATA_LEN + 1 - got,
-                                   err)) > 0)
+    for (;;) {
+        n = chrun_inflate_read(zi, out + got, got + 3001 <= DATA_LEN ? 3001 : DATA_LEN + 1 - got,
+                               err);
+        if (n <= 0)
+            break;
         got += (size_t) n;
+    }
     chrun_inflate_free(zi);
     if (n < 0)
         return -1;
@@ -175,8 +179,8 @@ static void test_zstd_frames(void)
         CHECK_INT_EQ(
             inflate_all(CHRUN_COMPRESSION_ZSTD, bad, len + 8, chunk_sizes[i], DATA_LEN, &err), -1);
         CHECK(strstr(err.msg, "garbage after frame 2") != NULL);
-        CHECK_INT_EQ(inflate_all(CHRUN_COMPRESSION_ZSTD, z, len - 2, chunk_sizes[i], DATA_LEN, &err),
-                     -1);
+        CHECK_INT_EQ(
+            inflate_all(CHRUN_COMPRESSION_ZSTD, z, len - 2, chunk_sizes[i], DATA_LEN, &err), -1);
         CHECK(strstr(err.msg, "truncated zstd stream: frame 2") != NULL);
     }
 }

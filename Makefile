@@ -6,7 +6,7 @@ BINDIR ?= $(PREFIX)/bin
 MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 
-PKGS := libarchive libcrypto jansson libcurl libsodium
+PKGS := libarchive libcrypto jansson libcurl libsodium libisal libzstd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS := -Wl,--as-needed $(shell pkg-config --libs $(PKGS)) -lpthread
 

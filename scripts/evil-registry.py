@@ -4,6 +4,7 @@ front of a real docker-registry that misbehaves in one chosen way.
 
   evil-registry.py --upstream HOST:PORT --mode MODE --addr-file FILE
                    [--log FILE] [--other-log FILE] [--blob-dir DIR] [--rate BPS]
+                   [--stall-after BYTES]
 
 Writes "127.0.0.1:PORT" to --addr-file once listening. --log gets one line per
 request: "METHOD PATH range=<Range or -> auth=<yes|no>". HEAD, GET, POST, PUT
@@ -29,7 +30,11 @@ name this proxy, so upload sessions stay behind it. Modes (blob = GET of
                        listener logs "PATH auth=<header or none>" to
                        --other-log and serves the bytes from --blob-dir
                        (the registry's storage/docker/registry/v2/blobs)
-  stall                blob: headers, then silence
+  stall                blob: headers, the first --stall-after bytes of the
+                       body (default 0; a resumed request gets the next
+                       ones), then silence
+  trickle              blob: headers with the full Content-Length, then one
+                       byte of the body per second
   status-429           blob: always 429 with Retry-After: 1
   status-503           blob: always 503
   bad-challenge        every request: 401 with a malformed WWW-Authenticate
@@ -299,8 +304,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(status, hdrs, data, len(data))
         if mode == "stall":
             self.send(status, hdrs, None, len(data))
-            self.wfile.flush()
+            try:
+                self.wfile.write(data[:ARGS.stall_after])
+                self.wfile.flush()
+            except OSError:
+                self.close_connection = True
+                return
             time.sleep(3600)
+            return
+        if mode == "trickle":
+            self.send(status, hdrs, None, len(data))
+            try:
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(1)
+            except OSError:
+                self.close_connection = True
             return
         return self.send(status, hdrs, data, len(data))
 
@@ -392,6 +412,7 @@ def main():
     ap.add_argument("--other-log")
     ap.add_argument("--blob-dir")
     ap.add_argument("--rate", type=int, default=64 * 1024)
+    ap.add_argument("--stall-after", type=int, default=0)
     ARGS = ap.parse_args()
     DEEP_TOP = build_deep_index()
     other = Server(("127.0.0.1", 0), OtherHandler)

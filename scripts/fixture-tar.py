@@ -737,6 +737,42 @@ def hostile(kind, fixtures, out):
         sys.exit(f"fixture-tar.py: unknown hostile kind {kind!r}")
 
 
+def damaged_compression(src, prefix):
+    """PREFIX.CASE for the file SRC compressed whole, damaged each way an
+    inflater must refuse (gz-crc, gz-isize, gz-trunc-trailer, gz-garbage,
+    gz-zeros, gz-multi-crc, zst-checksum, zst-trunc, zst-garbage), and the
+    sound multi-member and multi-frame forms (gz-multi, zst-multi)."""
+    data = open(src, "rb").read()
+
+    def zst(b):
+        return subprocess.run(["zstd", "-q", "-c", "--check"], input=b, check=True,
+                              stdout=subprocess.PIPE).stdout
+
+    def flip(b, i, bit):
+        return b[:i] + bytes([b[i] ^ bit]) + b[i + 1:] if i != -1 else b[:-1] + bytes([b[-1] ^ bit])
+
+    gz = gzip.compress(data, 6, mtime=0)
+    half = len(data) // 2
+    multi = gzip.compress(data[:half], 6, mtime=0) + gzip.compress(data[half:], 6, mtime=0)
+    zs = zst(data)
+    out = {
+        "gz-crc": flip(gz, len(gz) - 8, 0xFF),
+        "gz-isize": flip(gz, -1, 0x01),
+        "gz-trunc-trailer": gz[:-4],
+        "gz-garbage": gz + b"garbage!",
+        "gz-zeros": gz + bytes(512),
+        "gz-multi": multi,
+        "gz-multi-crc": flip(multi, len(multi) - 8, 0xFF),
+        "zst-checksum": flip(zs, -1, 0xFF),
+        "zst-trunc": zs[:-3],
+        "zst-garbage": zs + b"garbage!",
+        "zst-multi": zst(data[:half]) + zst(data[half:]),
+    }
+    for case, b in out.items():
+        with open(prefix + "." + case, "wb") as f:
+            f.write(b)
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "layer-basic":
@@ -759,6 +795,8 @@ def main(argv):
         flip_file_byte(*args)
     elif cmd == "hostile":
         hostile(*args)
+    elif cmd == "damaged-compression":
+        damaged_compression(*args)
     elif cmd == "long-path":
         print(long_path())
     else:

@@ -30,7 +30,10 @@
 #include "chrun/attach.h"
 #include "chrun/cosign.h"
 #include "chrun/fs.h"
+#include "chrun/image.h"
+#include "chrun/inflate.h"
 #include "chrun/io.h"
+#include "chrun/layer.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
 #include "chrun/ref.h"
@@ -73,6 +76,14 @@ struct pending_tag {
     int64_t size;
 };
 
+/* Compressed bytes from FD in CHRUN_IO_BUFSZ chunks; the first chunk, read
+ * to sniff the compression, is handed out again first. */
+struct chunk_source {
+    int fd;
+    unsigned char *buf;
+    size_t pending;
+};
+
 struct loader {
     struct chrun_store *st;
     const char *input;
@@ -84,6 +95,10 @@ struct loader {
     struct doc index, manifest, layout, repositories;
     unsigned char *buf; /* CHRUN_IO_BUFSZ, member data */
     struct archive *raw; /* decompressing outer reader (tar input) */
+    struct chrun_inflate *z; /* instead of RAW for a gzip or zstd outer stream */
+    struct chunk_source zsrc;
+    unsigned char *zout;   /* CHRUN_IO_BUFSZ, what Z inflated for the tar reader */
+    struct chrun_err zerr; /* why the outer stream failed under the tar reader */
     const char *blob_dir; /* where blobs live: "blobs/sha256/", or "" (skopeo dir:) */
     struct pending_tag *tags;
     size_t n_tags;
@@ -389,12 +404,46 @@ static int support_filters(struct archive *a, enum chrun_compression comp,
     return 0;
 }
 
+/* A failure of the tar reader TAR, explained by the outer stream under it
+ * when that is what failed. */
+static int tar_fail(struct loader *l, struct archive *tar, const char *what,
+                    struct chrun_err *err)
+{
+    if (l->zerr.code == 0)
+        return archive_fail(tar, what, err);
+    *err = l->zerr;
+    return chrun_err_prefix(err, "%s", what);
+}
+
+static ssize_t chunk_source_read(void *data, const void **ret_buf, struct chrun_err *err)
+{
+    struct chunk_source *c = data;
+    ssize_t n;
+    *ret_buf = c->buf;
+    if (c->pending > 0) {
+        n = (ssize_t) c->pending;
+        c->pending = 0;
+        return n;
+    }
+    return chrun_io_read_full(c->fd, c->buf, CHRUN_IO_BUFSZ, err);
+}
+
+/* The same chunks for libarchive's decompressors (xz, bzip2, plain). */
+static la_ssize_t chunk_archive_read(struct archive *a, void *client, const void **buf)
+{
+    struct loader *l = client;
+    ssize_t n = chunk_source_read(&l->zsrc, buf, &l->zerr);
+    if (n < 0)
+        archive_set_error(a, l->zerr.errnum > 0 ? l->zerr.errnum : EIO, "%s", l->zerr.msg);
+    return n;
+}
+
 static ssize_t tar_chunk(void *src, unsigned char *buf, size_t size, struct chrun_err *err)
 {
     struct tar_source *s = src;
     la_ssize_t n = archive_read_data(s->tar, buf, size);
     if (n < 0)
-        return archive_fail(s->tar, "read archive", err);
+        return tar_fail(s->l, s->tar, "read archive", err);
     return n;
 }
 
@@ -406,7 +455,15 @@ static la_ssize_t raw_read_cb(struct archive *a, void *client, const void **buf)
     struct loader *l = client;
     size_t size;
     la_int64_t offset;
-    int r = archive_read_data_block(l->raw, buf, &size, &offset);
+    int r;
+    if (l->z != NULL) {
+        ssize_t n = chrun_inflate_read(l->z, l->zout, CHRUN_IO_BUFSZ, &l->zerr);
+        if (n < 0)
+            archive_set_error(a, EIO, "%s", l->zerr.msg);
+        *buf = l->zout;
+        return n;
+    }
+    r = archive_read_data_block(l->raw, buf, &size, &offset);
     if (r == ARCHIVE_EOF)
         return 0;
     if (r < ARCHIVE_WARN) {
@@ -445,7 +502,7 @@ static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char 
         }
         n = archive_read_data(s->tar, d->buf + have, alloc - have);
         if (n < 0)
-            return archive_fail(s->tar, "read archive", err);
+            return tar_fail(s->l, s->tar, "read archive", err);
         if (n == 0)
             break;
         have += (size_t) n;
@@ -505,11 +562,31 @@ static int tar_member(struct tar_source *s, struct archive_entry *e, struct chru
     return check_named_digest(m, err);
 }
 
+/* gzip and zstd go through chrun's own inflater (every member's trailer
+ * checked, nothing after the last), anything else through libarchive. */
 static int open_raw(struct loader *l, int fd, struct chrun_err *err)
 {
     struct archive_entry *e;
+    enum chrun_compression comp;
+    ssize_t n;
     int r;
 
+    l->zsrc.fd = fd;
+    l->zsrc.buf = malloc(CHRUN_IO_BUFSZ);
+    l->zout = malloc(CHRUN_IO_BUFSZ);
+    if (l->zsrc.buf == NULL || l->zout == NULL)
+        return chrun_err_sys(err, ENOMEM, "archive reader");
+    n = chrun_io_read_full(fd, l->zsrc.buf, CHRUN_IO_BUFSZ, err);
+    if (n < 0)
+        return chrun_err_prefix(err, "read archive");
+    if (n == 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "empty input");
+    l->zsrc.pending = (size_t) n;
+    comp = chrun_inflate_sniff(l->zsrc.buf, (size_t) n);
+    if (comp != CHRUN_COMPRESSION_NONE) {
+        l->z = chrun_inflate_new(comp, chunk_source_read, &l->zsrc, err);
+        return l->z == NULL ? -1 : 0;
+    }
     l->raw = archive_read_new();
     if (l->raw == NULL)
         return chrun_err_sys(err, ENOMEM, "archive reader");
@@ -517,13 +594,13 @@ static int open_raw(struct loader *l, int fd, struct chrun_err *err)
         return -1;
     if (archive_read_support_format_raw(l->raw) != ARCHIVE_OK)
         return archive_fail(l->raw, "archive reader", err);
-    if (archive_read_open_fd(l->raw, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK)
-        return archive_fail(l->raw, "open archive", err);
+    if (archive_read_open(l->raw, l, NULL, chunk_archive_read, NULL) != ARCHIVE_OK)
+        return tar_fail(l, l->raw, "open archive", err);
     r = archive_read_next_header(l->raw, &e);
     if (r == ARCHIVE_EOF)
         return chrun_err_set(err, CHRUN_E_INPUT, "empty input");
     if (r < ARCHIVE_WARN)
-        return archive_fail(l->raw, "read archive", err);
+        return tar_fail(l, l->raw, "read archive", err);
     return 0;
 }
 
@@ -533,12 +610,18 @@ static int drain_raw(struct loader *l, struct chrun_err *err)
     const void *buf;
     size_t size;
     la_int64_t offset;
+    ssize_t n;
     int r;
+    if (l->z != NULL) {
+        while ((n = chrun_inflate_read(l->z, l->zout, CHRUN_IO_BUFSZ, &l->zerr)) > 0)
+            ;
+        return n < 0 ? tar_fail(l, l->raw, "read archive", err) : 0;
+    }
     while ((r = archive_read_data_block(l->raw, &buf, &size, &offset)) == ARCHIVE_OK ||
            r == ARCHIVE_WARN)
         ;
     if (r != ARCHIVE_EOF)
-        return archive_fail(l->raw, "read archive", err);
+        return tar_fail(l, l->raw, "read archive", err);
     return 0;
 }
 
@@ -547,7 +630,7 @@ static int drain_raw(struct loader *l, struct chrun_err *err)
  * lrzip, lz4, ...) or no archive at all. */
 static const char *tar_what(struct loader *l, bool started)
 {
-    if (!started && archive_filter_code(l->raw, 0) == ARCHIVE_FILTER_NONE)
+    if (!started && l->z == NULL && archive_filter_code(l->raw, 0) == ARCHIVE_FILTER_NONE)
         return "read archive (not a tar, tar.gz or tar.zst)";
     return "read archive";
 }
@@ -570,15 +653,21 @@ static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
         goto out;
     }
     if (archive_read_open(s.tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK) {
-        archive_fail(s.tar, tar_what(l, started), err);
+        tar_fail(l, s.tar, tar_what(l, started), err);
         goto out;
     }
     while ((r = archive_read_next_header(s.tar, &e)) != ARCHIVE_EOF) {
-        if (r == ARCHIVE_WARN) {
+        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(s.tar)) {
+            /* a malformed PAX record: the member would go by its ustar name */
+            const char *name = archive_entry_pathname(e), *w = archive_error_string(s.tar);
+            chrun_err_set(err, CHRUN_E_INPUT, "member '%s': damaged tar header: %s",
+                          name ? name : "", w ? w : "libarchive warning");
+            goto out;
+        } else if (r == ARCHIVE_WARN) {
             const char *w = archive_error_string(s.tar);
             chrun_log_debug("archive: %s", w ? w : "warning");
         } else if (r != ARCHIVE_OK) {
-            archive_fail(s.tar, tar_what(l, started), err);
+            tar_fail(l, s.tar, tar_what(l, started), err);
             goto out;
         }
         started = true;
@@ -764,64 +853,42 @@ static int parse_json_doc(const char *buf, size_t len, const char *what, json_t 
     return 0;
 }
 
-static bool magic_is(const struct member *m, const unsigned char *magic, size_t len)
-{
-    return m->magic_len >= len && memcmp(m->magic, magic, len) == 0;
-}
-
 static enum chrun_compression member_compression(const struct member *m)
 {
-    static const unsigned char gzip[] = {0x1f, 0x8b}, zstd[] = {0x28, 0xb5, 0x2f, 0xfd};
-    if (magic_is(m, gzip, sizeof(gzip)))
-        return CHRUN_COMPRESSION_GZIP;
-    if (magic_is(m, zstd, sizeof(zstd)))
-        return CHRUN_COMPRESSION_ZSTD;
-    return CHRUN_COMPRESSION_NONE;
+    return chrun_inflate_sniff(m->magic, m->magic_len);
 }
 
-/* The diff_id of a staged compressed layer: decompress to the stream's end
- * while hashing. */
+/* The diff_id of a staged compressed layer: inflate to the stream's end
+ * (every gzip trailer checked) while hashing. */
 static int staged_diff_id(struct loader *l, struct member *m, struct chrun_digest *ret,
                           struct chrun_err *err)
 {
     struct chrun_digest_hasher h = {0};
-    struct archive *a = NULL;
-    struct archive_entry *e;
+    cleanup_inflate struct chrun_inflate *z = NULL;
     cleanup_close int fd = -1;
+    struct chunk_source src = {-1, NULL, 0};
     char fname[32];
-    la_ssize_t n;
-    int rc = -1;
+    ssize_t n;
+    int rc = 0;
 
     stage_member_name(member_index(l, m), fname, sizeof(fname));
     fd = openat(l->stage_fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return chrun_err_sys(err, errno, "open staged layer");
-    if (chrun_digest_hasher_init(&h, err) < 0)
-        return -1;
-    a = archive_read_new();
-    if (a == NULL) {
-        chrun_err_sys(err, ENOMEM, "archive reader");
-        goto out;
-    }
-    if (support_filters(a, member_compression(m), err) < 0)
-        goto out;
-    if (archive_read_support_format_raw(a) != ARCHIVE_OK ||
-        archive_read_open_fd(a, fd, CHRUN_IO_BUFSZ) != ARCHIVE_OK ||
-        archive_read_next_header(a, &e) < ARCHIVE_WARN) {
-        archive_fail(a, "decompress layer", err);
-        goto out;
-    }
-    while ((n = archive_read_data(a, l->buf, CHRUN_IO_BUFSZ)) > 0)
-        if (chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
-            goto out;
-    if (n < 0) {
-        archive_fail(a, "decompress layer", err);
-        goto out;
-    }
-    rc = chrun_digest_hasher_final(&h, ret, err);
-out:
-    archive_read_free(a);
+    src.fd = fd;
+    src.buf = malloc(CHRUN_IO_BUFSZ);
+    if (src.buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "decompress layer");
+    z = chrun_inflate_new(member_compression(m), chunk_source_read, &src, err);
+    if (z == NULL || chrun_digest_hasher_init(&h, err) < 0)
+        rc = -1;
+    while (rc == 0 && (n = chrun_inflate_read(z, l->buf, CHRUN_IO_BUFSZ, err)) != 0)
+        rc = n < 0 ? chrun_err_prefix(err, "layer %s", m->digest.str)
+                   : chrun_digest_hasher_update(&h, l->buf, (size_t) n, err);
+    if (rc == 0)
+        rc = chrun_digest_hasher_final(&h, ret, err);
     chrun_digest_hasher_release(&h);
+    free(src.buf);
     return rc;
 }
 
@@ -883,7 +950,7 @@ static int add_result(struct loader *l, const struct chrun_digest *d, struct chr
 
 static bool is_image_config_type(const char *mt)
 {
-    return streq(mt, CHRUN_MT_OCI_CONFIG) || streq(mt, CHRUN_MT_DOCKER_CONFIG);
+    return chrun_image_is_config_type(mt);
 }
 
 static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *mf,
@@ -1326,6 +1393,9 @@ static void loader_release(struct loader *l)
         close(l->stage_fd);
     if (l->raw != NULL)
         archive_read_free(l->raw);
+    chrun_inflate_free(l->z);
+    free(l->zsrc.buf);
+    free(l->zout);
     for (size_t i = 0; i < l->n_members; i++) {
         free(l->members[i].name);
         free(l->members[i].link);

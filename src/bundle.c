@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "chrun/fs.h"
+#include "chrun/image.h"
 #include "chrun/io.h"
 #include "chrun/layer.h"
 #include "chrun/log.h"
@@ -641,9 +642,7 @@ int chrun_bundle_unpack(struct chrun_store *st, const char *image, const char *b
 
     if (opts == NULL)
         opts = &defaults;
-    if (chrun_store_resolve(st, image, &img, err) < 0)
-        return -1;
-    if (chrun_manifest_load_image(&m, st, &img, opts->platform, &md, err) < 0)
+    if (chrun_image_load_runnable(st, image, opts->platform, &m, &img, &md, err) < 0)
         return chrun_err_prefix(err, "image '%s'", image);
     rc = target_init(&t, st, bundle, &md, err);
     if (rc == 0 && snprintf(ret_path, size, "%s", t.path) >= (int) size)

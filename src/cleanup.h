@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "chrun/inflate.h"
+
 static inline void cleanup_free_fn(void *p)
 {
     free(*(void **) p);
@@ -72,6 +74,12 @@ static inline void cleanup_md_fn(EVP_MD_CTX **m)
 #define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
 #define cleanup_curl __attribute__((cleanup(cleanup_curl_fn)))
 #define cleanup_md __attribute__((cleanup(cleanup_md_fn)))
+
+static inline void cleanup_inflate_fn(struct chrun_inflate **z)
+{
+    chrun_inflate_free(*z);
+}
+#define cleanup_inflate __attribute__((cleanup(cleanup_inflate_fn)))
 
 /* Hand a pointer or fd out of a cleanup-guarded variable. */
 #define take_ptr(p)                                                                                \

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "chrun/fs.h"
+#include "chrun/image.h"
 #include "chrun/io.h"
 #include "chrun/layer.h"
 #include "chrun/log.h"
@@ -891,16 +892,13 @@ int chrun_export_layers(const int *blob_fds, const struct chrun_descriptor *desc
 int chrun_export_image(struct chrun_store *st, const char *image, const char *platform,
                        int out_fd, struct chrun_err *err)
 {
-    struct chrun_store_image img;
     struct chrun_manifest m;
     struct chrun_image_config cfg = {0};
     cleanup_free int *fds = NULL;
     size_t opened = 0;
     int rc = 0;
 
-    if (chrun_store_resolve(st, image, &img, err) < 0)
-        return -1;
-    if (chrun_manifest_load_image(&m, st, &img, platform, NULL, err) < 0)
+    if (chrun_image_load_runnable(st, image, platform, &m, NULL, NULL, err) < 0)
         return chrun_err_prefix(err, "image '%s'", image);
     if (chrun_image_config_load(&cfg, st, &m.config.digest, err) < 0)
         rc = -1;

@@ -147,3 +147,29 @@ int chrun_image_inspect(struct chrun_store *st, const char *image, const char *p
     *ret = take_ptr(out);
     return 0;
 }
+
+bool chrun_image_is_config_type(const char *media_type)
+{
+    return streq(media_type, CHRUN_MT_OCI_CONFIG) || streq(media_type, CHRUN_MT_DOCKER_CONFIG);
+}
+
+int chrun_image_load_runnable(struct chrun_store *st, const char *image, const char *platform,
+                              struct chrun_manifest *m, struct chrun_store_image *ret_img,
+                              struct chrun_digest *ret_digest, struct chrun_err *err)
+{
+    struct chrun_store_image img;
+    if (chrun_store_resolve(st, image, &img, err) < 0)
+        return -1;
+    if (chrun_manifest_load_image(m, st, &img, platform, ret_digest, err) < 0)
+        return -1;
+    if (!chrun_image_is_config_type(m->config.media_type)) {
+        chrun_err_set(err, CHRUN_E_INPUT,
+                      "an artifact (config media type %s), not a runnable image",
+                      m->config.media_type);
+        chrun_manifest_release(m);
+        return -1;
+    }
+    if (ret_img != NULL)
+        *ret_img = img;
+    return 0;
+}

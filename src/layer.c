@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "chrun/fs.h"
+#include "chrun/inflate.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "cleanup.h"
@@ -737,7 +738,7 @@ static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
     }
 }
 
-/* ---- the stream: blob -> hash -> decompress -> hash -> queue ---- */
+/* ---- the stream: blob -> hash -> inflate -> hash -> queue ---- */
 
 struct stream {
     pthread_mutex_t mu;
@@ -756,16 +757,11 @@ struct stream {
     struct chrun_digest_hasher zhash, thash;
     uint64_t zbytes;
     char *inbuf;
-    size_t pending; /* bytes of inbuf not yet handed to libarchive */
+    size_t pending; /* bytes of inbuf read but not yet handed to the inflater */
     bool read_failed;
     bool cancelled; /* the producer gave up because the consumer asked it to */
     struct chrun_err err; /* the producer's error */
 };
-
-static const char *comp_name(enum chrun_compression c)
-{
-    return c == CHRUN_COMPRESSION_GZIP ? "gzip" : c == CHRUN_COMPRESSION_ZSTD ? "zstd" : "tar";
-}
 
 /* Read up to CAP bytes of the blob, hashing them; more than the descriptor's
  * size fails at once. Returns bytes read (0 at EOF) or -1. */
@@ -784,10 +780,20 @@ static ssize_t blob_read(struct stream *s, char *buf, size_t cap)
     return n;
 }
 
-static ssize_t raw_read_cb(struct archive *ar, void *data, const void **ret_buf)
+static int stopped(struct stream *s)
+{
+    s->cancelled = true;
+    return chrun_err_set(&s->err, CHRUN_E_SYS, "layer stream stopped");
+}
+
+/* The inflater's source: the blob, hashed as it goes; the first chunk was
+ * read (for the magic check) before the inflater started. Errors land in
+ * s->err, which is the ERR the inflater passes along. */
+static ssize_t blob_source(void *data, const void **ret_buf, struct chrun_err *err)
 {
     struct stream *s = data;
     ssize_t n;
+    (void) err;
     *ret_buf = s->inbuf;
     if (s->pending > 0) {
         n = (ssize_t) s->pending;
@@ -795,14 +801,12 @@ static ssize_t raw_read_cb(struct archive *ar, void *data, const void **ret_buf)
         return n;
     }
     if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE)) {
-        archive_set_error(ar, ECANCELED, "stopped");
-        return -1;
+        s->read_failed = true;
+        return stopped(s);
     }
     n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ);
-    if (n < 0) {
+    if (n < 0)
         s->read_failed = true;
-        archive_set_error(ar, EIO, "%s", s->err.msg);
-    }
     return n;
 }
 
@@ -827,27 +831,17 @@ static void slot_publish(struct stream *s, size_t len)
     pthread_mutex_unlock(&s->mu);
 }
 
-static int stopped(struct stream *s)
-{
-    s->cancelled = true;
-    return chrun_err_set(&s->err, CHRUN_E_SYS, "layer stream stopped");
-}
-
 /* Check the magic bytes of the first block against the media type. */
 static int check_magic(struct stream *s, const unsigned char *p, size_t n)
 {
-    static const unsigned char gz[] = {0x1f, 0x8b}, zs[] = {0x28, 0xb5, 0x2f, 0xfd};
-    enum chrun_compression found = CHRUN_COMPRESSION_NONE;
-    if (n >= sizeof(gz) && memcmp(p, gz, sizeof(gz)) == 0)
-        found = CHRUN_COMPRESSION_GZIP;
-    else if (n >= sizeof(zs) && memcmp(p, zs, sizeof(zs)) == 0)
-        found = CHRUN_COMPRESSION_ZSTD;
+    enum chrun_compression found = chrun_inflate_sniff(p, n);
     if (found == s->comp)
         return 0;
     return chrun_err_set(&s->err, CHRUN_E_INPUT,
                          "blob %s: media type '%s' says %s, but the data is %s",
-                         s->desc->digest.str, s->desc->media_type, comp_name(s->comp),
-                         found == CHRUN_COMPRESSION_NONE ? "not compressed" : comp_name(found));
+                         s->desc->digest.str, s->desc->media_type, chrun_inflate_name(s->comp),
+                         found == CHRUN_COMPRESSION_NONE ? "not compressed"
+                                                         : chrun_inflate_name(found));
 }
 
 static int produce_plain(struct stream *s)
@@ -870,106 +864,74 @@ static int produce_plain(struct stream *s)
     }
 }
 
-static int raw_failed(struct stream *s, struct archive *raw)
+/* The blob's own size and digest. */
+static int verify_blob(struct stream *s, struct chrun_digest *ret)
 {
-    if (s->read_failed)
-        return -1;
-    if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
-        return stopped(s);
-    return chrun_err_set(&s->err, CHRUN_E_INPUT, "blob %s: corrupt %s stream: %s",
-                         s->desc->digest.str, comp_name(s->comp), archive_error_string(raw));
-}
-
-/* Copy the decompressed stream of RAW into queue slots, hashing it. */
-static int pump(struct stream *s, struct archive *raw)
-{
-    int idx = -1;
-    size_t fill = 0;
-    for (;;) {
-        const void *p;
-        size_t size;
-        la_int64_t off;
-        int r = archive_read_data_block(raw, &p, &size, &off);
-        if (r == ARCHIVE_EOF)
-            break;
-        if (r < ARCHIVE_WARN)
-            return raw_failed(s, raw);
-        if (chrun_digest_hasher_update(&s->thash, p, size, &s->err) < 0)
-            return -1;
-        while (size > 0) {
-            size_t take;
-            if (idx < 0 && (idx = slot_wait_free(s)) < 0)
-                return stopped(s);
-            take = CHRUN_IO_BUFSZ - fill;
-            if (take > size)
-                take = size;
-            memcpy(s->bufs[idx] + fill, p, take);
-            fill += take;
-            p = (const char *) p + take;
-            size -= take;
-            if (fill == CHRUN_IO_BUFSZ) {
-                slot_publish(s, fill);
-                fill = 0;
-                idx = -1;
-            }
-        }
-    }
-    if (fill > 0)
-        slot_publish(s, fill);
-    return 0;
-}
-
-static int produce_compressed(struct stream *s)
-{
-    cleanup_archive struct archive *raw = archive_read_new();
-    struct archive_entry *entry;
-    ssize_t n;
-    int r;
-
-    if (raw == NULL)
-        return chrun_err_sys(&s->err, ENOMEM, "archive_read_new");
-    n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ);
-    if (n < 0)
-        return -1;
-    if (check_magic(s, (const unsigned char *) s->inbuf, (size_t) n) < 0)
-        return -1;
-    s->pending = (size_t) n;
-    r = s->comp == CHRUN_COMPRESSION_GZIP ? archive_read_support_filter_gzip(raw)
-                                          : archive_read_support_filter_zstd(raw);
-    /* ARCHIVE_WARN means libarchive would run an external program on the
-     * layer's bytes: only its built-in decompressors are used. */
-    if (r == ARCHIVE_WARN)
-        return chrun_err_set(&s->err, CHRUN_E_UNSUPPORTED,
-                             "libarchive has no built-in %s decompressor", comp_name(s->comp));
-    if (r != ARCHIVE_OK || archive_read_support_format_raw(raw) != ARCHIVE_OK)
-        return chrun_err_set(&s->err, CHRUN_E_UNSUPPORTED, "%s: %s", comp_name(s->comp),
-                             archive_error_string(raw));
-    r = archive_read_open(raw, s, NULL, raw_read_cb, NULL);
-    if (r == ARCHIVE_OK)
-        r = archive_read_next_header(raw, &entry);
-    if (r < ARCHIVE_WARN)
-        return raw_failed(s, raw);
-    if (r != ARCHIVE_EOF && pump(s, raw) < 0)
-        return -1;
-    /* Bytes after the compressed stream still count toward the blob digest. */
-    while ((n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ)) > 0)
-        ;
-    return n < 0 ? -1 : 0;
-}
-
-static int verify(struct stream *s)
-{
-    struct chrun_digest zd, td;
     if (s->zbytes != (uint64_t) s->desc->size)
         return chrun_err_set(&s->err, CHRUN_E_DIGEST,
                              "blob %s: %llu bytes, its descriptor declares %lld",
                              s->desc->digest.str, (unsigned long long) s->zbytes,
                              (long long) s->desc->size);
-    if (chrun_digest_hasher_final(&s->zhash, &zd, &s->err) < 0)
+    if (chrun_digest_hasher_final(&s->zhash, ret, &s->err) < 0)
         return -1;
-    if (!streq(zd.str, s->desc->digest.str))
+    if (!streq(ret->str, s->desc->digest.str))
         return chrun_err_set(&s->err, CHRUN_E_DIGEST, "blob %s: digest mismatch (got %s)",
-                             s->desc->digest.str, zd.str);
+                             s->desc->digest.str, ret->str);
+    return 0;
+}
+
+/* The inflater refused the stream. A blob that does not match its digest
+ * explains that better, so read the rest of it and say so if it does not. */
+static int inflate_failed(struct stream *s)
+{
+    struct chrun_err why;
+    struct chrun_digest ignored;
+    ssize_t n;
+    if (s->read_failed)
+        return -1;
+    chrun_err_prefix(&s->err, "layer %s", s->desc->digest.str);
+    why = s->err;
+    while ((n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ)) > 0)
+        ;
+    if (n == 0 && verify_blob(s, &ignored) == 0)
+        s->err = why;
+    return -1;
+}
+
+/* Inflate straight into the queue slots, hashing the plain stream. The
+ * inflater reads the blob to its very end (SPEC "Bad input"). */
+static int produce_compressed(struct stream *s)
+{
+    cleanup_inflate struct chrun_inflate *z = NULL;
+    ssize_t n = blob_read(s, s->inbuf, CHRUN_IO_BUFSZ);
+    if (n < 0)
+        return -1;
+    if (check_magic(s, (const unsigned char *) s->inbuf, (size_t) n) < 0)
+        return -1;
+    s->pending = (size_t) n;
+    z = chrun_inflate_new(s->comp, blob_source, s, &s->err);
+    if (z == NULL)
+        return -1;
+    for (;;) {
+        int idx = slot_wait_free(s);
+        if (idx < 0)
+            return stopped(s);
+        n = chrun_inflate_read(z, s->bufs[idx], CHRUN_IO_BUFSZ, &s->err);
+        if (n < 0)
+            return inflate_failed(s);
+        if (n == 0)
+            return 0;
+        if (chrun_digest_hasher_update(&s->thash, s->bufs[idx], (size_t) n, &s->err) < 0)
+            return -1;
+        slot_publish(s, (size_t) n);
+    }
+}
+
+static int verify(struct stream *s)
+{
+    struct chrun_digest zd, td;
+    if (verify_blob(s, &zd) < 0)
+        return -1;
     if (s->comp == CHRUN_COMPRESSION_NONE)
         td = zd;
     else if (chrun_digest_hasher_final(&s->thash, &td, &s->err) < 0)
@@ -1079,6 +1041,29 @@ static int dispatch_entry(struct archive *tar, struct archive_entry *e, chrun_la
     return fn(tar, e, path, link != NULL ? target : NULL, data, err);
 }
 
+bool chrun_layer_tar_warning_benign(struct archive *tar)
+{
+    const char *msg = archive_error_string(tar);
+    /* libarchive 3.6: "Pathname can't be converted from UTF-8 to current
+     * locale." (EILSEQ); the entry keeps the name's raw bytes */
+    return archive_errno(tar) == EILSEQ && msg != NULL &&
+           strstr(msg, "can't be converted") != NULL;
+}
+
+/* SPEC "Bad input": a malformed PAX record (a length that runs past its
+ * header, or is not a number) gets ARCHIVE_WARN, and libarchive hands out the
+ * entry without the record: under its ustar name, size or owner. That is
+ * damage, as a bad checksum is. */
+static int entry_damaged(struct archive *tar, struct archive_entry *e, struct chrun_err *err)
+{
+    const char *name = archive_entry_pathname(e);
+    const char *msg = archive_error_string(tar);
+    if (name == NULL)
+        name = archive_entry_pathname_utf8(e);
+    return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': damaged tar header: %s",
+                         name ? name : "", msg ? msg : "libarchive warning");
+}
+
 /* Hand every entry of the tar stream to FN; then read the stream to its end
  * so the trailer and diff_id cover every byte. */
 static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
@@ -1097,10 +1082,12 @@ static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
         r = archive_read_next_header(tar, &e);
         if (r == ARCHIVE_EOF)
             break;
+        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(tar))
+            return entry_damaged(tar, e, err);
         if (r == ARCHIVE_WARN)
             chrun_log_debug("layer %s: %s", s->desc->digest.str, archive_error_string(tar));
         else if (r != ARCHIVE_OK)
-            break;
+            break; /* ARCHIVE_RETRY (a damaged header), _FAILED, _FATAL */
         if (dispatch_entry(tar, e, fn, data, err) < 0)
             return -1;
     }

@@ -29,7 +29,8 @@
 #include "util.h"
 
 /* Timeouts in seconds; CHRUN_STALL_TIMEOUT, CHRUN_CONNECT_TIMEOUT and
- * CHRUN_REQUEST_TIMEOUT override them. */
+ * CHRUN_REQUEST_TIMEOUT override them (CHRUN_BLOB_STALL_LIMIT overrides
+ * REGISTRY_BLOB_STALL_LIMIT_S); every one is read here, nowhere else. */
 #define DEFAULT_STALL_S 30
 #define DEFAULT_CONNECT_S 15
 /* Whole-request deadline of a ping, manifest or token request, retries included. */
@@ -400,6 +401,7 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
     c->access = "pull";
     chrun_ref_format(ref, c->display, sizeof(c->display));
     registry_timeouts(&c->stall_s, &c->connect_s, &c->request_s);
+    c->blob_stall_limit_s = env_seconds("CHRUN_BLOB_STALL_LIMIT", REGISTRY_BLOB_STALL_LIMIT_S);
     c->jobs = jobs > 0 ? jobs : CHRUN_PULL_JOBS_DEFAULT;
     if (c->jobs > CHRUN_PULL_JOBS_MAX)
         c->jobs = CHRUN_PULL_JOBS_MAX;

@@ -28,6 +28,11 @@
 #define REGISTRY_REDIRECTS_MAX 5
 /* A blob slower than this for CHRUN_STALL_TIMEOUT seconds counts as stalled. */
 #define REGISTRY_STALL_BYTES_PER_S 1024L
+/* A blob that gets less than REGISTRY_STALL_BYTES_PER_S on average over this
+ * many seconds, its retries and their delays included, ends the pull
+ * (CHRUN_BLOB_STALL_LIMIT overrides it, 1 to 86399): the whole pull fails
+ * within about two minutes of a stall however the server trickles. */
+#define REGISTRY_BLOB_STALL_LIMIT_S 100L
 /* Body of an error reply we read (and throw away) before giving up on it. */
 #define REGISTRY_ERROR_BODY_MAX (1024 * 1024)
 /* Start of an error reply kept for its message (registries answer JSON). */
@@ -72,6 +77,7 @@ struct registry_client {
     char *auth_header; /* "Authorization: ..." for base's origin only */
     unsigned auth_gen; /* bumped whenever auth_header changes */
     long stall_s, connect_s, request_s;
+    long blob_stall_limit_s; /* see REGISTRY_BLOB_STALL_LIMIT_S */
     int jobs;
     struct chrun_progress *progress;
 };

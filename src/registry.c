@@ -343,7 +343,28 @@ struct job {
     char *buf;                       /* CHRUN_SINK_BUFSZ, being filled; or NULL */
     size_t buf_len;
     uint64_t accepted; /* bytes of the blob taken: written or queued */
+    /* Useful progress: since MARK_MS (0: never started) the blob got
+     * MARK_BYTES + useful_bytes() bytes, or it has stalled (check_stalled). */
+    long long mark_ms;
+    uint64_t mark_bytes;
 };
+
+/* Bytes a blob must get within c->blob_stall_limit_s seconds. */
+static uint64_t useful_bytes(const struct registry_client *c)
+{
+    return (uint64_t) REGISTRY_STALL_BYTES_PER_S * (uint64_t) c->blob_stall_limit_s;
+}
+
+/* The blob took bytes (or restarted at a lower offset): move the mark. */
+static void job_mark_progress(struct job *j)
+{
+    if (j->accepted < j->mark_bytes)
+        j->mark_bytes = j->accepted;
+    if (j->accepted - j->mark_bytes >= useful_bytes(j->c)) {
+        j->mark_ms = registry_mono_ms();
+        j->mark_bytes = j->accepted;
+    }
+}
 
 static void partial_name(const struct chrun_digest *d, char *buf, size_t size)
 {
@@ -424,6 +445,7 @@ static bool job_check_reply(struct job *j)
         return job_fail_cb(j, true);
     }
     j->accepted = off;
+    job_mark_progress(j);
     chrun_progress_update(j->c->progress, j->bar, off, "Downloading");
     return true;
 }
@@ -505,6 +527,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
             job_submit(j);
     }
     j->accepted += len;
+    job_mark_progress(j);
     chrun_progress_update(j->c->progress, j->bar, j->accepted, NULL);
     return len;
 }
@@ -531,6 +554,10 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
         return -1;
     off = chrun_store_writer_offset(j->w);
     j->start_offset = off;
+    if (j->mark_ms == 0) {
+        j->mark_ms = registry_mono_ms();
+        j->mark_bytes = off;
+    }
     if ((int64_t) off == j->d.size) {
         /* an earlier run left the whole blob in tmp/: verify it, no network */
         if (chrun_store_writer_verify(j->w, NULL, err) == 0) {
@@ -751,6 +778,28 @@ static void downloader_release(struct downloader *dl)
         curl_multi_cleanup(dl->multi);
 }
 
+/* SPEC "Bad input": each retry of a stalling or trickling blob may resume
+ * with a few new bytes, which resets its count of fruitless attempts; so the
+ * time a started blob may go without useful progress is bounded as a whole,
+ * retries and their delays included. */
+static int check_stalled(const struct downloader *dl, struct chrun_err *err)
+{
+    const struct registry_client *c = dl->c;
+    long long now = registry_mono_ms();
+    for (size_t i = 0; i < dl->n_jobs; i++) {
+        const struct job *j = &dl->jobs[i];
+        if (j->finished || j->mark_ms == 0 || now - j->mark_ms <= c->blob_stall_limit_s * 1000LL)
+            continue;
+        return chrun_err_set(err, CHRUN_E_NETWORK,
+                             "blob %s: stalled or trickling: less than %" PRIu64
+                             " bytes in %ld s, retries included (%" PRIu64 " of %" PRId64
+                             " bytes received; limit CHRUN_BLOB_STALL_LIMIT)",
+                             j->d.digest.str, useful_bytes(c), c->blob_stall_limit_s,
+                             j->accepted, j->d.size);
+    }
+    return 0;
+}
+
 /* Start queued blobs while there are free connections; a blob waiting out
  * a retry delay stays queued. */
 static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
@@ -843,6 +892,8 @@ static int download_blobs(struct registry_client *c, struct plan *p, struct chru
         chrun_progress_draw(c->progress, false);
         if (dl.n_done == dl.n_jobs)
             break;
+        if (check_stalled(&dl, err) < 0)
+            goto out;
         /* a freed slot with a blob ready to go starts it now, not after a poll */
         wait_ms = next_start_ms(&dl);
         if (wait_ms == 0)

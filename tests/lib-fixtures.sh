@@ -9,6 +9,8 @@
 #   fixture_umoci_unpack NAME BUNDLE oracle: umoci's unpack of tag NAME
 #   fixture_hostile_archive KIND OUT write a hostile archive, echo OUT
 #   fixture_make_big DIR SIZE_MB     big docker-archive for benches, echo path
+#   load_refused FILE ERE            chrun-load FILE fails with one named error
+#                                    matching ERE, the store unchanged
 #
 # DEST is REPO:TAG on $REGISTRY, or HOST:PORT/REPO:TAG for another registry;
 # pushes to $REGISTRY_AUTH carry the test credentials. The fixture files are
@@ -189,4 +191,17 @@ fixture_push_hostile_image() { # KIND DEST [TARGET]
 # fixture_make_big) as DEST.
 fixture_push_from() { # SKOPEO-SOURCE DEST
     _fixture_skopeo_push "$2" "$1"
+}
+
+# load_refused FILE ERE: chrun-load FILE exits 1 with one error line naming
+# FILE and matching ERE, and the store (tmp/ included) is unchanged.
+load_refused() {
+    local file=$1 pattern=$2
+    store_snapshot >before &&
+    test_expect_code 1 chrun-load "$file" >out 2>err &&
+    test_one_error_line chrun-load err "'$file'.*$pattern" &&
+    test ! -s out &&
+    store_snapshot >after &&
+    test_cmp before after &&
+    test -z "$(ls -A "$CHRUN_ROOT/tmp")"
 }

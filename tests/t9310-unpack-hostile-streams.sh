@@ -36,6 +36,44 @@ test_expect_success 'corrupt tar header' '
     unpack_mkimage badhdr:1 blob=badhdr.tar:none >/dev/null &&
     unpack_hostile_check badhdr:1 "corrupt tar|checksum|tar"
 '
+# pax_tar OUT RECORD [NAME]: a tar whose one file NAME (ustar name "short")
+# carries the PAX extended header RECORD given byte for byte.
+pax_tar() {
+    python3 - "$@" <<-\PY
+	import io, sys, tarfile
+	out, record = sys.argv[1], sys.argv[2].encode()
+	buf = io.BytesIO()
+	x = tarfile.TarInfo("PaxHeaders/short"); x.type = tarfile.XHDTYPE; x.size = len(record)
+	buf.write(x.tobuf(tarfile.USTAR_FORMAT) + record + bytes(-len(record) % 512))
+	f = tarfile.TarInfo("short"); f.size = 5
+	buf.write(f.tobuf(tarfile.USTAR_FORMAT) + b"hello" + bytes(507) + bytes(1024))
+	open(out, "wb").write(buf.getvalue())
+	PY
+}
+
+test_expect_success 'malformed PAX record: a length that runs past its header' '
+    pax_tar pax-past.tar "99 path=etc/long/name
+" &&
+    unpack_mkimage pax-past:1 pax-past.tar:gzip >/dev/null &&
+    unpack_hostile_check pax-past:1 "layer sha256:[0-9a-f]{64}: entry .short.: damaged tar header: .*malformed pax"
+'
+test_expect_success 'malformed PAX record: a length that is not a number' '
+    pax_tar pax-nonnum.tar "2x path=etc/long/name
+" &&
+    unpack_mkimage pax-nonnum:1 pax-nonnum.tar:none >/dev/null &&
+    unpack_hostile_check pax-nonnum:1 "layer sha256:[0-9a-f]{64}: entry .short.: damaged tar header: .*malformed pax"
+'
+test_expect_success 'a well-formed PAX path, and a UTF-8 one the C locale cannot show, unpack' '
+    pax_tar pax-ok.tar "27 path=etc/long/name/file
+" &&
+    printf "dir caf\303\251\nfile caf\303\251/na\303\257ve data=hi\n" | unpack_mktar pax-utf8.tar &&
+    unpack_mkimage pax-ok:1 pax-ok.tar:zstd pax-utf8.tar:gzip >/dev/null &&
+    LC_ALL=C chrun-unpack pax-ok:1 out/pax >/dev/null &&
+    test "$(cat out/pax/rootfs/etc/long/name/file)" = hello &&
+    test "$(cat "out/pax/rootfs/caf$(printf "\303\251")/na$(printf "\303\257")ve")" = hi &&
+    ! test -e out/pax/rootfs/short &&
+    rm -rf out/pax
+'
 test_expect_success 'diff_id mismatch' '
     unpack_mkimage diffid:1 good.tar:gzip diffid.0=sha256:0000000000000000000000000000000000000000000000000000000000000000 >/dev/null &&
     unpack_hostile_check diffid:1 "diff_id mismatch"

@@ -2,12 +2,14 @@
 #ifndef CHRUN_IMAGE_H
 #define CHRUN_IMAGE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
 
 #include "chrun/err.h"
+#include "chrun/manifest.h"
 #include "chrun/ref.h"
 #include "chrun/store.h"
 
@@ -39,5 +41,20 @@ int chrun_image_list(struct chrun_store *st, struct chrun_image_info **ret, size
  * *ret is a new reference. Returns 0 or -1. */
 int chrun_image_inspect(struct chrun_store *st, const char *image, const char *platform,
                         json_t **ret, struct chrun_err *err);
+
+/* True when MEDIA_TYPE is an image config (OCI's or docker's): a manifest
+ * with another config media type is an artifact (a signature, an SBOM, a
+ * chart), stored and moved like an image but never run. */
+bool chrun_image_is_config_type(const char *media_type);
+
+/* Resolve IMAGE (anything chrun_store_resolve takes) for unpacking, exporting
+ * or running it: its image manifest (for an index, the entry for PLATFORM,
+ * NULL = host) into *M (chrun_manifest_release), the resolved store image
+ * into *RET_IMG and the manifest's digest into *RET_DIGEST (both may be
+ * NULL). SPEC "Bad input": an artifact fails with CHRUN_E_INPUT "an artifact
+ * (config media type X), not a runnable image", *M untouched. Returns 0 or -1. */
+int chrun_image_load_runnable(struct chrun_store *st, const char *image, const char *platform,
+                              struct chrun_manifest *m, struct chrun_store_image *ret_img,
+                              struct chrun_digest *ret_digest, struct chrun_err *err);
 
 #endif

@@ -57,6 +57,13 @@ int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
                      const struct chrun_digest *diff_id, chrun_layer_entry_fn *fn, void *data,
                      struct chrun_err *err);
 
+/* After archive_read_next_header returned ARCHIVE_WARN on the tar reader
+ * TAR: true when the warning only says that a name could not be converted to
+ * the locale's character set (the entry keeps the name's raw bytes); false
+ * for every other warning, such as a malformed PAX record, which readers of
+ * layers and archives treat as damage. */
+bool chrun_layer_tar_warning_benign(struct archive *tar);
+
 /* Opaque state carried across the layers of one rootfs: deferred directory
  * metadata and the warnings already given. Not thread-safe. */
 struct chrun_layer_applier;

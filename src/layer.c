@@ -5,14 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -114,49 +112,14 @@ void chrun_layer_applier_free(struct chrun_layer_applier *a)
     free(a);
 }
 
-/* openat2 below ROOTFD with RESOLVE flags; on kernels without openat2 the
- * in-root case walks with chrun_fs_walk_in_root, the no-symlink case opens
- * one component at a time with O_NOFOLLOW. Returns fd or -1 with errno. */
-static int open_resolved(int rootfd, const char *path, int flags, uint64_t resolve)
+/* chrun_fs_open_at, with errno set on failure. Returns fd or -1. */
+static int open_resolved(int rootfd, const char *path, int flags, enum chrun_fs_resolve how)
 {
-    struct open_how how = {
-        .flags = (uint64_t) (flags | O_CLOEXEC),
-        .resolve = resolve | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd;
-    if (*path == '\0')
-        path = ".";
-    fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, rootfd, path, &how, sizeof(how)));
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-        return fd;
-    if (resolve & RESOLVE_IN_ROOT) {
-        struct chrun_err ignored = CHRUN_ERR_INIT;
-        fd = chrun_fs_walk_in_root(rootfd, path, flags, 0, &ignored);
-        if (fd < 0)
-            errno = ignored.errnum ? ignored.errnum : ENOENT;
-        return fd;
-    }
-    {
-        char buf[PATH_MAX];
-        char *save = NULL, *comp;
-        cleanup_close int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-        if (cur < 0)
-            return -1;
-        if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf)) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        for (comp = strtok_r(buf, "/", &save); comp != NULL; comp = strtok_r(NULL, "/", &save)) {
-            bool last = (save == NULL || *save == '\0');
-            int next = openat(cur, comp,
-                              (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
-            if (next < 0)
-                return errno == ENOTDIR ? (errno = ELOOP, -1) : -1;
-            close(cur);
-            cur = next;
-        }
-        return take_fd(cur);
-    }
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    int fd = chrun_fs_open_at(rootfd, path, flags, 0, how, &ignored);
+    if (fd < 0)
+        errno = ignored.errnum ? ignored.errnum : EIO;
+    return fd;
 }
 
 /* Normalize an entry or hardlink name the way tar does ("./a//b/" -> "a/b")
@@ -199,35 +162,6 @@ static unsigned path_depth(const char *path)
     return d;
 }
 
-/* Create the missing directory DIR (and its missing parents) inside the root.
- * A component that exists but does not resolve to a directory inside the root
- * (a symlink to a host path, a file) is an error: nothing is created through it. */
-static int make_dirs(struct chrun_layer_applier *a, const char *dir, struct chrun_err *err)
-{
-    char parent[PATH_MAX];
-    const char *base;
-    cleanup_close int pfd = -1;
-
-    path_split(dir, parent, &base);
-    pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
-    if (pfd < 0 && errno == ENOENT && parent[0] != '\0') {
-        if (make_dirs(a, parent, err) < 0)
-            return -1;
-        pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
-    }
-    if (pfd < 0)
-        return chrun_err_sys(err, errno, "directory '%s'", parent[0] ? parent : "/");
-    if (mkdirat(pfd, base, 0755) < 0) {
-        if (errno == EEXIST)
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "'%s' exists but is not a directory inside the root "
-                                 "(a symlink leading out?)",
-                                 dir);
-        return chrun_err_sys(err, errno, "create directory '%s'", dir);
-    }
-    return 0;
-}
-
 /* The parent directory DIR of an entry, resolved in root; created when missing.
  * The fd is borrowed from the applier's cache. */
 static int get_parent(struct chrun_layer_applier *a, const char *dir, struct chrun_err *err)
@@ -241,11 +175,11 @@ static int get_parent(struct chrun_layer_applier *a, const char *dir, struct chr
         close(a->cache_fd);
     a->cache_fd = -1;
     a->cache_valid = false;
-    fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
+    fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, CHRUN_FS_IN_ROOT);
     if (fd < 0 && errno == ENOENT) {
-        if (make_dirs(a, dir, err) < 0)
+        if (chrun_fs_mkdir_p_in_root(a->rootfd, dir, 0755, 0, err) < 0)
             return -1;
-        fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
+        fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, CHRUN_FS_IN_ROOT);
     }
     if (fd < 0) {
         if (errno == ENOTDIR || errno == ELOOP)
@@ -564,7 +498,7 @@ static int apply_hardlink(struct chrun_layer_applier *a, int pfd, const char *ba
     /* SPEC "Bad input": a hardlink target is a path the tar writer saw, so it
      * never goes through a symlink; one that does could name a host file. */
     tpfd = open_resolved(a->rootfd, tdir, O_PATH | O_DIRECTORY,
-                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+                         CHRUN_FS_BENEATH_NO_SYMLINKS);
     if (tpfd < 0)
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "hardlink '%s' -> '%s': target directory does not resolve "
@@ -596,7 +530,7 @@ static int open_whiteout_dir(struct chrun_layer_applier *a, const char *dir, con
                              struct chrun_err *err)
 {
     int fd = open_resolved(a->rootfd, dir, O_RDONLY | O_DIRECTORY,
-                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
+                           CHRUN_FS_BENEATH_NO_SYMLINKS);
     if (fd >= 0)
         return fd;
     if (errno == ENOENT || errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
@@ -1204,7 +1138,7 @@ static int cmp_dirs_by_inode(const void *x, const void *y)
  * root. Returns an fd, or -1 when it is gone. */
 static int open_deferred(struct chrun_layer_applier *a, const struct deferred_dir *d)
 {
-    static const uint64_t how[] = {RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, RESOLVE_IN_ROOT};
+    static const enum chrun_fs_resolve how[] = {CHRUN_FS_BENEATH_NO_SYMLINKS, CHRUN_FS_IN_ROOT};
     for (size_t i = 0; i < ARRAY_SIZE(how); i++) {
         cleanup_close int fd = open_resolved(a->rootfd, d->path, O_RDONLY | O_DIRECTORY, how[i]);
         struct stat st;

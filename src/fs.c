@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -398,28 +399,72 @@ int chrun_fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, unsigned
     return mkdir_in_root_depth(rootfd, path, mode, flags, 0, err);
 }
 
-static int rm_dir_contents(int dfd, struct chrun_err *err)
+void chrun_fs_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_err *err)
 {
     cleanup_closedir DIR *d = NULL;
     struct dirent *de;
-    int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-    if (dup_fd < 0)
-        return chrun_err_sys(err, errno, "dup");
-    d = fdopendir(dup_fd);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    *ret_names = NULL;
+    *ret_n = 0;
+    if (dfd < 0)
+        return chrun_err_sys(err, errno, "open directory");
+    d = fdopendir(dfd);
     if (d == NULL) {
         int e = errno;
-        close(dup_fd);
-        return chrun_err_sys(err, e, "opendir");
+        close(dfd);
+        return chrun_err_sys(err, e, "open directory");
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (chrun_fs_rm_rf_at(dfd, de->d_name, err) < 0)
-            return -1;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            char **nn = ncap > SIZE_MAX / sizeof(*nn) ? NULL : realloc(names, ncap * sizeof(*nn));
+            if (nn == NULL) {
+                chrun_fs_names_free(names, n);
+                return chrun_err_sys(err, ENOMEM, "read directory");
+            }
+            names = nn;
+            cap = ncap;
+        }
+        if ((names[n] = strdup(de->d_name)) == NULL) {
+            chrun_fs_names_free(names, n);
+            return chrun_err_sys(err, ENOMEM, "read directory");
+        }
+        n++;
     }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "readdir");
+    if (errno != 0) {
+        int e = errno;
+        chrun_fs_names_free(names, n);
+        return chrun_err_sys(err, e, "read directory");
+    }
+    *ret_names = names;
+    *ret_n = n;
     return 0;
+}
+
+/* Listed first, then removed: removing while reading may skip entries. */
+static int rm_dir_contents(int dfd, struct chrun_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (chrun_fs_list_at(dfd, &names, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = chrun_fs_rm_rf_at(dfd, names[i], err);
+    chrun_fs_names_free(names, n);
+    return rc;
 }
 
 int chrun_fs_rm_rf_at(int dirfd, const char *name, struct chrun_err *err)

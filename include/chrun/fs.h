@@ -83,6 +83,15 @@ int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_e
 /* Open directory NAME relative to DIRFD (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC). */
 int chrun_fs_open_dir_at(int dirfd, const char *name, struct chrun_err *err);
 
+/* The entry names of directory DIRFD (any fd of it, O_PATH too), "." and
+ * ".." left out, in readdir order: a new array *RET_NAMES of *RET_N new
+ * strings (free with chrun_fs_names_free). Listing first lets the caller
+ * remove entries without skipping any. Returns 0 or -1 with ERR. */
+int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_err *err);
+
+/* Free N names and the array from chrun_fs_list_at (NULL is fine). */
+void chrun_fs_names_free(char **names, size_t n);
+
 /* Remove NAME relative to DIRFD and everything below it, never following
  * symlinks. A missing NAME is success. Returns 0 or -1. */
 int chrun_fs_rm_rf_at(int dirfd, const char *name, struct chrun_err *err);

@@ -8,8 +8,10 @@
 
 #include "chrun/err.h"
 
-/* Symlink hops allowed while resolving one path inside a root. */
-#define CHRUN_FS_MAX_HOPS 32
+/* Symlink hops allowed while resolving one path inside a root: the kernel's
+ * own limit (MAXSYMLINKS, which openat2 applies), so that the fallback walk
+ * and the exporter's model open exactly what openat2 opens. */
+#define CHRUN_FS_MAX_HOPS 40
 
 /* How a path below a directory fd resolves (the openat2 RESOLVE_* modes that
  * chrun uses; magic links such as /proc/self/fd/N are never followed):

@@ -18,7 +18,7 @@ static inline void make_tar(const char *path, const char *const *specs)
     archive_write_open_filename(w, path);
     for (; *specs; specs++) {
         const char *spec = *specs + 2, *data = strchr(spec, '='), *target = strchr(spec, '>');
-        char name[256];
+        char name[1024];
         size_t n = data ? (size_t) (data - spec) : target ? (size_t) (target - spec) : strlen(spec);
         memcpy(name, spec, n);
         name[n] = '\0';

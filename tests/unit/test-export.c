@@ -1,4 +1,4 @@
-/* Unit tests for the exporter's model of the changeset rules (src/export.c):
+/* Unit tests for the tree back-end of the changeset rules (src/export.c):
  * layers are written as plain tars, exported with chrun_export_layers, and
  * the resulting tar is listed entry by entry. */
 #include <archive.h>
@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "chrun/export.h"
+#include "chrun/fs.h"
 #include "harness.h"
 #include "tar-specs.h"
 
@@ -181,6 +182,64 @@ static void test_hostile_layers_refused(void)
     }
 }
 
+/* The tree back-end of the rules test-layer.c checks on disk. */
+static void test_hardlink_into_replaced_path_refused(void)
+{
+    static const char *const l1[] = {"d:x", "f:x/y=Y", NULL};
+    static const char *const l2[] = {"h:x>x/y", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat st;
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    CHECK(strstr(err.msg, "inside the entry it replaces") != NULL);
+    CHECK(stat("out.tar", &st) == 0 && st.st_size == 0);
+}
+
+static void test_whiteout_in_overlong_dir_is_nothing(void)
+{
+    char wh[400], *l2[] = {wh, NULL};
+    static const char *const l1[] = {"f:a=A", NULL};
+    const char *const *layers[] = {l1, (const char *const *) l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    snprintf(wh, sizeof(wh), "f:%0300d/.wh.a", 0);
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
+    list_output(out, sizeof(out));
+    CHECK_STR_EQ(out, "f a = A\n");
+}
+
+/* Old copies differed: the model gave up after 32 links, openat2 (and so
+ * chrun-unpack) follows 40. One bound now, CHRUN_FS_MAX_HOPS. */
+static void test_parent_symlink_chain_limit(void)
+{
+    static char specs[2][CHRUN_FS_MAX_HOPS + 3][32];
+    for (int extra = 0; extra < 2; extra++) {
+        int links = CHRUN_FS_MAX_HOPS + extra;
+        const char *l1[CHRUN_FS_MAX_HOPS + 4];
+        const char *const *layers[] = {l1};
+        struct chrun_err err = CHRUN_ERR_INIT;
+        char out[8192];
+        int n = 0;
+        snprintf(specs[extra][n], 32, "d:d");
+        l1[n] = specs[extra][n];
+        n++;
+        for (int i = 0; i < links; i++, n++) {
+            if (i + 1 < links)
+                snprintf(specs[extra][n], 32, "l:l%d>l%d", i, i + 1);
+            else
+                snprintf(specs[extra][n], 32, "l:l%d>d", i);
+            l1[n] = specs[extra][n];
+        }
+        snprintf(specs[extra][n], 32, "f:l0/x=x");
+        l1[n] = specs[extra][n];
+        l1[n + 1] = NULL;
+        CHECK_INT_EQ(export_layers(layers, 1, false, &err), extra ? -1 : 0);
+        list_output(out, sizeof(out));
+        CHECK((strstr(out, "f d/x = x\n") != NULL) == !extra);
+    }
+}
+
 static void test_diff_id_mismatch_writes_nothing(void)
 {
     static const char *const l1[] = {"f:a=A", NULL};
@@ -202,6 +261,9 @@ int main(void)
     RUN_TEST(test_survivor_under_a_later_dir);
     RUN_TEST(test_parents_resolve_through_symlinks);
     RUN_TEST(test_hostile_layers_refused);
+    RUN_TEST(test_hardlink_into_replaced_path_refused);
+    RUN_TEST(test_whiteout_in_overlong_dir_is_nothing);
+    RUN_TEST(test_parent_symlink_chain_limit);
     RUN_TEST(test_diff_id_mismatch_writes_nothing);
     return harness_done();
 }

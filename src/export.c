@@ -356,9 +356,8 @@ static int tree_mkdir_p(void *be, const char *dir, struct chrun_err *err)
         prefix[i] = '\0';
         if (resolve_in_root(x->root, prefix) != NULL)
             continue;
-        if (errno == ENOTDIR)
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "'%s' exists but is not a directory inside the root", prefix);
+        if (errno == ENOTDIR) /* a file, or a symlink to one */
+            return chrun_err_sys(err, ENOTDIR, "create directory '%s' in root", prefix);
         if (errno != ENOENT)
             return chrun_err_sys(err, errno, "open '%s' in root", prefix);
         path_split(prefix, parent_path, &base);

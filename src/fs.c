@@ -363,9 +363,8 @@ static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsign
         fd = chrun_fs_open_at(rootfd, prefix, O_PATH | O_DIRECTORY, 0, CHRUN_FS_IN_ROOT, &probe);
         if (fd >= 0)
             continue;
-        if (probe.errnum == ENOTDIR)
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "'%s' exists but is not a directory inside the root", prefix);
+        if (probe.errnum == ENOTDIR) /* a file, or a symlink to one */
+            return chrun_err_sys(err, ENOTDIR, "create directory '%s' in root", prefix);
         if (probe.errnum != ENOENT) {
             *err = probe;
             return -1;

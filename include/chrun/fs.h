@@ -66,8 +66,10 @@ enum chrun_fs_mkdir_flags {
 /* mkdir -p of PATH inside ROOTFD, each component resolved in the root
  * (CHRUN_FS_IN_ROOT). The one rule: an existing directory (or a symlink
  * resolving to one inside the root) is fine; an existing non-directory is an
- * error naming that path ("'a/b' exists but is not a directory inside the
- * root", CHRUN_E_INPUT). Directories made get exactly MODE (no umask).
+ * error naming that path: a file or a symlink to one ENOTDIR ("create
+ * directory 'a/b' in root: Not a directory"), a symlink to nothing inside
+ * the root CHRUN_E_INPUT ("'a/b' exists but is not a directory inside the
+ * root"), a loop ELOOP. Directories made get exactly MODE (no umask).
  * Returns 0 or -1 with ERR set. */
 int chrun_fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, unsigned flags,
                              struct chrun_err *err);

@@ -206,15 +206,15 @@ static bool occ_before(struct occurrence a, struct occurrence b)
     return a.layer < b.layer || (a.layer == b.layer && a.ordinal < b.ordinal);
 }
 
-/* ---- path resolution in the model, as the applier resolves on disk ----
+/* ---- path resolution in the model, as chrun_fs_open_at resolves on disk ----
  *
  * Entry names are resolved through the symlinks earlier entries made, in the
  * root (bin -> usr/bin, then bin/sh is usr/bin/sh), not as plain strings:
  * that is what chrun-unpack and umoci do, so an extracted export equals
  * their rootfs, and the tar names real paths, never a path below a symlink
- * (tar -x would otherwise have to follow it on the extracting host). Whiteout
- * directories and hardlink targets resolve without symlinks, as the applier
- * demands. */
+ * (tar -x would otherwise have to follow it on the extracting host). Which
+ * path resolves how is the changeset interpreter's rule (changeset-apply.h);
+ * these two are the tree's CHRUN_FS_IN_ROOT and CHRUN_FS_BENEATH_NO_SYMLINKS. */
 
 /* Resolve PATH from the root following symlinks as the container would see
  * them (openat2 RESOLVE_IN_ROOT: absolute targets and ".." stay in the root,

@@ -3,6 +3,7 @@
 #ifndef CHRUN_TEST_TAR_SPECS_H
 #define CHRUN_TEST_TAR_SPECS_H
 
+#include <stdio.h>
 #include <string.h>
 
 #include <archive.h>
@@ -50,6 +51,26 @@ static inline void make_tar(const char *path, const char *const *specs)
     archive_entry_free(e);
     archive_write_close(w);
     archive_write_free(w);
+}
+
+/* SPECS (LINKS + 3 entries, strings in BUF) = directory d, a chain of LINKS
+ * symlinks l0 -> l1 -> ... -> d, and a file l0/x: a parent reached through
+ * LINKS hops. */
+static inline void chain_specs(int links, char (*buf)[32], const char **specs)
+{
+    int n = 0;
+    snprintf(buf[n], 32, "d:d");
+    specs[n] = buf[n];
+    for (n = 1; n <= links; n++) {
+        if (n < links)
+            snprintf(buf[n], 32, "l:l%d>l%d", n - 1, n);
+        else
+            snprintf(buf[n], 32, "l:l%d>d", n - 1);
+        specs[n] = buf[n];
+    }
+    snprintf(buf[n], 32, "f:l0/x=x");
+    specs[n] = buf[n];
+    specs[n + 1] = NULL;
 }
 
 #endif

@@ -220,20 +220,7 @@ static void test_parent_symlink_chain_limit(void)
         const char *const *layers[] = {l1};
         struct chrun_err err = CHRUN_ERR_INIT;
         char out[8192];
-        int n = 0;
-        snprintf(specs[extra][n], 32, "d:d");
-        l1[n] = specs[extra][n];
-        n++;
-        for (int i = 0; i < links; i++, n++) {
-            if (i + 1 < links)
-                snprintf(specs[extra][n], 32, "l:l%d>l%d", i, i + 1);
-            else
-                snprintf(specs[extra][n], 32, "l:l%d>d", i);
-            l1[n] = specs[extra][n];
-        }
-        snprintf(specs[extra][n], 32, "f:l0/x=x");
-        l1[n] = specs[extra][n];
-        l1[n + 1] = NULL;
+        chain_specs(links, specs[extra], l1);
         CHECK_INT_EQ(export_layers(layers, 1, false, &err), extra ? -1 : 0);
         list_output(out, sizeof(out));
         CHECK((strstr(out, "f d/x = x\n") != NULL) == !extra);

@@ -200,20 +200,7 @@ static void test_parent_symlink_chain_limit(void)
         const char *l1[CHRUN_FS_MAX_HOPS + 4];
         const char *const *layers[] = {l1};
         struct chrun_err err = CHRUN_ERR_INIT;
-        int n = 0;
-        snprintf(specs[extra][n], 32, "d:d");
-        l1[n] = specs[extra][n];
-        n++;
-        for (int i = 0; i < links; i++, n++) {
-            if (i + 1 < links)
-                snprintf(specs[extra][n], 32, "l:l%d>l%d", i, i + 1);
-            else
-                snprintf(specs[extra][n], 32, "l:l%d>d", i);
-            l1[n] = specs[extra][n];
-        }
-        snprintf(specs[extra][n], 32, "f:l0/x=x");
-        l1[n] = specs[extra][n];
-        l1[n + 1] = NULL;
+        chain_specs(links, specs[extra], l1);
         CHECK(system("rm -rf root") == 0);
         CHECK_INT_EQ(apply_layers(layers, 1, &err), extra ? -1 : 0);
         CHECK_INT_EQ(access("root/d/x", F_OK), extra ? -1 : 0);

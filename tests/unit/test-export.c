@@ -3,12 +3,14 @@
  * the resulting tar is listed entry by entry. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "chrun/export.h"
 #include "chrun/fs.h"
+#include "chrun/layer.h"
 #include "harness.h"
 #include "tar-specs.h"
 
@@ -227,6 +229,179 @@ static void test_parent_symlink_chain_limit(void)
     }
 }
 
+/* ---- one interpreter, two back-ends: the same layers give the same tree ---- */
+
+struct listing {
+    char *lines[256];
+    size_t n;
+};
+
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void listing_add(struct listing *l, const char *line)
+{
+    if (l->n < sizeof(l->lines) / sizeof(l->lines[0]))
+        l->lines[l->n++] = strdup(line);
+}
+
+static void listing_free(struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->lines[i]);
+    l->n = 0;
+}
+
+/* DIR (below "root") as "<type> <path>[ -> <symlink>][ = <data>]" lines. */
+static void list_disk(const char *dir, struct listing *l)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        char path[1024], line[1200], data[64] = "", link[256] = "";
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) < 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            FILE *f = fopen(path, "r");
+            size_t n = f != NULL ? fread(data, 1, sizeof(data) - 1, f) : 0;
+            data[n] = '\0';
+            if (f != NULL)
+                fclose(f);
+        } else if (S_ISLNK(st.st_mode)) {
+            ssize_t n = readlink(path, link, sizeof(link) - 1);
+            link[n > 0 ? n : 0] = '\0';
+        }
+        snprintf(line, sizeof(line), "%c %s%s%s%s%s", S_ISDIR(st.st_mode)   ? 'd'
+                                                      : S_ISLNK(st.st_mode) ? 'l'
+                                                                            : 'f',
+                 path + strlen("root/"), link[0] ? " -> " : "", link,
+                 S_ISREG(st.st_mode) ? " = " : "", data);
+        listing_add(l, line);
+        if (S_ISDIR(st.st_mode))
+            list_disk(path, l);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
+/* out.tar the same way; a hardlink shows as the file it links to. */
+static void list_tar(struct listing *l)
+{
+    char buf[8192], *save = NULL;
+    list_output(buf, sizeof(buf));
+    for (char *line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char copy[1200];
+        size_t len;
+        if (line[0] == 'h') {
+            /* "h name -> target": the data is the target's */
+            char *arrow = strstr(line, " -> ");
+            const char *data = "";
+            if (arrow != NULL)
+                for (size_t i = 0; i < l->n; i++) {
+                    const char *t = l->lines[i];
+                    size_t tl = strlen(arrow + 4);
+                    if (t[0] == 'f' && strncmp(t + 2, arrow + 4, tl) == 0 &&
+                        strncmp(t + 2 + tl, " = ", 3) == 0)
+                        data = t + 2 + tl + 3;
+                }
+            snprintf(copy, sizeof(copy), "f %.*s = %s", arrow ? (int) (arrow - line - 2) : 0,
+                     line + 2, data);
+        } else {
+            snprintf(copy, sizeof(copy), "%s", line);
+        }
+        len = strlen(copy);
+        if (copy[0] == 'd' && len > 0 && copy[len - 1] == '/')
+            copy[len - 1] = '\0';
+        listing_add(l, copy);
+    }
+}
+
+/* Apply LAYERS on disk (layerN.tar, made by export_layers) and compare the
+ * rootfs with the export of the same layers. */
+static void expect_same_tree(const char *const *const *layers, size_t n)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct listing disk = {0}, tar = {0};
+    int rootfd, rc = 0;
+    struct chrun_layer_applier *a;
+
+    CHECK_INT_EQ(export_layers(layers, n, false, &err), 0);
+    CHECK(system("rm -rf root && mkdir root") == 0);
+    rootfd = open("root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    a = chrun_layer_applier_new(rootfd, &err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[32];
+        struct chrun_descriptor desc = {0};
+        struct chrun_digest diff;
+        size_t len = 0;
+        char *buf;
+        int fd;
+        snprintf(name, sizeof(name), "layer%zu.tar", i);
+        buf = slurp(name, &len);
+        chrun_digest_of_buffer(&desc.digest, buf, len, &err);
+        free(buf);
+        desc.size = (int64_t) len;
+        snprintf(desc.media_type, sizeof(desc.media_type), "%s", CHRUN_MT_OCI_LAYER);
+        diff = desc.digest;
+        fd = open(name, O_RDONLY | O_CLOEXEC);
+        rc = chrun_layer_apply(a, fd, &desc, &diff, &err);
+        close(fd);
+    }
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(chrun_layer_applier_finish(a, &err), 0);
+    chrun_layer_applier_free(a);
+    close(rootfd);
+    list_disk("root", &disk);
+    list_tar(&tar);
+    qsort(disk.lines, disk.n, sizeof(char *), cmp_lines);
+    qsort(tar.lines, tar.n, sizeof(char *), cmp_lines);
+    CHECK(disk.n > 0);
+    CHECK_INT_EQ(disk.n, tar.n);
+    for (size_t i = 0; i < disk.n && i < tar.n; i++)
+        CHECK_STR_EQ(disk.lines[i], tar.lines[i]);
+    listing_free(&disk);
+    listing_free(&tar);
+}
+
+static void test_disk_and_tree_agree(void)
+{
+    static const char *const w1[] = {"d:d", "f:d/a=a", "d:d/sub", "f:d/sub/b=b", "f:x=x",
+                                     "f:y=y", NULL};
+    static const char *const w2[] = {"f:d/keep=k", "f:d/.wh..wh..opq", "f:d/c=c", "f:.wh.x",
+                                     "f:.wh.missing", "f:.wh..wh.plnk", NULL};
+    static const char *const u1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
+                                     NULL};
+    static const char *const u2[] = {"f:r/d=file",       "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",
+                                     "l:r/s>../t",       "f:r/s/.wh.keep",  "f:r/s/.wh..wh..opq",
+                                     "f:r/gone/.wh.x",   "f:r/gone/.wh..wh..opq", NULL};
+    static const char *const r1[] = {"d:a", "f:a/child=c", "f:b=file", "l:s>b", NULL};
+    static const char *const r2[] = {"f:a=now-file", "d:b", "f:b/in=in", "d:s", NULL};
+    static const char *const r3[] = {"d:b", NULL};
+    static const char *const h1[] = {"f:a=A", "h:b>a", "f:c=C", "h:c2>c", NULL};
+    static const char *const h2[] = {"d:d", "h:d/c3>c", "f:.wh.a", "f:c=new", NULL};
+    static const char *const p1[] = {"d:usr", "d:usr/bin", "l:bin>usr/bin", "l:abs>/usr", NULL};
+    static const char *const p2[] = {"f:bin/x=x", "d:abs/lib", "f:implicit/deep/y=y",
+                                     "f:bin/.wh.x", "f:abs/lib/z=z", NULL};
+    static const char *const *whiteouts[] = {w1, w2}, *const *umoci[] = {u1, u2},
+                                          *const *replace[] = {r1, r2, r3},
+                                          *const *hard[] = {h1, h2}, *const *parents[] = {p1, p2};
+    for (int walk = 0; walk < 2; walk++) {
+        chrun_fs_force_walk(walk);
+        expect_same_tree(whiteouts, 2);
+        expect_same_tree(umoci, 2);
+        expect_same_tree(replace, 3);
+        expect_same_tree(hard, 2);
+        expect_same_tree(parents, 2);
+    }
+    chrun_fs_force_walk(false);
+}
+
 static void test_diff_id_mismatch_writes_nothing(void)
 {
     static const char *const l1[] = {"f:a=A", NULL};
@@ -252,5 +427,6 @@ int main(void)
     RUN_TEST(test_whiteout_in_overlong_dir_is_nothing);
     RUN_TEST(test_parent_symlink_chain_limit);
     RUN_TEST(test_diff_id_mismatch_writes_nothing);
+    RUN_TEST(test_disk_and_tree_agree);
     return harness_done();
 }

@@ -659,6 +659,34 @@ static void test_mktemp_unique(void)
     close(dfd);
 }
 
+static void test_list_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char **names = NULL;
+    size_t n = 0;
+    int fd;
+    bool seen[3] = {false, false, false};
+    CHECK(mkdir("d", 0755) == 0);
+    CHECK(spew("d/a", "a") == 0);
+    CHECK(mkdir("d/b", 0755) == 0);
+    CHECK(symlink("/nowhere", "d/c") == 0);
+    fd = open("d", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_list_at(fd, &names, &n, &err), 0);
+    CHECK_INT_EQ(n, 3);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == 1 && names[i][0] >= 'a' && names[i][0] <= 'c')
+            seen[names[i][0] - 'a'] = true;
+    CHECK(seen[0] && seen[1] && seen[2]);
+    chrun_fs_names_free(names, n);
+    close(fd);
+    /* an empty directory: no names, NULL array */
+    fd = open("d/b", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_list_at(fd, &names, &n, &err), 0);
+    CHECK_INT_EQ(n, 0);
+    chrun_fs_names_free(names, n);
+    close(fd);
+}
+
 static void test_exists_and_open_dir(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
@@ -698,6 +726,7 @@ int main(void)
     RUN_TEST(test_rm_rf_at_unprivileged);
     RUN_TEST(test_write_atomic_at);
     RUN_TEST(test_mktemp_unique);
+    RUN_TEST(test_list_at);
     RUN_TEST(test_exists_and_open_dir);
     return harness_done();
 }

@@ -260,7 +260,7 @@ static void list_disk(const char *dir, struct listing *l)
     DIR *d = opendir(dir);
     struct dirent *de;
     while (d != NULL && (de = readdir(d)) != NULL) {
-        char path[1024], line[1200], data[64] = "", link[256] = "";
+        char path[1024], line[1400], data[64] = "", link[256] = "";
         struct stat st;
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;

@@ -217,7 +217,7 @@ static bool occ_before(struct occurrence a, struct occurrence b)
  * these two are the tree's CHRUN_FS_IN_ROOT and CHRUN_FS_BENEATH_NO_SYMLINKS. */
 
 /* Resolve PATH from the root following symlinks as the container would see
- * them (openat2 RESOLVE_IN_ROOT: absolute targets and ".." stay in the root,
+ * them (CHRUN_FS_IN_ROOT: absolute targets and ".." stay in the root,
  * at most CHRUN_FS_MAX_HOPS of them). Returns the directory, or NULL with
  * errno ENOENT, ENOTDIR, ELOOP or ENAMETOOLONG. */
 static struct node *resolve_in_root(struct node *root, const char *path)

@@ -27,7 +27,6 @@
  * 8 x CHRUN_IO_BUFSZ = 1 MiB in flight per layer. */
 #define STREAM_SLOTS 8
 
-
 static inline void cleanup_archive_fn(struct archive **a)
 {
     if (*a != NULL)

@@ -429,6 +429,33 @@ static int tree_list(void *be, const struct changeset_dir *d, char ***ret_names,
     return 0;
 }
 
+/* True if E has an extended attribute called NAME. */
+static bool has_xattr(struct archive_entry *e, const char *name)
+{
+    const char *n;
+    const void *v;
+    size_t size;
+    archive_entry_xattr_reset(e);
+    while (archive_entry_xattr_next(e, &n, &v, &size) == ARCHIVE_OK)
+        if (n != NULL && streq(n, name))
+            return true;
+    return false;
+}
+
+/* A directory kept on disk keeps the extended attributes earlier entries
+ * set (the disk back-end adds each entry's, removes none): OLD's that NEW
+ * does not set again go into NEW. */
+static void keep_old_xattrs(struct archive_entry *new, struct archive_entry *old)
+{
+    const char *name;
+    const void *value;
+    size_t size;
+    archive_entry_xattr_reset(old);
+    while (archive_entry_xattr_next(old, &name, &value, &size) == ARCHIVE_OK)
+        if (name != NULL && !has_xattr(new, name))
+            archive_entry_xattr_add_entry(new, name, value, size);
+}
+
 static int tree_dir(void *be, const struct changeset_dir *d, const char *name, const char *path,
                     struct archive_entry *e, bool exists, struct chrun_err *err)
 {
@@ -440,8 +467,10 @@ static int tree_dir(void *be, const struct changeset_dir *d, const char *name, c
         return chrun_err_sys(err, ENOMEM, "export: header");
     if (n != NULL) {
         /* directories merge: the newest header, the first position */
-        if (n->header != NULL)
+        if (n->header != NULL) {
+            keep_old_xattrs(header, n->header);
             archive_entry_free(n->header);
+        }
         n->header = header;
         return 0;
     }

@@ -402,6 +402,71 @@ static void test_disk_and_tree_agree(void)
     chrun_fs_force_walk(false);
 }
 
+/* Old copies differed: a directory named again by a later layer kept, on
+ * disk, the extended attributes of earlier entries (each entry's are added,
+ * none removed), but the export carried only the newest entry's. */
+static void test_merged_dir_keeps_earlier_xattrs(void)
+{
+    static const char *const xattrs[][3] = {{"user.a", "user.b", NULL}, {"user.b", "user.c", NULL}};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_descriptor descs[2];
+    struct chrun_digest diffs[2];
+    int fds[2], out;
+    struct archive *r;
+    struct archive_entry *e;
+    char got[128] = "";
+
+    memset(descs, 0, sizeof(descs));
+    for (size_t i = 0; i < 2; i++) {
+        char name[32], *buf;
+        size_t len = 0;
+        struct archive *w = archive_write_new();
+        struct archive_entry *d = archive_entry_new();
+        snprintf(name, sizeof(name), "x%zu.tar", i);
+        archive_write_set_format_pax_restricted(w);
+        archive_write_open_filename(w, name);
+        archive_entry_set_pathname(d, "d");
+        archive_entry_set_filetype(d, AE_IFDIR);
+        archive_entry_set_perm(d, 0755);
+        for (size_t j = 0; xattrs[i][j] != NULL; j++)
+            archive_entry_xattr_add_entry(d, xattrs[i][j], i ? "new" : "old", 3);
+        archive_write_header(w, d);
+        archive_entry_free(d);
+        archive_write_close(w);
+        archive_write_free(w);
+        buf = slurp(name, &len);
+        chrun_digest_of_buffer(&descs[i].digest, buf, len, &err);
+        free(buf);
+        descs[i].size = (int64_t) len;
+        snprintf(descs[i].media_type, sizeof(descs[i].media_type), "%s", CHRUN_MT_OCI_LAYER);
+        diffs[i] = descs[i].digest;
+        fds[i] = open(name, O_RDONLY | O_CLOEXEC);
+    }
+    out = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK_INT_EQ(chrun_export_layers(fds, descs, diffs, 2, out, &err), 0);
+    close(out);
+    close(fds[0]);
+    close(fds[1]);
+    r = archive_read_new();
+    archive_read_support_format_tar(r);
+    if (archive_read_open_filename(r, "out.tar", 10240) == ARCHIVE_OK &&
+        archive_read_next_header(r, &e) == ARCHIVE_OK) {
+        const char *name;
+        const void *value;
+        size_t size, len = 0;
+        archive_entry_xattr_reset(e);
+        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+            len += (size_t) snprintf(got + len, sizeof(got) - len, "%s=%.*s ", name, (int) size,
+                                     (const char *) value);
+    }
+    archive_read_free(r);
+    /* user.a from the first entry; user.b and user.c the newest entry's */
+    CHECK(strstr(got, "user.a=old ") != NULL);
+    CHECK(strstr(got, "user.b=new ") != NULL);
+    CHECK(strstr(got, "user.c=new ") != NULL);
+    CHECK(strstr(got, "user.b=old") == NULL);
+}
+
 static void test_diff_id_mismatch_writes_nothing(void)
 {
     static const char *const l1[] = {"f:a=A", NULL};
@@ -428,5 +493,6 @@ int main(void)
     RUN_TEST(test_parent_symlink_chain_limit);
     RUN_TEST(test_diff_id_mismatch_writes_nothing);
     RUN_TEST(test_disk_and_tree_agree);
+    RUN_TEST(test_merged_dir_keeps_earlier_xattrs);
     return harness_done();
 }

@@ -31,7 +31,7 @@
  *    an error.
  *  - An entry replaces whatever is at its path (removed first, never written
  *    through), except a directory onto a directory, which merges (the newest
- *    entry's metadata wins).
+ *    entry's mode, owner and times win; extended attributes add up).
  *  - A hardlink target is reached without symlinks (a tar writer records
  *    real paths), exists, and is no directory; a hardlink onto the file it
  *    names already is nothing; a hardlink whose target lies inside the path

@@ -53,6 +53,16 @@ static inline void make_tar(const char *path, const char *const *specs)
     archive_write_free(w);
 }
 
+/* umoci's layers after a directory became a file (issue 7): r/d turns into a
+ * file and r/s into a symlink, each with whiteouts below it, plus whiteouts
+ * in a directory that does not exist. None may delete or follow anything. */
+static const char *const umoci_l1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
+                                       NULL};
+static const char *const umoci_l2[] = {
+    "f:r/d=file", "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",    "l:r/s>../t",
+    "f:r/s/.wh.keep", "f:r/s/.wh..wh..opq", "f:r/gone/.wh.x", "f:r/gone/.wh..wh..opq",
+    NULL};
+
 /* SPECS (LINKS + 3 entries, strings in BUF) = directory d, a chain of LINKS
  * symlinks l0 -> l1 -> ... -> d, and a file l0/x: a parent reached through
  * LINKS hops. */

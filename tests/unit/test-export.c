@@ -99,12 +99,7 @@ static void test_whiteouts_and_opaque_dirs(void)
  * follows nothing: umoci writes "dir/.wh.child" after turning dir into a file. */
 static void test_whiteout_under_non_directory_is_nothing(void)
 {
-    static const char *const l1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
-                                     NULL};
-    static const char *const l2[] = {"f:r/d=file",       "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",
-                                     "l:r/s>../t",       "f:r/s/.wh.keep",  "f:r/s/.wh..wh..opq",
-                                     "f:r/gone/.wh.x",   "f:r/gone/.wh..wh..opq", NULL};
-    static const char *const *layers[] = {l1, l2};
+    static const char *const *layers[] = {umoci_l1, umoci_l2};
     struct chrun_err err = CHRUN_ERR_INIT;
     char out[4096];
     CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
@@ -375,11 +370,6 @@ static void test_disk_and_tree_agree(void)
                                      "f:y=y", NULL};
     static const char *const w2[] = {"f:d/keep=k", "f:d/.wh..wh..opq", "f:d/c=c", "f:.wh.x",
                                      "f:.wh.missing", "f:.wh..wh.plnk", NULL};
-    static const char *const u1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
-                                     NULL};
-    static const char *const u2[] = {"f:r/d=file",       "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",
-                                     "l:r/s>../t",       "f:r/s/.wh.keep",  "f:r/s/.wh..wh..opq",
-                                     "f:r/gone/.wh.x",   "f:r/gone/.wh..wh..opq", NULL};
     static const char *const r1[] = {"d:a", "f:a/child=c", "f:b=file", "l:s>b", NULL};
     static const char *const r2[] = {"f:a=now-file", "d:b", "f:b/in=in", "d:s", NULL};
     static const char *const r3[] = {"d:b", NULL};
@@ -388,7 +378,7 @@ static void test_disk_and_tree_agree(void)
     static const char *const p1[] = {"d:usr", "d:usr/bin", "l:bin>usr/bin", "l:abs>/usr", NULL};
     static const char *const p2[] = {"f:bin/x=x", "d:abs/lib", "f:implicit/deep/y=y",
                                      "f:bin/.wh.x", "f:abs/lib/z=z", NULL};
-    static const char *const *whiteouts[] = {w1, w2}, *const *umoci[] = {u1, u2},
+    static const char *const *whiteouts[] = {w1, w2}, *const *umoci[] = {umoci_l1, umoci_l2},
                                           *const *replace[] = {r1, r2, r3},
                                           *const *hard[] = {h1, h2}, *const *parents[] = {p1, p2};
     for (int walk = 0; walk < 2; walk++) {

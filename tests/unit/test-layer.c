@@ -110,12 +110,7 @@ static int apply_layers(const char *const *const *layers, size_t n, struct chrun
  * case for the tree back-end. */
 static void umoci_whiteout_case(void)
 {
-    static const char *const l1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
-                                     NULL};
-    static const char *const l2[] = {"f:r/d=file",       "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",
-                                     "l:r/s>../t",       "f:r/s/.wh.keep",  "f:r/s/.wh..wh..opq",
-                                     "f:r/gone/.wh.x",   "f:r/gone/.wh..wh..opq", NULL};
-    static const char *const *layers[] = {l1, l2};
+    static const char *const *layers[] = {umoci_l1, umoci_l2};
     struct chrun_err err = CHRUN_ERR_INIT;
     struct stat st;
     CHECK_INT_EQ(apply_layers(layers, 2, &err), 0);

@@ -14,13 +14,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -696,23 +694,17 @@ static ssize_t fd_chunk(void *src, unsigned char *buf, size_t size, struct chrun
  * SPEC "Bad input": symlinks that lead outside the archive fail (EXDEV). */
 static int dir_open(struct loader *l, const char *name, struct chrun_err *err)
 {
-    struct open_how how = {
-        .flags = O_PATH | O_CLOEXEC,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    cleanup_close int pfd =
-        (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, l->dirfd, name, &how, sizeof(how)));
+    struct chrun_err open_err = CHRUN_ERR_INIT;
+    cleanup_close int pfd = chrun_fs_open_at(l->dirfd, name, O_PATH, 0, CHRUN_FS_BENEATH, &open_err);
     int fd;
-    if (pfd < 0 && (errno == ENOSYS || errno == EPERM))
-        pfd = chrun_fs_open_in_root(l->dirfd, name, O_PATH, 0, err);
-    else if (pfd < 0 && errno == EXDEV)
+    if (pfd < 0 && open_err.errnum == EXDEV)
         return chrun_err_set(err, CHRUN_E_INPUT, "'%s' leads outside the archive", name);
-    else if (pfd < 0 && errno == ENOENT)
+    if (pfd < 0 && open_err.errnum == ENOENT)
         return chrun_err_set(err, CHRUN_E_NOTFOUND, "'%s' not found in the archive", name);
-    else if (pfd < 0)
-        return chrun_err_sys(err, errno, "open '%s'", name);
-    if (pfd < 0)
+    if (pfd < 0) {
+        *err = open_err;
         return -1;
+    }
     /* A FIFO or device node is never opened for real: that could block
      * forever or act on a device. */
     fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);

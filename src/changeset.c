@@ -6,18 +6,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "chrun/fs.h"
 #include "chrun/io.h"
 #include "cleanup.h"
 #include "util.h"
@@ -437,14 +436,8 @@ static time_t clamp_time(const struct layer_out *o, time_t t)
  * no symlink to reach it). */
 static int open_beneath(int rootfd, const char *path, struct chrun_err *err)
 {
-    struct open_how how = {
-        .flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd = (int) syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "open '%s'", path);
-    return fd;
+    return chrun_fs_open_at(rootfd, path, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK, 0,
+                            CHRUN_FS_BENEATH_NO_SYMLINKS, err);
 }
 
 static int write_content(struct layer_out *o, int rootfd, const struct snap_entry *se,

@@ -6,12 +6,10 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <archive.h>
@@ -29,16 +27,13 @@
  * only while they stay inside. */
 static int open_beneath(int ctxfd, const char *path, struct chrun_err *err)
 {
-    struct open_how how = {
-        .flags = O_PATH | O_CLOEXEC,
-        .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd = (int) syscall(SYS_openat2, ctxfd, *path ? path : ".", &how, sizeof(how));
-    if (fd < 0 && errno == EXDEV)
+    struct chrun_err open_err = CHRUN_ERR_INIT;
+    int fd = chrun_fs_open_at(ctxfd, path, O_PATH, 0, CHRUN_FS_BENEATH, &open_err);
+    if (fd < 0 && open_err.errnum == EXDEV)
         return chrun_err_set(err, CHRUN_E_INPUT, "source '%s' is outside the build context",
                              path);
     if (fd < 0)
-        return chrun_err_sys(err, errno, "source '%s'", path);
+        return chrun_err_sys(err, open_err.errnum, "source '%s'", path);
     return fd;
 }
 
@@ -314,67 +309,11 @@ int chrun_copy_hash(int ctxfd, char *const *srcs, size_t n,
 
 /* ---- destination ---------------------------------------------------------- */
 
-static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err *err);
-
-/* PREFIX exists as a symlink whose target is missing: create the target, as
- * the container would see it (Docker's FollowSymlinkInScope does the same). */
-static int mkdir_link_target(int rootfd, int parent, const char *base, const char *prefix,
-                             int depth, struct chrun_err *err)
-{
-    char link[PATH_MAX], target[PATH_MAX];
-    ssize_t n = readlinkat(parent, base, link, sizeof(link) - 1);
-    if (n < 0)
-        return chrun_err_sys(err, EEXIST, "create directory '%s' in rootfs", prefix);
-    link[n] = '\0';
-    if (depth >= CHRUN_FS_MAX_HOPS)
-        return chrun_err_sys(err, ELOOP, "create directory '%s' in rootfs", prefix);
-    if (snprintf(target, sizeof(target), "%.*s/%s", link[0] == '/' ? 0 : (int) (base - prefix),
-                 prefix, link) >= (int) sizeof(target))
-        return chrun_err_sys(err, ENAMETOOLONG, "directory '%s' in rootfs", prefix);
-    return mkdir_depth(rootfd, target, depth + 1, err);
-}
-
-static int mkdir_depth(int rootfd, const char *path, int depth, struct chrun_err *err)
-{
-    char prefix[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof(prefix))
-        return chrun_err_set(err, CHRUN_E_INPUT, "path too long: '%s'", path);
-    for (size_t i = 1; i <= len; i++) {
-        struct chrun_err probe = CHRUN_ERR_INIT;
-        cleanup_close int fd = -1, parent = -1;
-        const char *base;
-        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/')
-            continue;
-        memcpy(prefix, path, i);
-        prefix[i] = '\0';
-        fd = chrun_fs_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0, &probe);
-        if (fd >= 0)
-            continue;
-        if (probe.errnum != ENOENT)
-            return chrun_err_sys(err, probe.errnum, "directory '%s' in rootfs", prefix);
-        parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
-        if (parent < 0)
-            return -1;
-        /* BASE points into PREFIX, so it can name the link's directory */
-        base = prefix + (strrchr(prefix, '/') ? strrchr(prefix, '/') - prefix + 1 : 0);
-        if (mkdirat(parent, base, 0755) == 0) {
-            /* the builder's umask must not reach the layer */
-            if (fchmodat(parent, base, 0755, 0) < 0)
-                return chrun_err_sys(err, errno, "set mode of '%s' in rootfs", prefix);
-            continue;
-        }
-        if (errno != EEXIST)
-            return chrun_err_sys(err, errno, "create directory '%s' in rootfs", prefix);
-        if (mkdir_link_target(rootfd, parent, base, prefix, depth, err) < 0)
-            return -1;
-    }
-    return 0;
-}
-
 int chrun_copy_mkdir(int rootfd, const char *path, struct chrun_err *err)
 {
-    return mkdir_depth(rootfd, path, 0, err);
+    /* docker's FollowSymlinkInScope: a destination through an image symlink
+     * to a missing path creates that path inside the rootfs */
+    return chrun_fs_mkdir_p_in_root(rootfd, path, 0755, CHRUN_FS_MKDIR_THROUGH_DANGLING, err);
 }
 
 struct copy_ctx {

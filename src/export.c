@@ -17,13 +17,11 @@
 #include "chrun/io.h"
 #include "chrun/layer.h"
 #include "chrun/log.h"
+#include "changeset-apply.h"
 #include "cleanup.h"
 #include "path-set.h"
 #include "util.h"
 
-#define WHITEOUT_PREFIX ".wh."
-#define WHITEOUT_META_PREFIX ".wh..wh."
-#define WHITEOUT_OPAQUE ".wh..wh..opq"
 
 /* Where an entry sits in the image: layer index and its ordinal in the
  * layer's tar stream. Both passes count entries the same way. */
@@ -65,7 +63,7 @@ struct action {
 
 struct exporter {
     struct node *root;
-    struct path_set layer_paths; /* names entries of the current layer gave */
+    struct changeset_applier cs; /* the changeset rules, over tree_ops */
     struct occurrence cur;
     struct action *actions;
     size_t n_actions, cap_actions, next_action;
@@ -209,18 +207,18 @@ static bool occ_before(struct occurrence a, struct occurrence b)
     return a.layer < b.layer || (a.layer == b.layer && a.ordinal < b.ordinal);
 }
 
-/* ---- path resolution in the model, as the applier resolves on disk ----
+/* ---- path resolution in the model, as chrun_fs_open_at resolves on disk ----
  *
  * Entry names are resolved through the symlinks earlier entries made, in the
  * root (bin -> usr/bin, then bin/sh is usr/bin/sh), not as plain strings:
  * that is what chrun-unpack and umoci do, so an extracted export equals
  * their rootfs, and the tar names real paths, never a path below a symlink
- * (tar -x would otherwise have to follow it on the extracting host). Whiteout
- * directories and hardlink targets resolve without symlinks, as the applier
- * demands. */
+ * (tar -x would otherwise have to follow it on the extracting host). Which
+ * path resolves how is the changeset interpreter's rule (changeset-apply.h);
+ * these two are the tree's CHRUN_FS_IN_ROOT and CHRUN_FS_BENEATH_NO_SYMLINKS. */
 
 /* Resolve PATH from the root following symlinks as the container would see
- * them (openat2 RESOLVE_IN_ROOT: absolute targets and ".." stay in the root,
+ * them (CHRUN_FS_IN_ROOT: absolute targets and ".." stay in the root,
  * at most CHRUN_FS_MAX_HOPS of them). Returns the directory, or NULL with
  * errno ENOENT, ENOTDIR, ELOOP or ENAMETOOLONG. */
 static struct node *resolve_in_root(struct node *root, const char *path)
@@ -310,115 +308,9 @@ static struct node *add_implicit_dir(struct exporter *x, struct node *parent, co
     return n;
 }
 
-/* The applier's make_dirs: create the missing directory DIR below its
- * parent, which is resolved in the root and made first if missing. */
-static int make_dirs(struct exporter *x, const char *dir, struct chrun_err *err)
+/* Put the new node N at the free name PARENT/N->name. */
+static int put_node(struct node *parent, struct node *n, struct chrun_err *err)
 {
-    char parent_path[PATH_MAX];
-    const char *base;
-    struct node *parent;
-
-    path_split(dir, parent_path, &base);
-    parent = resolve_in_root(x->root, parent_path);
-    if (parent == NULL && errno == ENOENT && parent_path[0] != '\0') {
-        if (make_dirs(x, parent_path, err) < 0)
-            return -1;
-        parent = resolve_in_root(x->root, parent_path);
-    }
-    if (parent == NULL)
-        return chrun_err_sys(err, errno, "directory '%s'", parent_path[0] ? parent_path : "/");
-    if (child_lookup(parent, base) != NULL)
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "'%s' exists but is not a directory inside the root "
-                             "(a symlink leading out?)",
-                             dir);
-    return add_implicit_dir(x, parent, base, err) != NULL ? 0 : -1;
-}
-
-/* The directory an entry of DIR goes into, resolved in the root; made when
- * missing, as the applier's get_parent does. */
-static struct node *get_parent(struct exporter *x, const char *dir, struct chrun_err *err)
-{
-    struct node *n = resolve_in_root(x->root, dir);
-    if (n == NULL && errno == ENOENT) {
-        if (make_dirs(x, dir, err) < 0)
-            return NULL;
-        n = resolve_in_root(x->root, dir);
-    }
-    if (n == NULL) {
-        if (errno == ENOTDIR || errno == ELOOP)
-            chrun_err_set(err, CHRUN_E_INPUT, "parent '%s' is not a directory inside the root",
-                          dir);
-        else
-            chrun_err_sys(err, errno, "open directory '%s'", dir);
-    }
-    return n;
-}
-
-/* ---- pass 1: replay the changeset rules on the tree ---- */
-
-/* The directory of a whiteout. SPEC "Bad input": a whiteout whose parent in
- * the merged tree is not a directory reached without symlinks deletes nothing
- * and follows nothing (the applier's open_whiteout_dir).
- * Returns 1 with *ret_dir, 0 when there is nothing to delete. */
-static int whiteout_dir(struct exporter *x, const char *dir, struct node **ret_dir)
-{
-    *ret_dir = resolve_plain(x->root, dir);
-    return *ret_dir != NULL;
-}
-
-static int model_whiteout(struct exporter *x, const char *dir, const char *name,
-                          const char *path, struct chrun_err *err)
-{
-    char victim[PATH_MAX];
-    struct node *d, *child;
-    int found;
-    if (*name == '\0' || streq(name, ".") || streq(name, ".."))
-        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s' names no entry", path);
-    if (!path_join(victim, dir, name))
-        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s': name too long", path);
-    /* image-spec: a whiteout hides only entries of lower layers */
-    if (path_set_has(&x->layer_paths, victim))
-        return 0;
-    found = whiteout_dir(x, dir, &d);
-    if (found <= 0)
-        return found;
-    child = child_lookup(d, name);
-    if (child != NULL)
-        child_remove(child);
-    return 0;
-}
-
-static int model_opaque(struct exporter *x, const char *dir, const char *path,
-                        struct chrun_err *err)
-{
-    struct node *d;
-    int found = whiteout_dir(x, dir, &d);
-    if (found <= 0)
-        return found;
-    for (size_t i = 0; i < d->n_buckets; i++) {
-        struct node *c = d->buckets[i];
-        while (c != NULL) {
-            struct node *next = c->next_in_bucket;
-            char child_path[PATH_MAX];
-            if (!path_join(child_path, dir, c->name))
-                return chrun_err_set(err, CHRUN_E_INPUT, "opaque whiteout '%s': name too long",
-                                     path);
-            /* image-spec: entries of this same layer stay */
-            if (!path_set_has(&x->layer_paths, child_path))
-                child_remove(c);
-            c = next;
-        }
-    }
-    return 0;
-}
-
-/* Replace whatever is at PARENT/BASE by a new node N. */
-static int put_node(struct node *parent, const char *base, struct node *n, struct chrun_err *err)
-{
-    struct node *old = child_lookup(parent, base);
-    if (old != NULL)
-        child_remove(old);
     if (child_insert(parent, n, err) < 0) {
         node_free(n);
         return -1;
@@ -426,41 +318,183 @@ static int put_node(struct node *parent, const char *base, struct node *n, struc
     return 0;
 }
 
-static int model_dir(struct exporter *x, struct node *parent, const char *base,
-                     struct archive_entry *e, struct chrun_err *err)
+/* ---- pass 1: the tree back-end of the changeset rules (changeset-apply.h) ---- */
+
+static int tree_open_dir(void *be, const char *dir, enum chrun_fs_resolve how,
+                         struct changeset_dir *ret, int *ret_errno, struct chrun_err *err)
 {
-    struct node *n = child_lookup(parent, base);
+    struct exporter *x = be;
+    struct node *n = how == CHRUN_FS_IN_ROOT ? resolve_in_root(x->root, dir)
+                                             : resolve_plain(x->root, dir);
+    (void) err;
+    *ret = (struct changeset_dir){.fd = -1, .node = n};
+    if (n != NULL)
+        return 0;
+    *ret_errno = errno;
+    return 1;
+}
+
+static void tree_close_dir(void *be, struct changeset_dir *d)
+{
+    (void) be;
+    d->node = NULL;
+}
+
+/* chrun_fs_mkdir_p_in_root on the tree: each prefix resolved in the root. */
+static int tree_mkdir_p(void *be, const char *dir, struct chrun_err *err)
+{
+    struct exporter *x = be;
+    char prefix[PATH_MAX], parent_path[PATH_MAX];
+    size_t len = strlen(dir);
+    if (len >= sizeof(prefix))
+        return chrun_err_sys(err, ENAMETOOLONG, "create directory '%.64s...' in root", dir);
+    for (size_t i = 1; i <= len; i++) {
+        const char *base;
+        struct node *parent;
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        memcpy(prefix, dir, i);
+        prefix[i] = '\0';
+        if (resolve_in_root(x->root, prefix) != NULL)
+            continue;
+        if (errno == ENOTDIR) /* a file, or a symlink to one */
+            return chrun_err_sys(err, ENOTDIR, "create directory '%s' in root", prefix);
+        if (errno != ENOENT)
+            return chrun_err_sys(err, errno, "open '%s' in root", prefix);
+        path_split(prefix, parent_path, &base);
+        parent = resolve_in_root(x->root, parent_path);
+        if (parent == NULL)
+            return chrun_err_sys(err, errno, "open '%s' in root", parent_path);
+        /* It exists, yet does not resolve: a symlink to nothing in the root. */
+        if (child_lookup(parent, base) != NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "'%s' exists but is not a directory inside the root "
+                                 "(a symlink leading out?)",
+                                 prefix);
+        if (add_implicit_dir(x, parent, base, err) == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+static int tree_kind(void *be, const struct changeset_dir *d, const char *name,
+                     struct chrun_err *err)
+{
+    struct node *c = child_lookup(d->node, name);
+    (void) be;
+    (void) err;
+    return c == NULL ? 0 : c->type == AE_IFDIR ? 1 : 2;
+}
+
+static bool tree_same_file(void *be, const struct changeset_dir *d1, const char *n1,
+                           const struct changeset_dir *d2, const char *n2)
+{
+    struct node *a = child_lookup(d1->node, n1), *b = child_lookup(d2->node, n2);
+    (void) be;
+    return a != NULL && b != NULL && a->ino != NULL && a->ino == b->ino;
+}
+
+static int tree_remove(void *be, const struct changeset_dir *d, const char *name,
+                       const char *path, struct chrun_err *err)
+{
+    struct node *c = child_lookup(d->node, name);
+    (void) be;
+    (void) path;
+    (void) err;
+    if (c != NULL)
+        child_remove(c);
+    return 0;
+}
+
+static int tree_list(void *be, const struct changeset_dir *d, char ***ret_names, size_t *ret_n,
+                     struct chrun_err *err)
+{
+    const struct node *dir = d->node;
+    char **names = dir->n_children ? calloc(dir->n_children, sizeof(*names)) : NULL;
+    size_t n = 0;
+    (void) be;
+    *ret_names = NULL;
+    *ret_n = 0;
+    if (dir->n_children > 0 && names == NULL)
+        return chrun_err_sys(err, ENOMEM, "export: tree");
+    for (size_t i = 0; i < dir->n_buckets; i++)
+        for (struct node *c = dir->buckets[i]; c != NULL; c = c->next_in_bucket) {
+            if ((names[n] = strdup(c->name)) == NULL) {
+                chrun_fs_names_free(names, n);
+                return chrun_err_sys(err, ENOMEM, "export: tree");
+            }
+            n++;
+        }
+    *ret_names = names;
+    *ret_n = n;
+    return 0;
+}
+
+/* True if E has an extended attribute called NAME. */
+static bool has_xattr(struct archive_entry *e, const char *name)
+{
+    const char *n;
+    const void *v;
+    size_t size;
+    archive_entry_xattr_reset(e);
+    while (archive_entry_xattr_next(e, &n, &v, &size) == ARCHIVE_OK)
+        if (n != NULL && streq(n, name))
+            return true;
+    return false;
+}
+
+/* A directory kept on disk keeps the extended attributes earlier entries
+ * set (the disk back-end adds each entry's, removes none): OLD's that NEW
+ * does not set again go into NEW. */
+static void keep_old_xattrs(struct archive_entry *new, struct archive_entry *old)
+{
+    const char *name;
+    const void *value;
+    size_t size;
+    archive_entry_xattr_reset(old);
+    while (archive_entry_xattr_next(old, &name, &value, &size) == ARCHIVE_OK)
+        if (name != NULL && !has_xattr(new, name))
+            archive_entry_xattr_add_entry(new, name, value, size);
+}
+
+static int tree_dir(void *be, const struct changeset_dir *d, const char *name, const char *path,
+                    struct archive_entry *e, bool exists, struct chrun_err *err)
+{
+    struct exporter *x = be;
+    struct node *n = exists ? child_lookup(d->node, name) : NULL;
     struct archive_entry *header = archive_entry_clone(e);
+    (void) path;
     if (header == NULL)
         return chrun_err_sys(err, ENOMEM, "export: header");
-    if (n != NULL && n->type == AE_IFDIR) {
+    if (n != NULL) {
         /* directories merge: the newest header, the first position */
-        if (n->header != NULL)
+        if (n->header != NULL) {
+            keep_old_xattrs(header, n->header);
             archive_entry_free(n->header);
+        }
         n->header = header;
         return 0;
     }
-    n = node_new(base, AE_IFDIR, x->cur);
+    n = node_new(name, AE_IFDIR, x->cur);
     if (n == NULL) {
         archive_entry_free(header);
         return chrun_err_sys(err, ENOMEM, "export: tree");
     }
     n->header = header;
-    return put_node(parent, base, n, err);
+    return put_node(d->node, n, err);
 }
 
-static int model_inode(struct exporter *x, struct node *parent, const char *base,
-                       const char *path, struct archive_entry *e, struct chrun_err *err)
+static int tree_inode(void *be, const struct changeset_dir *d, const char *name,
+                      const char *path, struct archive *tar, struct archive_entry *e,
+                      struct chrun_err *err)
 {
+    struct exporter *x = be;
     mode_t type = archive_entry_filetype(e);
     const char *target = archive_entry_symlink(e);
-    struct inode *ino;
-    struct node *n;
-
-    if (type == AE_IFLNK && (target == NULL || *target == '\0'))
-        return chrun_err_set(err, CHRUN_E_INPUT, "symlink '%s' has no target", path);
-    ino = calloc(1, sizeof(*ino));
-    n = node_new(base, type, x->cur);
+    struct inode *ino = calloc(1, sizeof(*ino));
+    struct node *n = node_new(name, type, x->cur);
+    (void) path;
+    (void) tar;
     if (ino == NULL || n == NULL || (type == AE_IFLNK && (ino->symlink = strdup(target)) == NULL)) {
         free(ino != NULL ? ino->symlink : NULL);
         free(ino);
@@ -471,97 +505,54 @@ static int model_inode(struct exporter *x, struct node *parent, const char *base
     ino->source = x->cur;
     ino->creator = n;
     n->ino = ino;
-    return put_node(parent, base, n, err);
+    return put_node(d->node, n, err);
 }
 
-static int model_hardlink(struct exporter *x, struct node *parent, const char *base,
-                          const char *path, const char *target, struct chrun_err *err)
+static int tree_hardlink(void *be, const struct changeset_dir *td, const char *tname,
+                         const struct changeset_dir *d, const char *name, const char *path,
+                         const char *link, struct chrun_err *err)
 {
-    char tdir[PATH_MAX];
-    const char *tbase;
-    struct node *td, *t, *old, *n;
-
-    if (target[0] == '\0')
-        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' to the root", path);
-    if (streq(target, path))
-        return 0;
-    path_split(target, tdir, &tbase);
-    /* SPEC "Bad input": a hardlink target is a path the tar writer saw, so
-     * it never goes through a symlink. */
-    td = resolve_plain(x->root, tdir);
-    if (td == NULL)
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "hardlink '%s' -> '%s': target directory does not resolve "
-                             "inside the root without symlinks: %s",
-                             path, target, strerror(errno));
-    t = child_lookup(td, tbase);
-    if (t == NULL)
-        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' -> '%s': %s", path, target,
-                             strerror(ENOENT));
-    if (t->type == AE_IFDIR)
-        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' -> '%s': a directory", path,
-                             target);
-    old = child_lookup(parent, base);
-    if (old != NULL && old->ino == t->ino)
-        return 0; /* already this very file */
-    n = node_new(base, t->type, x->cur);
+    struct exporter *x = be;
+    struct node *t = child_lookup(td->node, tname);
+    struct node *n;
+    (void) path;
+    (void) link;
+    n = node_new(name, t->type, x->cur);
     if (n == NULL)
         return chrun_err_sys(err, ENOMEM, "export: tree");
     n->ino = t->ino;
     n->ino->refs++;
-    return put_node(parent, base, n, err);
+    return put_node(d->node, n, err);
 }
 
-static int model_entry(struct exporter *x, struct archive_entry *e, const char *path,
-                       const char *target, struct chrun_err *err)
+static int tree_root(void *be, struct archive_entry *e, struct chrun_err *err)
 {
-    char dir[PATH_MAX];
-    const char *base;
-    mode_t type = archive_entry_filetype(e);
-    struct node *parent;
-
-    path_split(path, dir, &base);
-    if (str_has_prefix(base, WHITEOUT_PREFIX)) {
-        if (streq(base, WHITEOUT_OPAQUE))
-            return model_opaque(x, dir, path, err);
-        if (str_has_prefix(base, WHITEOUT_META_PREFIX))
-            return 0; /* aufs bookkeeping (.wh..wh.plnk), never content */
-        return model_whiteout(x, dir, base + strlen(WHITEOUT_PREFIX), path, err);
-    }
-    if (path[0] == '\0') {
-        /* the root: checked as the applier checks it, never emitted */
-        if (type != AE_IFDIR || target != NULL)
-            return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': the root must be a directory",
-                                 archive_entry_pathname(e));
-        return 0;
-    }
-    if (path_set_add(&x->layer_paths, path, err) < 0)
-        return -1;
-    parent = get_parent(x, dir, err);
-    if (parent == NULL)
-        return chrun_err_prefix(err, "entry '%s'", path);
-    if (target != NULL)
-        return model_hardlink(x, parent, base, path, target, err);
-    switch (type) {
-    case AE_IFDIR: return model_dir(x, parent, base, e, err);
-    case AE_IFREG:
-    case AE_IFLNK:
-    case AE_IFIFO:
-    case AE_IFCHR:
-    case AE_IFBLK: return model_inode(x, parent, base, path, e, err);
-    default:
-        return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': unsupported type 0%o", path,
-                             (unsigned) type);
-    }
+    (void) be;
+    (void) e;
+    (void) err;
+    return 0; /* the root is never emitted */
 }
+
+static const struct changeset_ops tree_ops = {
+    .open_dir = tree_open_dir,
+    .close_dir = tree_close_dir,
+    .mkdir_p = tree_mkdir_p,
+    .kind = tree_kind,
+    .same_file = tree_same_file,
+    .remove = tree_remove,
+    .list = tree_list,
+    .dir = tree_dir,
+    .inode = tree_inode,
+    .hardlink = tree_hardlink,
+    .root = tree_root,
+};
 
 static int model_cb(struct archive *tar, struct archive_entry *e, const char *path,
                     const char *target, void *data, struct chrun_err *err)
 {
     struct exporter *x = data;
-    (void) tar;
     x->cur.ordinal++;
-    return model_entry(x, e, path, target, err);
+    return changeset_apply_entry(&x->cs, tar, e, path, target, err);
 }
 
 /* ---- between the passes: who carries the data, and when ---- */
@@ -793,7 +784,7 @@ static int emit_cb(struct archive *tar, struct archive_entry *e, const char *pat
 static void exporter_release(struct exporter *x)
 {
     node_free(x->root);
-    path_set_clear(&x->layer_paths);
+    changeset_applier_release(&x->cs);
     free(x->actions);
     free(x->zeros);
     if (x->out == NULL)
@@ -812,7 +803,7 @@ static int read_layer(struct exporter *x, int fd, const struct chrun_descriptor 
     if (lseek(fd, 0, SEEK_SET) < 0)
         return chrun_err_sys(err, errno, "layer %s: rewind", desc->digest.str);
     x->cur.ordinal = 0;
-    path_set_clear(&x->layer_paths);
+    changeset_applier_begin_layer(&x->cs);
     return chrun_layer_read(fd, desc, diff_id, fn, x, err);
 }
 
@@ -862,6 +853,7 @@ int chrun_export_layers(const int *blob_fds, const struct chrun_descriptor *desc
     struct occurrence none = {0, 0};
     int rc = 0;
 
+    changeset_applier_init(&x.cs, &tree_ops, &x);
     x.root = node_new("", AE_IFDIR, none);
     if (x.root == NULL)
         return chrun_err_sys(err, ENOMEM, "export: tree");

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,23 +18,52 @@
 #include "cleanup.h"
 #include "util.h"
 
-int chrun_fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode,
-                          struct chrun_err *err)
+/* Tests set this to run every resolution through the walk below, as on a
+ * kernel without openat2; nothing else writes it. */
+static bool force_walk;
+
+void chrun_fs_force_walk(bool on)
 {
-    struct open_how how = {
+    force_walk = on;
+}
+
+static const char *how_name(enum chrun_fs_resolve how)
+{
+    return how == CHRUN_FS_IN_ROOT ? " in root" : how == CHRUN_FS_BENEATH ? " beneath" : "";
+}
+
+int chrun_fs_open_at(int dirfd, const char *path, int flags, mode_t mode,
+                     enum chrun_fs_resolve how, struct chrun_err *err)
+{
+    static const uint64_t resolve[] = {
+        [CHRUN_FS_IN_ROOT] = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        [CHRUN_FS_BENEATH] = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+        [CHRUN_FS_BENEATH_NO_SYMLINKS] = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+    };
+    struct open_how oh = {
         .flags = (uint64_t) (flags | O_CLOEXEC),
-        .mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+        /* O_TMPFILE holds O_DIRECTORY's bit: test it whole, since openat2
+         * refuses a mode without O_CREAT or O_TMPFILE */
+        .mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0,
+        .resolve = resolve[how],
     };
     int fd;
     if (*path == '\0')
         path = ".";
-    fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, rootfd, path, &how, sizeof(how)));
+    if (force_walk)
+        return chrun_fs_walk_at(dirfd, path, flags, mode, how, err);
+    fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, dirfd, path, &oh, sizeof(oh)));
     if (fd < 0 && (errno == ENOSYS || errno == EPERM)) /* old kernel or seccomp filter */
-        return chrun_fs_walk_in_root(rootfd, path, flags, mode, err);
+        return chrun_fs_walk_at(dirfd, path, flags, mode, how, err);
     if (fd < 0)
-        return chrun_err_sys(err, errno, "open '%s' in root", path);
+        return chrun_err_sys(err, errno, "open '%s'%s", path, how_name(how));
     return fd;
+}
+
+int chrun_fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode,
+                          struct chrun_err *err)
+{
+    return chrun_fs_open_at(rootfd, path, flags, mode, CHRUN_FS_IN_ROOT, err);
 }
 
 /* Re-open the directory reached by the already resolved components, used after
@@ -77,14 +107,21 @@ struct walk {
     char todo[PATH_MAX * 2];
     char resolved[PATH_MAX];
     int hops;
+    enum chrun_fs_resolve how;
 };
 
-/* Replace the walk's pending path with TARGET followed by REST. */
+/* Replace the walk's pending path with TARGET followed by REST. As openat2
+ * does: in the root an absolute target restarts at the root; beneath it,
+ * an absolute target is an escape (EXDEV). */
 static int walk_expand(struct walk *w, int rootfd, int *cur, const char *target, const char *rest)
 {
     char next[sizeof(w->todo)];
+    if (w->how == CHRUN_FS_BENEATH_NO_SYMLINKS)
+        return -ELOOP;
     if (++w->hops > CHRUN_FS_MAX_HOPS)
         return -ELOOP;
+    if (target[0] == '/' && w->how == CHRUN_FS_BENEATH)
+        return -EXDEV;
     if (snprintf(next, sizeof(next), "%s/%s", target, rest) >= (int) sizeof(next))
         return -ENAMETOOLONG;
     memcpy(w->todo, next, sizeof(next));
@@ -96,6 +133,13 @@ static int walk_expand(struct walk *w, int rootfd, int *cur, const char *target,
             return -errno;
     }
     return 0;
+}
+
+/* The last component is "." or "..": open the directory we are in. */
+static int open_here(int cur, int flags, int *ret_fd)
+{
+    *ret_fd = openat(cur, ".", (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC);
+    return *ret_fd < 0 ? -errno : 1;
 }
 
 static int walk_step(struct walk *w, int rootfd, int *cur, int flags, mode_t mode, int *ret_fd)
@@ -119,23 +163,22 @@ static int walk_step(struct walk *w, int rootfd, int *cur, int flags, mode_t mod
     if (*p)
         *p = '\0';
     if (*comp == '\0' || streq(comp, ".")) {
-        if (last) {
-            *ret_fd = openat(*cur, ".", (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC);
-            return *ret_fd < 0 ? -errno : 1;
-        }
+        if (last)
+            return open_here(*cur, flags, ret_fd);
         memmove(w->todo, rest, strlen(rest) + 1);
         return 0;
     }
     if (streq(comp, "..")) {
+        /* in the root ".." stops at the root; beneath it, passing it escapes */
+        if (w->resolved[0] == '\0' && w->how != CHRUN_FS_IN_ROOT)
+            return -EXDEV;
         pop_component(w->resolved);
         close(*cur);
         *cur = reopen_resolved(rootfd, w->resolved);
         if (*cur < 0)
             return -errno;
-        if (last) {
-            *ret_fd = openat(*cur, ".", (flags & ~(O_CREAT | O_EXCL)) | O_CLOEXEC);
-            return *ret_fd < 0 ? -errno : 1;
-        }
+        if (last)
+            return open_here(*cur, flags, ret_fd);
         memmove(w->todo, rest, strlen(rest) + 1);
         return 0;
     }
@@ -188,27 +231,33 @@ static int walk_step(struct walk *w, int rootfd, int *cur, int flags, mode_t mod
     return 0;
 }
 
-int chrun_fs_walk_in_root(int rootfd, const char *path, int flags, mode_t mode,
-                          struct chrun_err *err)
+int chrun_fs_walk_at(int dirfd, const char *path, int flags, mode_t mode,
+                     enum chrun_fs_resolve how, struct chrun_err *err)
 {
     cleanup_free struct walk *w = calloc(1, sizeof(*w));
     cleanup_close int cur = -1;
     int fd = -1, rc;
 
     if (w == NULL)
-        return chrun_err_sys(err, ENOMEM, "open '%s' in root", path);
+        return chrun_err_sys(err, ENOMEM, "open '%s'%s", path, how_name(how));
+    if (*path == '\0')
+        path = ".";
+    w->how = how;
+    if (path[0] == '/' && how != CHRUN_FS_IN_ROOT) /* openat2: RESOLVE_BENEATH */
+        return chrun_err_sys(err, EXDEV, "open '%s'%s", path, how_name(how));
     if (snprintf(w->todo, sizeof(w->todo), "%s", path) >= (int) sizeof(w->todo))
-        return chrun_err_sys(err, ENAMETOOLONG, "open '%s' in root", path);
-    cur = reopen_resolved(rootfd, "");
+        return chrun_err_sys(err, ENAMETOOLONG, "open '%s'%s", path, how_name(how));
+    cur = reopen_resolved(dirfd, "");
     if (cur < 0)
         return chrun_err_sys(err, errno, "open root");
-    while ((rc = walk_step(w, rootfd, &cur, flags, mode, &fd)) == 0)
+    while ((rc = walk_step(w, dirfd, &cur, flags, mode, &fd)) == 0)
         ;
     if (rc < 0)
-        return chrun_err_sys(err, -rc, "open '%s' in root", path);
-    if (!fd_under_root(rootfd, fd)) {
+        return chrun_err_sys(err, -rc, "open '%s'%s", path, how_name(how));
+    /* STYLE 4: after a fallback walk, check what was opened */
+    if (!fd_under_root(dirfd, fd)) {
         close(fd);
-        return chrun_err_sys(err, EXDEV, "open '%s' in root: escaped the root", path);
+        return chrun_err_sys(err, EXDEV, "open '%s'%s: escaped the root", path, how_name(how));
     }
     return fd;
 }
@@ -274,28 +323,147 @@ int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_e
     return 0;
 }
 
-static int rm_dir_contents(int dfd, struct chrun_err *err)
+static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsigned flags,
+                               int depth, struct chrun_err *err);
+
+/* PREFIX is a symlink (PARENT/BASE) whose target is missing in the root:
+ * create that target, as the container would see it. */
+static int mkdir_link_target(int rootfd, int parent, const char *base, const char *prefix,
+                             mode_t mode, unsigned flags, int depth, struct chrun_err *err)
+{
+    char link[PATH_MAX], target[PATH_MAX];
+    ssize_t n = readlinkat(parent, base, link, sizeof(link) - 1);
+    if (n < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "'%s' exists but is not a directory inside the root", prefix);
+    link[n] = '\0';
+    if (depth >= CHRUN_FS_MAX_HOPS)
+        return chrun_err_sys(err, ELOOP, "create directory '%s' in root", prefix);
+    if (snprintf(target, sizeof(target), "%.*s/%s", link[0] == '/' ? 0 : (int) (base - prefix),
+                 prefix, link) >= (int) sizeof(target))
+        return chrun_err_sys(err, ENAMETOOLONG, "create directory '%s' in root", prefix);
+    return mkdir_in_root_depth(rootfd, target, mode, flags, depth + 1, err);
+}
+
+static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsigned flags,
+                               int depth, struct chrun_err *err)
+{
+    char prefix[PATH_MAX];
+    size_t len = strlen(path);
+    if (len >= sizeof(prefix))
+        return chrun_err_sys(err, ENAMETOOLONG, "create directory '%.64s...' in root", path);
+    for (size_t i = 1; i <= len; i++) {
+        struct chrun_err probe = CHRUN_ERR_INIT;
+        cleanup_close int fd = -1, parent = -1;
+        const char *base;
+        if ((path[i] != '/' && path[i] != '\0') || path[i - 1] == '/')
+            continue;
+        memcpy(prefix, path, i);
+        prefix[i] = '\0';
+        fd = chrun_fs_open_at(rootfd, prefix, O_PATH | O_DIRECTORY, 0, CHRUN_FS_IN_ROOT, &probe);
+        if (fd >= 0)
+            continue;
+        if (probe.errnum == ENOTDIR) /* a file, or a symlink to one */
+            return chrun_err_sys(err, ENOTDIR, "create directory '%s' in root", prefix);
+        if (probe.errnum != ENOENT) {
+            *err = probe;
+            return -1;
+        }
+        parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
+        if (parent < 0)
+            return -1;
+        if (mkdirat(parent, base, mode) == 0) {
+            /* the caller's umask must not decide the mode */
+            if (fchmodat(parent, base, mode, 0) < 0)
+                return chrun_err_sys(err, errno, "set mode of '%s' in root", prefix);
+            continue;
+        }
+        if (errno != EEXIST)
+            return chrun_err_sys(err, errno, "create directory '%s' in root", prefix);
+        /* It exists, yet does not resolve: a symlink to nothing in the root. */
+        if (!(flags & CHRUN_FS_MKDIR_THROUGH_DANGLING))
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "'%s' exists but is not a directory inside the root "
+                                 "(a symlink leading out?)",
+                                 prefix);
+        if (mkdir_link_target(rootfd, parent, base, prefix, mode, flags, depth, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int chrun_fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, unsigned flags,
+                             struct chrun_err *err)
+{
+    return mkdir_in_root_depth(rootfd, path, mode, flags, 0, err);
+}
+
+void chrun_fs_names_free(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_err *err)
 {
     cleanup_closedir DIR *d = NULL;
     struct dirent *de;
-    int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-    if (dup_fd < 0)
-        return chrun_err_sys(err, errno, "dup");
-    d = fdopendir(dup_fd);
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+    *ret_names = NULL;
+    *ret_n = 0;
+    if (dfd < 0)
+        return chrun_err_sys(err, errno, "open directory");
+    d = fdopendir(dfd);
     if (d == NULL) {
         int e = errno;
-        close(dup_fd);
-        return chrun_err_sys(err, e, "opendir");
+        close(dfd);
+        return chrun_err_sys(err, e, "open directory");
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (chrun_fs_rm_rf_at(dfd, de->d_name, err) < 0)
-            return -1;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 32;
+            char **nn = ncap > SIZE_MAX / sizeof(*nn) ? NULL : realloc(names, ncap * sizeof(*nn));
+            if (nn == NULL) {
+                chrun_fs_names_free(names, n);
+                return chrun_err_sys(err, ENOMEM, "read directory");
+            }
+            names = nn;
+            cap = ncap;
+        }
+        if ((names[n] = strdup(de->d_name)) == NULL) {
+            chrun_fs_names_free(names, n);
+            return chrun_err_sys(err, ENOMEM, "read directory");
+        }
+        n++;
     }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "readdir");
+    if (errno != 0) {
+        int e = errno;
+        chrun_fs_names_free(names, n);
+        return chrun_err_sys(err, e, "read directory");
+    }
+    *ret_names = names;
+    *ret_n = n;
     return 0;
+}
+
+/* Listed first, then removed: removing while reading may skip entries. */
+static int rm_dir_contents(int dfd, struct chrun_err *err)
+{
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (chrun_fs_list_at(dfd, &names, &n, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        rc = chrun_fs_rm_rf_at(dfd, names[i], err);
+    chrun_fs_names_free(names, n);
+    return rc;
 }
 
 int chrun_fs_rm_rf_at(int dirfd, const char *name, struct chrun_err *err)

@@ -5,14 +5,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include "chrun/inflate.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "changeset-apply.h"
 #include "cleanup.h"
 #include "path-set.h"
 #include "util.h"
@@ -29,9 +28,6 @@
  * 8 x CHRUN_IO_BUFSZ = 1 MiB in flight per layer. */
 #define STREAM_SLOTS 8
 
-#define WHITEOUT_PREFIX ".wh."
-#define WHITEOUT_META_PREFIX ".wh..wh."
-#define WHITEOUT_OPAQUE ".wh..wh..opq"
 
 /* ---- the applier ---- */
 
@@ -57,12 +53,13 @@ struct chrun_layer_applier {
     char cache_path[PATH_MAX];
     int cache_fd;
     bool cache_valid;
-    struct path_set layer_paths;
+    struct changeset_applier cs; /* the changeset rules, over disk_ops */
     struct deferred_dir *dirs;
     size_t n_dirs, cap_dirs;
     bool warned_owner, warned_dev, warned_xattr;
-    bool tarball; /* not a layer: a ".wh." name is refused, not a whiteout */
 };
+
+static const struct changeset_ops disk_ops;
 
 /* OUT (PATH_MAX) = where FD is, as /proc/self/fd tells; "" if it cannot. */
 static void proc_fd_path(int fd, char *out)
@@ -82,6 +79,7 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
         return NULL;
     }
     a->rootfd = rootfd;
+    changeset_applier_init(&a->cs, &disk_ops, a);
     proc_fd_path(rootfd, a->root_path);
     a->cache_fd = -1;
     a->euid = geteuid();
@@ -92,7 +90,7 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
 
 void chrun_layer_applier_set_tarball(struct chrun_layer_applier *a, bool tarball)
 {
-    a->tarball = tarball;
+    a->cs.tarball = tarball;
 }
 
 void chrun_layer_applier_free(struct chrun_layer_applier *a)
@@ -101,56 +99,21 @@ void chrun_layer_applier_free(struct chrun_layer_applier *a)
         return;
     if (a->cache_fd >= 0)
         close(a->cache_fd);
-    path_set_clear(&a->layer_paths);
+    changeset_applier_release(&a->cs);
     for (size_t i = 0; i < a->n_dirs; i++)
         free(a->dirs[i].path);
     free(a->dirs);
     free(a);
 }
 
-/* openat2 below ROOTFD with RESOLVE flags; on kernels without openat2 the
- * in-root case walks with chrun_fs_walk_in_root, the no-symlink case opens
- * one component at a time with O_NOFOLLOW. Returns fd or -1 with errno. */
-static int open_resolved(int rootfd, const char *path, int flags, uint64_t resolve)
+/* chrun_fs_open_at, with errno set on failure. Returns fd or -1. */
+static int open_resolved(int rootfd, const char *path, int flags, enum chrun_fs_resolve how)
 {
-    struct open_how how = {
-        .flags = (uint64_t) (flags | O_CLOEXEC),
-        .resolve = resolve | RESOLVE_NO_MAGICLINKS,
-    };
-    int fd;
-    if (*path == '\0')
-        path = ".";
-    fd = (int) TEMP_FAILURE_RETRY_INT(syscall(SYS_openat2, rootfd, path, &how, sizeof(how)));
-    if (fd >= 0 || (errno != ENOSYS && errno != EPERM))
-        return fd;
-    if (resolve & RESOLVE_IN_ROOT) {
-        struct chrun_err ignored = CHRUN_ERR_INIT;
-        fd = chrun_fs_walk_in_root(rootfd, path, flags, 0, &ignored);
-        if (fd < 0)
-            errno = ignored.errnum ? ignored.errnum : ENOENT;
-        return fd;
-    }
-    {
-        char buf[PATH_MAX];
-        char *save = NULL, *comp;
-        cleanup_close int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 3);
-        if (cur < 0)
-            return -1;
-        if (snprintf(buf, sizeof(buf), "%s", path) >= (int) sizeof(buf)) {
-            errno = ENAMETOOLONG;
-            return -1;
-        }
-        for (comp = strtok_r(buf, "/", &save); comp != NULL; comp = strtok_r(NULL, "/", &save)) {
-            bool last = (save == NULL || *save == '\0');
-            int next = openat(cur, comp,
-                              (last ? flags : O_PATH | O_DIRECTORY) | O_NOFOLLOW | O_CLOEXEC);
-            if (next < 0)
-                return errno == ENOTDIR ? (errno = ELOOP, -1) : -1;
-            close(cur);
-            cur = next;
-        }
-        return take_fd(cur);
-    }
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    int fd = chrun_fs_open_at(rootfd, path, flags, 0, how, &ignored);
+    if (fd < 0)
+        errno = ignored.errnum ? ignored.errnum : EIO;
+    return fd;
 }
 
 /* Normalize an entry or hardlink name the way tar does ("./a//b/" -> "a/b")
@@ -191,96 +154,6 @@ static unsigned path_depth(const char *path)
     for (; *path; path++)
         d += (*path == '/');
     return d;
-}
-
-/* Create the missing directory DIR (and its missing parents) inside the root.
- * A component that exists but does not resolve to a directory inside the root
- * (a symlink to a host path, a file) is an error: nothing is created through it. */
-static int make_dirs(struct chrun_layer_applier *a, const char *dir, struct chrun_err *err)
-{
-    char parent[PATH_MAX];
-    const char *base;
-    cleanup_close int pfd = -1;
-
-    path_split(dir, parent, &base);
-    pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
-    if (pfd < 0 && errno == ENOENT && parent[0] != '\0') {
-        if (make_dirs(a, parent, err) < 0)
-            return -1;
-        pfd = open_resolved(a->rootfd, parent, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
-    }
-    if (pfd < 0)
-        return chrun_err_sys(err, errno, "directory '%s'", parent[0] ? parent : "/");
-    if (mkdirat(pfd, base, 0755) < 0) {
-        if (errno == EEXIST)
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "'%s' exists but is not a directory inside the root "
-                                 "(a symlink leading out?)",
-                                 dir);
-        return chrun_err_sys(err, errno, "create directory '%s'", dir);
-    }
-    return 0;
-}
-
-/* The parent directory DIR of an entry, resolved in root; created when missing.
- * The fd is borrowed from the applier's cache. */
-static int get_parent(struct chrun_layer_applier *a, const char *dir, struct chrun_err *err)
-{
-    int fd;
-    if (dir[0] == '\0')
-        return a->rootfd;
-    if (a->cache_valid && streq(a->cache_path, dir))
-        return a->cache_fd;
-    if (a->cache_fd >= 0)
-        close(a->cache_fd);
-    a->cache_fd = -1;
-    a->cache_valid = false;
-    fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
-    if (fd < 0 && errno == ENOENT) {
-        if (make_dirs(a, dir, err) < 0)
-            return -1;
-        fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, RESOLVE_IN_ROOT);
-    }
-    if (fd < 0) {
-        if (errno == ENOTDIR || errno == ELOOP)
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "parent '%s' is not a directory inside the root", dir);
-        return chrun_err_sys(err, errno, "open directory '%s'", dir);
-    }
-    snprintf(a->cache_path, sizeof(a->cache_path), "%s", dir);
-    a->cache_fd = fd;
-    a->cache_valid = true;
-    return fd;
-}
-
-/* Remove whatever is at PFD/BASE (a directory with its contents), unless it is
- * a directory and KEEP_DIR. Sets *ret_is_dir when a directory was kept. */
-static int remove_existing(struct chrun_layer_applier *a, int pfd, const char *base,
-                           const char *path, bool keep_dir, bool *ret_is_dir,
-                           struct chrun_err *err)
-{
-    struct stat st;
-    if (ret_is_dir != NULL)
-        *ret_is_dir = false;
-    if (fstatat(pfd, base, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        if (errno == ENOENT)
-            return 0;
-        return chrun_err_sys(err, errno, "stat '%s'", path);
-    }
-    if (S_ISDIR(st.st_mode) && keep_dir) {
-        if (ret_is_dir != NULL)
-            *ret_is_dir = true;
-        return 0;
-    }
-    a->cache_valid = false;
-    if (!S_ISDIR(st.st_mode)) {
-        if (unlinkat(pfd, base, 0) < 0 && errno != ENOENT)
-            return chrun_err_sys(err, errno, "remove '%s'", path);
-        return 0;
-    }
-    if (chrun_fs_rm_rf_at(pfd, base, err) < 0)
-        return chrun_err_prefix(err, "replace '%s'", path);
-    return 0;
 }
 
 static void entry_times(struct archive_entry *e, struct timespec times[2])
@@ -399,22 +272,16 @@ static int defer_dir(struct chrun_layer_applier *a, const char *path, const stru
     return 0;
 }
 
+/* A directory entry at PFD/BASE; EXISTS: one is there already (merge). */
 static int apply_dir(struct chrun_layer_applier *a, int pfd, const char *base, const char *path,
-                     struct archive_entry *e, struct chrun_err *err)
+                     struct archive_entry *e, bool exists, struct chrun_err *err)
 {
-    bool exists = false;
     struct stat st;
     char real[PATH_MAX];
-    if (path[0] != '\0') {
-        if (remove_existing(a, pfd, base, path, true, &exists, err) < 0)
-            return -1;
-        /* 0700 until chrun_layer_applier_finish: an image's read-only
-         * directory must still take its contents. */
-        if (!exists && mkdirat(pfd, base, 0700) < 0)
-            return chrun_err_sys(err, errno, "create directory '%s'", path);
-    } else {
-        base = ".";
-    }
+    /* 0700 until chrun_layer_applier_finish: an image's read-only
+     * directory must still take its contents. */
+    if (!exists && mkdirat(pfd, base, 0700) < 0)
+        return chrun_err_sys(err, errno, "create directory '%s'", path);
     if (set_owner(a, -1, pfd, base, path[0] ? path : "/", e, err) < 0)
         return -1;
     if (archive_entry_xattr_count(e) > 0) {
@@ -466,11 +333,6 @@ static int apply_file(struct chrun_layer_applier *a, struct archive *tar, int pf
     la_int64_t size = archive_entry_size(e);
 
     fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0 && errno == EEXIST) {
-        if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
-            return -1;
-        fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    }
     if (fd < 0)
         return chrun_err_sys(err, errno, "create '%s'", path);
     if (write_data(tar, fd, path, err) < 0)
@@ -496,10 +358,6 @@ static int apply_symlink(struct chrun_layer_applier *a, int pfd, const char *bas
 {
     const char *target = archive_entry_symlink(e);
     struct timespec times[2];
-    if (target == NULL || *target == '\0')
-        return chrun_err_set(err, CHRUN_E_INPUT, "symlink '%s' has no target", path);
-    if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
-        return -1;
     /* The target is stored as text and only ever resolved in root later. */
     if (symlinkat(target, pfd, base) < 0)
         return chrun_err_sys(err, errno, "create symlink '%s'", path);
@@ -517,8 +375,6 @@ static int apply_node(struct chrun_layer_applier *a, int pfd, const char *base, 
     mode_t type = archive_entry_filetype(e);
     mode_t mode = archive_entry_mode(e) & 07777;
     struct timespec times[2];
-    if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
-        return -1;
     if (mknodat(pfd, base, type | 0600, archive_entry_rdev(e)) < 0) {
         if ((errno == EPERM || errno == EACCES) && type != AE_IFIFO) {
             if (!a->warned_dev) {
@@ -540,203 +396,153 @@ static int apply_node(struct chrun_layer_applier *a, int pfd, const char *base, 
     return 0;
 }
 
-/* TARGET: the normalized hardlink name; LINK: as the entry gives it. */
-static int apply_hardlink(struct chrun_layer_applier *a, int pfd, const char *base,
-                          const char *path, const char *target, const char *link,
-                          struct chrun_err *err)
-{
-    char tdir[PATH_MAX];
-    const char *tbase;
-    cleanup_close int tpfd = -1;
-    struct stat tst, dst;
+/* ---- the disk back-end of the changeset rules (changeset-apply.h) ---- */
 
-    if (target[0] == '\0')
-        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' to the root", path);
-    if (streq(target, path))
+static int disk_open_dir(void *be, const char *dir, enum chrun_fs_resolve how,
+                         struct changeset_dir *ret, int *ret_errno, struct chrun_err *err)
+{
+    struct chrun_layer_applier *a = be;
+    bool cached = (how == CHRUN_FS_IN_ROOT);
+    int fd;
+    *ret = (struct changeset_dir){.fd = a->rootfd, .owned = false};
+    if (dir[0] == '\0' && cached)
         return 0;
-    path_split(target, tdir, &tbase);
-    /* SPEC "Bad input": a hardlink target is a path the tar writer saw, so it
-     * never goes through a symlink; one that does could name a host file. */
-    tpfd = open_resolved(a->rootfd, tdir, O_PATH | O_DIRECTORY,
-                         RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
-    if (tpfd < 0)
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "hardlink '%s' -> '%s': target directory does not resolve "
-                             "inside the root without symlinks: %s",
-                             path, link, strerror(errno));
-    if (fstatat(tpfd, tbase, &tst, AT_SYMLINK_NOFOLLOW) < 0)
-        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' -> '%s': %s", path, link,
-                             strerror(errno));
-    if (S_ISDIR(tst.st_mode))
-        return chrun_err_set(err, CHRUN_E_INPUT, "hardlink '%s' -> '%s': a directory", path,
-                             link);
-    if (fstatat(pfd, base, &dst, AT_SYMLINK_NOFOLLOW) == 0 && dst.st_dev == tst.st_dev &&
-        dst.st_ino == tst.st_ino)
-        return 0; /* already this very file */
-    if (remove_existing(a, pfd, base, path, false, NULL, err) < 0)
-        return -1;
-    if (linkat(tpfd, tbase, pfd, base, 0) < 0)
+    if (cached && a->cache_valid && streq(a->cache_path, dir)) {
+        ret->fd = a->cache_fd;
+        return 0;
+    }
+    fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, how);
+    if (fd < 0) {
+        if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != EXDEV &&
+            errno != ENAMETOOLONG)
+            return chrun_err_sys(err, errno, "open directory '%s'", dir);
+        *ret_errno = errno;
+        return 1;
+    }
+    ret->fd = fd;
+    ret->owned = !cached;
+    if (cached) {
+        /* Parent directory of the last entry, reused while entries stay in it. */
+        if (a->cache_fd >= 0)
+            close(a->cache_fd);
+        snprintf(a->cache_path, sizeof(a->cache_path), "%s", dir);
+        a->cache_fd = fd;
+        a->cache_valid = true;
+    }
+    return 0;
+}
+
+static void disk_close_dir(void *be, struct changeset_dir *d)
+{
+    (void) be;
+    if (d->owned && d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+}
+
+static int disk_mkdir_p(void *be, const char *dir, struct chrun_err *err)
+{
+    struct chrun_layer_applier *a = be;
+    return chrun_fs_mkdir_p_in_root(a->rootfd, dir, 0755, 0, err);
+}
+
+static int disk_kind(void *be, const struct changeset_dir *d, const char *name,
+                     struct chrun_err *err)
+{
+    struct stat st;
+    (void) be;
+    if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+        return S_ISDIR(st.st_mode) ? 1 : 2;
+    if (errno == ENOENT)
+        return 0;
+    return chrun_err_sys(err, errno, "stat '%s'", name);
+}
+
+static bool disk_same_file(void *be, const struct changeset_dir *d1, const char *n1,
+                           const struct changeset_dir *d2, const char *n2)
+{
+    struct stat s1, s2;
+    (void) be;
+    return fstatat(d1->fd, n1, &s1, AT_SYMLINK_NOFOLLOW) == 0 &&
+           fstatat(d2->fd, n2, &s2, AT_SYMLINK_NOFOLLOW) == 0 && s1.st_dev == s2.st_dev &&
+           s1.st_ino == s2.st_ino;
+}
+
+static int disk_remove(void *be, const struct changeset_dir *d, const char *name,
+                       const char *path, struct chrun_err *err)
+{
+    struct chrun_layer_applier *a = be;
+    struct stat st;
+    if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        if (errno == ENOENT)
+            return 0;
+        return chrun_err_sys(err, errno, "stat '%s'", path);
+    }
+    /* The cached parent may be what goes (or lie below it). */
+    a->cache_valid = false;
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlinkat(d->fd, name, 0) < 0 && errno != ENOENT)
+            return chrun_err_sys(err, errno, "remove '%s'", path);
+        return 0;
+    }
+    if (chrun_fs_rm_rf_at(d->fd, name, err) < 0)
+        return chrun_err_prefix(err, "replace '%s'", path);
+    return 0;
+}
+
+static int disk_list(void *be, const struct changeset_dir *d, char ***ret_names, size_t *ret_n,
+                     struct chrun_err *err)
+{
+    (void) be;
+    return chrun_fs_list_at(d->fd, ret_names, ret_n, err);
+}
+
+static int disk_dir(void *be, const struct changeset_dir *d, const char *name, const char *path,
+                    struct archive_entry *e, bool exists, struct chrun_err *err)
+{
+    return apply_dir(be, d->fd, name, path, e, exists, err);
+}
+
+static int disk_inode(void *be, const struct changeset_dir *d, const char *name,
+                      const char *path, struct archive *tar, struct archive_entry *e,
+                      struct chrun_err *err)
+{
+    if (archive_entry_filetype(e) == AE_IFREG)
+        return apply_file(be, tar, d->fd, name, path, e, err);
+    if (archive_entry_filetype(e) == AE_IFLNK)
+        return apply_symlink(be, d->fd, name, path, e, err);
+    return apply_node(be, d->fd, name, path, e, err);
+}
+
+static int disk_hardlink(void *be, const struct changeset_dir *td, const char *tname,
+                         const struct changeset_dir *d, const char *name, const char *path,
+                         const char *link, struct chrun_err *err)
+{
+    (void) be;
+    if (linkat(td->fd, tname, d->fd, name, 0) < 0)
         return chrun_err_sys(err, errno, "hardlink '%s' -> '%s'", path, link);
     return 0;
 }
 
-/* Open directory DIR of a whiteout. SPEC "Bad input": a whiteout (plain or
- * opaque) whose parent in the merged tree is not a directory reached without
- * symlinks (a file, a symlink, a device, absent, or a path through a symlink)
- * deletes nothing and follows nothing; umoci writes such whiteouts when a
- * directory became a file. Returns fd, -2 when there is nothing to delete,
- * -1 on error. */
-static int open_whiteout_dir(struct chrun_layer_applier *a, const char *dir, const char *what,
-                             struct chrun_err *err)
+static int disk_root(void *be, struct archive_entry *e, struct chrun_err *err)
 {
-    int fd = open_resolved(a->rootfd, dir, O_RDONLY | O_DIRECTORY,
-                           RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
-    if (fd >= 0)
-        return fd;
-    if (errno == ENOENT || errno == ELOOP || errno == EXDEV || errno == ENOTDIR)
-        return -2;
-    return chrun_err_sys(err, errno, "whiteout '%s': open '%s'", what, dir);
+    struct chrun_layer_applier *a = be;
+    return apply_dir(a, a->rootfd, ".", "", e, true, err);
 }
 
-static int apply_whiteout(struct chrun_layer_applier *a, const char *dir, const char *name,
-                          const char *path, struct chrun_err *err)
-{
-    char victim[PATH_MAX];
-    cleanup_close int dfd = -1;
-    if (*name == '\0' || streq(name, ".") || streq(name, ".."))
-        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s' names no entry", path);
-    if (!path_join(victim, dir, name))
-        return chrun_err_set(err, CHRUN_E_INPUT, "whiteout '%s': name too long", path);
-    /* image-spec: a whiteout hides only entries of lower layers */
-    if (path_set_has(&a->layer_paths, victim))
-        return 0;
-    dfd = open_whiteout_dir(a, dir, path, err);
-    if (dfd == -2) {
-        dfd = -1;
-        return 0;
-    }
-    if (dfd < 0)
-        return -1;
-    a->cache_valid = false;
-    if (chrun_fs_rm_rf_at(dfd, name, err) < 0)
-        return chrun_err_prefix(err, "whiteout '%s'", path);
-    return 0;
-}
-
-static int apply_opaque(struct chrun_layer_applier *a, const char *dir, const char *path,
-                        struct chrun_err *err)
-{
-    cleanup_close int dfd = -1;
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int rc = 0;
-
-    dfd = open_whiteout_dir(a, dir, path, err);
-    if (dfd == -2) {
-        dfd = -1;
-        return 0;
-    }
-    if (dfd < 0)
-        return -1;
-    {
-        int dup_fd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
-        if (dup_fd < 0 || (d = fdopendir(dup_fd)) == NULL) {
-            int e = errno;
-            if (dup_fd >= 0)
-                close(dup_fd);
-            return chrun_err_sys(err, e, "opaque whiteout '%s'", path);
-        }
-    }
-    /* Collect first: removing while reading a directory may skip entries. */
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        char child[PATH_MAX];
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        if (!path_join(child, dir, de->d_name)) {
-            rc = chrun_err_set(err, CHRUN_E_INPUT, "opaque whiteout '%s': name too long", path);
-            break;
-        }
-        if (path_set_has(&a->layer_paths, child))
-            continue; /* image-spec: entries of this same layer stay */
-        if (n == cap) {
-            char **nn = realloc(names, (cap = cap ? cap * 2 : 32) * sizeof(char *));
-            if (nn == NULL) {
-                rc = chrun_err_sys(err, ENOMEM, "opaque whiteout '%s'", path);
-                break;
-            }
-            names = nn;
-        }
-        if ((names[n] = strdup(de->d_name)) == NULL) {
-            rc = chrun_err_sys(err, ENOMEM, "opaque whiteout '%s'", path);
-            break;
-        }
-        n++;
-    }
-    if (rc == 0 && de == NULL && errno != 0)
-        rc = chrun_err_sys(err, errno, "opaque whiteout '%s': read directory", path);
-    a->cache_valid = false;
-    for (size_t i = 0; i < n; i++) {
-        if (rc == 0 && chrun_fs_rm_rf_at(dfd, names[i], err) < 0)
-            rc = chrun_err_prefix(err, "opaque whiteout '%s'", path);
-        free(names[i]);
-    }
-    free(names);
-    return rc;
-}
-
-static int apply_entry(struct chrun_layer_applier *a, struct archive *tar,
-                       struct archive_entry *e, const char *path, const char *target,
-                       struct chrun_err *err)
-{
-    char dir[PATH_MAX];
-    const char *raw = archive_entry_pathname(e);
-    const char *base, *link;
-    mode_t type;
-    int pfd;
-
-    if (raw == NULL)
-        raw = archive_entry_pathname_utf8(e);
-    path_split(path, dir, &base);
-    type = archive_entry_filetype(e);
-    link = archive_entry_hardlink(e);
-
-    if (a->tarball && str_has_prefix(base, WHITEOUT_PREFIX))
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "entry '%s': a '.wh.' name cannot be kept in an image layer", path);
-    if (str_has_prefix(base, WHITEOUT_PREFIX)) {
-        if (streq(base, WHITEOUT_OPAQUE))
-            return apply_opaque(a, dir, path, err);
-        if (str_has_prefix(base, WHITEOUT_META_PREFIX))
-            return 0; /* aufs bookkeeping (.wh..wh.plnk), never content */
-        return apply_whiteout(a, dir, base + strlen(WHITEOUT_PREFIX), path, err);
-    }
-    if (path[0] == '\0') {
-        if (type != AE_IFDIR || link != NULL)
-            return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': the root must be a directory",
-                                 raw);
-        return apply_dir(a, a->rootfd, ".", "", e, err);
-    }
-    if (path_set_add(&a->layer_paths, path, err) < 0)
-        return -1;
-    pfd = get_parent(a, dir, err);
-    if (pfd < 0)
-        return chrun_err_prefix(err, "entry '%s'", path);
-    if (link != NULL)
-        return apply_hardlink(a, pfd, base, path, target, link, err);
-    switch (type) {
-    case AE_IFREG: return apply_file(a, tar, pfd, base, path, e, err);
-    case AE_IFDIR: return apply_dir(a, pfd, base, path, e, err);
-    case AE_IFLNK: return apply_symlink(a, pfd, base, path, e, err);
-    case AE_IFIFO:
-    case AE_IFCHR:
-    case AE_IFBLK: return apply_node(a, pfd, base, path, e, err);
-    default:
-        return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': unsupported type 0%o", path,
-                             (unsigned) type);
-    }
-}
+static const struct changeset_ops disk_ops = {
+    .open_dir = disk_open_dir,
+    .close_dir = disk_close_dir,
+    .mkdir_p = disk_mkdir_p,
+    .kind = disk_kind,
+    .same_file = disk_same_file,
+    .remove = disk_remove,
+    .list = disk_list,
+    .dir = disk_dir,
+    .inode = disk_inode,
+    .hardlink = disk_hardlink,
+    .root = disk_root,
+};
 
 /* ---- the stream: blob -> hash -> inflate -> hash -> queue ---- */
 
@@ -1143,7 +949,8 @@ int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
 static int apply_entry_cb(struct archive *tar, struct archive_entry *e, const char *path,
                           const char *target, void *data, struct chrun_err *err)
 {
-    return apply_entry(data, tar, e, path, target, err);
+    struct chrun_layer_applier *a = data;
+    return changeset_apply_entry(&a->cs, tar, e, path, target, err);
 }
 
 int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
@@ -1151,9 +958,9 @@ int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
                       struct chrun_err *err)
 {
     int rc;
-    path_set_clear(&a->layer_paths);
+    changeset_applier_begin_layer(&a->cs);
     rc = chrun_layer_read(blob_fd, desc, diff_id, apply_entry_cb, a, err);
-    path_set_clear(&a->layer_paths);
+    changeset_applier_begin_layer(&a->cs);
     return rc;
 }
 
@@ -1184,7 +991,7 @@ static int cmp_dirs_by_inode(const void *x, const void *y)
  * root. Returns an fd, or -1 when it is gone. */
 static int open_deferred(struct chrun_layer_applier *a, const struct deferred_dir *d)
 {
-    static const uint64_t how[] = {RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, RESOLVE_IN_ROOT};
+    static const enum chrun_fs_resolve how[] = {CHRUN_FS_BENEATH_NO_SYMLINKS, CHRUN_FS_IN_ROOT};
     for (size_t i = 0; i < ARRAY_SIZE(how); i++) {
         cleanup_close int fd = open_resolved(a->rootfd, d->path, O_RDONLY | O_DIRECTORY, how[i]);
         struct stat st;

@@ -723,33 +723,7 @@ static int make_ro_in_root(int rootfd, const char *path, bool recursive, struct 
 /* Create the directory PATH (and parents) inside the root where missing. */
 static int mkdir_in_root(int rootfd, const char *path, struct chrun_err *err)
 {
-    char prefix[PATH_MAX];
-    size_t len = strlen(path);
-    if (len >= sizeof(prefix))
-        return chrun_err_set(err, CHRUN_E_INPUT, "path too long: '%s'", path);
-    for (size_t i = 0; i <= len; i++) {
-        struct chrun_err ignored = CHRUN_ERR_INIT;
-        cleanup_close int fd = -1;
-        cleanup_close int parent = -1;
-        const char *base;
-        if (path[i] != '/' && path[i] != '\0')
-            continue;
-        memcpy(prefix, path, i);
-        prefix[i] = '\0';
-        if (i == 0 || path[i - 1] == '/')
-            continue;
-        fd = chrun_fs_open_in_root(rootfd, prefix, O_PATH | O_DIRECTORY, 0, &ignored);
-        if (fd >= 0)
-            continue;
-        if (ignored.errnum != ENOENT)
-            return chrun_err_sys(err, ignored.errnum, "directory '/%s' in rootfs", prefix);
-        parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
-        if (parent < 0)
-            return -1;
-        if (mkdirat(parent, base, 0755) < 0 && errno != EEXIST)
-            return chrun_err_sys(err, errno, "create directory '/%s' in rootfs", prefix);
-    }
-    return 0;
+    return chrun_fs_mkdir_p_in_root(rootfd, path, 0755, 0, err);
 }
 
 /* Create an empty file at PATH in the root if nothing is there. */
@@ -804,8 +778,9 @@ static int setup_dev(struct run *r, int rootfd, struct chrun_err *err)
     const char *pts_opts = r->rootless ? "newinstance,ptmxmode=0666,mode=0620"
                                        : "newinstance,ptmxmode=0666,mode=0620,gid=5";
 
-    if (mkdir_in_root(rootfd, "dev", err) < 0 ||
-        mount_in_root(rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
+    if (mkdir_in_root(rootfd, "dev", err) < 0)
+        return chrun_err_prefix(err, "mount point '/dev'");
+    if (mount_in_root(rootfd, "dev", "tmpfs", "tmpfs", MS_NOSUID | MS_STRICTATIME,
                       "mode=755,size=65536k", err) < 0)
         return -1;
     devfd = chrun_fs_open_in_root(rootfd, "dev", O_PATH | O_DIRECTORY, 0, err);
@@ -963,7 +938,7 @@ static int setup_mounts(struct run *r, int *ret_rootfd, struct chrun_err *err)
         return chrun_err_sys(err, errno, "open rootfs '%s'", r->root_path);
 
     if (mkdir_in_root(rootfd, "proc", err) < 0)
-        return -1;
+        return chrun_err_prefix(err, "mount point '/proc'");
     if (mount_in_root(rootfd, "proc", "proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL,
                       err) < 0) {
         /* a user namespace may not mount procfs for a pid namespace it does
@@ -976,7 +951,7 @@ static int setup_mounts(struct run *r, int *ret_rootfd, struct chrun_err *err)
     if (setup_dev(r, rootfd, err) < 0)
         return -1;
     if (mkdir_in_root(rootfd, "sys", err) < 0)
-        return -1;
+        return chrun_err_prefix(err, "mount point '/sys'");
     if (!(r->ns & CHRUN_EXEC_NS_NET) ||
         mount_in_root(rootfd, "sys", "sysfs", "sysfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
                       NULL, err) < 0) {

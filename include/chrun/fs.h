@@ -8,21 +8,71 @@
 
 #include "chrun/err.h"
 
-/* Symlink hops allowed while resolving one path inside a root. */
-#define CHRUN_FS_MAX_HOPS 32
+/* Symlink hops allowed while resolving one path inside a root: the kernel's
+ * own limit (MAXSYMLINKS, which openat2 applies), so that the fallback walk
+ * and the exporter's model open exactly what openat2 opens. */
+#define CHRUN_FS_MAX_HOPS 40
 
-/* Open PATH below ROOTFD as the container would see it: absolute symlinks and
- * ".." resolve against ROOTFD, never the host (openat2 RESOLVE_IN_ROOT, or a
- * checked component walk on kernels without it). FLAGS are open(2) flags;
- * O_CLOEXEC is always added. Returns a new fd, or -1 with ERR set. */
+/* How a path below a directory fd resolves (the openat2 RESOLVE_* modes that
+ * chrun uses; magic links such as /proc/self/fd/N are never followed):
+ *  IN_ROOT: as the container would see it: absolute symlinks and ".." resolve
+ *    against the directory, never the host (a rootfs: bin -> /usr/bin).
+ *  BENEATH: symlinks are followed while they stay below the directory; an
+ *    absolute path or symlink, or ".." past the directory, fails with EXDEV
+ *    (a build context, an archive directory).
+ *  BENEATH_NO_SYMLINKS: BENEATH, and any symlink on the way fails with ELOOP
+ *    (a final symlink opens only with O_PATH|O_NOFOLLOW, as open(2) does):
+ *    paths a tar writer or a snapshot recorded, which never cross a link. */
+enum chrun_fs_resolve {
+    CHRUN_FS_IN_ROOT = 0,
+    CHRUN_FS_BENEATH,
+    CHRUN_FS_BENEATH_NO_SYMLINKS,
+};
+
+/* Open PATH below DIRFD resolved as HOW says: openat2, or on kernels without
+ * it (ENOSYS, or EPERM from a seccomp filter) chrun_fs_walk_at, which gives
+ * the same result. FLAGS are open(2) flags; O_CLOEXEC is always added; MODE
+ * is used with O_CREAT. "" names DIRFD itself. Returns a new fd (close it),
+ * or -1 with ERR set: CHRUN_E_SYS and errnum as openat2 gives it (ENOENT,
+ * ENOTDIR, ELOOP for a loop, more than CHRUN_FS_MAX_HOPS links or a link
+ * NO_SYMLINKS refuses, EXDEV for an escape), the message naming PATH. */
+int chrun_fs_open_at(int dirfd, const char *path, int flags, mode_t mode,
+                     enum chrun_fs_resolve how, struct chrun_err *err);
+
+/* chrun_fs_open_at(ROOTFD, PATH, FLAGS, MODE, CHRUN_FS_IN_ROOT, ERR). */
 int chrun_fs_open_in_root(int rootfd, const char *path, int flags, mode_t mode,
                           struct chrun_err *err);
 
-/* The fallback of chrun_fs_open_in_root, exposed for tests: one component at a
- * time with O_NOFOLLOW, symlinks expanded against ROOTFD, at most
- * CHRUN_FS_MAX_HOPS hops (then ELOOP). */
-int chrun_fs_walk_in_root(int rootfd, const char *path, int flags, mode_t mode,
-                          struct chrun_err *err);
+/* The fallback of chrun_fs_open_at, exposed for tests: one component at a
+ * time with O_PATH|O_NOFOLLOW, symlinks expanded as HOW says, at most
+ * CHRUN_FS_MAX_HOPS hops (then ELOOP); the fd opened is checked to lie under
+ * DIRFD (EXDEV if not). Same returns as chrun_fs_open_at. */
+int chrun_fs_walk_at(int dirfd, const char *path, int flags, mode_t mode,
+                     enum chrun_fs_resolve how, struct chrun_err *err);
+
+/* With ON, chrun_fs_open_at (and so everything built on it) always walks, as
+ * on a kernel without openat2. For unit tests only; process-wide, so set it
+ * while no other thread resolves paths. */
+void chrun_fs_force_walk(bool on);
+
+/* Flags of chrun_fs_mkdir_p_in_root. */
+enum chrun_fs_mkdir_flags {
+    /* A symlink to a missing path: create that path, resolved in the root
+     * (docker's COPY to a destination through an image symlink). Without it,
+     * such a symlink is an existing non-directory. */
+    CHRUN_FS_MKDIR_THROUGH_DANGLING = 1 << 0,
+};
+
+/* mkdir -p of PATH inside ROOTFD, each component resolved in the root
+ * (CHRUN_FS_IN_ROOT). The one rule: an existing directory (or a symlink
+ * resolving to one inside the root) is fine; an existing non-directory is an
+ * error naming that path: a file or a symlink to one ENOTDIR ("create
+ * directory 'a/b' in root: Not a directory"), a symlink to nothing inside
+ * the root CHRUN_E_INPUT ("'a/b' exists but is not a directory inside the
+ * root"), a loop ELOOP. Directories made get exactly MODE (no umask).
+ * Returns 0 or -1 with ERR set. */
+int chrun_fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, unsigned flags,
+                             struct chrun_err *err);
 
 /* Open the parent directory of PATH inside ROOTFD (resolving in root) and
  * return its fd; *ret_base points into PATH at the last component, which is
@@ -36,6 +86,15 @@ int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_e
 
 /* Open directory NAME relative to DIRFD (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC). */
 int chrun_fs_open_dir_at(int dirfd, const char *name, struct chrun_err *err);
+
+/* The entry names of directory DIRFD (any fd of it, O_PATH too), "." and
+ * ".." left out, in readdir order: a new array *RET_NAMES of *RET_N new
+ * strings (free with chrun_fs_names_free). Listing first lets the caller
+ * remove entries without skipping any. Returns 0 or -1 with ERR. */
+int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_err *err);
+
+/* Free N names and the array from chrun_fs_list_at (NULL is fine). */
+void chrun_fs_names_free(char **names, size_t n);
 
 /* Remove NAME relative to DIRFD and everything below it, never following
  * symlinks. A missing NAME is success. Returns 0 or -1. */

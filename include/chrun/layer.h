@@ -7,18 +7,22 @@
  * pass over fixed buffers. Decompression and hashing run on a second thread,
  * so two cores share the work; memory does not grow with the layer.
  *
- * The image-spec changeset rules apply: ".wh.NAME" removes NAME of lower
- * layers, ".wh..wh..opq" empties its directory of lower-layer entries, an
- * entry replaces whatever was at its path (unlinked first, never written
- * through), directories merge. Safety rules (SPEC "Bad input"):
+ * The image-spec changeset rules apply, as src/changeset-apply.h writes them
+ * once for chrun-unpack, chrun-build and chrun-export: ".wh.NAME" removes
+ * NAME of lower layers, ".wh..wh..opq" empties its directory of lower-layer
+ * entries, a whiteout whose directory is not a directory reached without
+ * symlinks deletes nothing, an entry replaces whatever was at its path
+ * (removed first, never written through), directories merge. Safety rules
+ * (SPEC "Bad input"):
  *  - entry and hardlink names that are absolute or hold a ".." component are
  *    refused (CHRUN_E_INPUT);
  *  - the parent directory of an entry resolves inside the root as the
- *    container would see it (RESOLVE_IN_ROOT: "bin -> usr/bin" then "bin/sh"
- *    lands in usr/bin/sh); a parent that does not exist inside the root (a
- *    symlink naming a host path) is an error, never created through the link;
- *  - hardlink targets and whiteout directories must resolve without any
- *    symlink (a tar writer records real paths), else CHRUN_E_INPUT;
+ *    container would see it (CHRUN_FS_IN_ROOT: "bin -> usr/bin" then "bin/sh"
+ *    lands in usr/bin/sh); missing parents are made 0755; a parent that does
+ *    not exist inside the root (a symlink naming a host path) is an error,
+ *    never created through the link;
+ *  - hardlink targets resolve without any symlink (a tar writer records real
+ *    paths), else CHRUN_E_INPUT;
  *  - the last component is never followed.
  * Directory modes and mtimes are applied by chrun_layer_applier_finish, after
  * all contents exist (so read-only directories of an image can still be

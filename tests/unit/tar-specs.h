@@ -3,6 +3,7 @@
 #ifndef CHRUN_TEST_TAR_SPECS_H
 #define CHRUN_TEST_TAR_SPECS_H
 
+#include <stdio.h>
 #include <string.h>
 
 #include <archive.h>
@@ -18,7 +19,7 @@ static inline void make_tar(const char *path, const char *const *specs)
     archive_write_open_filename(w, path);
     for (; *specs; specs++) {
         const char *spec = *specs + 2, *data = strchr(spec, '='), *target = strchr(spec, '>');
-        char name[256];
+        char name[1024];
         size_t n = data ? (size_t) (data - spec) : target ? (size_t) (target - spec) : strlen(spec);
         memcpy(name, spec, n);
         name[n] = '\0';
@@ -50,6 +51,36 @@ static inline void make_tar(const char *path, const char *const *specs)
     archive_entry_free(e);
     archive_write_close(w);
     archive_write_free(w);
+}
+
+/* umoci's layers after a directory became a file (issue 7): r/d turns into a
+ * file and r/s into a symlink, each with whiteouts below it, plus whiteouts
+ * in a directory that does not exist. None may delete or follow anything. */
+static const char *const umoci_l1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
+                                       NULL};
+static const char *const umoci_l2[] = {
+    "f:r/d=file", "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",    "l:r/s>../t",
+    "f:r/s/.wh.keep", "f:r/s/.wh..wh..opq", "f:r/gone/.wh.x", "f:r/gone/.wh..wh..opq",
+    NULL};
+
+/* SPECS (LINKS + 3 entries, strings in BUF) = directory d, a chain of LINKS
+ * symlinks l0 -> l1 -> ... -> d, and a file l0/x: a parent reached through
+ * LINKS hops. */
+static inline void chain_specs(int links, char (*buf)[32], const char **specs)
+{
+    int n = 0;
+    snprintf(buf[n], 32, "d:d");
+    specs[n] = buf[n];
+    for (n = 1; n <= links; n++) {
+        if (n < links)
+            snprintf(buf[n], 32, "l:l%d>l%d", n - 1, n);
+        else
+            snprintf(buf[n], 32, "l:l%d>d", n - 1);
+        specs[n] = buf[n];
+    }
+    snprintf(buf[n], 32, "f:l0/x=x");
+    specs[n] = buf[n];
+    specs[n + 1] = NULL;
 }
 
 #endif

@@ -1,13 +1,16 @@
-/* Unit tests for the exporter's model of the changeset rules (src/export.c):
+/* Unit tests for the tree back-end of the changeset rules (src/export.c):
  * layers are written as plain tars, exported with chrun_export_layers, and
  * the resulting tar is listed entry by entry. */
 #include <archive.h>
 #include <archive_entry.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "chrun/export.h"
+#include "chrun/fs.h"
+#include "chrun/layer.h"
 #include "harness.h"
 #include "tar-specs.h"
 
@@ -96,12 +99,7 @@ static void test_whiteouts_and_opaque_dirs(void)
  * follows nothing: umoci writes "dir/.wh.child" after turning dir into a file. */
 static void test_whiteout_under_non_directory_is_nothing(void)
 {
-    static const char *const l1[] = {"d:r", "d:r/d", "f:r/d/child=c", "d:t", "f:t/keep=k",
-                                     NULL};
-    static const char *const l2[] = {"f:r/d=file",       "f:r/d/.wh.child", "f:r/d/.wh..wh..opq",
-                                     "l:r/s>../t",       "f:r/s/.wh.keep",  "f:r/s/.wh..wh..opq",
-                                     "f:r/gone/.wh.x",   "f:r/gone/.wh..wh..opq", NULL};
-    static const char *const *layers[] = {l1, l2};
+    static const char *const *layers[] = {umoci_l1, umoci_l2};
     struct chrun_err err = CHRUN_ERR_INIT;
     char out[4096];
     CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
@@ -181,6 +179,284 @@ static void test_hostile_layers_refused(void)
     }
 }
 
+/* The tree back-end of the rules test-layer.c checks on disk. */
+static void test_hardlink_into_replaced_path_refused(void)
+{
+    static const char *const l1[] = {"d:x", "f:x/y=Y", NULL};
+    static const char *const l2[] = {"h:x>x/y", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat st;
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    CHECK(strstr(err.msg, "inside the entry it replaces") != NULL);
+    CHECK(stat("out.tar", &st) == 0 && st.st_size == 0);
+}
+
+static void test_whiteout_in_overlong_dir_is_nothing(void)
+{
+    char wh[400], *l2[] = {wh, NULL};
+    static const char *const l1[] = {"f:a=A", NULL};
+    const char *const *layers[] = {l1, (const char *const *) l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char out[4096];
+    snprintf(wh, sizeof(wh), "f:%0300d/.wh.a", 0);
+    CHECK_INT_EQ(export_layers(layers, 2, false, &err), 0);
+    list_output(out, sizeof(out));
+    CHECK_STR_EQ(out, "f a = A\n");
+}
+
+/* Old copies differed: the model gave up after 32 links, openat2 (and so
+ * chrun-unpack) follows 40. One bound now, CHRUN_FS_MAX_HOPS. */
+static void test_parent_symlink_chain_limit(void)
+{
+    static char specs[2][CHRUN_FS_MAX_HOPS + 3][32];
+    for (int extra = 0; extra < 2; extra++) {
+        int links = CHRUN_FS_MAX_HOPS + extra;
+        const char *l1[CHRUN_FS_MAX_HOPS + 4];
+        const char *const *layers[] = {l1};
+        struct chrun_err err = CHRUN_ERR_INIT;
+        char out[8192];
+        chain_specs(links, specs[extra], l1);
+        CHECK_INT_EQ(export_layers(layers, 1, false, &err), extra ? -1 : 0);
+        list_output(out, sizeof(out));
+        CHECK((strstr(out, "f d/x = x\n") != NULL) == !extra);
+    }
+}
+
+/* ---- one interpreter, two back-ends: the same layers give the same tree ---- */
+
+struct listing {
+    char *lines[256];
+    size_t n;
+};
+
+static int cmp_lines(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+static void listing_add(struct listing *l, const char *line)
+{
+    if (l->n < sizeof(l->lines) / sizeof(l->lines[0]))
+        l->lines[l->n++] = strdup(line);
+}
+
+static void listing_free(struct listing *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->lines[i]);
+    l->n = 0;
+}
+
+/* DIR (below "root") as "<type> <path>[ -> <symlink>][ = <data>]" lines. */
+static void list_disk(const char *dir, struct listing *l)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d != NULL && (de = readdir(d)) != NULL) {
+        char path[1024], line[1400], data[64] = "", link[256] = "";
+        struct stat st;
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if (lstat(path, &st) < 0)
+            continue;
+        if (S_ISREG(st.st_mode)) {
+            FILE *f = fopen(path, "r");
+            size_t n = f != NULL ? fread(data, 1, sizeof(data) - 1, f) : 0;
+            data[n] = '\0';
+            if (f != NULL)
+                fclose(f);
+        } else if (S_ISLNK(st.st_mode)) {
+            ssize_t n = readlink(path, link, sizeof(link) - 1);
+            link[n > 0 ? n : 0] = '\0';
+        }
+        snprintf(line, sizeof(line), "%c %s%s%s%s%s", S_ISDIR(st.st_mode)   ? 'd'
+                                                      : S_ISLNK(st.st_mode) ? 'l'
+                                                                            : 'f',
+                 path + strlen("root/"), link[0] ? " -> " : "", link,
+                 S_ISREG(st.st_mode) ? " = " : "", data);
+        listing_add(l, line);
+        if (S_ISDIR(st.st_mode))
+            list_disk(path, l);
+    }
+    if (d != NULL)
+        closedir(d);
+}
+
+/* out.tar the same way; a hardlink shows as the file it links to. */
+static void list_tar(struct listing *l)
+{
+    char buf[8192], *save = NULL;
+    list_output(buf, sizeof(buf));
+    for (char *line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        char copy[1200];
+        size_t len;
+        if (line[0] == 'h') {
+            /* "h name -> target": the data is the target's */
+            char *arrow = strstr(line, " -> ");
+            const char *data = "";
+            if (arrow != NULL)
+                for (size_t i = 0; i < l->n; i++) {
+                    const char *t = l->lines[i];
+                    size_t tl = strlen(arrow + 4);
+                    if (t[0] == 'f' && strncmp(t + 2, arrow + 4, tl) == 0 &&
+                        strncmp(t + 2 + tl, " = ", 3) == 0)
+                        data = t + 2 + tl + 3;
+                }
+            snprintf(copy, sizeof(copy), "f %.*s = %s", arrow ? (int) (arrow - line - 2) : 0,
+                     line + 2, data);
+        } else {
+            snprintf(copy, sizeof(copy), "%s", line);
+        }
+        len = strlen(copy);
+        if (copy[0] == 'd' && len > 0 && copy[len - 1] == '/')
+            copy[len - 1] = '\0';
+        listing_add(l, copy);
+    }
+}
+
+/* Apply LAYERS on disk (layerN.tar, made by export_layers) and compare the
+ * rootfs with the export of the same layers. */
+static void expect_same_tree(const char *const *const *layers, size_t n)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct listing disk = {0}, tar = {0};
+    int rootfd, rc = 0;
+    struct chrun_layer_applier *a;
+
+    CHECK_INT_EQ(export_layers(layers, n, false, &err), 0);
+    CHECK(system("rm -rf root && mkdir root") == 0);
+    rootfd = open("root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    a = chrun_layer_applier_new(rootfd, &err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[32];
+        struct chrun_descriptor desc = {0};
+        struct chrun_digest diff;
+        size_t len = 0;
+        char *buf;
+        int fd;
+        snprintf(name, sizeof(name), "layer%zu.tar", i);
+        buf = slurp(name, &len);
+        chrun_digest_of_buffer(&desc.digest, buf, len, &err);
+        free(buf);
+        desc.size = (int64_t) len;
+        snprintf(desc.media_type, sizeof(desc.media_type), "%s", CHRUN_MT_OCI_LAYER);
+        diff = desc.digest;
+        fd = open(name, O_RDONLY | O_CLOEXEC);
+        rc = chrun_layer_apply(a, fd, &desc, &diff, &err);
+        close(fd);
+    }
+    CHECK_INT_EQ(rc, 0);
+    CHECK_INT_EQ(chrun_layer_applier_finish(a, &err), 0);
+    chrun_layer_applier_free(a);
+    close(rootfd);
+    list_disk("root", &disk);
+    list_tar(&tar);
+    qsort(disk.lines, disk.n, sizeof(char *), cmp_lines);
+    qsort(tar.lines, tar.n, sizeof(char *), cmp_lines);
+    CHECK(disk.n > 0);
+    CHECK_INT_EQ(disk.n, tar.n);
+    for (size_t i = 0; i < disk.n && i < tar.n; i++)
+        CHECK_STR_EQ(disk.lines[i], tar.lines[i]);
+    listing_free(&disk);
+    listing_free(&tar);
+}
+
+static void test_disk_and_tree_agree(void)
+{
+    static const char *const w1[] = {"d:d", "f:d/a=a", "d:d/sub", "f:d/sub/b=b", "f:x=x",
+                                     "f:y=y", NULL};
+    static const char *const w2[] = {"f:d/keep=k", "f:d/.wh..wh..opq", "f:d/c=c", "f:.wh.x",
+                                     "f:.wh.missing", "f:.wh..wh.plnk", NULL};
+    static const char *const r1[] = {"d:a", "f:a/child=c", "f:b=file", "l:s>b", NULL};
+    static const char *const r2[] = {"f:a=now-file", "d:b", "f:b/in=in", "d:s", NULL};
+    static const char *const r3[] = {"d:b", NULL};
+    static const char *const h1[] = {"f:a=A", "h:b>a", "f:c=C", "h:c2>c", NULL};
+    static const char *const h2[] = {"d:d", "h:d/c3>c", "f:.wh.a", "f:c=new", NULL};
+    static const char *const p1[] = {"d:usr", "d:usr/bin", "l:bin>usr/bin", "l:abs>/usr", NULL};
+    static const char *const p2[] = {"f:bin/x=x", "d:abs/lib", "f:implicit/deep/y=y",
+                                     "f:bin/.wh.x", "f:abs/lib/z=z", NULL};
+    static const char *const *whiteouts[] = {w1, w2}, *const *umoci[] = {umoci_l1, umoci_l2},
+                                          *const *replace[] = {r1, r2, r3},
+                                          *const *hard[] = {h1, h2}, *const *parents[] = {p1, p2};
+    for (int walk = 0; walk < 2; walk++) {
+        chrun_fs_force_walk(walk);
+        expect_same_tree(whiteouts, 2);
+        expect_same_tree(umoci, 2);
+        expect_same_tree(replace, 3);
+        expect_same_tree(hard, 2);
+        expect_same_tree(parents, 2);
+    }
+    chrun_fs_force_walk(false);
+}
+
+/* Old copies differed: a directory named again by a later layer kept, on
+ * disk, the extended attributes of earlier entries (each entry's are added,
+ * none removed), but the export carried only the newest entry's. */
+static void test_merged_dir_keeps_earlier_xattrs(void)
+{
+    static const char *const xattrs[][3] = {{"user.a", "user.b", NULL}, {"user.b", "user.c", NULL}};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_descriptor descs[2];
+    struct chrun_digest diffs[2];
+    int fds[2], out;
+    struct archive *r;
+    struct archive_entry *e;
+    char got[128] = "";
+
+    memset(descs, 0, sizeof(descs));
+    for (size_t i = 0; i < 2; i++) {
+        char name[32], *buf;
+        size_t len = 0;
+        struct archive *w = archive_write_new();
+        struct archive_entry *d = archive_entry_new();
+        snprintf(name, sizeof(name), "x%zu.tar", i);
+        archive_write_set_format_pax_restricted(w);
+        archive_write_open_filename(w, name);
+        archive_entry_set_pathname(d, "d");
+        archive_entry_set_filetype(d, AE_IFDIR);
+        archive_entry_set_perm(d, 0755);
+        for (size_t j = 0; xattrs[i][j] != NULL; j++)
+            archive_entry_xattr_add_entry(d, xattrs[i][j], i ? "new" : "old", 3);
+        archive_write_header(w, d);
+        archive_entry_free(d);
+        archive_write_close(w);
+        archive_write_free(w);
+        buf = slurp(name, &len);
+        chrun_digest_of_buffer(&descs[i].digest, buf, len, &err);
+        free(buf);
+        descs[i].size = (int64_t) len;
+        snprintf(descs[i].media_type, sizeof(descs[i].media_type), "%s", CHRUN_MT_OCI_LAYER);
+        diffs[i] = descs[i].digest;
+        fds[i] = open(name, O_RDONLY | O_CLOEXEC);
+    }
+    out = open("out.tar", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK_INT_EQ(chrun_export_layers(fds, descs, diffs, 2, out, &err), 0);
+    close(out);
+    close(fds[0]);
+    close(fds[1]);
+    r = archive_read_new();
+    archive_read_support_format_tar(r);
+    if (archive_read_open_filename(r, "out.tar", 10240) == ARCHIVE_OK &&
+        archive_read_next_header(r, &e) == ARCHIVE_OK) {
+        const char *name;
+        const void *value;
+        size_t size, len = 0;
+        archive_entry_xattr_reset(e);
+        while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK)
+            len += (size_t) snprintf(got + len, sizeof(got) - len, "%s=%.*s ", name, (int) size,
+                                     (const char *) value);
+    }
+    archive_read_free(r);
+    /* user.a from the first entry; user.b and user.c the newest entry's */
+    CHECK(strstr(got, "user.a=old ") != NULL);
+    CHECK(strstr(got, "user.b=new ") != NULL);
+    CHECK(strstr(got, "user.c=new ") != NULL);
+    CHECK(strstr(got, "user.b=old") == NULL);
+}
+
 static void test_diff_id_mismatch_writes_nothing(void)
 {
     static const char *const l1[] = {"f:a=A", NULL};
@@ -202,6 +478,11 @@ int main(void)
     RUN_TEST(test_survivor_under_a_later_dir);
     RUN_TEST(test_parents_resolve_through_symlinks);
     RUN_TEST(test_hostile_layers_refused);
+    RUN_TEST(test_hardlink_into_replaced_path_refused);
+    RUN_TEST(test_whiteout_in_overlong_dir_is_nothing);
+    RUN_TEST(test_parent_symlink_chain_limit);
     RUN_TEST(test_diff_id_mismatch_writes_nothing);
+    RUN_TEST(test_disk_and_tree_agree);
+    RUN_TEST(test_merged_dir_keeps_earlier_xattrs);
     return harness_done();
 }

@@ -13,14 +13,32 @@
 #include "chrun/fs.h"
 
 typedef int (*open_fn)(int rootfd, const char *path, int flags, mode_t mode,
-                       struct chrun_err *err);
+                       enum chrun_fs_resolve how, struct chrun_err *err);
+
+/* chrun_fs_open_at as the kernel gives it (openat2), and as a kernel without
+ * openat2 gives it (the walk, forced): every case runs both ways. */
+static int open_openat2(int rootfd, const char *path, int flags, mode_t mode,
+                        enum chrun_fs_resolve how, struct chrun_err *err)
+{
+    return chrun_fs_open_at(rootfd, path, flags, mode, how, err);
+}
+
+static int open_walk(int rootfd, const char *path, int flags, mode_t mode,
+                     enum chrun_fs_resolve how, struct chrun_err *err)
+{
+    int fd;
+    chrun_fs_force_walk(true);
+    fd = chrun_fs_open_at(rootfd, path, flags, mode, how, err);
+    chrun_fs_force_walk(false);
+    return fd;
+}
 
 static const struct {
     const char *name;
     open_fn fn;
 } openers[] = {
-    {"open_in_root", chrun_fs_open_in_root},
-    {"walk_in_root", chrun_fs_walk_in_root},
+    {"openat2", open_openat2},
+    {"walk", open_walk},
 };
 #define N_OPENERS (sizeof(openers) / sizeof(openers[0]))
 
@@ -44,13 +62,14 @@ static ino_t ino_of_fd(int fd)
     return fstat(fd, &sb) == 0 ? sb.st_ino : 0;
 }
 
-/* Open PATH in root with each opener and check it lands on WANT (a path
- * relative to cwd). */
-static void expect_lands(int rootfd, const char *path, int flags, const char *want)
+/* Open PATH resolved as HOW with each opener and check it lands on WANT (a
+ * path relative to cwd). */
+static void expect_lands_how(enum chrun_fs_resolve how, int rootfd, const char *path, int flags,
+                             const char *want)
 {
     for (size_t i = 0; i < N_OPENERS; i++) {
         struct chrun_err err = CHRUN_ERR_INIT;
-        int fd = openers[i].fn(rootfd, path, flags, 0, &err);
+        int fd = openers[i].fn(rootfd, path, flags, 0, how, &err);
         if (fd < 0) {
             fprintf(stderr, "# %s('%s'): %s (errno %d)\n", openers[i].name, path, err.msg,
                     err.errnum);
@@ -66,12 +85,13 @@ static void expect_lands(int rootfd, const char *path, int flags, const char *wa
     }
 }
 
-/* Open PATH in root with each opener and expect failure with ERRNUM. */
-static void expect_errno(int rootfd, const char *path, int flags, int errnum)
+/* Open PATH resolved as HOW with each opener and expect failure with ERRNUM. */
+static void expect_errno_how(enum chrun_fs_resolve how, int rootfd, const char *path, int flags,
+                             int errnum)
 {
     for (size_t i = 0; i < N_OPENERS; i++) {
         struct chrun_err err = CHRUN_ERR_INIT;
-        int fd = openers[i].fn(rootfd, path, flags, 0644, &err);
+        int fd = openers[i].fn(rootfd, path, flags, 0644, how, &err);
         if (fd >= 0) {
             fprintf(stderr, "# %s('%s') opened, expected %s\n", openers[i].name, path,
                     strerror(errnum));
@@ -88,6 +108,11 @@ static void expect_errno(int rootfd, const char *path, int flags, int errnum)
         CHECK(strstr(err.msg, path) != NULL);
     }
 }
+
+#define expect_lands(rootfd, path, flags, want)                                                     \
+    expect_lands_how(CHRUN_FS_IN_ROOT, rootfd, path, flags, want)
+#define expect_errno(rootfd, path, flags, errnum)                                                   \
+    expect_errno_how(CHRUN_FS_IN_ROOT, rootfd, path, flags, errnum)
 
 /* root/usr/bin/sh, root/bin -> usr/bin, root/abs -> /usr/bin */
 static void make_tree(void)
@@ -170,7 +195,7 @@ static void test_host_paths_stay_inside(void)
     expect_lands(rootfd, "../canary", O_RDONLY, "root/canary");
     for (size_t i = 0; i < N_OPENERS; i++) {
         struct chrun_err err = CHRUN_ERR_INIT;
-        int fd = openers[i].fn(rootfd, "canary-abs", O_RDONLY, 0, &err);
+        int fd = openers[i].fn(rootfd, "canary-abs", O_RDONLY, 0, CHRUN_FS_IN_ROOT, &err);
         if (fd >= 0) {
             CHECK(ino_of_fd(fd) != ino_of(canary));
             close(fd);
@@ -197,8 +222,7 @@ static void make_chain(const char *dir, int links)
 
 static void test_symlink_loops(void)
 {
-    struct chrun_err err = CHRUN_ERR_INIT;
-    int rootfd, fd;
+    int rootfd;
 
     CHECK(mkdir("root", 0755) == 0);
     CHECK(symlink("self", "root/self") == 0);
@@ -214,16 +238,10 @@ static void test_symlink_loops(void)
     expect_errno(rootfd, "a/x/y", O_RDONLY, ELOOP);
     expect_errno(rootfd, "loopdir", O_RDONLY, ELOOP);
     expect_errno(rootfd, "self", O_WRONLY | O_CREAT, ELOOP);
-    /* More symlinks than either limit (kernel: 40, walk: CHRUN_FS_MAX_HOPS). */
+    /* One more symlink than the limit, which the walk shares with the
+     * kernel: ELOOP both ways; exactly the limit opens both ways. */
     expect_errno(rootfd, "c41/l0", O_RDONLY, ELOOP);
-    /* The walk stops after CHRUN_FS_MAX_HOPS hops, not before. */
-    fd = chrun_fs_walk_in_root(rootfd, "c40/l0", O_RDONLY, 0, &err);
-    CHECK_INT_EQ(fd, -1);
-    CHECK_INT_EQ(err.errnum, ELOOP);
-    fd = chrun_fs_walk_in_root(rootfd, "c32/l0", O_RDONLY, 0, &err);
-    CHECK(fd >= 0);
-    if (fd >= 0)
-        close(fd);
+    expect_lands(rootfd, "c40/l0", O_RDONLY, "root/c40/t");
     expect_lands(rootfd, "c32/l0", O_RDONLY, "root/c32/t");
     close(rootfd);
 }
@@ -243,7 +261,7 @@ static void test_create_through_dangling_symlink(void)
         struct chrun_err err = CHRUN_ERR_INIT;
         int fd;
         unlink("root/sub/created");
-        fd = openers[i].fn(rootfd, "dangling", O_WRONLY | O_CREAT, 0600, &err);
+        fd = openers[i].fn(rootfd, "dangling", O_WRONLY | O_CREAT, 0600, CHRUN_FS_IN_ROOT, &err);
         CHECK(fd >= 0);
         if (fd < 0) {
             fprintf(stderr, "# %s: %s\n", openers[i].name, err.msg);
@@ -255,14 +273,15 @@ static void test_create_through_dangling_symlink(void)
         CHECK(access("/sub/created", F_OK) < 0);
 
         /* A target whose directories exist only on the host: nothing is created. */
-        fd = openers[i].fn(rootfd, "to-host", O_WRONLY | O_CREAT, 0600, &err);
+        fd = openers[i].fn(rootfd, "to-host", O_WRONLY | O_CREAT, 0600, CHRUN_FS_IN_ROOT, &err);
         CHECK_INT_EQ(fd, -1);
         CHECK_INT_EQ(err.errnum, ENOENT);
         CHECK(access(hostpath, F_OK) < 0);
 
         /* O_CREAT|O_EXCL on a symlink fails with EEXIST, as open(2) does. */
         CHECK(unlink("root/sub/created") == 0);
-        fd = openers[i].fn(rootfd, "dangling", O_WRONLY | O_CREAT | O_EXCL, 0600, &err);
+        fd = openers[i].fn(rootfd, "dangling", O_WRONLY | O_CREAT | O_EXCL, 0600, CHRUN_FS_IN_ROOT,
+                            &err);
         if (fd >= 0)
             close(fd);
         CHECK_INT_EQ(fd, -1);
@@ -353,6 +372,159 @@ static void test_mkdir_p_at(void)
     CHECK_INT_EQ(chrun_fs_mkdir_p_at(AT_FDCWD, "a/link/sub", 0755, &err), -1);
     CHECK_INT_EQ(err.errnum, ENOTDIR);
     CHECK_INT_EQ(count_entries("elsewhere"), 0);
+}
+
+/* A hostile tree for the two beneath modes: links inside, links out
+ * (absolute, relative, ".." past the root), a loop, a dangling link. */
+static void make_beneath_tree(void)
+{
+    char canary[PATH_MAX + 16];
+    make_tree();
+    snprintf(canary, sizeof(canary), "%s/canary", harness_dir);
+    CHECK(spew(canary, "host secret\n") == 0);
+    CHECK(mkdir("root/d", 0755) == 0);
+    CHECK(symlink("../usr", "root/d/up") == 0);
+    CHECK(symlink("../..", "root/d/out") == 0);
+    CHECK(symlink("../canary", "root/canary-rel") == 0);
+    CHECK(symlink(canary, "root/canary-abs") == 0);
+    CHECK(symlink("self", "root/self") == 0);
+    CHECK(symlink("nowhere", "root/dangling") == 0);
+    CHECK(spew("root/file", "f") == 0);
+}
+
+static void test_beneath(void)
+{
+    const enum chrun_fs_resolve b = CHRUN_FS_BENEATH;
+    int rootfd;
+    make_beneath_tree();
+    rootfd = open_root();
+    expect_lands_how(b, rootfd, "usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands_how(b, rootfd, "bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands_how(b, rootfd, "d/up/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands_how(b, rootfd, "usr/../usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands_how(b, rootfd, "", O_PATH | O_DIRECTORY, "root");
+    /* every way out is EXDEV, never clamped to the root (that is IN_ROOT) */
+    expect_errno_how(b, rootfd, "/usr/bin/sh", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "abs/sh", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "sh-abs", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "../canary", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "usr/../../canary", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "d/out/canary", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "canary-rel", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "canary-abs", O_RDONLY, EXDEV);
+    expect_errno_how(b, rootfd, "self", O_RDONLY, ELOOP);
+    expect_errno_how(b, rootfd, "dangling", O_RDONLY, ENOENT);
+    expect_errno_how(b, rootfd, "file/x", O_RDONLY, ENOTDIR);
+    close(rootfd);
+}
+
+static void test_beneath_no_symlinks(void)
+{
+    const enum chrun_fs_resolve n = CHRUN_FS_BENEATH_NO_SYMLINKS;
+    int rootfd;
+    make_beneath_tree();
+    rootfd = open_root();
+    expect_lands_how(n, rootfd, "usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands_how(n, rootfd, "usr/../usr/bin/sh", O_RDONLY, "root/usr/bin/sh");
+    expect_lands_how(n, rootfd, "d", O_RDONLY | O_DIRECTORY, "root/d");
+    /* any symlink on the way, inside or out, dangling or looping: ELOOP */
+    expect_errno_how(n, rootfd, "bin/sh", O_RDONLY, ELOOP);
+    expect_errno_how(n, rootfd, "bin", O_RDONLY | O_DIRECTORY, ELOOP);
+    expect_errno_how(n, rootfd, "d/up/bin", O_RDONLY, ELOOP);
+    expect_errno_how(n, rootfd, "abs/sh", O_RDONLY, ELOOP);
+    expect_errno_how(n, rootfd, "canary-rel", O_RDONLY, ELOOP);
+    expect_errno_how(n, rootfd, "self", O_RDONLY, ELOOP);
+    expect_errno_how(n, rootfd, "dangling", O_RDONLY, ELOOP);
+    expect_errno_how(n, rootfd, "dangling", O_WRONLY | O_CREAT, ELOOP);
+    /* escapes without a symlink: EXDEV */
+    expect_errno_how(n, rootfd, "/usr", O_RDONLY, EXDEV);
+    expect_errno_how(n, rootfd, "../canary", O_RDONLY, EXDEV);
+    expect_errno_how(n, rootfd, "d/../../canary", O_RDONLY, EXDEV);
+    expect_errno_how(n, rootfd, "file/x", O_RDONLY, ENOTDIR);
+    expect_errno_how(n, rootfd, "missing/x", O_RDONLY, ENOENT);
+    /* O_PATH|O_NOFOLLOW opens a final symlink itself, as open(2) does */
+    for (size_t i = 0; i < N_OPENERS; i++) {
+        struct chrun_err err = CHRUN_ERR_INIT;
+        struct stat sb;
+        int fd = openers[i].fn(rootfd, "d/up", O_PATH | O_NOFOLLOW, 0, n, &err);
+        CHECK(fd >= 0);
+        if (fd < 0)
+            continue;
+        CHECK(fstat(fd, &sb) == 0 && S_ISLNK(sb.st_mode));
+        close(fd);
+    }
+    close(rootfd);
+}
+
+/* mkdir -p in root, both ways: one rule for what already exists. */
+static void mkdir_p_in_root_case(bool walk)
+{
+    static const char *const bad[][2] = {
+        {"file", "file"},           {"file/sub", "file"},     {"to-file/sub", "to-file"},
+        {"dangling/x", "dangling"}, {"to-host/x", "to-host"}, {"loop/x", "loop"},
+    };
+    char hostpath[PATH_MAX];
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat sb;
+    int rootfd;
+
+    make_tree();
+    CHECK(getcwd(hostpath, sizeof(hostpath) - 16) != NULL);
+    strcat(hostpath, "/host-made");
+    CHECK(symlink(hostpath, "root/to-host") == 0);
+    CHECK(symlink("/var/made", "root/dangling") == 0);
+    CHECK(spew("root/file", "f") == 0);
+    CHECK(symlink("file", "root/to-file") == 0);
+    CHECK(symlink("loop", "root/loop") == 0);
+    rootfd = open_root();
+    chrun_fs_force_walk(walk);
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "a/b/c", 0755, 0, &err), 0);
+    CHECK(stat("root/a/b/c", &sb) == 0 && S_ISDIR(sb.st_mode));
+    CHECK_INT_EQ(sb.st_mode & 07777, 0755); /* not the umask's 0700 */
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "a/b/c", 0755, 0, &err), 0);
+    /* through symlinks to directories, resolved in the root */
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "bin/new", 0755, 0, &err), 0);
+    CHECK(stat("root/usr/bin/new", &sb) == 0 && S_ISDIR(sb.st_mode));
+    /* ".." of abs -> /usr/bin is /usr, as the kernel resolves it */
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "/abs/../bin/new2", 0755, 0, &err), 0);
+    CHECK(stat("root/usr/bin/new2", &sb) == 0 && S_ISDIR(sb.st_mode));
+    /* an existing non-directory is an error naming it */
+    for (size_t j = 0; j < sizeof(bad) / sizeof(bad[0]); j++) {
+        chrun_err_clear(&err);
+        CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, bad[j][0], 0755, 0, &err), -1);
+        if (strstr(err.msg, bad[j][1]) == NULL)
+            fprintf(stderr, "# '%s': '%s' does not name '%s'\n", bad[j][0], err.msg, bad[j][1]);
+    }
+    CHECK(access("root/var", F_OK) < 0);
+    /* THROUGH_DANGLING: the target is made inside the root, never on the host */
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "dangling/x", 0755,
+                                          CHRUN_FS_MKDIR_THROUGH_DANGLING, &err),
+                 0);
+    CHECK(stat("root/var/made/x", &sb) == 0 && S_ISDIR(sb.st_mode));
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "to-host/x", 0755,
+                                          CHRUN_FS_MKDIR_THROUGH_DANGLING, &err),
+                 0);
+    CHECK(access(hostpath, F_OK) < 0);
+    CHECK(access("/var/made", F_OK) < 0);
+    chrun_err_clear(&err);
+    CHECK_INT_EQ(chrun_fs_mkdir_p_in_root(rootfd, "to-file/x", 0755,
+                                          CHRUN_FS_MKDIR_THROUGH_DANGLING, &err),
+                 -1);
+    CHECK(strstr(err.msg, "to-file") != NULL);
+    chrun_fs_force_walk(false);
+    close(rootfd);
+}
+
+static void test_mkdir_p_in_root(void)
+{
+    mode_t old_umask = umask(077);
+    CHECK(mkdir("openat2", 0755) == 0 && chdir("openat2") == 0);
+    mkdir_p_in_root_case(false);
+    CHECK(chdir(harness_dir) == 0);
+    CHECK(mkdir("walk", 0755) == 0 && chdir("walk") == 0);
+    mkdir_p_in_root_case(true);
+    CHECK(chdir(harness_dir) == 0);
+    umask(old_umask);
 }
 
 static void make_rm_tree(void)
@@ -487,6 +659,34 @@ static void test_mktemp_unique(void)
     close(dfd);
 }
 
+static void test_list_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char **names = NULL;
+    size_t n = 0;
+    int fd;
+    bool seen[3] = {false, false, false};
+    CHECK(mkdir("d", 0755) == 0);
+    CHECK(spew("d/a", "a") == 0);
+    CHECK(mkdir("d/b", 0755) == 0);
+    CHECK(symlink("/nowhere", "d/c") == 0);
+    fd = open("d", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_list_at(fd, &names, &n, &err), 0);
+    CHECK_INT_EQ(n, 3);
+    for (size_t i = 0; i < n; i++)
+        if (strlen(names[i]) == 1 && names[i][0] >= 'a' && names[i][0] <= 'c')
+            seen[names[i][0] - 'a'] = true;
+    CHECK(seen[0] && seen[1] && seen[2]);
+    chrun_fs_names_free(names, n);
+    close(fd);
+    /* an empty directory: no names, NULL array */
+    fd = open("d/b", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_list_at(fd, &names, &n, &err), 0);
+    CHECK_INT_EQ(n, 0);
+    chrun_fs_names_free(names, n);
+    close(fd);
+}
+
 static void test_exists_and_open_dir(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
@@ -519,10 +719,14 @@ int main(void)
     RUN_TEST(test_intermediate_not_dir);
     RUN_TEST(test_open_parent_in_root);
     RUN_TEST(test_mkdir_p_at);
+    RUN_TEST(test_beneath);
+    RUN_TEST(test_beneath_no_symlinks);
+    RUN_TEST(test_mkdir_p_in_root);
     RUN_TEST(test_rm_rf_at);
     RUN_TEST(test_rm_rf_at_unprivileged);
     RUN_TEST(test_write_atomic_at);
     RUN_TEST(test_mktemp_unique);
+    RUN_TEST(test_list_at);
     RUN_TEST(test_exists_and_open_dir);
     return harness_done();
 }

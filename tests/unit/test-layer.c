@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "chrun/fs.h"
 #include "chrun/layer.h"
 #include "harness.h"
 #include "tar-specs.h"
@@ -85,6 +86,122 @@ static void test_symlink_escape_refused(void)
     close(rootfd);
 }
 
+/* Apply LAYERS (NULL-terminated spec lists) in order onto a fresh root. */
+static int apply_layers(const char *const *const *layers, size_t n, struct chrun_err *err)
+{
+    int rootfd = open_root(), rc = 0;
+    struct chrun_layer_applier *a = chrun_layer_applier_new(rootfd, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "layer%zu.tar", i);
+        make_tar(name, layers[i]);
+        rc = apply(a, name, false, err);
+    }
+    if (rc == 0)
+        rc = chrun_layer_applier_finish(a, err);
+    chrun_layer_applier_free(a);
+    close(rootfd);
+    return rc;
+}
+
+/* SPEC "Bad input" (issue 7, umoci): a whiteout (plain or opaque) whose
+ * parent is not a directory reached without symlinks (a file, a symlink,
+ * absent) deletes nothing and follows nothing; test-export.c has the same
+ * case for the tree back-end. */
+static void umoci_whiteout_case(void)
+{
+    static const char *const *layers[] = {umoci_l1, umoci_l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat st;
+    CHECK_INT_EQ(apply_layers(layers, 2, &err), 0);
+    CHECK(lstat("root/r/d", &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(lstat("root/r/s", &st) == 0 && S_ISLNK(st.st_mode));
+    CHECK(access("root/t/keep", F_OK) == 0);
+    CHECK(access("root/r/gone", F_OK) != 0);
+    CHECK_INT_EQ(count_entries("root/r"), 2);
+}
+
+static void test_whiteout_under_non_directory_is_nothing(void)
+{
+    umoci_whiteout_case();
+}
+
+/* The same through the fallback walk, as on a kernel without openat2. */
+static void test_whiteout_under_non_directory_walk(void)
+{
+    chrun_fs_force_walk(true);
+    umoci_whiteout_case();
+    chrun_fs_force_walk(false);
+}
+
+static void test_symlink_escape_refused_walk(void)
+{
+    chrun_fs_force_walk(true);
+    test_symlink_escape_refused();
+    chrun_fs_force_walk(false);
+}
+
+/* Old copies differed: the applier failed (the target went with the
+ * directory it replaced), the exporter's model linked the freed file. One
+ * rule now: refused, by both back-ends (test-export.c has the tree's). */
+static void test_hardlink_into_replaced_path_refused(void)
+{
+    static const char *const l1[] = {"d:x", "f:x/y=Y", NULL};
+    static const char *const l2[] = {"h:x>x/y", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    CHECK_INT_EQ(apply_layers(layers, 2, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    CHECK(strstr(err.msg, "inside the entry it replaces") != NULL);
+    CHECK(access("root/x/y", F_OK) == 0); /* refused before anything was removed */
+}
+
+/* Old copies differed: a whiteout in a directory whose name is too long for
+ * the kernel (a component over NAME_MAX) failed the unpack, while export
+ * took it as nothing to delete. No such directory can exist: nothing. */
+static void test_whiteout_in_overlong_dir_is_nothing(void)
+{
+    char wh[400], *l2[] = {wh, NULL};
+    static const char *const l1[] = {"f:a=A", NULL};
+    const char *const *layers[] = {l1, (const char *const *) l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    snprintf(wh, sizeof(wh), "f:%0300d/.wh.a", 0);
+    CHECK_INT_EQ(apply_layers(layers, 2, &err), 0);
+    CHECK(access("root/a", F_OK) == 0);
+}
+
+/* Old copies differed: implicit parents took the caller's umask on disk
+ * but 0755 in the export. Now 0755 in both. */
+static void test_implicit_parents_are_0755(void)
+{
+    static const char *const l1[] = {"f:implicit/deep/y=y", NULL};
+    static const char *const *layers[] = {l1};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct stat st;
+    mode_t old = umask(077);
+    CHECK_INT_EQ(apply_layers(layers, 1, &err), 0);
+    umask(old);
+    CHECK(stat("root/implicit", &st) == 0 && (st.st_mode & 07777) == 0755);
+    CHECK(stat("root/implicit/deep", &st) == 0 && (st.st_mode & 07777) == 0755);
+}
+
+/* A chain of links up to the kernel's limit resolves, one more does not:
+ * the same bound for openat2, the walk and the exporter's model. */
+static void test_parent_symlink_chain_limit(void)
+{
+    static char specs[2][CHRUN_FS_MAX_HOPS + 3][32];
+    for (int extra = 0; extra < 2; extra++) {
+        int links = CHRUN_FS_MAX_HOPS + extra;
+        const char *l1[CHRUN_FS_MAX_HOPS + 4];
+        const char *const *layers[] = {l1};
+        struct chrun_err err = CHRUN_ERR_INIT;
+        chain_specs(links, specs[extra], l1);
+        CHECK(system("rm -rf root") == 0);
+        CHECK_INT_EQ(apply_layers(layers, 1, &err), extra ? -1 : 0);
+        CHECK_INT_EQ(access("root/d/x", F_OK), extra ? -1 : 0);
+    }
+}
+
 static void test_diff_id_mismatch(void)
 {
     static const char *const l[] = {"f:a=x", NULL};
@@ -120,6 +237,13 @@ int main(void)
     RUN_TEST(test_files_dirs_symlinks);
     RUN_TEST(test_dotdot_refused);
     RUN_TEST(test_symlink_escape_refused);
+    RUN_TEST(test_symlink_escape_refused_walk);
+    RUN_TEST(test_whiteout_under_non_directory_is_nothing);
+    RUN_TEST(test_whiteout_under_non_directory_walk);
+    RUN_TEST(test_hardlink_into_replaced_path_refused);
+    RUN_TEST(test_whiteout_in_overlong_dir_is_nothing);
+    RUN_TEST(test_implicit_parents_are_0755);
+    RUN_TEST(test_parent_symlink_chain_limit);
     RUN_TEST(test_diff_id_mismatch);
     RUN_TEST(test_unsupported_media_type);
     return harness_done();

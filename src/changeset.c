@@ -18,6 +18,7 @@
 
 #include "chrun/fs.h"
 #include "chrun/io.h"
+#include "archive-error.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -359,7 +360,7 @@ static la_ssize_t tar_write_cb(struct archive *a, void *data, const void *buf, s
     }
     if (archive_write_data(o->gz, buf, len) != (la_ssize_t) len) {
         if (!o->cb_failed)
-            chrun_err_set(&o->cb_err, CHRUN_E_SYS, "gzip: %s", archive_error_string(o->gz));
+            chrun_err_set(&o->cb_err, CHRUN_E_SYS, "gzip: %s", chrun_archive_text(o->gz));
         o->cb_failed = true;
         return -1;
     }
@@ -374,8 +375,7 @@ static int ar_fail(struct layer_out *o, struct archive *a, const char *what,
         *err = o->cb_err;
         return chrun_err_prefix(err, "%s", what);
     }
-    return chrun_err_set(err, CHRUN_E_SYS, "%s: %s", what,
-                         archive_error_string(a) ? archive_error_string(a) : "libarchive error");
+    return chrun_err_set(err, CHRUN_E_SYS, "%s: %s", what, chrun_archive_text(a));
 }
 
 static int out_open(struct layer_out *o, struct chrun_store *st, struct chrun_err *err)

@@ -18,6 +18,7 @@
 #include "chrun/layer.h"
 #include "chrun/log.h"
 #include "changeset-apply.h"
+#include "archive-error.h"
 #include "cleanup.h"
 #include "path-set.h"
 #include "util.h"
@@ -625,7 +626,7 @@ static int write_failed(struct exporter *x, const char *path, struct chrun_err *
     if (e > 0)
         return chrun_err_sys(err, e, "write tar entry '%s'", path);
     return chrun_err_set(err, CHRUN_E_SYS, "write tar entry '%s': %s", path,
-                         archive_error_string(x->out));
+                         chrun_archive_text(x->out));
 }
 
 static int write_header(struct exporter *x, struct archive_entry *e, const char *path,
@@ -633,7 +634,7 @@ static int write_header(struct exporter *x, struct archive_entry *e, const char 
 {
     int r = archive_write_header(x->out, e);
     if (r == ARCHIVE_WARN)
-        chrun_log_warn("'%s': %s", path, archive_error_string(x->out));
+        chrun_log_warn("'%s': %s", path, chrun_archive_text(x->out));
     else if (r != ARCHIVE_OK)
         return write_failed(x, path, err);
     return 0;
@@ -687,7 +688,7 @@ static int copy_data(struct exporter *x, struct archive *tar, const char *path, 
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN)
-            return chrun_err_set(err, CHRUN_E_INPUT, "'%s': %s", path, archive_error_string(tar));
+            return chrun_archive_error(err, tar, "'%s'", path);
         if (offset > size || (int64_t) len > size - offset)
             return chrun_err_set(err, CHRUN_E_INPUT, "'%s': data past its declared size", path);
         while (pos < offset) {
@@ -833,7 +834,7 @@ static int open_output(struct exporter *x, int out_fd, struct chrun_err *err)
         archive_write_set_bytes_in_last_block(x->out, 1) != ARCHIVE_OK ||
         archive_write_open(x->out, x, NULL, output_write, NULL) != ARCHIVE_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "export: tar writer: %s",
-                             archive_error_string(x->out));
+                             chrun_archive_text(x->out));
     return 0;
 }
 
@@ -1016,7 +1017,7 @@ static int walk_rootfs(struct exporter *x, const char *rootfs, struct chrun_err 
             ARCHIVE_OK ||
         archive_read_disk_open(disk, rootfs) != ARCHIVE_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "read '%s': %s", rootfs,
-                             archive_error_string(disk));
+                             chrun_archive_text(disk));
     for (;;) {
         const char *p;
         archive_entry_clear(e);
@@ -1025,9 +1026,9 @@ static int walk_rootfs(struct exporter *x, const char *rootfs, struct chrun_err 
             return 0;
         if (r < ARCHIVE_WARN)
             return chrun_err_set(err, CHRUN_E_SYS, "read '%s': %s", rootfs,
-                                 archive_error_string(disk));
+                                 chrun_archive_text(disk));
         if (r == ARCHIVE_WARN)
-            chrun_log_warn("%s", archive_error_string(disk));
+            chrun_log_warn("%s", chrun_archive_text(disk));
         archive_read_disk_descend(disk);
         p = archive_entry_pathname(e);
         if (p == NULL || strncmp(p, rootfs, prefix) != 0 || (p[prefix] != '/' && p[prefix]))

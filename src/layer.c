@@ -20,6 +20,7 @@
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "changeset-apply.h"
+#include "archive-error.h"
 #include "cleanup.h"
 #include "path-set.h"
 #include "util.h"
@@ -308,7 +309,7 @@ static int write_data(struct archive *tar, int fd, const char *path, struct chru
         if (r == ARCHIVE_EOF)
             return 0;
         if (r < ARCHIVE_WARN)
-            return chrun_err_set(err, CHRUN_E_INPUT, "'%s': %s", path, archive_error_string(tar));
+            return chrun_archive_error(err, tar, "'%s'", path);
         if (size == 0)
             continue;
         if (offset != pos) {
@@ -849,11 +850,10 @@ static int dispatch_entry(struct archive *tar, struct archive_entry *e, chrun_la
 
 bool chrun_layer_tar_warning_benign(struct archive *tar)
 {
-    const char *msg = archive_error_string(tar);
     /* libarchive 3.6: "Pathname can't be converted from UTF-8 to current
      * locale." (EILSEQ); the entry keeps the name's raw bytes */
-    return archive_errno(tar) == EILSEQ && msg != NULL &&
-           strstr(msg, "can't be converted") != NULL;
+    return archive_errno(tar) == EILSEQ &&
+           strstr(chrun_archive_text(tar), "can't be converted") != NULL;
 }
 
 /* SPEC "Bad input": a malformed PAX record (a length that runs past its
@@ -863,11 +863,10 @@ bool chrun_layer_tar_warning_benign(struct archive *tar)
 static int entry_damaged(struct archive *tar, struct archive_entry *e, struct chrun_err *err)
 {
     const char *name = archive_entry_pathname(e);
-    const char *msg = archive_error_string(tar);
     if (name == NULL)
         name = archive_entry_pathname_utf8(e);
     return chrun_err_set(err, CHRUN_E_INPUT, "entry '%s': damaged tar header: %s",
-                         name ? name : "", msg ? msg : "libarchive warning");
+                         name ? name : "", chrun_archive_text(tar));
 }
 
 /* Hand every entry of the tar stream to FN; then read the stream to its end
@@ -891,15 +890,14 @@ static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
         if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(tar))
             return entry_damaged(tar, e, err);
         if (r == ARCHIVE_WARN)
-            chrun_log_debug("layer %s: %s", s->desc->digest.str, archive_error_string(tar));
+            chrun_log_debug("layer %s: %s", s->desc->digest.str, chrun_archive_text(tar));
         else if (r != ARCHIVE_OK)
             break; /* ARCHIVE_RETRY (a damaged header), _FAILED, _FATAL */
         if (dispatch_entry(tar, e, fn, data, err) < 0)
             return -1;
     }
     if (r != ARCHIVE_EOF)
-        return chrun_err_set(err, CHRUN_E_INPUT, "corrupt tar stream: %s",
-                             archive_error_string(tar));
+        return chrun_archive_error(err, tar, "corrupt tar stream");
     /* SPEC "Bad input": libarchive stops at the end-of-archive blocks. */
     while ((r = (int) tar_read_cb(tar, s, &ignored)) > 0)
         ;

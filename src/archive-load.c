@@ -894,6 +894,9 @@ static int note_missing(struct loader *l, const struct chrun_digest *d, struct c
     if (p == NULL)
         return chrun_err_sys(err, ENOMEM, "load");
     l->missing = p;
+    p[l->missing_len] = '\0';
+    if (strstr(p, d->str) != NULL) /* checked twice per layer: listed once */
+        return 0;
     if (l->missing_len > 0)
         last_image = l->last_missing_image;
     if (last_image == l->cur_image)

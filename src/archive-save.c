@@ -458,83 +458,84 @@ int chrun_archive_save(struct chrun_store *st, const char *const *images, size_t
     return chrun_archive_save_opts(st, images, n, &opts, fd, NULL, err);
 }
 
+static void saver_release(struct saver *s)
+{
+    if (s->a != NULL)
+        archive_write_free(s->a);
+    json_decref(s->index_entries);
+    json_decref(s->docker_entries);
+    free(s->written);
+    free(s->saved);
+    free(s->buf);
+    chrun_walk_release(&s->walk);
+}
+
+/* Write the archive of IMAGES through S (set up); DOCKER: with manifest.json. */
+static int save_all(struct saver *s, const char *const *images, size_t n, bool docker, int fd,
+                    enum chrun_compression compress, struct chrun_err *err)
+{
+    static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+    json_auto_t *index = NULL;
+
+    if (add_filter(s, compress, err) < 0)
+        return -1;
+    if (archive_write_set_format_pax_restricted(s->a) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(s->a, 1) != ARCHIVE_OK ||
+        archive_write_open_fd(s->a, fd) != ARCHIVE_OK)
+        return write_fail(s, "open", err);
+    if (write_header(s, "blobs/", AE_IFDIR, 0, err) < 0 ||
+        write_header(s, "blobs/sha256/", AE_IFDIR, 0, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (save_image(s, images[i], docker, err) < 0)
+            return -1;
+    index = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", CHRUN_MT_OCI_INDEX,
+                      "manifests", s->index_entries);
+    if (index == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    /* a delta says so, and is no docker archive: its layers are elsewhere */
+    if (s->left_out > 0) {
+        docker = false;
+        if (json_object_set_new(index, "annotations",
+                                json_pack("{s:s}", CHRUN_ANNOTATION_DELTA, "true")) < 0)
+            return chrun_err_sys(err, ENOMEM, "save");
+    }
+    if (write_member(s, "oci-layout", layout, strlen(layout), err) < 0 ||
+        write_json_member(s, "index.json", index, err) < 0 ||
+        (docker && write_json_member(s, "manifest.json", s->docker_entries, err) < 0))
+        return -1;
+    if (archive_write_close(s->a) != ARCHIVE_OK)
+        return write_fail(s, "close", err);
+    if (s->left_out > 0)
+        chrun_log_info("delta archive: left out %zu layers (%llu bytes) the receiver has",
+                       s->left_out, (unsigned long long) s->left_out_bytes);
+    return 0;
+}
+
 int chrun_archive_save_opts(struct chrun_store *st, const char *const *images, size_t n,
                             const struct chrun_save_opts *opts, int fd, size_t *ret_left_out,
                             struct chrun_err *err)
 {
-    static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
     static const struct chrun_walk_ops ops = {save_read, save_visit, save_leave};
     static const struct chrun_save_opts defaults = CHRUN_SAVE_OPTS_INIT;
     struct saver s = {.st = st};
-    json_t *index = NULL;
-    bool docker;
-    int rc = -1;
+    int rc;
 
     if (opts == NULL)
         opts = &defaults;
-    docker = opts->format == CHRUN_ARCHIVE_DOCKER;
     s.have = opts->have;
     chrun_walk_init(&s.walk, &ops, &s, 0);
     s.buf = malloc(CHRUN_IO_BUFSZ);
     s.a = archive_write_new();
     s.index_entries = json_array();
     s.docker_entries = json_array();
-    if (s.buf == NULL || s.a == NULL || s.index_entries == NULL || s.docker_entries == NULL) {
-        chrun_err_sys(err, ENOMEM, "save");
-        goto out;
-    }
-    if (add_filter(&s, opts->compress, err) < 0)
-        goto out;
-    if (archive_write_set_format_pax_restricted(s.a) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(s.a, 1) != ARCHIVE_OK ||
-        archive_write_open_fd(s.a, fd) != ARCHIVE_OK) {
-        write_fail(&s, "open", err);
-        goto out;
-    }
-    if (write_header(&s, "blobs/", AE_IFDIR, 0, err) < 0 ||
-        write_header(&s, "blobs/sha256/", AE_IFDIR, 0, err) < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (save_image(&s, images[i], docker, err) < 0)
-            goto out;
-    index = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", CHRUN_MT_OCI_INDEX,
-                      "manifests", s.index_entries);
-    /* a delta says so, and is no docker archive: its layers are elsewhere */
-    if (index != NULL && s.left_out > 0) {
-        docker = false;
-        if (json_object_set_new(index, "annotations",
-                                json_pack("{s:s}", CHRUN_ANNOTATION_DELTA, "true")) < 0) {
-            json_decref(index);
-            index = NULL;
-        }
-    }
-    if (index == NULL) {
-        chrun_err_sys(err, ENOMEM, "save");
-        goto out;
-    }
-    if (write_member(&s, "oci-layout", layout, strlen(layout), err) < 0 ||
-        write_json_member(&s, "index.json", index, err) < 0 ||
-        (docker && write_json_member(&s, "manifest.json", s.docker_entries, err) < 0))
-        goto out;
-    if (archive_write_close(s.a) != ARCHIVE_OK) {
-        write_fail(&s, "close", err);
-        goto out;
-    }
-    if (s.left_out > 0)
-        chrun_log_info("delta archive: left out %zu layers (%llu bytes) the receiver has",
-                       s.left_out, (unsigned long long) s.left_out_bytes);
-    if (ret_left_out != NULL)
+    if (s.buf == NULL || s.a == NULL || s.index_entries == NULL || s.docker_entries == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "save");
+    else
+        rc = save_all(&s, images, n, opts->format == CHRUN_ARCHIVE_DOCKER, fd, opts->compress,
+                      err);
+    if (rc == 0 && ret_left_out != NULL)
         *ret_left_out = s.left_out;
-    rc = 0;
-out:
-    if (s.a != NULL)
-        archive_write_free(s.a);
-    json_decref(index);
-    json_decref(s.index_entries);
-    json_decref(s.docker_entries);
-    free(s.written);
-    free(s.saved);
-    free(s.buf);
-    chrun_walk_release(&s.walk);
+    saver_release(&s);
     return rc;
 }

@@ -141,4 +141,15 @@ test_expect_success 'chrun-save -i LIST: comments and blank lines ignored, same 
     test_one_error_line chrun-save err "empty.list.*names no image" && test ! -e x.tar
 '
 
+# A fix of the one walker: load's budget of 1024 manifests is per image, as
+# pull's is; it was per archive, so 1100 entries of one small image failed.
+test_expect_success 'an archive listing one image 1100 times loads (the budget is per image)' '
+    mkdir many && tar -xf "$FIXTURES/basic.oci.tar" -C many &&
+    jq -c "{schemaVersion: 2, manifests: [range(1100) as \$i | .manifests[0] | del(.annotations)]}" \
+        many/index.json >ix && mv ix many/index.json &&
+    (cd many && tar -cf ../many.tar oci-layout index.json blobs) &&
+    CHRUN_ROOT=$TRASH_DIRECTORY/many-store chrun-load many.tar >out &&
+    test_cmp basic out
+'
+
 test_done

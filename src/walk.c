@@ -191,6 +191,17 @@ static int walk_document(struct chrun_walk *w, struct chrun_walk_node *n, struct
     return rc < 0 ? -1 : 0;
 }
 
+/* SPEC "Bad input": manifests that fan out without end. Every document the
+ * walk goes into counts, repeats too, so that indexes sharing sub-indexes
+ * are bounded by what they list; entries a visitor skips do not. */
+static int count_document(struct chrun_walk *w, struct chrun_err *err)
+{
+    if ((w->flags & CHRUN_WALK_BOUNDED) && ++w->n_docs > CHRUN_WALK_DOCS_MAX)
+        return chrun_err_set(err, CHRUN_E_INPUT, "more than %d manifests and indexes",
+                             CHRUN_WALK_DOCS_MAX);
+    return 0;
+}
+
 static int walk_node(struct chrun_walk *w, struct chrun_walk_node *n, struct chrun_err *err)
 {
     const struct chrun_descriptor *d = n->desc;
@@ -203,11 +214,6 @@ static int walk_node(struct chrun_walk *w, struct chrun_walk_node *n, struct chr
         snprintf(key, sizeof(key), "%s %s", d->digest.str, d->media_type);
     else
         snprintf(key, sizeof(key), "%s", d->digest.str);
-    /* SPEC "Bad input": manifests that fan out without end; repeats count,
-     * so that indexes sharing sub-indexes are bounded by what they list. */
-    if (doc && (w->flags & CHRUN_WALK_BOUNDED) && ++w->n_docs > CHRUN_WALK_DOCS_MAX)
-        return chrun_err_set(err, CHRUN_E_INPUT, "more than %d manifests and indexes",
-                             CHRUN_WALK_DOCS_MAX);
     s = slot_find(w, key);
     if (s != NULL && s->size != d->size && s->size >= 0 && d->size >= 0)
         return chrun_err_set(err, CHRUN_E_INPUT,
@@ -220,7 +226,7 @@ static int walk_node(struct chrun_walk *w, struct chrun_walk_node *n, struct chr
                                                                               : "manifest",
                              n->parent ? n->parent->desc->digest.str : d->digest.str);
     if (s != NULL)
-        return 0;
+        return doc ? count_document(w, err) : 0;
     /* SPEC "Bad input": an index that nests without end. */
     if (doc && n->depth > CHRUN_WALK_DEPTH_MAX)
         return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested more than %d deep",
@@ -230,6 +236,8 @@ static int walk_node(struct chrun_walk *w, struct chrun_walk_node *n, struct chr
         return -1;
     /* the table may grow below: find the slot again by key afterwards */
     rc = w->ops->visit != NULL ? w->ops->visit(w->ctx, n, err) : CHRUN_WALK_CONTINUE;
+    if (rc == CHRUN_WALK_CONTINUE && doc && count_document(w, err) < 0)
+        return -1;
     if (rc == CHRUN_WALK_CONTINUE && doc)
         rc = walk_document(w, n, err);
     else if (rc == CHRUN_WALK_STOP)

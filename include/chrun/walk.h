@@ -14,9 +14,11 @@
  *   ("index D: nested more than N deep", D being its parent);
  * - a document that lists itself, directly or further down, fails (a loop);
  * - with CHRUN_WALK_BOUNDED (input from outside: an archive, a registry),
- *   at most CHRUN_WALK_DOCS_MAX document descriptors are met per root,
- *   repeats included (read once, but an index listing 40 indexes that each
- *   list the same 40 counts 1600); the store's own images are not bounded;
+ *   at most CHRUN_WALK_DOCS_MAX documents are gone into per root, repeats
+ *   included (each is read once, but an index listing 40 indexes that each
+ *   list the same 40 counts 1600) and entries a visitor skips not (a pull
+ *   of one platform of a large index); the store's own images are not
+ *   bounded;
  * - a document must parse as the media type it declares
  *   (chrun_manifest_parse);
  * - a blob listed twice with two sizes fails. */

@@ -21,7 +21,7 @@
  *   bounded;
  * - a document must parse as the media type it declares
  *   (chrun_manifest_parse);
- * - a blob listed twice with two sizes fails. */
+ * - with CHRUN_WALK_BOUNDED, a blob listed twice with two sizes fails. */
 #ifndef CHRUN_WALK_H
 #define CHRUN_WALK_H
 
@@ -89,7 +89,8 @@ struct chrun_walk_ops {
 };
 
 enum chrun_walk_flags {
-    CHRUN_WALK_BOUNDED = 1 << 0, /* apply CHRUN_WALK_DOCS_MAX */
+    /* input from outside: apply CHRUN_WALK_DOCS_MAX and refuse two sizes */
+    CHRUN_WALK_BOUNDED = 1 << 0,
 };
 
 /* One walk's state: the visited set and the document budget. Initialize

@@ -110,11 +110,6 @@ static bool is_document(enum chrun_walk_kind k)
     return k == CHRUN_WALK_INDEX || k == CHRUN_WALK_MANIFEST;
 }
 
-bool chrun_walk_seen(const struct chrun_walk *w, const struct chrun_digest *d)
-{
-    return slot_find(w, d->str) != NULL;
-}
-
 int chrun_walk_read_store(void *ctx, const struct chrun_walk_node *n, char **ret_buf,
                           size_t *ret_len, struct chrun_err *err)
 {

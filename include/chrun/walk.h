@@ -36,8 +36,8 @@
 /* Deepest document: a root is at depth 0, an image manifest under four
  * nested indexes at depth 4. */
 #define CHRUN_WALK_DEPTH_MAX CHRUN_MANIFEST_MAX_DEPTH
-/* Document descriptors one walk may meet, repeats included (an
- * --all-platforms index is bounded too). */
+/* Documents a CHRUN_WALK_BOUNDED walk may go into per root, repeats
+ * included (an --all-platforms index is bounded too). */
 #define CHRUN_WALK_DOCS_MAX 1024
 
 enum chrun_walk_kind {
@@ -116,9 +116,6 @@ void chrun_walk_release(struct chrun_walk *w);
  * CHRUN_E_INPUT. */
 int chrun_walk_from(struct chrun_walk *w, const struct chrun_descriptor *root,
                     struct chrun_err *err);
-
-/* True if this walk visited blob D (any kind) already. */
-bool chrun_walk_seen(const struct chrun_walk *w, const struct chrun_digest *d);
 
 /* A reader over the store: CTX is a struct chrun_store *. Documents absent
  * from the store below the root are CHRUN_WALK_ABSENT (a pull keeps one

@@ -49,6 +49,16 @@ test_expect_success 'a reference that fails is named; the others complete; exit 
     LC_ALL=C sort expect2 >e && test_cmp e imgs
 '
 
+test_expect_success 'a corrupt layer fails its image only: named, nothing of it published' '
+    fixture_push_corrupt_layer "$REGISTRY/corrupt:1" >layer &&
+    test_expect_code 1 env CHRUN_ROOT="$TRASH_DIRECTORY/s3" \
+        chrun-pull -q "$REGISTRY/three:1" "$REGISTRY/corrupt:1" "$REGISTRY/one:1" >out 2>err &&
+    test_one_error_line chrun-pull err "$REGISTRY/corrupt:1.*blob $(cat layer): digest mismatch" &&
+    fixture_digest full >expect3 && fixture_digest basic >>expect3 && test_cmp expect3 out &&
+    test ! -e "$TRASH_DIRECTORY/s3/blobs/sha256/$(sed "s/^sha256://" layer)" &&
+    CHRUN_ROOT=$TRASH_DIRECTORY/s3 store_fsck
+'
+
 test_expect_success 'bad lists: operand and -i together, an empty list, an unreadable file' '
     test_expect_code 2 chrun-pull -i list "$REGISTRY/one:1" 2>err &&
     printf "# only comments\n\n" >empty.list &&

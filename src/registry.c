@@ -54,6 +54,7 @@ struct plan {
     size_t n_blobs, cap_blobs;
     bool have_result;
     struct chrun_descriptor result; /* what REF names in index.json */
+    struct pull_share *share;       /* several images at once, or NULL */
 };
 
 static void plan_release(struct plan *p)
@@ -100,6 +101,20 @@ static void share_give_slot(struct pull_share *sh)
         return;
     pthread_mutex_lock(&sh->mu);
     sh->free_slots++;
+    pthread_cond_broadcast(&sh->cv); /* a manifest fetch may wait for it */
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Wait for a connection, for a manifest request. Callers hold none while
+ * waiting, and download loops never wait for manifests: no deadlock. */
+static void share_wait_slot(struct pull_share *sh)
+{
+    if (sh == NULL)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    while (sh->free_slots == 0)
+        pthread_cond_wait(&sh->cv, &sh->mu);
+    sh->free_slots--;
     pthread_mutex_unlock(&sh->mu);
 }
 
@@ -337,6 +352,7 @@ static int get_document(struct registry_client *c, struct plan *p, const char *r
     struct fetched f;
     char label[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 8];
     bool pinned = d != NULL && d->digest.str[0] != '\0';
+    int rc;
 
     ret_type[0] = '\0';
     if (pinned && chrun_store_has_blob(c->st, &d->digest)) {
@@ -362,8 +378,11 @@ static int get_document(struct registry_client *c, struct plan *p, const char *r
     } else {
         snprintf(label, sizeof(label), "%s", c->display);
     }
-    if (fetch_manifest(c, reference, label, pinned ? &d->digest : NULL, pinned ? d->size : -1,
-                       &f, err) < 0)
+    share_wait_slot(p->share);
+    rc = fetch_manifest(c, reference, label, pinned ? &d->digest : NULL, pinned ? d->size : -1, &f,
+                        err);
+    share_give_slot(p->share);
+    if (rc < 0)
         return -1;
     *ret_digest = f.digest;
     snprintf(ret_type, CHRUN_MEDIA_TYPE_MAX, "%s", f.media_type);
@@ -1061,7 +1080,7 @@ static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
                      const struct chrun_pull_opts *opts, struct pull_share *share,
                      struct chrun_digest *ret_digest, struct chrun_err *err)
 {
-    struct plan p = {0};
+    struct plan p = {.share = share};
     struct chrun_descriptor pin;
     int rc;
 

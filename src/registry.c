@@ -220,15 +220,7 @@ static int plan_add_blob(struct plan *p, struct registry_client *c,
                          const struct chrun_descriptor *d,
                          struct chrun_err *err)
 {
-    for (size_t i = 0; i < p->n_blobs; i++)
-        if (streq(p->blobs[i].digest.str, d->digest.str)) {
-            if (p->blobs[i].size != d->size)
-                return chrun_err_set(err, CHRUN_E_INPUT,
-                                     "blob %s is listed with two sizes (%" PRId64 " and %" PRId64
-                                     ")",
-                                     d->digest.str, p->blobs[i].size, d->size);
-            return 0;
-        }
+    /* the walk visits each blob once and refuses one listed with two sizes */
     if (chrun_store_has_blob(c->st, &d->digest)) {
         if (c->progress != NULL) {
             int bar = chrun_progress_add(c->progress, chrun_digest_hex(&d->digest), 0);

@@ -125,6 +125,8 @@ test_expect_success '--compress gzip and zstd: one compressed stream that chrun-
     zstd -qdc app.tar.zst | cmp - full2.tar &&
     CHRUN_ROOT=$TRASH_DIRECTORY/gz chrun-load app.tar.gz >out && test_cmp app-2 out &&
     CHRUN_ROOT=$TRASH_DIRECTORY/zst chrun-load app.tar.zst >out && test_cmp app-2 out &&
+    chrun-save --have app.tar.zst -o d3.tar app:2 && blobs_of d3.tar >m3 &&
+    test "$(wc -l <m3)" -eq 2 && grep -x "$(cat app-2)" m3 &&
     chrun-save --compress zstd --have inv.json -o d.tar.zst app:2 &&
     CHRUN_ROOT=$RECV chrun-load d.tar.zst >out && test_cmp app-2 out &&
     test_expect_code 2 chrun-save --compress lz4 -o x app:2 2>err &&

@@ -34,6 +34,7 @@
 #include "chrun/layer.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
+#include "chrun/walk.h"
 #include "chrun/ref.h"
 #include "cleanup.h"
 #include "util.h"
@@ -42,10 +43,6 @@
 #define STAGE_NEW_PREFIX "load."
 #define MAGIC_LEN 4
 #define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
-/* Manifest and index descriptors one load visits at most (repeats included),
- * as the registry client's cap: indexes that share sub-indexes cannot make
- * the walk exponential. */
-#define MANIFESTS_MAX 1024
 
 struct member {
     char *name;    /* normalized path inside the archive; "" for generated blobs */
@@ -53,7 +50,6 @@ struct member {
     bool hardlink;
     bool staged;   /* content is in the staging directory as "m<index>" */
     bool keep;     /* needed by an image: goes to blobs/ at commit */
-    char *resolved_as; /* media type it was checked as a manifest or index, or NULL */
     struct chrun_digest digest;
     uint64_t size;
     unsigned char magic[MAGIC_LEN];
@@ -101,10 +97,16 @@ struct loader {
     struct pending_tag *tags;
     size_t n_tags;
     struct chrun_archive_result *result;
-    unsigned n_visited; /* manifest and index descriptors walked */
     struct chrun_attachment *atts; /* recorded after the tags (attach.h) */
     size_t n_atts;
     const struct chrun_cosign_opts *verify; /* --verify-key, or NULL */
+    struct chrun_walk walk; /* over every image of the archive: shared trees once */
+    const struct doc *root_doc; /* skopeo dir: the root manifest, not a blob member */
+    bool delta;            /* index.json says CHRUN_ANNOTATION_DELTA */
+    char *missing;         /* delta: "image: digest, ..." lines in neither archive nor store */
+    size_t missing_len;
+    const char *cur_image; /* the index.json entry being checked, for missing */
+    const char *last_missing_image;
 };
 
 void chrun_archive_result_release(struct chrun_archive_result *r)
@@ -945,6 +947,53 @@ static bool is_image_config_type(const char *mt)
     return chrun_image_is_config_type(mt);
 }
 
+/* Record that the image being checked needs blob D, which neither the
+ * archive nor the store has: "; IMAGE: D1, D2" */
+static int note_missing(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
+{
+    size_t add = strlen(l->cur_image) + CHRUN_DIGEST_STR_MAX + 8;
+    char *p = realloc(l->missing, l->missing_len + add);
+    const char *last_image = NULL;
+    int n;
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "load");
+    l->missing = p;
+    p[l->missing_len] = '\0';
+    if (strstr(p, d->str) != NULL) /* checked twice per layer: listed once */
+        return 0;
+    if (l->missing_len > 0)
+        last_image = l->last_missing_image;
+    if (last_image == l->cur_image)
+        n = snprintf(p + l->missing_len, add, ", %s", d->str);
+    else
+        n = snprintf(p + l->missing_len, add, "%s%s: %s", l->missing_len ? "; " : "",
+                     l->cur_image, d->str);
+    l->missing_len += (size_t) n;
+    l->last_missing_image = l->cur_image;
+    return 0;
+}
+
+/* A layer of a delta archive may be absent when the store has it; one the
+ * store lacks too is recorded in l->missing (reported before anything is
+ * published). *RET is NULL then. */
+static int lookup_layer(struct loader *l, const struct chrun_descriptor *d, struct member **ret,
+                        struct chrun_err *err)
+{
+    char path[32 + CHRUN_DIGEST_HEX_LEN];
+    struct chrun_err absent = CHRUN_ERR_INIT;
+    struct member *m;
+
+    *ret = NULL;
+    snprintf(path, sizeof(path), "%s%s", l->blob_dir, chrun_digest_hex(&d->digest));
+    if (l->delta && lookup(l, path, &m, &absent) < 0 &&
+        (absent.code == CHRUN_E_NOTFOUND || absent.errnum == ENOENT)) {
+        if (chrun_store_has_blob(l->st, &d->digest))
+            return 0;
+        return note_missing(l, &d->digest, err);
+    }
+    return lookup_blob(l, &d->digest, d->size, ret, err);
+}
+
 static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *mf,
                                 struct chrun_err *err)
 {
@@ -957,11 +1006,12 @@ static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *m
         return chrun_err_prefix(err, "config");
     for (size_t i = 0; i < mf->n_layers; i++) {
         enum chrun_compression want;
-        if (lookup_blob(l, &mf->layers[i].digest, mf->layers[i].size, &m, err) < 0)
+        if (lookup_layer(l, &mf->layers[i], &m, err) < 0)
             return chrun_err_prefix(err, "layer %zu", i + 1);
         /* A layer whose bytes are not what its media type says would only
          * fail later, in unpack, after the image was named. */
-        if (chrun_manifest_layer_compression(mf->layers[i].media_type, &want, err) == 0 &&
+        if (m != NULL &&
+            chrun_manifest_layer_compression(mf->layers[i].media_type, &want, err) == 0 &&
             want != CHRUN_COMPRESSION_NONE && member_compression(m) != want)
             return chrun_err_set(err, CHRUN_E_INPUT,
                                  "layer %zu: %s is not compressed as its media type '%s' says",
@@ -980,8 +1030,9 @@ static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *m
                              mf->config.digest.str, cfg.n_diff_ids, mf->n_layers);
     }
     for (size_t i = 0; i < mf->n_layers; i++) {
-        if (lookup_blob(l, &mf->layers[i].digest, mf->layers[i].size, &m, err) < 0 ||
-            check_diff_id(l, m, &cfg.diff_ids[i], false, err) < 0) {
+        /* a layer from the store was checked when it arrived there */
+        if (lookup_layer(l, &mf->layers[i], &m, err) < 0 ||
+            (m != NULL && check_diff_id(l, m, &cfg.diff_ids[i], false, err) < 0)) {
             chrun_image_config_release(&cfg);
             return chrun_err_prefix(err, "layer %zu", i + 1);
         }
@@ -990,57 +1041,43 @@ static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *m
     return 0;
 }
 
-static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, int depth,
-                            struct chrun_err *err);
-
-/* Check the manifest or index in BUF (the blob D) and everything it names. */
-static int resolve_oci_doc(struct loader *l, const char *buf, size_t len,
-                           const struct chrun_descriptor *d, int depth, struct chrun_err *err)
+/* The walk of a load: documents come from the staging directory; every
+ * blob an image names must be in the archive, of its declared size. */
+static int load_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf, size_t *ret_len,
+                     struct chrun_err *err)
 {
-    struct chrun_manifest mf;
-    int rc = 0;
-
-    if (chrun_manifest_parse(&mf, buf, len, d->media_type, err) < 0)
-        return chrun_err_prefix(err, "manifest %s", d->digest.str);
-    if (mf.is_index) {
-        for (size_t i = 0; i < mf.n_manifests && rc == 0; i++)
-            rc = resolve_oci_desc(l, &mf.manifests[i], depth + 1, err);
-    } else {
-        rc = resolve_oci_manifest(l, &mf, err);
-    }
-    chrun_manifest_release(&mf);
-    if (rc < 0)
-        return chrun_err_prefix(err, "manifest %s", d->digest.str);
-    return 0;
-}
-
-static int resolve_oci_desc(struct loader *l, const struct chrun_descriptor *d, int depth,
-                            struct chrun_err *err)
-{
-    cleanup_free char *buf = NULL;
+    struct loader *l = ctx;
     struct member *m;
-    size_t len;
-
-    if (++l->n_visited > MANIFESTS_MAX)
-        return chrun_err_set(err, CHRUN_E_INPUT, "more than %d manifests and indexes",
-                             MANIFESTS_MAX);
-    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
-        return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
-                             CHRUN_MANIFEST_MAX_DEPTH);
-    if (lookup_blob(l, &d->digest, d->size, &m, err) < 0)
-        return -1;
-    /* Checked already, with everything it names, as this same media type. */
-    if (m->resolved_as != NULL && streq(m->resolved_as, d->media_type))
+    if (n->parent == NULL && l->root_doc != NULL) {
+        *ret_buf = malloc(l->root_doc->len ? l->root_doc->len : 1);
+        if (*ret_buf == NULL)
+            return chrun_err_sys(err, ENOMEM, "load");
+        memcpy(*ret_buf, l->root_doc->buf, l->root_doc->len);
+        *ret_len = l->root_doc->len;
         return 0;
-    if (read_staged(l, m, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0 ||
-        resolve_oci_doc(l, buf, len, d, depth, err) < 0)
+    }
+    if (lookup_blob(l, &n->desc->digest, n->desc->size, &m, err) < 0)
         return -1;
-    free(m->resolved_as);
-    m->resolved_as = strdup(d->media_type);
-    if (m->resolved_as == NULL)
-        return chrun_err_sys(err, ENOMEM, "manifest %s", d->digest.str);
+    return read_staged(l, m, CHRUN_MANIFEST_MAX, ret_buf, ret_len, err);
+}
+
+static int load_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct loader *l = ctx;
+    struct member *m;
+    if (n->kind != CHRUN_WALK_OTHER)
+        return CHRUN_WALK_CONTINUE; /* documents: read; a manifest's blobs: on leave */
+    return lookup_blob(l, &n->desc->digest, n->desc->size, &m, err);
+}
+
+static int load_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    if (!n->m->is_index && resolve_oci_manifest(ctx, n->m, err) < 0)
+        return chrun_err_prefix(err, "manifest %s", n->desc->digest.str);
     return 0;
 }
+
+static const struct chrun_walk_ops load_walk_ops = {load_read, load_visit, load_leave};
 
 /* A ref.name that is only a tag ("latest", "1.0", "v2": what umoci and skopeo
  * write when given a tag) names no repository. */
@@ -1134,6 +1171,7 @@ static int commit_attachments(struct loader *l, struct chrun_err *err)
 
 static int resolve_oci(struct loader *l, struct chrun_err *err)
 {
+    const char *delta;
     struct chrun_manifest idx;
     cleanup_json json_t *layout = NULL;
     json_t *entries;
@@ -1157,11 +1195,15 @@ static int resolve_oci(struct loader *l, struct chrun_err *err)
         return chrun_err_set(err, CHRUN_E_INPUT, "index.json: not an image index");
     }
     entries = json_object_get(idx.json, "manifests");
+    delta = json_string_value(
+        json_object_get(json_object_get(idx.json, "annotations"), CHRUN_ANNOTATION_DELTA));
+    l->delta = delta != NULL && streq(delta, "true");
     for (size_t i = 0; i < idx.n_manifests && rc == 0; i++) {
         const struct chrun_descriptor *d = &idx.manifests[i];
         const char *name = NULL;
         if (chrun_attach_entry_is_attachment(json_array_get(entries, i))) {
-            rc = resolve_oci_desc(l, d, 0, err);
+            l->cur_image = d->digest.str;
+            rc = chrun_walk_from(&l->walk, d, err);
             if (rc == 0)
                 rc = add_attachment(l, json_array_get(entries, i), err);
             if (rc < 0)
@@ -1169,7 +1211,8 @@ static int resolve_oci(struct loader *l, struct chrun_err *err)
             continue;
         }
         name = entry_name(json_array_get(entries, i));
-        rc = resolve_oci_desc(l, d, 0, err);
+        l->cur_image = name != NULL ? name : d->digest.str;
+        rc = chrun_walk_from(&l->walk, d, err);
         if (rc == 0 && name != NULL)
             rc = add_tag(l, name, d->media_type, &d->digest, d->size, err);
         if (rc == 0)
@@ -1179,6 +1222,11 @@ static int resolve_oci(struct loader *l, struct chrun_err *err)
     }
     if (rc == 0 && idx.n_manifests == 0)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "index.json lists no images");
+    /* SPEC chrun-load: a delta loads only if every blob is somewhere */
+    if (rc == 0 && l->missing != NULL)
+        rc = chrun_err_set(err, CHRUN_E_NOTFOUND,
+                           "delta archive: blobs in neither the archive nor the store: %.900s",
+                           l->missing);
     chrun_manifest_release(&idx);
     return rc;
 }
@@ -1315,7 +1363,8 @@ static int resolve_skopeo_dir(struct loader *l, json_t *doc, struct chrun_err *e
     snprintf(d.media_type, sizeof(d.media_type), "%s", mt ? mt : CHRUN_MT_OCI_MANIFEST);
     d.digest = m->digest;
     d.size = (int64_t) m->size;
-    if (resolve_oci_doc(l, l->manifest.buf, l->manifest.len, &d, 0, err) < 0)
+    l->root_doc = &l->manifest;
+    if (chrun_walk_from(&l->walk, &d, err) < 0)
         return chrun_err_prefix(err, "manifest.json");
     return add_result(l, &d.digest, err);
 }
@@ -1391,7 +1440,6 @@ static void loader_release(struct loader *l)
     for (size_t i = 0; i < l->n_members; i++) {
         free(l->members[i].name);
         free(l->members[i].link);
-        free(l->members[i].resolved_as);
     }
     free(l->members);
     free(l->index.buf);
@@ -1401,6 +1449,8 @@ static void loader_release(struct loader *l)
     free(l->buf);
     free(l->tags);
     free(l->atts);
+    free(l->missing);
+    chrun_walk_release(&l->walk);
 }
 
 static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
@@ -1415,6 +1465,7 @@ static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
     int rc = -1;
 
     memset(ret, 0, sizeof(*ret));
+    chrun_walk_init(&l.walk, &load_walk_ops, &l, CHRUN_WALK_BOUNDED);
     if (chrun_archive_clean_stale(st, &stale_err) < 0)
         chrun_log_warn("%s", stale_err.msg);
     l.buf = malloc(CHRUN_IO_BUFSZ);

@@ -19,6 +19,7 @@
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
+#include "chrun/walk.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -42,6 +43,10 @@ struct saver {
     size_t n_saved;
     json_t *docker_entries; /* manifest.json */
     bool attachments;       /* signatures and the like travel with their image */
+    struct chrun_walk walk;  /* one walk over all images: shared blobs once */
+    const struct chrun_inventory *have; /* layers the receiver has, or NULL */
+    size_t left_out;
+    uint64_t left_out_bytes;
 };
 
 static int write_fail(struct saver *s, const char *what, struct chrun_err *err)
@@ -174,16 +179,23 @@ static const char *oci_layer_type(const char *mt)
     return mt;
 }
 
-/* The manifest M (blob D) with OCI media types, as `skopeo copy --format oci`
- * converts: a docker schema2 manifest gets a new document (new digest); an
- * OCI one is kept byte for byte. *ret_text is owned by the caller. */
-static int oci_manifest_text(struct saver *s, const struct chrun_manifest *m,
+/* The manifest M (bytes BUF, LEN; blob D) with OCI media types, as `skopeo
+ * copy --format oci` converts: a docker schema2 manifest gets a new document
+ * (new digest); an OCI one is kept byte for byte. *ret_text is owned by the
+ * caller. */
+static int oci_manifest_text(const struct chrun_manifest *m, const char *buf, size_t len,
                              const struct chrun_digest *d, char **ret_text, size_t *ret_len,
                              struct chrun_err *err)
 {
     json_t *layers, *doc;
-    if (!streq(m->media_type, CHRUN_MT_DOCKER_MANIFEST))
-        return chrun_store_read_blob(s->st, d, CHRUN_MANIFEST_MAX, ret_text, ret_len, err);
+    if (!streq(m->media_type, CHRUN_MT_DOCKER_MANIFEST)) {
+        *ret_text = malloc(len ? len : 1);
+        if (*ret_text == NULL)
+            return chrun_err_sys(err, ENOMEM, "save manifest %s", d->str);
+        memcpy(*ret_text, buf, len);
+        *ret_len = len;
+        return 0;
+    }
     layers = json_array();
     for (size_t i = 0; layers && i < m->n_layers; i++)
         json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",
@@ -214,26 +226,45 @@ static int write_document(struct saver *s, const char *media_type, const char *t
     return write_blob_bytes(s, &ret->digest, text, len, err);
 }
 
-/* Write the image manifest M (blob MD) with its config and layers; RET gets
- * the descriptor the layout refers to (OCI media type, converted digest). */
-static int save_manifest(struct saver *s, const struct chrun_manifest *m,
-                         const struct chrun_digest *md, struct chrun_descriptor *ret,
-                         struct chrun_err *err)
-{
-    cleanup_free char *text = NULL;
-    size_t len;
+/* The walk of a save: blobs as they come; a manifest or index after its
+ * children, since an index may change when a child is converted. */
 
-    if (oci_manifest_text(s, m, md, &text, &len, err) < 0 ||
-        write_blob(s, &m->config.digest, m->config.size, err) < 0)
-        return -1;
-    for (size_t i = 0; i < m->n_layers; i++)
-        if (write_blob(s, &m->layers[i].digest, m->layers[i].size, err) < 0)
-            return -1;
-    return write_document(s, CHRUN_MT_OCI_MANIFEST, text, len, ret, err);
+static bool tree_saved(const struct saver *s, const struct chrun_digest *d,
+                       struct chrun_descriptor *ret)
+{
+    for (size_t i = 0; i < s->n_saved; i++)
+        if (streq(s->saved[i].from.str, d->str)) {
+            *ret = s->saved[i].to;
+            return true;
+        }
+    return false;
 }
 
-static int save_tree(struct saver *s, const struct chrun_descriptor *d, int depth,
-                     struct chrun_descriptor *ret, struct chrun_err *err);
+static int remember_tree(struct saver *s, const struct chrun_descriptor *d,
+                         const struct chrun_descriptor *to, struct chrun_err *err)
+{
+    struct saved_tree *p = realloc(s->saved, (s->n_saved + 1) * sizeof(*p));
+    if (p == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    s->saved = p;
+    s->saved[s->n_saved].from = d->digest;
+    s->saved[s->n_saved++].to = *to;
+    return 0;
+}
+
+/* Write the image manifest of node N (its config and layers are written);
+ * RET gets the descriptor the layout refers to (OCI media type, converted
+ * digest). */
+static int save_manifest(struct saver *s, const struct chrun_walk_node *n,
+                         struct chrun_descriptor *ret, struct chrun_err *err)
+{
+    cleanup_free char *text = NULL;
+    size_t len = 0;
+
+    if (oci_manifest_text(n->m, n->buf, n->len, &n->desc->digest, &text, &len, err) < 0)
+        return -1;
+    return write_document(s, CHRUN_MT_OCI_MANIFEST, text, len, ret, err);
+}
 
 /* The index entry ORIG (a JSON object, platform and annotations kept)
  * pointing at NEW instead. Returns a new reference or NULL. */
@@ -267,94 +298,72 @@ static int write_new_index(struct saver *s, const struct chrun_manifest *idx, js
     return write_document(s, CHRUN_MT_OCI_INDEX, text, strlen(text), ret, err);
 }
 
-/* Write index D and everything it lists, every platform. An OCI index whose
+/* Write index node N, whose children are written. An OCI index whose
  * entries are all kept as they are is written byte for byte (same digest);
  * one that lists converted docker manifests, or a docker manifest list,
  * becomes a new OCI index, as `skopeo copy --all --format oci` does. */
-static int save_index(struct saver *s, const struct chrun_descriptor *d, int depth,
+static int save_index(struct saver *s, const struct chrun_walk_node *n,
                       struct chrun_descriptor *ret, struct chrun_err *err)
 {
-    struct chrun_manifest idx;
+    const struct chrun_manifest *idx = n->m;
     json_auto_t *entries = json_array();
-    json_t *orig = NULL;
-    bool changed;
-    int rc = -1;
+    json_t *orig = json_object_get(idx->json, "manifests");
+    bool changed = !streq(idx->media_type, CHRUN_MT_OCI_INDEX);
 
     if (entries == NULL)
         return chrun_err_sys(err, ENOMEM, "save");
-    if (chrun_manifest_load(&idx, s->st, &d->digest, d->media_type, err) < 0)
-        return chrun_err_prefix(err, "index %s", d->digest.str);
-    orig = json_object_get(idx.json, "manifests");
-    changed = !streq(idx.media_type, CHRUN_MT_OCI_INDEX);
-    for (size_t i = 0; i < idx.n_manifests; i++) {
-        const struct chrun_descriptor *c = &idx.manifests[i];
-        struct chrun_descriptor nc;
-        if (save_tree(s, c, depth + 1, &nc, err) < 0) {
-            chrun_err_prefix(err, "index %s", d->digest.str);
-            goto out;
-        }
+    for (size_t i = 0; i < idx->n_manifests; i++) {
+        const struct chrun_descriptor *c = &idx->manifests[i];
+        struct chrun_descriptor nc = *c;
+        if (chrun_walk_kind_of(c->media_type) != CHRUN_WALK_OTHER &&
+            !tree_saved(s, &c->digest, &nc))
+            return chrun_err_set(err, CHRUN_E_NOTFOUND, "index %s: manifest %s was not saved",
+                                 n->desc->digest.str, c->digest.str);
         changed |= !streq(nc.digest.str, c->digest.str) || !streq(nc.media_type, c->media_type);
-        if (json_array_append_new(entries, index_entry_for(json_array_get(orig, i), &nc)) < 0) {
-            chrun_err_sys(err, ENOMEM, "save");
-            goto out;
+        if (json_array_append_new(entries, index_entry_for(json_array_get(orig, i), &nc)) < 0)
+            return chrun_err_sys(err, ENOMEM, "save");
+    }
+    if (changed)
+        return write_new_index(s, idx, entries, ret, err);
+    *ret = *n->desc;
+    snprintf(ret->media_type, sizeof(ret->media_type), "%s", idx->media_type);
+    return write_blob_bytes(s, &n->desc->digest, n->buf, n->len, err);
+}
+
+static int save_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf, size_t *ret_len,
+                     struct chrun_err *err)
+{
+    struct saver *s = ctx;
+    return chrun_store_read_blob(s->st, &n->desc->digest, CHRUN_MANIFEST_MAX, ret_buf, ret_len,
+                                 err);
+}
+
+static int save_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct saver *s = ctx;
+    switch (n->kind) {
+    case CHRUN_WALK_LAYER:
+        if (s->have != NULL && chrun_inventory_has(s->have, &n->desc->digest)) {
+            s->left_out++;
+            s->left_out_bytes += n->desc->size > 0 ? (uint64_t) n->desc->size : 0;
+            return 0; /* a delta: the receiver has it */
         }
+        return write_blob(s, &n->desc->digest, n->desc->size, err);
+    case CHRUN_WALK_CONFIG:
+    case CHRUN_WALK_OTHER: return write_blob(s, &n->desc->digest, n->desc->size, err);
+    default: return CHRUN_WALK_CONTINUE;
     }
-    if (changed) {
-        rc = write_new_index(s, &idx, entries, ret, err);
-    } else {
-        *ret = *d;
-        snprintf(ret->media_type, sizeof(ret->media_type), "%s", idx.media_type);
-        rc = write_blob(s, &d->digest, d->size, err);
-    }
-out:
-    chrun_manifest_release(&idx);
-    return rc;
 }
 
-static bool tree_saved(const struct saver *s, const struct chrun_descriptor *d,
-                       struct chrun_descriptor *ret)
+static int save_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
 {
-    for (size_t i = 0; i < s->n_saved; i++)
-        if (streq(s->saved[i].from.str, d->digest.str)) {
-            *ret = s->saved[i].to;
-            return true;
-        }
-    return false;
-}
-
-static int remember_tree(struct saver *s, const struct chrun_descriptor *d,
-                         const struct chrun_descriptor *to, struct chrun_err *err)
-{
-    struct saved_tree *p = realloc(s->saved, (s->n_saved + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "save");
-    s->saved = p;
-    s->saved[s->n_saved].from = d->digest;
-    s->saved[s->n_saved++].to = *to;
-    return 0;
-}
-
-/* Write the manifest or index D with everything it refers to, once. */
-static int save_tree(struct saver *s, const struct chrun_descriptor *d, int depth,
-                     struct chrun_descriptor *ret, struct chrun_err *err)
-{
-    struct chrun_manifest m;
-    int rc;
-
-    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
-        return chrun_err_set(err, CHRUN_E_INPUT, "indexes nested deeper than %d",
-                             CHRUN_MANIFEST_MAX_DEPTH);
-    if (tree_saved(s, d, ret))
-        return 0;
-    if (chrun_manifest_type_is_index(d->media_type)) {
-        rc = save_index(s, d, depth, ret, err);
-    } else if (chrun_manifest_load(&m, s->st, &d->digest, d->media_type, err) < 0) {
-        return chrun_err_prefix(err, "manifest %s", d->digest.str);
-    } else {
-        rc = save_manifest(s, &m, &d->digest, ret, err);
-        chrun_manifest_release(&m);
-    }
-    return rc < 0 ? -1 : remember_tree(s, d, ret, err);
+    struct saver *s = ctx;
+    struct chrun_descriptor to;
+    int rc = n->m->is_index ? save_index(s, n, &to, err) : save_manifest(s, n, &to, err);
+    if (rc < 0)
+        return chrun_err_prefix(err, "%s %s", n->m->is_index ? "index" : "manifest",
+                                n->desc->digest.str);
+    return remember_tree(s, n->desc, &to, err);
 }
 
 /* The manifest.json entry for image manifest M named REF ("" for none). */
@@ -401,9 +410,9 @@ static int save_attachments(struct saver *s, const struct chrun_store_image *img
         snprintf(d.media_type, sizeof(d.media_type), "%s", atts[i].media_type);
         d.digest = atts[i].digest;
         d.size = atts[i].size;
-        if (save_tree(s, &d, 0, &out, err) < 0)
+        if (chrun_walk_from(&s->walk, &d, err) < 0)
             return chrun_err_prefix(err, "attachment %s", d.digest.str);
-        if (!streq(out.digest.str, d.digest.str)) {
+        if (!tree_saved(s, &d.digest, &out) || !streq(out.digest.str, d.digest.str)) {
             chrun_log_warn("attachment %s: converted, left out", d.digest.str);
             continue;
         }
@@ -429,8 +438,11 @@ static int save_image(struct saver *s, const char *image, bool docker, struct ch
     snprintf(top.media_type, sizeof(top.media_type), "%s", img.media_type);
     top.digest = img.digest;
     top.size = img.size;
-    if (save_tree(s, &top, 0, &saved, err) < 0)
+    if (chrun_walk_from(&s->walk, &top, err) < 0)
         return chrun_err_prefix(err, "image '%s'", image);
+    if (!tree_saved(s, &top.digest, &saved))
+        return chrun_err_set(err, CHRUN_E_INPUT, "image '%s': %s is not an image", image,
+                             top.digest.str);
     entry = json_pack("{s:s, s:s, s:I}", "mediaType", saved.media_type, "digest",
                       saved.digest.str, "size", (json_int_t) saved.size);
     if (entry != NULL && img.ref[0])
@@ -462,59 +474,112 @@ static int write_json_member(struct saver *s, const char *name, json_t *doc,
     return write_member(s, name, text, strlen(text), err);
 }
 
+/* Compress the archive stream with C (gzip, zstd or none). */
+static int add_filter(struct saver *s, enum chrun_compression c, struct chrun_err *err)
+{
+    int r = ARCHIVE_OK;
+    if (c == CHRUN_COMPRESSION_GZIP)
+        r = archive_write_add_filter_gzip(s->a);
+    else if (c == CHRUN_COMPRESSION_ZSTD)
+        r = archive_write_add_filter_zstd(s->a);
+    if (r != ARCHIVE_OK)
+        return write_fail(s, "compression", err);
+    /* reproducible: no timestamp or name in the gzip header */
+    if (c == CHRUN_COMPRESSION_GZIP &&
+        archive_write_set_filter_option(s->a, "gzip", "timestamp", NULL) < ARCHIVE_WARN)
+        return write_fail(s, "compression", err);
+    return 0;
+}
+
 int chrun_archive_save(struct chrun_store *st, const char *const *images, size_t n,
                        enum chrun_archive_format format, unsigned flags, int fd,
                        struct chrun_err *err)
 {
-    static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
-    struct saver s = {.st = st, .attachments = !(flags & CHRUN_ARCHIVE_NO_ATTACHMENTS)};
-    json_t *index = NULL;
-    bool docker = format == CHRUN_ARCHIVE_DOCKER;
-    int rc = -1;
+    struct chrun_save_opts opts = CHRUN_SAVE_OPTS_INIT;
+    opts.format = format;
+    opts.flags = flags;
+    return chrun_archive_save_opts(st, images, n, &opts, fd, NULL, err);
+}
 
+static void saver_release(struct saver *s)
+{
+    if (s->a != NULL)
+        archive_write_free(s->a);
+    json_decref(s->index_entries);
+    json_decref(s->docker_entries);
+    free(s->written);
+    free(s->saved);
+    free(s->buf);
+    chrun_walk_release(&s->walk);
+}
+
+/* Write the archive of IMAGES through S (set up); DOCKER: with manifest.json. */
+static int save_all(struct saver *s, const char *const *images, size_t n, bool docker, int fd,
+                    enum chrun_compression compress, struct chrun_err *err)
+{
+    static const char layout[] = "{\"imageLayoutVersion\":\"1.0.0\"}";
+    json_auto_t *index = NULL;
+
+    if (add_filter(s, compress, err) < 0)
+        return -1;
+    if (archive_write_set_format_pax_restricted(s->a) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block(s->a, 1) != ARCHIVE_OK ||
+        archive_write_open_fd(s->a, fd) != ARCHIVE_OK)
+        return write_fail(s, "open", err);
+    if (write_header(s, "blobs/", AE_IFDIR, 0, err) < 0 ||
+        write_header(s, "blobs/sha256/", AE_IFDIR, 0, err) < 0)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (save_image(s, images[i], docker, err) < 0)
+            return -1;
+    index = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", CHRUN_MT_OCI_INDEX,
+                      "manifests", s->index_entries);
+    if (index == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    /* a delta says so, and is no docker archive: its layers are elsewhere */
+    if (s->left_out > 0) {
+        docker = false;
+        if (json_object_set_new(index, "annotations",
+                                json_pack("{s:s}", CHRUN_ANNOTATION_DELTA, "true")) < 0)
+            return chrun_err_sys(err, ENOMEM, "save");
+    }
+    if (write_member(s, "oci-layout", layout, strlen(layout), err) < 0 ||
+        write_json_member(s, "index.json", index, err) < 0 ||
+        (docker && write_json_member(s, "manifest.json", s->docker_entries, err) < 0))
+        return -1;
+    if (archive_write_close(s->a) != ARCHIVE_OK)
+        return write_fail(s, "close", err);
+    if (s->left_out > 0)
+        chrun_log_info("delta archive: left out %zu layers (%llu bytes) the receiver has",
+                       s->left_out, (unsigned long long) s->left_out_bytes);
+    return 0;
+}
+
+int chrun_archive_save_opts(struct chrun_store *st, const char *const *images, size_t n,
+                            const struct chrun_save_opts *opts, int fd, size_t *ret_left_out,
+                            struct chrun_err *err)
+{
+    static const struct chrun_walk_ops ops = {save_read, save_visit, save_leave};
+    static const struct chrun_save_opts defaults = CHRUN_SAVE_OPTS_INIT;
+    struct saver s = {.st = st};
+    int rc;
+
+    if (opts == NULL)
+        opts = &defaults;
+    s.have = opts->have;
+    s.attachments = !(opts->flags & CHRUN_ARCHIVE_NO_ATTACHMENTS);
+    chrun_walk_init(&s.walk, &ops, &s, 0);
     s.buf = malloc(CHRUN_IO_BUFSZ);
     s.a = archive_write_new();
     s.index_entries = json_array();
     s.docker_entries = json_array();
-    if (s.buf == NULL || s.a == NULL || s.index_entries == NULL || s.docker_entries == NULL) {
-        chrun_err_sys(err, ENOMEM, "save");
-        goto out;
-    }
-    if (archive_write_set_format_pax_restricted(s.a) != ARCHIVE_OK ||
-        archive_write_set_bytes_in_last_block(s.a, 1) != ARCHIVE_OK ||
-        archive_write_open_fd(s.a, fd) != ARCHIVE_OK) {
-        write_fail(&s, "open", err);
-        goto out;
-    }
-    if (write_header(&s, "blobs/", AE_IFDIR, 0, err) < 0 ||
-        write_header(&s, "blobs/sha256/", AE_IFDIR, 0, err) < 0)
-        goto out;
-    for (size_t i = 0; i < n; i++)
-        if (save_image(&s, images[i], docker, err) < 0)
-            goto out;
-    index = json_pack("{s:i, s:s, s:O}", "schemaVersion", 2, "mediaType", CHRUN_MT_OCI_INDEX,
-                      "manifests", s.index_entries);
-    if (index == NULL) {
-        chrun_err_sys(err, ENOMEM, "save");
-        goto out;
-    }
-    if (write_member(&s, "oci-layout", layout, strlen(layout), err) < 0 ||
-        write_json_member(&s, "index.json", index, err) < 0 ||
-        (docker && write_json_member(&s, "manifest.json", s.docker_entries, err) < 0))
-        goto out;
-    if (archive_write_close(s.a) != ARCHIVE_OK) {
-        write_fail(&s, "close", err);
-        goto out;
-    }
-    rc = 0;
-out:
-    if (s.a != NULL)
-        archive_write_free(s.a);
-    json_decref(index);
-    json_decref(s.index_entries);
-    json_decref(s.docker_entries);
-    free(s.written);
-    free(s.saved);
-    free(s.buf);
+    if (s.buf == NULL || s.a == NULL || s.index_entries == NULL || s.docker_entries == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "save");
+    else
+        rc = save_all(&s, images, n, opts->format == CHRUN_ARCHIVE_DOCKER, fd, opts->compress,
+                      err);
+    if (rc == 0 && ret_left_out != NULL)
+        *ret_left_out = s.left_out;
+    saver_release(&s);
     return rc;
 }

@@ -18,6 +18,7 @@
 #include "chrun/log.h"
 #include "chrun/manifest.h"
 #include "chrun/tree.h"
+#include "chrun/walk.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -56,65 +57,24 @@ static bool mark_has(const struct mark_set *set, const char *hex)
     return bsearch(hex, set->hex, set->n, sizeof(*set->hex), hex_cmp) != NULL;
 }
 
-/* Add D to VISITED, kept sorted. Returns 1 if added, 0 if it was there. */
-static int visit_once(struct mark_set *visited, const struct chrun_digest *d,
-                      struct chrun_err *err)
+/* gc's visitor: every descriptor reached is marked, documents absent from
+ * the store included (a pull keeps only the chosen platform of an index). */
+struct marker {
+    struct chrun_store *st;
+    struct mark_set *set;
+};
+
+static int mark_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf, size_t *ret_len,
+                     struct chrun_err *err)
 {
-    const char *hex = chrun_digest_hex(d);
-    size_t lo = 0, hi = visited->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = memcmp(visited->hex[mid], hex, CHRUN_DIGEST_HEX_LEN);
-        if (c == 0)
-            return 0;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (mark_add(visited, d, err) < 0)
-        return -1;
-    memmove(visited->hex[lo + 1], visited->hex[lo], (visited->n - 1 - lo) * sizeof(*visited->hex));
-    memcpy(visited->hex[lo], hex, CHRUN_DIGEST_HEX_LEN + 1);
-    return 1;
+    struct marker *mk = ctx;
+    return chrun_walk_read_store(mk->st, n, ret_buf, ret_len, err);
 }
 
-/* Mark descriptor D and, for manifests and indexes, everything below it.
- * VISITED holds the manifests and indexes walked already: indexes that share
- * sub-indexes are walked once, not once per path to them. */
-static int mark_descriptor(struct chrun_store *st, struct mark_set *set,
-                           struct mark_set *visited, const char *media_type,
-                           const struct chrun_digest *d, int depth, struct chrun_err *err)
+static int mark_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
 {
-    struct chrun_manifest m;
-    int rc = 0;
-
-    if (mark_add(set, d, err) < 0)
-        return -1;
-    if (!chrun_manifest_type_is_known(media_type) && *media_type != '\0')
-        return 0; /* a config, a layer or an artifact: a leaf */
-    rc = visit_once(visited, d, err);
-    if (rc <= 0)
-        return rc;
-    rc = 0;
-    if (depth > CHRUN_MANIFEST_MAX_DEPTH)
-        return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested too deep", d->str);
-    /* A pull keeps only the chosen platform of an index: the others are absent. */
-    if (depth > 0 && !chrun_store_has_blob(st, d))
-        return 0;
-    if (chrun_manifest_load(&m, st, d, media_type, err) < 0)
-        return -1;
-    if (m.is_index) {
-        for (size_t i = 0; rc == 0 && i < m.n_manifests; i++)
-            rc = mark_descriptor(st, set, visited, m.manifests[i].media_type,
-                                 &m.manifests[i].digest, depth + 1, err);
-    } else {
-        rc = mark_add(set, &m.config.digest, err);
-        for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
-            rc = mark_add(set, &m.layers[i].digest, err);
-    }
-    chrun_manifest_release(&m);
-    return rc;
+    struct marker *mk = ctx;
+    return mark_add(mk->set, &n->desc->digest, err);
 }
 
 static bool subject_marked(const struct chrun_digest *subject, void *data)
@@ -125,8 +85,8 @@ static bool subject_marked(const struct chrun_digest *subject, void *data)
 /* An attachment (attach.h) lives as long as its subject: mark those whose
  * subject is marked (SET sorted), and drop the index.json entries of the
  * rest, whose blobs this gc sweeps. Leaves SET sorted. */
-static int mark_attachments(struct chrun_store *st, struct mark_set *set,
-                            struct mark_set *visited, bool dry_run, struct chrun_err *err)
+static int mark_attachments(struct chrun_store *st, struct mark_set *set, struct chrun_walk *w,
+                            bool dry_run, struct chrun_err *err)
 {
     cleanup_free struct chrun_attachment *atts = NULL;
     size_t n, k = 0, n_set = set->n;
@@ -136,9 +96,12 @@ static int mark_attachments(struct chrun_store *st, struct mark_set *set,
     for (size_t i = 0; i < n; i++)
         if (subject_marked(&atts[i].subject, set))
             atts[k++] = atts[i];
-    for (size_t i = 0; i < k; i++)
-        if (mark_descriptor(st, set, visited, atts[i].media_type, &atts[i].digest, 0, err) < 0)
+    for (size_t i = 0; i < k; i++) {
+        struct chrun_descriptor root = {.digest = atts[i].digest, .size = -1};
+        snprintf(root.media_type, sizeof(root.media_type), "%s", atts[i].media_type);
+        if (chrun_walk_from(w, &root, err) < 0)
             return chrun_err_prefix(err, "mark attachment %s", atts[i].digest.str);
+    }
     if (set->n > n_set)
         qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
     return chrun_attach_prune(st, subject_marked, set, dry_run, NULL, err);
@@ -147,27 +110,30 @@ static int mark_attachments(struct chrun_store *st, struct mark_set *set,
 static int mark(struct chrun_store *st, struct mark_set *set, bool dry_run,
                 struct chrun_err *err)
 {
+    static const struct chrun_walk_ops ops = {.read = mark_read, .visit = mark_visit};
+    struct marker mk = {st, set};
     cleanup_free struct chrun_store_image *imgs = NULL;
-    struct mark_set visited = {0};
+    struct chrun_walk w;
     size_t n;
+    int rc;
     if (chrun_store_list(st, &imgs, &n, err) < 0)
         return -1;
+    chrun_walk_init(&w, &ops, &mk, 0);
     for (size_t i = 0; i < n; i++) {
-        if (mark_descriptor(st, set, &visited, imgs[i].media_type, &imgs[i].digest, 0, err) <
-            0) {
-            free(visited.hex);
+        struct chrun_descriptor root = {.digest = imgs[i].digest, .size = -1};
+        snprintf(root.media_type, sizeof(root.media_type), "%s", imgs[i].media_type);
+        if (chrun_walk_from(&w, &root, err) < 0) {
+            chrun_walk_release(&w);
             return chrun_err_prefix(err, "mark image '%s'",
                                     imgs[i].ref[0] ? imgs[i].ref : imgs[i].digest.str);
         }
     }
     if (set->n > 0)
         qsort(set->hex, set->n, sizeof(*set->hex), hex_cmp);
-    if (mark_attachments(st, set, &visited, dry_run, err) < 0) {
-        free(visited.hex);
-        return -1;
-    }
-    free(visited.hex);
-    return 0;
+    /* the same walk: what an attachment shares with an image is seen once */
+    rc = mark_attachments(st, set, &w, dry_run, err);
+    chrun_walk_release(&w);
+    return rc;
 }
 
 /* Call FN for every entry of directory PARENT_FD/NAME except . and .. */

@@ -9,6 +9,7 @@
 #include <sys/utsname.h>
 
 #include "chrun/io.h"
+#include "chrun/walk.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -384,35 +385,72 @@ void chrun_image_config_release(struct chrun_image_config *c)
     memset(c, 0, sizeof(*c));
 }
 
+/* chrun_manifest_load_image's walk: down the chosen platform's entries to
+ * the first image manifest. */
+struct image_finder {
+    struct chrun_store *st;
+    const char *platform;
+    struct chrun_manifest *m;
+    struct chrun_digest digest;
+    bool found;
+};
+
+static int find_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf, size_t *ret_len,
+                     struct chrun_err *err)
+{
+    struct image_finder *f = ctx;
+    return chrun_store_read_blob(f->st, &n->desc->digest, CHRUN_MANIFEST_MAX, ret_buf, ret_len,
+                                 err);
+}
+
+static int find_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct image_finder *f = ctx;
+    struct chrun_descriptor sel;
+    if (n->kind != CHRUN_WALK_INDEX && n->kind != CHRUN_WALK_MANIFEST)
+        return CHRUN_WALK_SKIP;
+    if (n->parent == NULL)
+        return CHRUN_WALK_CONTINUE;
+    if (chrun_manifest_select_platform(n->parent->m, f->platform, &sel, err) < 0)
+        return chrun_err_prefix(err, "index %s", n->parent->desc->digest.str);
+    return streq(sel.digest.str, n->desc->digest.str) ? CHRUN_WALK_CONTINUE : CHRUN_WALK_SKIP;
+}
+
+static int find_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct image_finder *f = ctx;
+    if (n->m->is_index)
+        return 0;
+    if (chrun_manifest_parse(f->m, n->buf, n->len, n->desc->media_type, err) < 0)
+        return -1;
+    f->digest = n->desc->digest;
+    f->found = true;
+    return CHRUN_WALK_STOP;
+}
+
 int chrun_manifest_load_image(struct chrun_manifest *m, struct chrun_store *st,
                               const struct chrun_store_image *img, const char *platform,
                               struct chrun_digest *ret_digest, struct chrun_err *err)
 {
-    struct chrun_descriptor next;
-    struct chrun_digest cur = img->digest;
-    char declared[CHRUN_MEDIA_TYPE_MAX];
+    static const struct chrun_walk_ops ops = {find_read, find_visit, find_leave};
+    struct image_finder f = {.st = st, .platform = platform, .m = m};
+    struct chrun_descriptor root = {.digest = img->digest, .size = -1}; /* as recorded, unchecked */
+    struct chrun_walk w;
+    int rc;
 
-    snprintf(declared, sizeof(declared), "%s", img->media_type);
-
-    for (int depth = 0;; depth++) {
-        if (chrun_manifest_load(m, st, &cur, declared, err) < 0)
-            return -1;
-        if (!m->is_index)
-            break;
-        if (depth >= CHRUN_MANIFEST_MAX_DEPTH) {
+    snprintf(root.media_type, sizeof(root.media_type), "%s", img->media_type);
+    chrun_walk_init(&w, &ops, &f, 0);
+    rc = chrun_walk_from(&w, &root, err);
+    chrun_walk_release(&w);
+    if (rc < 0) {
+        if (f.found)
             chrun_manifest_release(m);
-            return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested more than %d deep",
-                                 img->digest.str, CHRUN_MANIFEST_MAX_DEPTH);
-        }
-        if (chrun_manifest_select_platform(m, platform, &next, err) < 0) {
-            chrun_manifest_release(m);
-            return chrun_err_prefix(err, "index %s", cur.str);
-        }
-        chrun_manifest_release(m);
-        cur = next.digest;
-        memcpy(declared, next.media_type, sizeof(declared));
+        return -1;
     }
+    if (!f.found) /* an index whose chosen entry is not an image manifest */
+        return chrun_err_set(err, CHRUN_E_INPUT, "image %s: no image manifest for the platform",
+                             img->digest.str);
     if (ret_digest != NULL)
-        *ret_digest = cur;
+        *ret_digest = f.digest;
     return 0;
 }

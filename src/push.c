@@ -18,6 +18,7 @@
 #include "chrun/progress.h"
 #include "chrun/ref.h"
 #include "chrun/registry.h"
+#include "chrun/walk.h"
 #include "cleanup.h"
 #include "attach-pull.h"
 #include "registry-client.h"
@@ -31,37 +32,13 @@ struct pusher {
     struct chrun_store *st;
     char mount_from[CHRUN_REF_NAME_MAX + 1]; /* repository on the same registry, or "" */
     uint64_t chunk_bytes;
-    struct chrun_digest *done; /* blobs and manifests the repository now has */
-    size_t n_done, cap_done;
+    const char *top_reference; /* the tag (or digest) the root is pushed as */
 };
 
 static void pusher_release(struct pusher *p)
 {
     registry_client_free(p->c);
-    free(p->done);
     memset(p, 0, sizeof(*p));
-}
-
-static bool pusher_is_done(const struct pusher *p, const struct chrun_digest *d)
-{
-    for (size_t i = 0; i < p->n_done; i++)
-        if (streq(p->done[i].str, d->str))
-            return true;
-    return false;
-}
-
-static int pusher_mark_done(struct pusher *p, const struct chrun_digest *d, struct chrun_err *err)
-{
-    if (p->n_done == p->cap_done) {
-        size_t cap = p->cap_done ? p->cap_done * 2 : 16;
-        struct chrun_digest *n = realloc(p->done, cap * sizeof(*n));
-        if (n == NULL)
-            return chrun_err_sys(err, ENOMEM, "push");
-        p->done = n;
-        p->cap_done = cap;
-    }
-    p->done[p->n_done++] = *d;
-    return 0;
 }
 
 int chrun_push_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_err *err)
@@ -344,8 +321,6 @@ static int push_blob(struct pusher *p, const struct chrun_descriptor *d, struct 
     bool exists = false, mounted = false;
     int bar;
 
-    if (pusher_is_done(p, &d->digest))
-        return 0;
     if (!chrun_store_has_blob(p->st, &d->digest))
         return chrun_err_set(err, CHRUN_E_NOTFOUND, "blob %s is not in the store", d->digest.str);
     bar = chrun_progress_add(p->c->progress, chrun_digest_hex(&d->digest), (uint64_t) d->size);
@@ -363,7 +338,7 @@ static int push_blob(struct pusher *p, const struct chrun_descriptor *d, struct 
         chrun_progress_update(p->c->progress, bar, (uint64_t) d->size, "Pushed");
     }
     chrun_progress_draw(p->c->progress, false);
-    return pusher_mark_done(p, &d->digest, err);
+    return 0;
 }
 
 /* Manifests */
@@ -401,63 +376,67 @@ static int put_manifest(struct pusher *p, const char *buf, size_t len, const cha
     return rc;
 }
 
-static int push_manifest(struct pusher *p, const struct chrun_descriptor *desc,
-                         const char *reference, int depth, struct chrun_err *err);
-
-/* Everything manifest M refers to: an index's children (by digest), an
- * image manifest's config and layers. */
-static int push_referenced(struct pusher *p, const struct chrun_manifest *m,
-                           const struct chrun_descriptor *desc, int depth,
-                           struct chrun_err *err)
+/* The walk of a push: blobs as they come, every manifest after everything
+ * it refers to (a registry refuses a manifest whose blobs it lacks). */
+static int push_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf, size_t *ret_len,
+                     struct chrun_err *err)
 {
-    if (!m->is_index) {
-        if (push_blob(p, &m->config, err) < 0)
-            return -1;
-        for (size_t i = 0; i < m->n_layers; i++)
-            if (push_blob(p, &m->layers[i], err) < 0)
-                return -1;
-        return 0;
-    }
-    /* SPEC "Bad input": an index that nests (or loops) without end. */
-    if (depth >= CHRUN_MANIFEST_MAX_DEPTH)
-        return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested more than %d deep",
-                             desc->digest.str, CHRUN_MANIFEST_MAX_DEPTH);
-    for (size_t i = 0; i < m->n_manifests; i++) {
-        const struct chrun_descriptor *child = &m->manifests[i];
-        if (!chrun_store_has_blob(p->st, &child->digest))
-            return chrun_err_set(err, CHRUN_E_NOTFOUND,
-                                 "index %s: manifest %s is not in the store (pull it with "
-                                 "--all-platforms)",
-                                 desc->digest.str, child->digest.str);
-        if (push_manifest(p, child, child->digest.str, depth + 1, err) < 0)
-            return -1;
-    }
-    return 0;
+    struct pusher *p = ctx;
+    if (n->parent != NULL && !chrun_store_has_blob(p->st, &n->desc->digest))
+        return chrun_err_set(err, CHRUN_E_NOTFOUND,
+                             "index %s: manifest %s is not in the store (pull it with "
+                             "--all-platforms)",
+                             n->parent->desc->digest.str, n->desc->digest.str);
+    return chrun_store_read_blob(p->st, &n->desc->digest, CHRUN_MANIFEST_MAX, ret_buf, ret_len,
+                                 err);
 }
 
-/* Push the manifest DESC names (its blobs or children first) as REFERENCE. */
-static int push_manifest(struct pusher *p, const struct chrun_descriptor *desc,
-                         const char *reference, int depth, struct chrun_err *err)
+static int push_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
 {
-    cleanup_free char *buf = NULL;
-    struct chrun_manifest m;
-    size_t len;
-    int rc;
+    struct pusher *p = ctx;
+    switch (n->kind) {
+    case CHRUN_WALK_CONFIG:
+    case CHRUN_WALK_LAYER: return push_blob(p, n->desc, err);
+    case CHRUN_WALK_OTHER:
+        return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
+                             "index %s: manifest %s: unknown manifest media type '%.200s'",
+                             n->parent ? n->parent->desc->digest.str : "(root)",
+                             n->desc->digest.str, n->desc->media_type);
+    default: return CHRUN_WALK_CONTINUE;
+    }
+}
 
-    if (pusher_is_done(p, &desc->digest) && streq(reference, desc->digest.str))
-        return 0;
-    if (chrun_store_read_blob(p->st, &desc->digest, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
-        return -1;
-    if (chrun_manifest_parse(&m, buf, len, desc->media_type, err) < 0)
-        return chrun_err_prefix(err, "manifest %s", desc->digest.str);
-    rc = push_referenced(p, &m, desc, depth, err);
+static int push_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct pusher *p = ctx;
     /* the type recorded in the store, else the document's own */
-    if (rc == 0)
-        rc = put_manifest(p, buf, len, desc->media_type[0] ? desc->media_type : m.media_type,
-                          &desc->digest, reference, err);
-    chrun_manifest_release(&m);
-    if (rc == 0)
-        rc = pusher_mark_done(p, &desc->digest, err);
+    return put_manifest(p, n->buf, n->len,
+                        n->desc->media_type[0] ? n->desc->media_type : n->m->media_type,
+                        &n->desc->digest, n->parent ? n->desc->digest.str : p->top_reference,
+                        err);
+}
+
+/* Push TOP (its blobs and children first) as P->top_reference. */
+static int push_tree(struct pusher *p, const struct chrun_descriptor *top, struct chrun_err *err)
+{
+    static const struct chrun_walk_ops ops = {push_read, push_visit, push_leave};
+    struct chrun_walk w;
+    int rc;
+    chrun_walk_init(&w, &ops, p, 0);
+    rc = chrun_walk_from(&w, top, err);
+    chrun_walk_release(&w);
+    return rc;
+}
+
+/* Push TOP's tree with TOP named REFERENCE (a tag or its digest). */
+static int push_as(struct pusher *p, const struct chrun_descriptor *top, const char *reference,
+                   struct chrun_err *err)
+{
+    const char *saved = p->top_reference;
+    int rc;
+    p->top_reference = reference;
+    rc = push_tree(p, top, err);
+    p->top_reference = saved;
     return rc;
 }
 
@@ -483,10 +462,9 @@ static int push_attachments(struct pusher *p, const struct chrun_store_image *im
         if (chrun_attach_kind(&atts[i]) != CHRUN_ATTACH_REFERRER &&
             chrun_attach_tag_name(NULL, &img->digest, dot, tag, sizeof(tag), err) < 0)
             return -1;
-        if (push_manifest(p, &d,
-                          chrun_attach_kind(&atts[i]) == CHRUN_ATTACH_REFERRER ? d.digest.str
-                                                                               : tag,
-                          0, err) < 0)
+        if (push_as(p, &d,
+                    chrun_attach_kind(&atts[i]) == CHRUN_ATTACH_REFERRER ? d.digest.str : tag,
+                    err) < 0)
             return chrun_err_prefix(err, "%s %s",
                                     chrun_attach_kind_name(chrun_attach_kind(&atts[i])),
                                     d.digest.str);
@@ -613,7 +591,8 @@ int chrun_push_image(struct chrun_store *st, const char *image, const char *dest
         top.digest = img.digest;
         top.size = img.size;
         /* a tag when DEST has one (its digest, if any, was checked above) */
-        rc = push_manifest(&p, &top, dest.tag[0] ? dest.tag : dest.digest, 0, err);
+        p.top_reference = dest.tag[0] ? dest.tag : dest.digest;
+        rc = push_tree(&p, &top, err);
     }
     if (rc == 0 && !opts->no_signatures)
         rc = push_attachments(&p, &img, err);

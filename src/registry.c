@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <pthread.h>
 
 #include "chrun/auth.h"
 #include "chrun/io.h"
@@ -21,6 +22,7 @@
 #include "chrun/ref.h"
 #include "chrun/sink.h"
 #include "chrun/tool.h"
+#include "chrun/walk.h"
 #include "attach-pull.h"
 #include "cleanup.h"
 #include "registry-client.h"
@@ -32,8 +34,6 @@
 #define SINK_SPARE_BUFS 8
 /* How often a running download loop wakes to redraw progress bars. */
 #define PROGRESS_TICK_MS 100
-/* Manifests one pull may visit (an --all-platforms index is bounded too). */
-#define MANIFESTS_MAX 1024
 
 #define ACCEPT_MANIFESTS                                                                           \
     "Accept: " CHRUN_MT_OCI_INDEX ", " CHRUN_MT_DOCKER_LIST ", " CHRUN_MT_OCI_MANIFEST            \
@@ -53,9 +53,9 @@ struct plan {
     size_t n_manifests, cap_manifests;
     struct chrun_descriptor *blobs; /* missing from the store */
     size_t n_blobs, cap_blobs;
-    size_t visited;
     bool have_result;
     struct chrun_descriptor result; /* what REF names in index.json */
+    struct pull_share *share;       /* several images at once, or NULL */
 };
 
 static void plan_release(struct plan *p)
@@ -65,6 +65,147 @@ static void plan_release(struct plan *p)
     free(p->manifests);
     free(p->blobs);
     memset(p, 0, sizeof(*p));
+}
+
+/* Several images pulled at once (chrun_registry_pull_many), one thread
+ * each: connections are counted across all of them, and a blob two images
+ * need is downloaded by the first that claims it while the other waits. A
+ * thread waits only after its own claims are settled, so no two wait on
+ * each other. */
+struct pull_share {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int free_slots; /* connections not in use, of opts->jobs */
+    struct claim {
+        struct chrun_digest d;
+        enum { CLAIM_BUSY, CLAIM_DONE, CLAIM_FAILED } state;
+    } *claims;
+    size_t n_claims, cap_claims;
+};
+
+static bool share_take_slot(struct pull_share *sh)
+{
+    bool ok;
+    if (sh == NULL)
+        return true;
+    pthread_mutex_lock(&sh->mu);
+    ok = sh->free_slots > 0;
+    if (ok)
+        sh->free_slots--;
+    pthread_mutex_unlock(&sh->mu);
+    return ok;
+}
+
+static void share_give_slot(struct pull_share *sh)
+{
+    if (sh == NULL)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    sh->free_slots++;
+    pthread_cond_broadcast(&sh->cv); /* a manifest fetch may wait for it */
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Wait for a connection, for a manifest request. Callers hold none while
+ * waiting, and download loops never wait for manifests: no deadlock. */
+static void share_wait_slot(struct pull_share *sh)
+{
+    if (sh == NULL)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    while (sh->free_slots == 0)
+        pthread_cond_wait(&sh->cv, &sh->mu);
+    sh->free_slots--;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+static bool share_has_slot(struct pull_share *sh)
+{
+    bool ok;
+    if (sh == NULL)
+        return true;
+    pthread_mutex_lock(&sh->mu);
+    ok = sh->free_slots > 0;
+    pthread_mutex_unlock(&sh->mu);
+    return ok;
+}
+
+static struct claim *claim_find(struct pull_share *sh, const struct chrun_digest *d)
+{
+    for (size_t i = 0; i < sh->n_claims; i++)
+        if (streq(sh->claims[i].d.str, d->str))
+            return &sh->claims[i];
+    return NULL;
+}
+
+/* Split P's blobs: those this thread claims stay in P->blobs; those another
+ * thread is fetching or has fetched go to *RET_WAIT (N in *RET_N_WAIT). */
+static int share_claim(struct pull_share *sh, struct plan *p, struct chrun_descriptor **ret_wait,
+                       size_t *ret_n_wait, struct chrun_err *err)
+{
+    size_t keep = 0;
+    int rc = 0;
+
+    *ret_wait = NULL;
+    *ret_n_wait = 0;
+    if (sh == NULL || p->n_blobs == 0)
+        return 0;
+    *ret_wait = calloc(p->n_blobs, sizeof(**ret_wait));
+    if (*ret_wait == NULL)
+        return chrun_err_sys(err, ENOMEM, "pull plan");
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = 0; rc == 0 && i < p->n_blobs; i++) {
+        struct claim *cl = claim_find(sh, &p->blobs[i].digest);
+        if (cl != NULL && cl->state != CLAIM_FAILED) {
+            (*ret_wait)[(*ret_n_wait)++] = p->blobs[i];
+            continue;
+        }
+        if (cl == NULL && sh->n_claims == sh->cap_claims) {
+            size_t cap = sh->cap_claims ? sh->cap_claims * 2 : 64;
+            struct claim *n = realloc(sh->claims, cap * sizeof(*n));
+            if (n == NULL) {
+                rc = chrun_err_sys(err, ENOMEM, "pull plan");
+                break;
+            }
+            sh->claims = n;
+            sh->cap_claims = cap;
+        }
+        if (cl == NULL)
+            cl = &sh->claims[sh->n_claims++];
+        cl->d = p->blobs[i].digest;
+        cl->state = CLAIM_BUSY;
+        p->blobs[keep++] = p->blobs[i];
+    }
+    p->n_blobs = keep;
+    pthread_mutex_unlock(&sh->mu);
+    return rc;
+}
+
+/* Settle the claims on P's blobs: published (OK) or not. */
+static void share_settle(struct pull_share *sh, const struct plan *p, bool ok)
+{
+    if (sh == NULL)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = 0; i < p->n_blobs; i++) {
+        struct claim *cl = claim_find(sh, &p->blobs[i].digest);
+        if (cl != NULL && cl->state == CLAIM_BUSY)
+            cl->state = ok ? CLAIM_DONE : CLAIM_FAILED;
+    }
+    pthread_cond_broadcast(&sh->cv);
+    pthread_mutex_unlock(&sh->mu);
+}
+
+/* Wait until no claim on WAIT's blobs is busy. */
+static void share_wait(struct pull_share *sh, const struct chrun_descriptor *wait, size_t n)
+{
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = 0; i < n; i++) {
+        struct claim *cl;
+        while ((cl = claim_find(sh, &wait[i].digest)) != NULL && cl->state == CLAIM_BUSY)
+            pthread_cond_wait(&sh->cv, &sh->mu);
+    }
+    pthread_mutex_unlock(&sh->mu);
 }
 
 static const struct fetched *plan_find_manifest(const struct plan *p,
@@ -80,15 +221,7 @@ static int plan_add_blob(struct plan *p, struct registry_client *c,
                          const struct chrun_descriptor *d,
                          struct chrun_err *err)
 {
-    for (size_t i = 0; i < p->n_blobs; i++)
-        if (streq(p->blobs[i].digest.str, d->digest.str)) {
-            if (p->blobs[i].size != d->size)
-                return chrun_err_set(err, CHRUN_E_INPUT,
-                                     "blob %s is listed with two sizes (%" PRId64 " and %" PRId64
-                                     ")",
-                                     d->digest.str, p->blobs[i].size, d->size);
-            return 0;
-        }
+    /* the walk visits each blob once and refuses one listed with two sizes */
     if (chrun_store_has_blob(c->st, &d->digest)) {
         if (c->progress != NULL) {
             int bar = chrun_progress_add(c->progress, chrun_digest_hex(&d->digest), 0);
@@ -188,42 +321,49 @@ fail:
     return -1;
 }
 
-/* The manifest for descriptor D (or the top reference when D has no digest):
- * from the store, from this pull's fetched set, or from the registry. */
-static int get_manifest(struct registry_client *c, struct plan *p, const char *reference,
-                        const struct chrun_descriptor *d, struct chrun_manifest *m,
-                        struct chrun_descriptor *ret_desc, struct chrun_err *err)
+/* A copy of LEN bytes at BUF in *RET_BUF (malloc'd). */
+static int copy_bytes(const char *buf, size_t len, char **ret_buf, size_t *ret_len,
+                      struct chrun_err *err)
+{
+    *ret_buf = malloc(len ? len : 1);
+    if (*ret_buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "pull plan");
+    memcpy(*ret_buf, buf, len);
+    *ret_len = len;
+    return 0;
+}
+
+/* The document descriptor D names (or the top REFERENCE when D has no
+ * digest): from the store, from this pull's fetched set, or from the
+ * registry; *RET_BUF gets a copy (free) and RET_DIGEST its digest. RET_TYPE
+ * (CHRUN_MEDIA_TYPE_MAX) gets the registry's Content-Type when fetched. */
+static int get_document(struct registry_client *c, struct plan *p, const char *reference,
+                        const struct chrun_descriptor *d, char **ret_buf, size_t *ret_len,
+                        struct chrun_digest *ret_digest, char *ret_type, struct chrun_err *err)
 {
     const struct fetched *have;
     struct fetched f;
     char label[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 8];
     bool pinned = d != NULL && d->digest.str[0] != '\0';
+    int rc;
 
-    if (++p->visited > MANIFESTS_MAX)
-        return chrun_err_set(err, CHRUN_E_INPUT, "%s: more than %d manifests", c->display,
-                             MANIFESTS_MAX);
+    ret_type[0] = '\0';
     if (pinned && chrun_store_has_blob(c->st, &d->digest)) {
-        cleanup_free char *buf = NULL;
-        size_t len;
-        if (chrun_store_read_blob(c->st, &d->digest, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+        if (chrun_store_read_blob(c->st, &d->digest, CHRUN_MANIFEST_MAX, ret_buf, ret_len,
+                                  err) < 0)
             return -1;
-        if (d->size >= 0 && (int64_t) len != d->size)
+        if (d->size >= 0 && (int64_t) *ret_len != d->size) {
+            free(*ret_buf);
             return chrun_err_set(err, CHRUN_E_DIGEST,
                                  "manifest %s: size mismatch: %zu bytes, descriptor says %" PRId64,
-                                 d->digest.str, len, d->size);
-        if (chrun_manifest_parse(m, buf, len, d->media_type, err) < 0)
-            return chrun_err_prefix(err, "manifest %s", d->digest.str);
-        *ret_desc = *d;
-        ret_desc->size = (int64_t) len;
-        snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", m->media_type);
+                                 d->digest.str, *ret_len, d->size);
+        }
+        *ret_digest = d->digest;
         return 0;
     }
     if (pinned && (have = plan_find_manifest(p, &d->digest)) != NULL) {
-        if (chrun_manifest_parse(m, have->buf, have->len, d->media_type, err) < 0)
-            return chrun_err_prefix(err, "manifest %s", d->digest.str);
-        *ret_desc = *d;
-        snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", m->media_type);
-        return 0;
+        *ret_digest = d->digest;
+        return copy_bytes(have->buf, have->len, ret_buf, ret_len, err);
     }
     if (pinned && reference == NULL) {
         snprintf(label, sizeof(label), "%s/%s@%s", c->registry, c->repo, d->digest.str);
@@ -231,86 +371,115 @@ static int get_manifest(struct registry_client *c, struct plan *p, const char *r
     } else {
         snprintf(label, sizeof(label), "%s", c->display);
     }
-    if (fetch_manifest(c, reference, label, pinned ? &d->digest : NULL, pinned ? d->size : -1,
-                       &f, err) < 0)
+    share_wait_slot(p->share);
+    rc = fetch_manifest(c, reference, label, pinned ? &d->digest : NULL, pinned ? d->size : -1, &f,
+                        err);
+    share_give_slot(p->share);
+    if (rc < 0)
         return -1;
-    /* The descriptor's type is authoritative; a registry's Content-Type
-     * (often application/json) only helps when there is none. */
-    if (chrun_manifest_parse(m, f.buf, f.len,
-                             pinned && d->media_type[0] ? d->media_type : f.media_type, err) < 0) {
+    *ret_digest = f.digest;
+    snprintf(ret_type, CHRUN_MEDIA_TYPE_MAX, "%s", f.media_type);
+    if (copy_bytes(f.buf, f.len, ret_buf, ret_len, err) < 0 ||
+        /* a re-pull by tag: the store has it already */
+        (!chrun_store_has_blob(c->st, &f.digest) && plan_add_manifest(p, &f, err) < 0)) {
         free(f.buf);
-        return chrun_err_prefix(err, "manifest %s", label);
-    }
-    memset(ret_desc, 0, sizeof(*ret_desc));
-    snprintf(ret_desc->media_type, sizeof(ret_desc->media_type), "%s", m->media_type);
-    ret_desc->digest = f.digest;
-    ret_desc->size = (int64_t) f.len;
-    if (chrun_store_has_blob(c->st, &f.digest)) {
-        free(f.buf); /* a re-pull by tag: the store has it already */
-        return 0;
-    }
-    if (plan_add_manifest(p, &f, err) < 0) {
-        free(f.buf);
-        chrun_manifest_release(m);
         return -1;
     }
+    free(f.buf);
     return 0;
 }
 
-/* Walk from manifest M (described by DESC) down to image manifests,
- * collecting the blobs to fetch. */
-static int walk(struct registry_client *c, struct plan *p, struct chrun_manifest *m,
-                const struct chrun_descriptor *desc, const struct chrun_pull_opts *opts,
-                int depth, struct chrun_err *err)
+/* The walk of a pull: documents through get_document; the chosen platform
+ * of each index (or all of them); the blobs the store lacks into the plan. */
+struct planner {
+    struct registry_client *c;
+    struct plan *p;
+    const struct chrun_pull_opts *opts;
+};
+
+static int plan_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf,
+                     size_t *ret_len, struct chrun_err *err)
 {
-    if (!m->is_index) {
-        if (plan_add_blob(p, c, &m->config, err) < 0)
-            return -1;
-        for (size_t i = 0; i < m->n_layers; i++)
-            if (plan_add_blob(p, c, &m->layers[i], err) < 0)
-                return -1;
-        if (!p->have_result) {
-            p->result = *desc;
-            p->have_result = true;
-        }
+    struct planner *pl = ctx;
+    struct chrun_digest got;
+    char type[CHRUN_MEDIA_TYPE_MAX];
+    return get_document(pl->c, pl->p, NULL, n->desc, ret_buf, ret_len, &got, type, err);
+}
+
+static void plan_result(struct plan *p, const struct chrun_descriptor *d)
+{
+    if (!p->have_result) {
+        p->result = *d;
+        p->have_result = true;
+    }
+}
+
+static int plan_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct planner *pl = ctx;
+    struct chrun_descriptor sel;
+
+    switch (n->kind) {
+    case CHRUN_WALK_CONFIG:
+    case CHRUN_WALK_LAYER: return plan_add_blob(pl->p, pl->c, n->desc, err);
+    case CHRUN_WALK_OTHER: return CHRUN_WALK_SKIP; /* attestations and other artifacts */
+    default: break;
+    }
+    if (n->parent != NULL && !pl->opts->all_platforms) {
+        if (chrun_manifest_select_platform(n->parent->m, pl->opts->platform, &sel, err) < 0)
+            return chrun_err_prefix(err, "%s", pl->c->display);
+        if (!streq(sel.digest.str, n->desc->digest.str))
+            return CHRUN_WALK_SKIP;
+    }
+    if (n->kind == CHRUN_WALK_MANIFEST || pl->opts->all_platforms)
+        plan_result(pl->p, n->desc);
+    return CHRUN_WALK_CONTINUE;
+}
+
+/* An index none of whose entries is for the platform names what it offers. */
+static int plan_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
+{
+    struct planner *pl = ctx;
+    struct chrun_descriptor sel;
+    if (!n->m->is_index || pl->p->have_result)
         return 0;
-    }
-    /* SPEC "Bad input": an index that nests (or loops) without end. */
-    if (depth >= CHRUN_MANIFEST_MAX_DEPTH)
-        return chrun_err_set(err, CHRUN_E_INPUT, "index %s: nested more than %d deep",
-                             desc->digest.str, CHRUN_MANIFEST_MAX_DEPTH);
-    if (opts->all_platforms) {
-        if (!p->have_result) {
-            p->result = *desc;
-            p->have_result = true;
-        }
-        for (size_t i = 0; i < m->n_manifests; i++) {
-            struct chrun_manifest child;
-            struct chrun_descriptor cd;
-            int rc;
-            if (!chrun_manifest_type_is_known(m->manifests[i].media_type))
-                continue; /* attestations and other artifacts */
-            if (get_manifest(c, p, NULL, &m->manifests[i], &child, &cd, err) < 0)
-                return -1;
-            rc = walk(c, p, &child, &cd, opts, depth + 1, err);
-            chrun_manifest_release(&child);
-            if (rc < 0)
-                return -1;
-        }
-        return 0;
-    }
-    {
-        struct chrun_descriptor sel, cd;
-        struct chrun_manifest child;
-        int rc;
-        if (chrun_manifest_select_platform(m, opts->platform, &sel, err) < 0)
-            return chrun_err_prefix(err, "%s", c->display);
-        if (get_manifest(c, p, NULL, &sel, &child, &cd, err) < 0)
-            return -1;
-        rc = walk(c, p, &child, &cd, opts, depth + 1, err);
-        chrun_manifest_release(&child);
-        return rc;
-    }
+    if (chrun_manifest_select_platform(n->m, pl->opts->platform, &sel, err) < 0)
+        return chrun_err_prefix(err, "%s", pl->c->display);
+    return chrun_err_set(err, CHRUN_E_INPUT, "%s: index %s: entry %s is no image manifest",
+                         pl->c->display, n->desc->digest.str, sel.digest.str);
+}
+
+/* Fetch the manifest REFERENCE names and walk it: P gets the blobs to fetch
+ * and the descriptor REF will name. */
+static int plan_pull(struct registry_client *c, struct plan *p, const char *reference,
+                     const struct chrun_descriptor *pin, const struct chrun_pull_opts *opts,
+                     struct chrun_err *err)
+{
+    static const struct chrun_walk_ops ops = {plan_read, plan_visit, plan_leave};
+    struct planner pl = {c, p, opts};
+    cleanup_free char *buf = NULL;
+    char type[CHRUN_MEDIA_TYPE_MAX];
+    struct chrun_descriptor top;
+    struct chrun_manifest m;
+    struct chrun_walk w;
+    size_t len;
+    int rc;
+
+    memset(&top, 0, sizeof(top));
+    if (get_document(c, p, reference, pin, &buf, &len, &top.digest, type, err) < 0)
+        return -1;
+    /* The descriptor's type is authoritative; a registry's Content-Type
+     * (often application/json) only helps when there is none. */
+    if (chrun_manifest_parse(&m, buf, len, pin->media_type[0] ? pin->media_type : type, err) < 0)
+        return chrun_err_prefix(err, "manifest %s",
+                                pin->digest.str[0] ? pin->digest.str : c->display);
+    snprintf(top.media_type, sizeof(top.media_type), "%s", m.media_type);
+    top.size = (int64_t) len;
+    chrun_manifest_release(&m);
+    chrun_walk_init(&w, &ops, &pl, CHRUN_WALK_BOUNDED);
+    rc = chrun_walk_from(&w, &top, err);
+    chrun_walk_release(&w);
+    return rc;
 }
 
 /* Blob downloads: curl multi, one writer per blob, verified before publish. */
@@ -534,6 +703,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
 
 struct downloader {
     struct registry_client *c;
+    struct pull_share *share; /* NULL: one image, c->jobs connections of its own */
     CURLM *multi;
     struct chrun_sink *sink;
     struct job *jobs;
@@ -627,6 +797,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     curl_multi_remove_handle(dl->multi, j->e);
     j->active = false;
     dl->n_active--;
+    share_give_slot(dl->share);
     /* a callback's own failure, handled below, says more than a write's */
     if (job_flush(j, !j->cb_failed, err) < 0 && !j->cb_failed) {
         if (err->code == CHRUN_E_DIGEST)
@@ -765,8 +936,10 @@ static void downloader_release(struct downloader *dl)
     for (size_t i = 0; i < dl->n_jobs; i++) {
         struct job *j = &dl->jobs[i];
         if (j->e != NULL) {
-            if (j->active)
+            if (j->active) {
                 curl_multi_remove_handle(dl->multi, j->e);
+                share_give_slot(dl->share);
+            }
             curl_easy_cleanup(j->e);
         }
         curl_slist_free_all(j->hdrs);
@@ -809,8 +982,15 @@ static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
         struct job *j = &dl->jobs[i];
         if (j->finished || j->active || j->not_before_ms > now)
             continue;
-        if (job_start(dl, j, err) < 0)
+        /* with several images, connections are counted across all of them */
+        if (!share_take_slot(dl->share))
+            return 0;
+        if (job_start(dl, j, err) < 0) {
+            share_give_slot(dl->share);
             return -1;
+        }
+        if (!j->active) /* verified from tmp/ without a connection */
+            share_give_slot(dl->share);
     }
     return 0;
 }
@@ -820,7 +1000,7 @@ static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
 static long long next_start_ms(const struct downloader *dl)
 {
     long long now = registry_mono_ms(), wait_ms = PROGRESS_TICK_MS;
-    if (dl->n_active >= dl->c->jobs)
+    if (dl->n_active >= dl->c->jobs || !share_has_slot(dl->share))
         return wait_ms;
     for (size_t i = 0; i < dl->n_jobs; i++) {
         const struct job *j = &dl->jobs[i];
@@ -836,9 +1016,10 @@ static long long next_start_ms(const struct downloader *dl)
 
 /* Download and verify every blob of P; publish them all once all are good
  * (SPEC: a failed pull leaves nothing new under blobs/). */
-static int download_blobs(struct registry_client *c, struct plan *p, struct chrun_err *err)
+static int download_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
+                          struct chrun_err *err)
 {
-    struct downloader dl = {.c = c};
+    struct downloader dl = {.c = c, .share = share};
     int rc = -1;
 
     if (p->n_blobs == 0)
@@ -910,28 +1091,50 @@ out:
 }
 
 /* One endpoint: resolve, download, publish, name. */
-static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
-                     const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
-                     struct chrun_err *err)
+/* Download P's blobs. With SHARE, blobs another image is fetching are
+ * waited for instead, and fetched here only if that image failed. */
+static int fetch_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
+                       struct chrun_err *err)
 {
-    struct plan p = {0};
-    struct chrun_manifest top;
-    struct chrun_descriptor top_desc, pin;
+    if (share == NULL)
+        return download_blobs(c, p, NULL, err);
+    for (;;) {
+        struct chrun_descriptor *wait = NULL;
+        size_t n_wait = 0;
+        int rc = share_claim(share, p, &wait, &n_wait, err);
+        if (rc == 0)
+            rc = download_blobs(c, p, share, err);
+        share_settle(share, p, rc == 0);
+        if (rc < 0 || n_wait == 0) {
+            free(wait);
+            return rc;
+        }
+        share_wait(share, wait, n_wait);
+        p->n_blobs = 0; /* n_wait <= the plan's capacity: they came from it */
+        for (size_t i = 0; i < n_wait; i++)
+            if (!chrun_store_has_blob(c->st, &wait[i].digest))
+                p->blobs[p->n_blobs++] = wait[i];
+        free(wait);
+        if (p->n_blobs == 0)
+            return 0;
+    }
+}
+
+static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
+                     const struct chrun_pull_opts *opts, struct pull_share *share,
+                     struct chrun_digest *ret_digest, struct chrun_err *err)
+{
+    struct plan p = {.share = share};
+    struct chrun_descriptor pin;
     int rc;
 
     memset(&pin, 0, sizeof(pin));
     pin.size = -1;
     if (ref->digest[0] && chrun_digest_parse(&pin.digest, ref->digest, err) < 0)
         return -1;
-    if (get_manifest(c, &p, ref->digest[0] ? ref->digest : ref->tag, &pin, &top, &top_desc,
-                     err) < 0) {
-        plan_release(&p);
-        return -1;
-    }
-    rc = walk(c, &p, &top, &top_desc, opts, 0, err);
-    chrun_manifest_release(&top);
+    rc = plan_pull(c, &p, ref->digest[0] ? ref->digest : ref->tag, &pin, opts, err);
     if (rc == 0)
-        rc = download_blobs(c, &p, err);
+        rc = fetch_blobs(c, &p, share, err);
     /* manifests after their blobs, so a stored manifest is always complete */
     for (size_t i = 0; rc == 0 && i < p.n_manifests; i++)
         rc = chrun_store_put_blob(c->st, p.manifests[i].buf, p.manifests[i].len,
@@ -968,16 +1171,58 @@ int chrun_registry_platform_check(const char *platform, struct chrun_err *err)
 static int pull_endpoint(struct chrun_store *st, const char *base, const char *host,
                          const char *registry, const struct chrun_ref *ref,
                          const struct chrun_pull_opts *opts, struct chrun_progress *progress,
-                         struct chrun_digest *ret_digest, struct chrun_err *err)
+                         struct pull_share *share, struct chrun_digest *ret_digest,
+                         struct chrun_err *err)
 {
     struct registry_client *c = registry_client_new(st, base, host, registry, ref, opts->jobs, err);
     int rc;
     if (c == NULL)
         return -1;
     c->progress = progress;
-    rc = pull_from(c, ref, opts, ret_digest, err);
+    rc = pull_from(c, ref, opts, share, ret_digest, err);
     registry_client_free(c);
     return rc;
+}
+
+/* Pull REF (parsed) from its mirrors or its registry; curl is initialized. */
+static int pull_ref(struct chrun_store *st, const struct chrun_ref *ref,
+                    const struct chrun_pull_opts *opts, struct chrun_progress *progress,
+                    struct pull_share *share, struct chrun_digest *ret_digest,
+                    struct chrun_err *err)
+{
+    char base[CHRUN_REF_NAME_MAX + 16], host[CHRUN_REF_NAME_MAX + 1];
+    const char *mirrors = getenv("CHRUN_REGISTRY_MIRRORS");
+
+    /* SPEC "Mirrors": docker.io images try each mirror first, as docker's
+     * registry-mirrors; any failure there falls through to the next. */
+    if (streq(ref->domain, "docker.io") && mirrors != NULL && *mirrors) {
+        cleanup_free char *list = strdup(mirrors);
+        char *save = NULL;
+        if (list == NULL)
+            return chrun_err_sys(err, ENOMEM, "mirrors");
+        for (char *m = strtok_r(list, ",", &save); m != NULL; m = strtok_r(NULL, ",", &save)) {
+            struct chrun_err merr = CHRUN_ERR_INIT;
+            char line[CHRUN_ERR_MSG_MAX + 64];
+            if (chrun_registry_mirror_base(m, base, sizeof(base), host, sizeof(host), &merr) == 0) {
+                if (pull_endpoint(st, base, host, host, ref, opts, progress, share, ret_digest,
+                                  &merr) == 0)
+                    return 0;
+                /* messages name the docker.io reference: say which mirror failed */
+                chrun_err_prefix(&merr, "%s", host);
+            }
+            if (merr.code == CHRUN_E_SYS && merr.errnum != 0) {
+                *err = merr; /* a local failure: another endpoint will not help */
+                return -1;
+            }
+            chrun_log_warn("mirror: %s; trying the next source",
+                           chrun_err_format(&merr, line, sizeof(line)));
+        }
+    }
+    snprintf(host, sizeof(host), "%s", chrun_ref_registry_host(ref));
+    snprintf(base, sizeof(base), "%s://%s", chrun_ref_host_is_insecure(host) ? "http" : "https",
+             host);
+    return pull_endpoint(st, base, host, ref->domain, ref, opts, progress, share, ret_digest,
+                         err);
 }
 
 int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
@@ -987,9 +1232,7 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
     static const struct chrun_pull_opts defaults = CHRUN_PULL_OPTS_INIT;
     struct chrun_ref ref;
     struct chrun_progress *progress = NULL;
-    char base[CHRUN_REF_NAME_MAX + 16], host[CHRUN_REF_NAME_MAX + 1];
-    const char *mirrors = getenv("CHRUN_REGISTRY_MIRRORS");
-    int rc = -1;
+    int rc;
 
     if (opts == NULL)
         opts = &defaults;
@@ -999,42 +1242,88 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
         return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
     if (opts->progress && !chrun_log_quiet())
         progress = chrun_progress_new(true);
-
-    /* SPEC "Mirrors": docker.io images try each mirror first, as docker's
-     * registry-mirrors; any failure there falls through to the next. */
-    if (streq(ref.domain, "docker.io") && mirrors != NULL && *mirrors) {
-        cleanup_free char *list = strdup(mirrors);
-        char *save = NULL;
-        if (list == NULL) {
-            chrun_err_sys(err, ENOMEM, "mirrors");
-            goto out;
-        }
-        for (char *m = strtok_r(list, ",", &save); m != NULL; m = strtok_r(NULL, ",", &save)) {
-            struct chrun_err merr = CHRUN_ERR_INIT;
-            char line[CHRUN_ERR_MSG_MAX + 64];
-            if (chrun_registry_mirror_base(m, base, sizeof(base), host, sizeof(host), &merr) == 0) {
-                if (pull_endpoint(st, base, host, host, &ref, opts, progress, ret_digest,
-                                  &merr) == 0) {
-                    rc = 0;
-                    goto out;
-                }
-                /* messages name the docker.io reference: say which mirror failed */
-                chrun_err_prefix(&merr, "%s", host);
-            }
-            if (merr.code == CHRUN_E_SYS && merr.errnum != 0) {
-                *err = merr; /* a local failure: another endpoint will not help */
-                goto out;
-            }
-            chrun_log_warn("mirror: %s; trying the next source",
-                           chrun_err_format(&merr, line, sizeof(line)));
-        }
-    }
-    snprintf(host, sizeof(host), "%s", chrun_ref_registry_host(&ref));
-    snprintf(base, sizeof(base), "%s://%s", chrun_ref_host_is_insecure(host) ? "http" : "https",
-             host);
-    rc = pull_endpoint(st, base, host, ref.domain, &ref, opts, progress, ret_digest, err);
-out:
+    rc = pull_ref(st, &ref, opts, progress, NULL, ret_digest, err);
     chrun_progress_free(progress);
     curl_global_cleanup();
     return rc;
+}
+
+/* chrun_registry_pull_many: worker threads take the next image in turn. */
+struct pull_pool {
+    struct chrun_store *st;
+    const struct chrun_pull_opts *opts;
+    struct pull_share *share;
+    const struct chrun_ref *refs;
+    struct chrun_pull_result *results;
+    size_t n, next; /* next under share->mu */
+};
+
+static void *pull_worker(void *arg)
+{
+    struct pull_pool *pool = arg;
+    for (;;) {
+        size_t i;
+        pthread_mutex_lock(&pool->share->mu);
+        i = pool->next++;
+        pthread_mutex_unlock(&pool->share->mu);
+        if (i >= pool->n)
+            return NULL;
+        if (pool->results[i].rc == 0)
+            pool->results[i].rc = pull_ref(pool->st, &pool->refs[i], pool->opts, NULL,
+                                           pool->share, &pool->results[i].digest,
+                                           &pool->results[i].err);
+    }
+}
+
+int chrun_registry_pull_many(struct chrun_store *st, const char *const *refs, size_t n,
+                             const struct chrun_pull_opts *opts, struct chrun_pull_result *ret,
+                             struct chrun_err *err)
+{
+    static const struct chrun_pull_opts defaults = CHRUN_PULL_OPTS_INIT;
+    cleanup_free struct chrun_ref *parsed = NULL;
+    pthread_t threads[CHRUN_PULL_JOBS_MAX];
+    struct pull_share share = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+    struct pull_pool pool = {.st = st, .share = &share, .results = ret, .n = n};
+    size_t n_failed = 0, n_threads = 0, want;
+    int jobs;
+
+    if (opts == NULL)
+        opts = &defaults;
+    pool.opts = opts;
+    if (chrun_registry_platform_check(opts->platform, err) < 0)
+        return -1;
+    parsed = calloc(n ? n : 1, sizeof(*parsed));
+    if (parsed == NULL)
+        return chrun_err_sys(err, ENOMEM, "pull");
+    pool.refs = parsed;
+    for (size_t i = 0; i < n; i++) {
+        memset(&ret[i], 0, sizeof(ret[i]));
+        ret[i].rc = chrun_ref_parse(&parsed[i], refs[i], &ret[i].err);
+    }
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+        return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
+    /* connections are counted across images: as many images at once as
+     * there are connections, each holding one at least for its manifests */
+    jobs = opts->jobs > 0 ? opts->jobs : CHRUN_PULL_JOBS_DEFAULT;
+    share.free_slots = jobs;
+    want = n < (size_t) jobs ? n : (size_t) jobs;
+    while (n_threads < want && pthread_create(&threads[n_threads], NULL, pull_worker, &pool) == 0)
+        n_threads++;
+    if (n_threads == 0)
+        pull_worker(&pool); /* no thread to be had: one at a time, here */
+    for (size_t i = 0; i < n_threads; i++)
+        pthread_join(threads[i], NULL);
+    curl_global_cleanup();
+    free(share.claims);
+    pthread_mutex_destroy(&share.mu);
+    pthread_cond_destroy(&share.cv);
+    for (size_t i = 0; i < n; i++)
+        if (ret[i].rc < 0) {
+            chrun_err_prefix(&ret[i].err, "'%s'", refs[i]);
+            n_failed++;
+        }
+    if (n_failed > 0)
+        return chrun_err_set(err, ret[0].err.code ? ret[0].err.code : CHRUN_E_NETWORK,
+                             "%zu of %zu images failed", n_failed, n);
+    return 0;
 }

@@ -20,7 +20,7 @@ test_expect_success '-h, --version, usage errors' '
     chrun-pull -h >out && grep -q "^Usage: chrun-pull" out &&
     chrun-pull --version >out && grep -q "^chrun-pull " out &&
     test_expect_code 2 chrun-pull 2>err && grep -q "^chrun-pull: error: " err &&
-    test_expect_code 2 chrun-pull a b 2>err &&
+    test_expect_code 2 chrun-pull -i list a 2>err &&
     test_expect_code 2 chrun-pull --bogus x 2>err &&
     test_expect_code 2 chrun-pull "x@sha256:zz" 2>err &&
     test_expect_code 2 chrun-pull --jobs 0 x 2>err &&

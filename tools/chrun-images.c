@@ -1,4 +1,5 @@
-/* chrun-images: list the named images of the store. */
+/* chrun-images [--json | -q | --inventory]: list the named images of the
+ * store, or its blob digests for a sender's chrun-save --have. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,18 +7,21 @@
 
 #include "chrun/attach.h"
 #include "chrun/image.h"
+#include "chrun/inventory.h"
 #include "chrun/log.h"
 #include "chrun/tool.h"
 #include "util.h"
 
-enum { OPT_JSON = CHRUN_OPT_TOOL_BASE };
+enum { OPT_JSON = CHRUN_OPT_TOOL_BASE, OPT_INVENTORY };
 
 static int usage(FILE *out, int status)
 {
-    fprintf(out, "Usage: chrun-images [--json | -q]\n"
+    fprintf(out, "Usage: chrun-images [--json | -q | --inventory]\n"
                  "List the named images: reference, manifest digest, size, created;\n"
                  "signatures, attestations, SBOMs and referrers under their image.\n\n"
                  "      --json      one JSON array of objects\n"
+                 "      --inventory the store's blob digests as JSON, for a sender's\n"
+                 "                  chrun-save --have\n"
                  "  -q, --quiet     print only the manifest digests, one per line\n"
                  "  -h, --help      show this help\n"
                  "      --version   show the version\n");
@@ -95,6 +99,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"json", no_argument, NULL, OPT_JSON},
+        {"inventory", no_argument, NULL, OPT_INVENTORY},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CHRUN_OPT_VERSION},
@@ -104,7 +109,8 @@ int main(int argc, char **argv)
     struct chrun_image_info *infos = NULL;
     struct chrun_attachment *atts = NULL;
     struct chrun_store *st;
-    bool json = false, quiet = false;
+    struct chrun_inventory *inv = NULL;
+    bool json = false, quiet = false, inventory = false;
     size_t n = 0, n_atts = 0;
     int c;
 
@@ -112,6 +118,7 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_JSON: json = true; break;
+        case OPT_INVENTORY: inventory = true; break;
         case 'q': quiet = true; break;
         case 'h': return usage(stdout, 0);
         case CHRUN_OPT_VERSION: return chrun_tool_version();
@@ -123,6 +130,15 @@ int main(int argc, char **argv)
     st = chrun_store_open(NULL, 0, &err);
     if (st == NULL && err.code != CHRUN_E_NOTFOUND)
         return chrun_tool_fail(&err);
+    if (inventory) {
+        /* a missing store has no blobs: an empty inventory */
+        inv = chrun_inventory_new(&err);
+        c = inv == NULL || (st != NULL && chrun_inventory_add_store(inv, st, &err) < 0) ||
+            chrun_inventory_write(inv, stdout, &err) < 0;
+        chrun_inventory_free(inv);
+        chrun_store_close(st);
+        return c ? chrun_tool_fail(&err) : chrun_tool_finish_stdout();
+    }
     if (st != NULL && (chrun_image_list(st, &infos, &n, &err) < 0 ||
                        chrun_attach_list(st, NULL, &atts, &n_atts, &err) < 0)) {
         chrun_store_close(st);

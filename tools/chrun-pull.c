@@ -1,10 +1,12 @@
-/* chrun-pull [--platform os/arch[/variant]] [--all-platforms] [-j N] REF:
- * fetch an image from a registry into the store; print its manifest digest. */
+/* chrun-pull [--platform os/arch[/variant]] [--all-platforms] [-j N] REF... | -i LIST:
+ * fetch images from registries into the store; print their manifest digests. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "chrun/imagelist.h"
 #include "chrun/log.h"
 #include "chrun/ref.h"
 #include "chrun/registry.h"
@@ -20,14 +22,19 @@ enum {
 static int usage(FILE *out, int status)
 {
     fprintf(out,
-            "Usage: chrun-pull [OPTION]... REF\n"
-            "Pull the image REF from its registry into the store, name it REF in index.json\n"
-            "and print the image manifest digest.\n\n"
+            "Usage: chrun-pull [OPTION]... REF...\n"
+            "  or:  chrun-pull [OPTION]... -i LIST\n"
+            "Pull each image REF from its registry into the store, name it REF in\n"
+            "index.json and print its image manifest digest, one line per REF in order.\n"
+            "Several images are pulled in parallel and blobs they share are fetched once;\n"
+            "one that fails is reported and the others still complete.\n\n"
+            "  -i, --images=LIST     pull the references listed in LIST ('-': stdin), one\n"
+            "                        per line; '#' comments and blank lines are ignored\n"
             "  -p, --platform=OS/ARCH[/VARIANT]  platform to take from a multi-platform\n"
             "                        image (default: this host)\n"
             "      --all-platforms   fetch every platform; REF names the index and its\n"
             "                        digest is printed\n"
-            "  -j, --jobs=N          parallel blob downloads (default %d)\n"
+            "  -j, --jobs=N          parallel downloads, over all images (default %d)\n"
             "      --signatures      also fetch cosign signatures, attestations, SBOMs\n"
             "                        (sha256-<hex>.sig/.att/.sbom tags) and OCI referrers\n"
             "  -q, --quiet           no progress bars or informational messages\n"
@@ -40,6 +47,35 @@ static int usage(FILE *out, int status)
     return status;
 }
 
+/* Pull N REFS; print each digest in order. Returns 0; -1 with ERR (one
+ * REF); or 1 when some of several failed, each reported on its own line. */
+static int pull_all(struct chrun_store *st, const char *const *refs, size_t n,
+                    const struct chrun_pull_opts *opts, struct chrun_err *err)
+{
+    struct chrun_pull_result *res;
+    struct chrun_digest digest;
+    int rc;
+
+    if (n == 1) {
+        if (chrun_registry_pull(st, refs[0], opts, &digest, err) < 0)
+            return -1;
+        printf("%s\n", digest.str);
+        return 0;
+    }
+    res = calloc(n, sizeof(*res));
+    if (res == NULL)
+        return chrun_err_sys(err, ENOMEM, "pull");
+    rc = chrun_registry_pull_many(st, refs, n, opts, res, err);
+    for (size_t i = 0; i < n; i++) {
+        if (res[i].rc == 0)
+            printf("%s\n", res[i].digest.str);
+        else
+            chrun_tool_fail(&res[i].err);
+    }
+    free(res);
+    return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -47,6 +83,7 @@ int main(int argc, char **argv)
         {"all-platforms", no_argument, NULL, OPT_ALL_PLATFORMS},
         {"signatures", no_argument, NULL, OPT_SIGNATURES},
         {"jobs", required_argument, NULL, 'j'},
+        {"images", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, CHRUN_OPT_VERSION},
@@ -54,14 +91,17 @@ int main(int argc, char **argv)
     };
     struct chrun_pull_opts opts = CHRUN_PULL_OPTS_INIT;
     struct chrun_err err = CHRUN_ERR_INIT;
-    struct chrun_digest digest;
+    struct chrun_imagelist list = {0};
+    const char *list_path = NULL;
+    const char *const *refs;
+    size_t n;
     struct chrun_ref ref;
     struct chrun_store *st;
     char *end;
     int c, rc;
 
     chrun_tool_init("chrun-pull");
-    while ((c = getopt_long(argc, argv, "+p:j:qh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+p:j:i:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': opts.platform = optarg; break;
         case OPT_ALL_PLATFORMS: opts.all_platforms = true; break;
@@ -73,30 +113,42 @@ int main(int argc, char **argv)
                 return chrun_tool_usage_error("invalid --jobs '%s': want 1..%d", optarg,
                                               CHRUN_PULL_JOBS_MAX);
             break;
+        case 'i': list_path = optarg; break;
         case 'q': chrun_log_set_quiet(true); break;
         case 'h': return usage(stdout, 0);
         case CHRUN_OPT_VERSION: return chrun_tool_version();
         default: return chrun_tool_bad_option(argv);
         }
     }
-    if (argc - optind != 1)
-        return chrun_tool_usage_error("expected exactly one REF");
-    if (chrun_ref_parse(&ref, argv[optind], &err) < 0)
-        return chrun_tool_usage_error("%s", err.msg);
+    if (list_path != NULL && argc > optind)
+        return chrun_tool_usage_error("-i LIST and REF operands exclude each other");
+    if (list_path == NULL && argc == optind)
+        return chrun_tool_usage_error("expected a REF or -i LIST");
+    for (int i = optind; i < argc; i++)
+        if (chrun_ref_parse(&ref, argv[i], &err) < 0)
+            return chrun_tool_usage_error("%s", err.msg);
     if (chrun_registry_platform_check(opts.platform, &err) < 0)
         return chrun_tool_usage_error("%s", err.msg);
     if (opts.platform != NULL && opts.all_platforms)
         return chrun_tool_usage_error("--platform and --all-platforms exclude each other");
-    opts.progress = !chrun_log_quiet() && isatty(STDERR_FILENO);
-    st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
-    if (st == NULL)
+    if (list_path != NULL && chrun_imagelist_read(&list, list_path, &err) < 0) {
+        chrun_imagelist_release(&list);
         return chrun_tool_fail(&err);
-    rc = chrun_registry_pull(st, argv[optind], &opts, &digest, &err);
+    }
+    refs = list_path ? (const char *const *) list.items : (const char *const *) &argv[optind];
+    n = list_path ? list.n : (size_t) (argc - optind);
+    opts.progress = n == 1 && !chrun_log_quiet() && isatty(STDERR_FILENO);
+    st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
+    rc = st != NULL ? pull_all(st, refs, n, &opts, &err) : -1;
     chrun_store_close(st);
+    chrun_imagelist_release(&list);
     if (rc < 0 && err.code == CHRUN_E_USAGE)
         return chrun_tool_usage_error("%s", err.msg);
     if (rc < 0)
         return chrun_tool_fail(&err);
-    printf("%s\n", digest.str);
+    if (rc > 0) {
+        chrun_tool_finish_stdout();
+        return 1;
+    }
     return chrun_tool_finish_stdout();
 }

@@ -8,6 +8,8 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/inventory.h"
+#include "chrun/manifest.h"
 #include "chrun/store.h"
 
 /* Most members an archive may hold (each is staged as its own file). */
@@ -92,5 +94,29 @@ enum chrun_archive_save_flags {
 int chrun_archive_save(struct chrun_store *st, const char *const *images, size_t n,
                        enum chrun_archive_format format, unsigned flags, int fd,
                        struct chrun_err *err);
+
+/* Index annotation of a delta archive (value "true"): some layer blobs its
+ * images need are left out, the receiver has them. */
+#define CHRUN_ANNOTATION_DELTA "vnd.chrun.delta"
+
+struct chrun_save_opts {
+    enum chrun_archive_format format;
+    enum chrun_compression compress; /* of the whole archive stream */
+    /* Blobs the receiver has (chrun/inventory.h), or NULL. Layers in it are
+     * left out; manifests, indexes and configs are always written. When a
+     * layer is left out the archive is a delta: index.json carries
+     * CHRUN_ANNOTATION_DELTA and there is no manifest.json (docker load
+     * could not load it). */
+    const struct chrun_inventory *have;
+    unsigned flags; /* enum chrun_archive_save_flags */
+};
+
+#define CHRUN_SAVE_OPTS_INIT {CHRUN_ARCHIVE_DOCKER, CHRUN_COMPRESSION_NONE, NULL, 0}
+
+/* chrun_archive_save with OPTS (NULL: defaults). RET_LEFT_OUT (may be NULL)
+ * gets how many layer blobs were left out. Returns 0 or -1. */
+int chrun_archive_save_opts(struct chrun_store *st, const char *const *images, size_t n,
+                            const struct chrun_save_opts *opts, int fd, size_t *ret_left_out,
+                            struct chrun_err *err);
 
 #endif

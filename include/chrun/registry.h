@@ -57,6 +57,23 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref,
                         const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
                         struct chrun_err *err);
 
+/* What chrun_registry_pull_many reports for one reference. */
+struct chrun_pull_result {
+    int rc;                     /* 0 or -1 */
+    struct chrun_digest digest; /* when rc == 0: as chrun_registry_pull's */
+    struct chrun_err err;       /* when rc == -1: the reason, REF named first */
+};
+
+/* Pull the N references REFS as chrun_registry_pull does each, at once:
+ * up to opts->jobs images in parallel, on threads, sharing opts->jobs
+ * connections in all; a blob several of them need is downloaded once. Each
+ * image succeeds or fails on its own: RET[i] (N entries, caller-owned) gets
+ * its digest or its error. The progress option is ignored. Returns 0 when
+ * all succeeded, else -1 with ERR saying how many failed. */
+int chrun_registry_pull_many(struct chrun_store *st, const char *const *refs, size_t n,
+                             const struct chrun_pull_opts *opts, struct chrun_pull_result *ret,
+                             struct chrun_err *err);
+
 /* Check PLATFORM's syntax ("os/arch[/variant]"; NULL is fine) so a tool can
  * reject it as a usage error before any work. Returns 0 or -1
  * (CHRUN_E_USAGE). */

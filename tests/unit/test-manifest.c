@@ -619,10 +619,12 @@ static void test_load_image_bounded(void)
     /* a chain of indexes deeper than CHRUN_MANIFEST_MAX_DEPTH */
     make_image(st, &cur, &size);
     const char *type = CHRUN_MT_OCI_MANIFEST;
+    struct chrun_digest chain[CHRUN_MANIFEST_MAX_DEPTH + 2];
     for (int i = 0; i < CHRUN_MANIFEST_MAX_DEPTH + 2; i++) {
         struct chrun_digest next;
         put_index(st, type, &cur, size, &next);
         cur = next;
+        chain[i] = next;
         type = CHRUN_MT_OCI_INDEX;
         size = 300;
     }
@@ -632,6 +634,8 @@ static void test_load_image_bounded(void)
     CHECK_INT_EQ(chrun_manifest_load_image(&m, st, &img, "linux/amd64", &got, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
     CHECK(msg_has(&err, "nested"));
+    /* the index whose entry is too deep is named, not the image (a fix) */
+    CHECK(msg_has(&err, chain[1].str));
     CHECK(m.json == NULL);
 
     /* An index that names itself: only possible by planting a blob under a

@@ -1,0 +1,2 @@
+FROM fixture/basic:1
+COPY payload /payload

@@ -378,14 +378,16 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
         s->cd[0] = '\0';
         s->discarded = 0;
         curl_easy_reset(e);
-        registry_easy_defaults(e, cur, connect_s, stall_s, errbuf);
-        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-        curl_easy_setopt(e, CURLOPT_HEADERDATA, s);
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-        curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
-        curl_easy_setopt(e, CURLOPT_FILETIME, 1L);
+        rc = registry_easy_defaults(e, cur, connect_s, stall_s, errbuf);
+        registry_setopt(&rc, e, CURLOPT_HEADERFUNCTION, on_header);
+        registry_setopt(&rc, e, CURLOPT_HEADERDATA, s);
+        registry_setopt(&rc, e, CURLOPT_WRITEFUNCTION, on_body);
+        registry_setopt(&rc, e, CURLOPT_WRITEDATA, s);
+        registry_setopt(&rc, e, CURLOPT_FILETIME, 1L);
         /* SPEC "Bad input": a trickle that never stalls still ends */
-        curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long) left);
+        registry_setopt(&rc, e, CURLOPT_TIMEOUT_MS, (long) left);
+        if (rc != CURLE_OK)
+            return registry_curl_setup_failed(rc, ui.display, err);
         rc = curl_easy_perform(e);
         if (s->declared_too_big)
             return chrun_err_sys(err, EFBIG, "fetch '%s': Content-Length %" PRId64

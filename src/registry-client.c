@@ -413,38 +413,56 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
         return NULL;
     }
     /* One connection pool, DNS cache and TLS session cache for every handle. */
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-    curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    if (curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+        curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+        registry_client_free(c);
+        chrun_err_set(err, CHRUN_E_SYS, "curl refused to share connections");
+        return NULL;
+    }
     return c;
 }
 
-void registry_easy_setup(struct registry_client *c, CURL *e, const char *url, char *errbuf)
+CURLcode registry_easy_setup(struct registry_client *c, CURL *e, const char *url, char *errbuf)
 {
-    curl_easy_setopt(e, CURLOPT_SHARE, c->share);
-    registry_easy_defaults(e, url, c->connect_s, c->stall_s, errbuf);
+    CURLcode rc = CURLE_OK;
+    registry_setopt(&rc, e, CURLOPT_SHARE, c->share);
+    if (rc != CURLE_OK)
+        return rc;
+    return registry_easy_defaults(e, url, c->connect_s, c->stall_s, errbuf);
 }
 
-void registry_easy_defaults(CURL *e, const char *url, long connect_s, long stall_s, char *errbuf)
+CURLcode registry_easy_defaults(CURL *e, const char *url, long connect_s, long stall_s,
+                                char *errbuf)
 {
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    CURLcode rc = CURLE_OK;
+    registry_setopt(&rc, e, CURLOPT_URL, url);
+    registry_setopt(&rc, e, CURLOPT_NOSIGNAL, 1L);
+    registry_setopt(&rc, e, CURLOPT_PROTOCOLS_STR, "http,https");
     /* Redirects are followed by hand: credentials must never leave the origin. */
-    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, connect_s);
+    registry_setopt(&rc, e, CURLOPT_FOLLOWLOCATION, 0L);
+    registry_setopt(&rc, e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+    registry_setopt(&rc, e, CURLOPT_CONNECTTIMEOUT, connect_s);
     /* SPEC "Bad input": a stalled or trickling body times out instead of
      * hanging; synchronous requests also have a whole-request deadline. */
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, REGISTRY_STALL_BYTES_PER_S);
-    curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, stall_s);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "chrun/" CHRUN_VERSION);
-    curl_easy_setopt(e, CURLOPT_BUFFERSIZE, (long) CHRUN_IO_BUFSZ);
+    registry_setopt(&rc, e, CURLOPT_LOW_SPEED_LIMIT, REGISTRY_STALL_BYTES_PER_S);
+    registry_setopt(&rc, e, CURLOPT_LOW_SPEED_TIME, stall_s);
+    registry_setopt(&rc, e, CURLOPT_SSL_VERIFYPEER, 1L);
+    registry_setopt(&rc, e, CURLOPT_SSL_VERIFYHOST, 2L);
+    registry_setopt(&rc, e, CURLOPT_TCP_KEEPALIVE, 1L);
+    registry_setopt(&rc, e, CURLOPT_USERAGENT, "chrun/" CHRUN_VERSION);
+    registry_setopt(&rc, e, CURLOPT_BUFFERSIZE, (long) CHRUN_IO_BUFSZ);
     errbuf[0] = '\0';
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    registry_setopt(&rc, e, CURLOPT_ERRORBUFFER, errbuf);
+    return rc;
+}
+
+int registry_curl_setup_failed(CURLcode rc, const char *what, struct chrun_err *err)
+{
+    /* a refused option may be a security one (TLS verification, protocols,
+     * redirects): never go on without it */
+    return chrun_err_set(err, CHRUN_E_SYS, "%s: curl refused an option: %s", what,
+                         curl_easy_strerror(rc));
 }
 
 const char *registry_curl_msg(CURLcode rc, const char *errbuf)
@@ -559,32 +577,34 @@ static int body_on_seek(void *data, curl_off_t offset, int origin)
 }
 
 /* The method and body of RQ on handle E; every attempt starts the body over. */
-static void easy_set_method(CURL *e, const struct registry_req *rq)
+static CURLcode easy_set_method(CURL *e, const struct registry_req *rq)
 {
+    CURLcode rc = CURLE_OK;
     const char *method = rq->method ? rq->method : rq->post_body ? "POST" : "GET";
     if (rq->post_body != NULL) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, rq->post_body);
+        registry_setopt(&rc, e, CURLOPT_POSTFIELDS, rq->post_body);
     } else if (streq(method, "HEAD")) {
-        curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+        registry_setopt(&rc, e, CURLOPT_NOBODY, 1L);
     } else if (streq(method, "POST") && rq->body == NULL) {
-        curl_easy_setopt(e, CURLOPT_POST, 1L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, 0L);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, "");
+        registry_setopt(&rc, e, CURLOPT_POST, 1L);
+        registry_setopt(&rc, e, CURLOPT_POSTFIELDSIZE, 0L);
+        registry_setopt(&rc, e, CURLOPT_POSTFIELDS, "");
     } else if (!streq(method, "GET")) {
         struct registry_body *b = rq->body;
         /* PUT and PATCH: an upload of the body, empty if there is none */
-        curl_easy_setopt(e, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) (b ? b->len : 0));
+        registry_setopt(&rc, e, CURLOPT_UPLOAD, 1L);
+        registry_setopt(&rc, e, CURLOPT_INFILESIZE_LARGE, (curl_off_t) (b ? b->len : 0));
         if (b != NULL) {
             b->sent = 0;
-            curl_easy_setopt(e, CURLOPT_READFUNCTION, body_on_read);
-            curl_easy_setopt(e, CURLOPT_READDATA, b);
-            curl_easy_setopt(e, CURLOPT_SEEKFUNCTION, body_on_seek);
-            curl_easy_setopt(e, CURLOPT_SEEKDATA, b);
+            registry_setopt(&rc, e, CURLOPT_READFUNCTION, body_on_read);
+            registry_setopt(&rc, e, CURLOPT_READDATA, b);
+            registry_setopt(&rc, e, CURLOPT_SEEKFUNCTION, body_on_seek);
+            registry_setopt(&rc, e, CURLOPT_SEEKDATA, b);
         }
         if (!streq(method, "PUT"))
-            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+            registry_setopt(&rc, e, CURLOPT_CUSTOMREQUEST, method);
     }
+    return rc;
 }
 
 /* Header lines of RQ; the credentials only when SEND_AUTH. NULL when out
@@ -640,7 +660,7 @@ int registry_http(struct registry_client *c, const struct registry_req *rq,
     snprintf(url, sizeof(r->url), "%s", rq->url);
     for (;;) {
         struct curl_slist *hdrs;
-        CURLcode rc;
+        CURLcode rc, setup;
         bool send_auth = rq->auth_header && chrun_registry_same_origin(url, rq->auth_origin);
         long long left = deadline - registry_mono_ms();
 
@@ -658,23 +678,30 @@ int registry_http(struct registry_client *c, const struct registry_req *rq,
         r->excerpt[0] = '\0';
         registry_resp_reset(&r->resp);
         curl_easy_reset(c->easy);
-        registry_easy_setup(c, c->easy, url, c->errbuf);
-        curl_easy_setopt(c->easy, CURLOPT_HEADERFUNCTION, sync_on_header);
-        curl_easy_setopt(c->easy, CURLOPT_HEADERDATA, r);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, sync_on_body);
-        curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, r);
+        setup = registry_easy_setup(c, c->easy, url, c->errbuf);
+        registry_setopt(&setup, c->easy, CURLOPT_HEADERFUNCTION, sync_on_header);
+        registry_setopt(&setup, c->easy, CURLOPT_HEADERDATA, r);
+        registry_setopt(&setup, c->easy, CURLOPT_WRITEFUNCTION, sync_on_body);
+        registry_setopt(&setup, c->easy, CURLOPT_WRITEDATA, r);
         if (!rq->streaming)
-            curl_easy_setopt(c->easy, CURLOPT_TIMEOUT_MS, (long) left);
-        easy_set_method(c->easy, rq);
+            registry_setopt(&setup, c->easy, CURLOPT_TIMEOUT_MS, (long) left);
+        if (setup == CURLE_OK)
+            setup = easy_set_method(c->easy, rq);
+        if (setup != CURLE_OK)
+            return registry_curl_setup_failed(setup, rq->what, err);
         if (!headers_are_single_lines(rq))
             return chrun_err_set(err, CHRUN_E_INPUT, "%s: a header holds a line break", rq->what);
         hdrs = request_headers(rq, send_auth);
         if (hdrs == NULL)
             return chrun_err_sys(err, ENOMEM, "%s: headers", rq->what);
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, hdrs);
+        if (registry_setopt(&setup, c->easy, CURLOPT_HTTPHEADER, hdrs) != CURLE_OK) {
+            curl_slist_free_all(hdrs);
+            return registry_curl_setup_failed(setup, rq->what, err);
+        }
         attempt++;
         rc = curl_easy_perform(c->easy);
-        curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
+        /* unsetting a list pointer cannot fail */
+        (void) curl_easy_setopt(c->easy, CURLOPT_HTTPHEADER, NULL);
         curl_slist_free_all(hdrs);
 
         if (r->too_big)

@@ -149,11 +149,22 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
 /* NULL is fine; credentials are wiped. */
 void registry_client_free(struct registry_client *c);
 /* Common options of every handle: shared pool, no automatic redirects,
- * timeouts, TLS verification, ERRBUF for curl's messages. */
-void registry_easy_setup(struct registry_client *c, CURL *e, const char *url, char *errbuf);
+ * timeouts, TLS verification, ERRBUF for curl's messages. Returns the first
+ * option curl refused, or CURLE_OK (see registry_curl_setup_failed). */
+CURLcode registry_easy_setup(struct registry_client *c, CURL *e, const char *url, char *errbuf);
 /* The same without a client (ADD of a URL uses it): everything but the
  * shared pool, with the given connect and stall timeouts in seconds. */
-void registry_easy_defaults(CURL *e, const char *url, long connect_s, long stall_s, char *errbuf);
+CURLcode registry_easy_defaults(CURL *e, const char *url, long connect_s, long stall_s,
+                                char *errbuf);
+
+/* curl_easy_setopt with its result kept: the first failure stays in *RC,
+ * so a run of options is checked once, after the last. Evaluates to *RC. */
+#define registry_setopt(rc, e, opt, val)                                                          \
+    (*(rc) = *(rc) != CURLE_OK ? *(rc) : curl_easy_setopt((e), (opt), (val)))
+
+/* ERR for an option curl refused (RC), "WHAT: curl refused an option: ...".
+ * Returns -1. */
+int registry_curl_setup_failed(CURLcode rc, const char *what, struct chrun_err *err);
 /* The stall, connect and whole-request timeouts in seconds: the
  * CHRUN_STALL_TIMEOUT, CHRUN_CONNECT_TIMEOUT, CHRUN_REQUEST_TIMEOUT
  * variables, else the defaults. */

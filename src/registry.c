@@ -719,6 +719,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     char range[48];
     uint64_t off;
     struct curl_slist *tmp;
+    CURLcode setup;
 
     if (job_open_writer(j, err) < 0)
         return -1;
@@ -751,15 +752,15 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     if (j->e == NULL && (j->e = curl_easy_init()) == NULL)
         return chrun_err_sys(err, ENOMEM, "curl init");
     curl_easy_reset(j->e);
-    registry_easy_setup(c, j->e, j->url, j->errbuf);
-    curl_easy_setopt(j->e, CURLOPT_HEADERFUNCTION, job_on_header);
-    curl_easy_setopt(j->e, CURLOPT_HEADERDATA, j);
-    curl_easy_setopt(j->e, CURLOPT_WRITEFUNCTION, job_on_body);
-    curl_easy_setopt(j->e, CURLOPT_WRITEDATA, j);
-    curl_easy_setopt(j->e, CURLOPT_PRIVATE, j);
+    setup = registry_easy_setup(c, j->e, j->url, j->errbuf);
+    registry_setopt(&setup, j->e, CURLOPT_HEADERFUNCTION, job_on_header);
+    registry_setopt(&setup, j->e, CURLOPT_HEADERDATA, j);
+    registry_setopt(&setup, j->e, CURLOPT_WRITEFUNCTION, job_on_body);
+    registry_setopt(&setup, j->e, CURLOPT_WRITEDATA, j);
+    registry_setopt(&setup, j->e, CURLOPT_PRIVATE, j);
     if (off > 0) {
         snprintf(range, sizeof(range), "%" PRIu64 "-", off);
-        curl_easy_setopt(j->e, CURLOPT_RANGE, range);
+        registry_setopt(&setup, j->e, CURLOPT_RANGE, range);
     }
     curl_slist_free_all(j->hdrs);
     j->hdrs = NULL;
@@ -771,7 +772,9 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
             return chrun_err_sys(err, ENOMEM, "curl headers");
         j->hdrs = tmp;
     }
-    curl_easy_setopt(j->e, CURLOPT_HTTPHEADER, j->hdrs);
+    registry_setopt(&setup, j->e, CURLOPT_HTTPHEADER, j->hdrs);
+    if (setup != CURLE_OK)
+        return registry_curl_setup_failed(setup, j->url, err);
     if (curl_multi_add_handle(dl->multi, j->e) != CURLM_OK)
         return chrun_err_sys(err, ENOMEM, "curl multi");
     j->active = true;
@@ -1036,7 +1039,11 @@ static int download_blobs(struct registry_client *c, struct plan *p, struct pull
         downloader_release(&dl);
         return -1;
     }
-    curl_multi_setopt(dl.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->jobs);
+    /* -j bounds the connections: without the limit the bound is not kept */
+    if (curl_multi_setopt(dl.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->jobs) != CURLM_OK) {
+        downloader_release(&dl);
+        return chrun_err_set(err, CHRUN_E_SYS, "downloads: curl refused the connection limit");
+    }
     dl.n_jobs = p->n_blobs;
     for (size_t i = 0; i < p->n_blobs; i++) {
         struct job *j = &dl.jobs[i];

@@ -1638,10 +1638,12 @@ static int copy_setup(struct builder *b, struct stage *s, const struct chrun_df_
             chrun_copy_hash(*heredoc_fd, cs->srcs, cs->n, NULL, &sources, err) < 0)
             return -1;
         cs->c.ctxfd = *heredoc_fd;
+        cs->c.filter = NULL; /* .dockerignore is of the context only */
     } else if (from != NULL) {
         if (resolve_from(b, s, "COPY --from", from, &cs->from, err) < 0)
             return -1;
         sources = cs->from->chain;
+        cs->c.filter = NULL;
     } else if (chrun_copy_hash(b->ctxfd, cs->srcs, cs->n, cs->c.filter, &sources, err) < 0) {
         return -1;
     }

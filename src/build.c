@@ -2530,7 +2530,11 @@ static int load_dockerfile(struct builder *b, struct chrun_err *err)
             /* a tar context: the Dockerfile is a file in it */
             snprintf(b->dfpath, sizeof(b->dfpath), "%s", o->dockerfile ? o->dockerfile
                                                                         : "Dockerfile");
-            fd = chrun_fs_open_in_root(b->ctxfd, b->dfpath, O_RDONLY, 0, err);
+            /* O_PATH first: a FIFO or device of the tar is never opened */
+            cleanup_close int pfd = chrun_fs_open_in_root(b->ctxfd, b->dfpath, O_PATH, 0, err);
+            fd = pfd < 0 ? -1 : chrun_fs_reopen_regular(pfd, O_RDONLY, err);
+            if (pfd >= 0 && fd < 0)
+                chrun_err_prefix(err, "Dockerfile '%s'", b->dfpath);
         } else {
             if (o->dockerfile != NULL)
                 snprintf(b->dfpath, sizeof(b->dfpath), "%s", o->dockerfile);

@@ -1233,6 +1233,14 @@ static int run_setup_mounts(struct builder *b, struct stage *s, const struct chr
     else if (!streq(net, "default") && !streq(net, "host"))
         return chrun_err_set(err, CHRUN_E_INPUT, "RUN --network=%s: want none, default or host",
                              net);
+    /* the network a step ran with is part of its input, also from the CLI */
+    if (!streq(net, "default")) {
+        char *more = NULL;
+        if (asprintf(&more, "%s\nnetwork %s", *extra, net) < 0)
+            return chrun_err_sys(err, ENOMEM, "build");
+        free(*extra);
+        *extra = more;
+    }
     for (size_t i = 0; i < in->n_flags; i++) {
         struct run_mount *m = &rs->mounts[rs->n_mounts];
         if (!streq(in->flags[i].name, "mount"))

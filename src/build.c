@@ -1233,6 +1233,14 @@ static int run_setup_mounts(struct builder *b, struct stage *s, const struct chr
     else if (!streq(net, "default") && !streq(net, "host"))
         return chrun_err_set(err, CHRUN_E_INPUT, "RUN --network=%s: want none, default or host",
                              net);
+    /* the network a step ran with is part of its input, also from the CLI */
+    if (!streq(net, "default")) {
+        char *more = NULL;
+        if (asprintf(&more, "%s\nnetwork %s", *extra, net) < 0)
+            return chrun_err_sys(err, ENOMEM, "build");
+        free(*extra);
+        *extra = more;
+    }
     for (size_t i = 0; i < in->n_flags; i++) {
         struct run_mount *m = &rs->mounts[rs->n_mounts];
         if (!streq(in->flags[i].name, "mount"))
@@ -1638,10 +1646,12 @@ static int copy_setup(struct builder *b, struct stage *s, const struct chrun_df_
             chrun_copy_hash(*heredoc_fd, cs->srcs, cs->n, NULL, &sources, err) < 0)
             return -1;
         cs->c.ctxfd = *heredoc_fd;
+        cs->c.filter = NULL; /* .dockerignore is of the context only */
     } else if (from != NULL) {
         if (resolve_from(b, s, "COPY --from", from, &cs->from, err) < 0)
             return -1;
         sources = cs->from->chain;
+        cs->c.filter = NULL;
     } else if (chrun_copy_hash(b->ctxfd, cs->srcs, cs->n, cs->c.filter, &sources, err) < 0) {
         return -1;
     }
@@ -2528,7 +2538,11 @@ static int load_dockerfile(struct builder *b, struct chrun_err *err)
             /* a tar context: the Dockerfile is a file in it */
             snprintf(b->dfpath, sizeof(b->dfpath), "%s", o->dockerfile ? o->dockerfile
                                                                         : "Dockerfile");
-            fd = chrun_fs_open_in_root(b->ctxfd, b->dfpath, O_RDONLY, 0, err);
+            /* O_PATH first: a FIFO or device of the tar is never opened */
+            cleanup_close int pfd = chrun_fs_open_in_root(b->ctxfd, b->dfpath, O_PATH, 0, err);
+            fd = pfd < 0 ? -1 : chrun_fs_reopen_regular(pfd, O_RDONLY, err);
+            if (pfd >= 0 && fd < 0)
+                chrun_err_prefix(err, "Dockerfile '%s'", b->dfpath);
         } else {
             if (o->dockerfile != NULL)
                 snprintf(b->dfpath, sizeof(b->dfpath), "%s", o->dockerfile);

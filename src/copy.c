@@ -74,6 +74,48 @@ static char *rel_join(const char *parent, const char *name)
     return out;
 }
 
+/* With a filter, the context path PATHFD (from source SRC) really names,
+ * its symlinks resolved, into REL: refused when it or a directory on the
+ * way is left out, so a link in the context never shows an ignored file or
+ * the inside of an ignored directory. Without one, SRC itself. */
+static int source_rel(const struct src_root *sr, int pathfd, const char *src, char *rel,
+                      size_t size, struct chrun_err *err)
+{
+    char proc[64], root[PATH_MAX], path[PATH_MAX];
+    ssize_t rn, pn;
+    size_t skip;
+    struct stat st;
+    if (sr->filter == NULL || sr->in_root)
+        return snprintf(rel, size, "%s", src) < (int) size
+                   ? 0 : chrun_err_sys(err, ENAMETOOLONG, "source '%s'", src);
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", sr->fd);
+    rn = readlink(proc, root, sizeof(root) - 1);
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pathfd);
+    pn = readlink(proc, path, sizeof(path) - 1);
+    if (rn < 0 || pn < 0 || fstat(pathfd, &st) < 0)
+        return chrun_err_sys(err, errno, "source '%s'", src);
+    root[rn] = path[pn] = '\0';
+    skip = streq(root, "/") ? 0 : (size_t) rn;
+    if (strncmp(path, root, skip) != 0 || (path[skip] != '\0' && path[skip] != '/'))
+        return chrun_err_set(err, CHRUN_E_INPUT, "source '%s' is outside the build context", src);
+    if (snprintf(rel, size, "%s", path + skip + (path[skip] == '/')) >= (int) size)
+        return chrun_err_sys(err, ENAMETOOLONG, "source '%s'", src);
+    for (char *p = rel; *rel != '\0'; p++) {
+        char *end = strchrnul(p, '/'), c = *end;
+        bool out;
+        *end = '\0';
+        out = filtered(sr->filter, rel, c == '\0' ? S_ISDIR(st.st_mode) : true);
+        *end = c;
+        if (out)
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "source '%s' is excluded from the context (.dockerignore)", src);
+        if (c == '\0')
+            break;
+        p = end;
+    }
+    return 0;
+}
+
 /* FN gets the source (O_PATH), its last component and its path below the
  * source root. */
 typedef int (*source_fn)(void *data, int pathfd, const char *name, const char *rel,
@@ -146,7 +188,7 @@ static int each_match(const struct src_root *sr, const char *dir, const char *pa
     if (dfd < 0 || list_dir(dfd, &names, &n, err) < 0)
         return -1;
     for (size_t i = 0; rc == 0 && i < n; i++) {
-        char path[PATH_MAX];
+        char path[PATH_MAX], rel[PATH_MAX];
         cleanup_close int fd = -1;
         if (fnmatch(pattern, names[i], FNM_PERIOD) != 0)
             continue;
@@ -159,7 +201,8 @@ static int each_match(const struct src_root *sr, const char *dir, const char *pa
             continue;
         hits++;
         fd = open_source(sr, path, err);
-        rc = fd < 0 ? -1 : fn(data, fd, names[i], path, err);
+        rc = fd < 0 || source_rel(sr, fd, path, rel, sizeof(rel), err) < 0
+                 ? -1 : fn(data, fd, names[i], rel, err);
     }
     names_free(names, n);
     if (rc == 0 && hits == 0)
@@ -172,7 +215,7 @@ static int each_match(const struct src_root *sr, const char *dir, const char *pa
 static int each_source(const struct src_root *sr, const char *src, source_fn fn, void *data,
                        struct chrun_err *err)
 {
-    char path[PATH_MAX], *slash, *last;
+    char path[PATH_MAX], rel[PATH_MAX], *slash, *last;
     cleanup_close int fd = -1;
     size_t len;
     while (*src == '/')
@@ -193,17 +236,9 @@ static int each_source(const struct src_root *sr, const char *src, source_fn fn,
         return each_match(sr, slash ? path : "", last, fn, data, err);
     }
     fd = open_source(sr, path, err);
-    if (fd < 0)
+    if (fd < 0 || source_rel(sr, fd, path, rel, sizeof(rel), err) < 0)
         return -1;
-    if (sr->filter != NULL) {
-        struct stat st;
-        if (fstat(fd, &st) < 0)
-            return chrun_err_sys(err, errno, "source '%s'", src);
-        if (filtered(sr->filter, path, S_ISDIR(st.st_mode)))
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "source '%s' is excluded from the context (.dockerignore)", src);
-    }
-    return fn(data, fd, *last ? last : ".", path, err);
+    return fn(data, fd, *last ? last : ".", rel, err);
 }
 
 /* ---- hashing the sources ------------------------------------------------ */

@@ -76,6 +76,13 @@ test_expect_success '--network=none: only loopback; chrun-build --network none i
     b=$(chrun-unpack net:1) && chrun-exec "$b" >out && echo 1 >expect && test_cmp expect out
 '
 
+test_expect_success 'chrun-build --network is part of the RUN cache key' '
+    chrun-build --network host net >/dev/null 2>err &&
+    ! grep "using cache" err &&
+    chrun-build --network none net >/dev/null 2>err &&
+    grep -q "RUN grep -c : /proc/net/dev >/n: using cache" err
+'
+
 test_expect_success 'target=. is the working directory; /proc, /dev, /sys and .. are refused' '
     mkdir tg && echo main >tg/main.txt &&
     printf "FROM fixture/basic:1\nWORKDIR /src\nRUN --mount=type=bind,target=. cat main.txt >/built && ls -A /src | wc -l >/count\nCMD [\"cat\", \"/built\", \"/count\"]\n" >tg/Dockerfile &&

@@ -44,6 +44,14 @@ test_expect_success 'CONTEXT - with -f: the Dockerfile is a file of the tar' '
     test_one_error_line chrun-build err "nosuch.df"
 '
 
+test_expect_success 'CONTEXT -: a FIFO named Dockerfile in the tar is refused, never opened' '
+    mkdir fctx && mkfifo fctx/Dockerfile && tar -C fctx -cf fctx.tar . &&
+    store_snapshot >before &&
+    test_expect_code 1 timeout 60 chrun-build -q - <fctx.tar >out 2>err &&
+    test_one_error_line chrun-build err "Dockerfile" && grep -q "not a regular file" err &&
+    test ! -s out && store_snapshot >after && test_cmp before after
+'
+
 test_expect_success 'CONTEXT -: a Dockerfile on stdin builds with an empty context' '
     printf "FROM fixture/basic:1\nRUN echo from stdin >/s\nCMD [\"cat\", \"/s\"]\n" | chrun-build -q - >digest &&
     b=$(chrun-unpack "$(cat digest)") && chrun-exec "$b" >out && echo "from stdin" >expect &&

@@ -98,18 +98,29 @@ static int make_tree(struct chrun_store *st, int treesfd, const struct chrun_dig
     struct chrun_unpack_opts unpack = CHRUN_UNPACK_OPTS_INIT;
     struct chrun_err ignored = CHRUN_ERR_INIT;
     const char *hex = chrun_digest_hex(md);
-    char prefix[NAME_MAX + 1], staging[NAME_MAX + 1], bundle[PATH_MAX], path[PATH_MAX];
+    char prefix[NAME_MAX + 1], fresh[NAME_MAX + 1], staging[NAME_MAX + 1];
+    char bundle[PATH_MAX], path[PATH_MAX];
     cleanup_close int bfd = -1, lockfd = -1;
     int rc = 0;
 
     each_entry(treesfd, sweep_stale_staging, NULL, &ignored);
-    snprintf(prefix, sizeof(prefix), ".%s" STAGING_MARK, hex);
-    if (chrun_fs_mkdtemp_at(treesfd, prefix, staging, sizeof(staging), err) < 0)
+    snprintf(prefix, sizeof(prefix), ".%s.new-", hex);
+    if (chrun_fs_mkdtemp_at(treesfd, prefix, fresh, sizeof(fresh), err) < 0)
         return -1;
-    /* the lock tells a later maker this staging directory is alive */
-    lockfd = openat(treesfd, staging, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    /* the lock tells a later maker this staging directory is alive; it is
+     * taken before the directory gets the name such a maker sweeps, so no
+     * sweep can see it unlocked (a crash in between leaves a ".new-" name,
+     * which chrun-gc removes with every other unfinished tree) */
+    snprintf(staging, sizeof(staging), ".%s" STAGING_MARK "%s", hex, fresh + strlen(prefix));
+    lockfd = openat(treesfd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
-        rc = chrun_err_sys(err, errno, "lock '%s'", staging);
+        rc = chrun_err_sys(err, errno, "lock '%s'", fresh);
+    if (rc == 0 && renameat(treesfd, fresh, treesfd, staging) < 0)
+        rc = chrun_err_sys(err, errno, "rename '%s'", fresh);
+    if (rc < 0) {
+        chrun_userns_rm_rf_at(treesfd, fresh, &ignored);
+        return -1;
+    }
     if (snprintf(bundle, sizeof(bundle), "%s/" TREES_DIR "/%s/b", chrun_store_root_path(st),
                  staging) >= (int) sizeof(bundle))
         rc = chrun_err_sys(err, ENAMETOOLONG, "tree path");

@@ -31,6 +31,7 @@
 #include "chrun/ref.h"
 #include "chrun/runtime.h"
 #include "cleanup.h"
+#include "json.h"
 #include "util.h"
 
 #define WORK_PREFIX "build-"
@@ -145,20 +146,58 @@ static int vars_set(struct vars *vs, const char *name, const char *value, struct
     return 0;
 }
 
-static json_t *cfg(struct stage *s)
+/* PARENT[KEY] as an object (an array with ARRAY), created when absent or of
+ * another type; borrowed from PARENT. NULL with ERR. */
+static json_t *member(json_t *parent, const char *key, bool array, struct chrun_err *err)
 {
-    json_t *c = json_object_get(s->image, "config");
-    if (!json_is_object(c)) {
-        c = json_object();
-        json_object_set_new(s->image, "config", c);
-    }
-    return c;
+    json_t *m = json_object_get(parent, key);
+    if (array ? json_is_array(m) : json_is_object(m))
+        return m;
+    m = array ? json_array() : json_object();
+    if (chrun_json_set(parent, key, m, err) < 0)
+        return NULL;
+    return m;
+}
+
+/* OBJ[KEY] = the string S; WHAT names S when it is not UTF-8. */
+static int set_str(json_t *obj, const char *key, const char *s, const char *what,
+                   struct chrun_err *err)
+{
+    json_t *v = chrun_json_str(s, what, err);
+    return v ? chrun_json_set(obj, key, v, err) : -1;
+}
+
+/* Append the string S to ARR; WHAT names S when it is not UTF-8. */
+static int append_str(json_t *arr, const char *s, const char *what, struct chrun_err *err)
+{
+    json_t *v = chrun_json_str(s, what, err);
+    return v ? chrun_json_append(arr, v, what, err) : -1;
+}
+
+/* 0 if S can be a JSON object key, else -1 with ERR naming WHAT. */
+static int check_key(const char *s, const char *what, struct chrun_err *err)
+{
+    json_t *v = chrun_json_str(s, what, err);
+    json_decref(v);
+    return v ? 0 : -1;
+}
+
+/* KEY of the stage's config, or NULL (a read: nothing is created). */
+static json_t *cfg_get(struct stage *s, const char *key)
+{
+    return json_object_get(json_object_get(s->image, "config"), key);
+}
+
+/* The stage's config object ("config" of the image), or NULL with ERR. */
+static json_t *cfg(struct stage *s, struct chrun_err *err)
+{
+    return member(s->image, "config", false, err);
 }
 
 /* ENV value of NAME in the config, or NULL. */
 static const char *env_value(struct stage *s, const char *name)
 {
-    json_t *env = json_object_get(cfg(s), "Env"), *v;
+    json_t *env = cfg_get(s, "Env"), *v;
     size_t i, len = strlen(name);
     const char *found = NULL;
     json_array_foreach (env, i, v) {
@@ -349,16 +388,17 @@ static int cache_put(struct builder *b, const struct chrun_digest *key,
 static int add_history(struct builder *b, struct stage *s, const char *created_by, bool empty,
                        struct chrun_err *err)
 {
-    json_t *h = json_object_get(s->image, "history");
-    json_t *e = json_pack("{s:s, s:s}", "created", b->created, "created_by", created_by);
-    if (!json_is_array(h)) {
-        h = json_array();
-        json_object_set_new(s->image, "history", h);
-    }
-    if (e == NULL || (empty && json_object_set_new(e, "empty_layer", json_true()) < 0) ||
-        json_array_append_new(h, e) < 0)
-        return chrun_err_sys(err, ENOMEM, "build config");
-    return 0;
+    json_t *h = member(s->image, "history", true, err);
+    cleanup_json json_t *e = json_object();
+    if (h == NULL)
+        return -1;
+    if (e == NULL)
+        return chrun_err_sys(err, ENOMEM, "history");
+    if (set_str(e, "created", b->created, "history", err) < 0 ||
+        set_str(e, "created_by", created_by, "history", err) < 0 ||
+        (empty && chrun_json_set(e, "empty_layer", json_true(), err) < 0))
+        return -1;
+    return chrun_json_append(h, json_incref(e), "history", err);
 }
 
 static json_t *diff_ids(struct stage *s)
@@ -371,10 +411,14 @@ static int add_layer(struct stage *s, const char *media_type, const struct chrun
 {
     json_t *d = json_pack("{s:s, s:s, s:I}", "mediaType", media_type, "digest", digest->str,
                           "size", (json_int_t) size);
-    if (d == NULL || json_array_append_new(s->layers, d) < 0 ||
-        json_array_append_new(diff_ids(s), json_string(diff_id->str)) < 0)
-        return chrun_err_sys(err, ENOMEM, "build config");
-    return 0;
+    json_t *ids = diff_ids(s);
+    if (!json_is_array(ids)) {
+        json_decref(d);
+        return chrun_err_set(err, CHRUN_E_INPUT, "build config: no rootfs.diff_ids");
+    }
+    if (chrun_json_append(s->layers, d, "manifest layers", err) < 0)
+        return -1;
+    return append_str(ids, diff_id->str, "rootfs.diff_ids", err);
 }
 
 /* ---- the stage's root filesystem ---------------------------------------------- */
@@ -582,7 +626,7 @@ static int resolve_from(struct builder *b, struct stage *s, const char *flag, co
 /* Join PATH to the working directory unless it is absolute. */
 static char *abs_path(struct stage *s, const char *path)
 {
-    const char *wd = json_string_value(json_object_get(cfg(s), "WorkingDir"));
+    const char *wd = json_string_value(cfg_get(s, "WorkingDir"));
     char *out = NULL;
     if (path[0] == '/')
         return strdup(path);
@@ -1200,7 +1244,7 @@ static int build_run_env(struct stage *s, struct run_step *rs, struct chrun_err 
 /* The shell of shell-form commands: SHELL's, else /bin/sh -c. */
 static int shell_argv(struct stage *s, const char *script, char ***ret, struct chrun_err *err)
 {
-    json_t *sh = json_object_get(cfg(s), "Shell"), *v;
+    json_t *sh = cfg_get(s, "Shell"), *v;
     size_t n = json_is_array(sh) && json_array_size(sh) > 0 ? json_array_size(sh) : 2, i;
     char **argv = calloc(n + 2, sizeof(char *));
     if (argv == NULL)
@@ -1311,8 +1355,8 @@ static int do_run(struct builder *b, struct stage *s, const struct chrun_df_inst
     } else if (rc == 0) {
         rc = shell_argv(s, in->script ? in->script : in->args, &rs->argv, err);
     }
-    for (char **a = rc == 0 ? rs->argv : NULL; a && *a; a++)
-        json_array_append_new(arr, json_string(*a));
+    for (char **a = rc == 0 ? rs->argv : NULL; rc == 0 && a && *a; a++)
+        rc = append_str(arr, *a, "RUN", err);
     if (rc == 0 && (argv_json = json_dumps(arr, JSON_COMPACT)) == NULL)
         rc = chrun_err_sys(err, ENOMEM, "build");
     if (rc == 0)
@@ -1712,13 +1756,15 @@ static int do_workdir(struct builder *b, struct stage *s, const struct chrun_df_
                       struct chrun_err *err)
 {
     static const struct step_ops ops = {NULL, workdir_fn, NULL};
+    json_t *config;
     cleanup_free char *path = NULL, *text = NULL, *w = word1(b, in->args, err);
     if (w == NULL)
         return -1;
     path = abs_path(s, w);
     if (path == NULL || asprintf(&text, "WORKDIR %s", path) < 0)
         return chrun_err_sys(err, ENOMEM, "build");
-    json_object_set_new(cfg(s), "WorkingDir", json_string(path));
+    if ((config = cfg(s, err)) == NULL || set_str(config, "WorkingDir", path, "WORKDIR", err) < 0)
+        return -1;
     return fs_step(b, s, text, NULL, &ops, path, err);
 }
 
@@ -1726,31 +1772,31 @@ static int do_workdir(struct builder *b, struct stage *s, const struct chrun_df_
 
 static int set_env(struct stage *s, const char *key, const char *value, struct chrun_err *err)
 {
-    json_t *env = json_object_get(cfg(s), "Env"), *v;
+    json_t *config = cfg(s, err), *env = config ? member(config, "Env", true, err) : NULL, *v;
     cleanup_free char *kv = NULL;
     size_t i, len = strlen(key);
+    if (env == NULL)
+        return -1;
     if (asprintf(&kv, "%s=%s", key, value) < 0)
         return chrun_err_sys(err, ENOMEM, "build");
-    if (!json_is_array(env)) {
-        env = json_array();
-        json_object_set_new(cfg(s), "Env", env);
-    }
-    json_array_foreach (env, i, v) {
-        const char *str = json_string_value(v);
+    if ((v = chrun_json_str(kv, "ENV", err)) == NULL)
+        return -1;
+    for (i = 0; i < json_array_size(env); i++) {
+        const char *str = json_string_value(json_array_get(env, i));
         if (str && strncmp(str, key, len) == 0 && str[len] == '=')
-            return json_array_set_new(env, i, json_string(kv));
+            return json_array_set_new(env, i, v) < 0 ? chrun_err_sys(err, ENOMEM, "ENV") : 0;
     }
-    return json_array_append_new(env, json_string(kv));
+    return chrun_json_append(env, v, "ENV", err);
 }
 
-static int set_label(json_t *config, const char *key, const char *value)
+/* LABEL KEY=VALUE (WHAT names where it came from: LABEL or --label). */
+static int set_label(struct stage *s, const char *key, const char *value, const char *what,
+                     struct chrun_err *err)
 {
-    json_t *labels = json_object_get(config, "Labels");
-    if (!json_is_object(labels)) {
-        labels = json_object();
-        json_object_set_new(config, "Labels", labels);
-    }
-    return json_object_set_new(labels, key, json_string(value));
+    json_t *config = cfg(s, err), *labels = config ? member(config, "Labels", false, err) : NULL;
+    if (labels == NULL || check_key(key, what, err) < 0)
+        return -1;
+    return set_str(labels, key, value, what, err);
 }
 
 /* ARG NAME[=default] with Docker's scoping: before the first FROM it is a
@@ -1783,7 +1829,7 @@ static int do_pairs(struct builder *b, struct stage *s, const struct chrun_df_in
         if (in->kind == CHRUN_DF_ENV)
             rc = set_env(s, keys[i], values[i], err);
         else if (in->kind == CHRUN_DF_LABEL)
-            rc = set_label(cfg(s), keys[i], values[i]);
+            rc = set_label(s, keys[i], values[i], "LABEL", err);
         else
             rc = set_arg(b, keys[i], values[i], err);
     }
@@ -1806,16 +1852,12 @@ static int do_set(struct builder *b, struct stage *s, const struct chrun_df_inst
                   struct chrun_err *err)
 {
     const char *key = in->kind == CHRUN_DF_EXPOSE ? "ExposedPorts" : "Volumes";
-    json_t *set = json_object_get(cfg(s), key);
+    json_t *config = cfg(s, err), *set = config ? member(config, key, false, err) : NULL;
     char **w = NULL;
     size_t n = 0;
     int rc = 0;
-    if (in->exec == NULL && words(b, in->args, true, &w, &n, err) < 0)
+    if (set == NULL || (in->exec == NULL && words(b, in->args, true, &w, &n, err) < 0))
         return -1;
-    if (!json_is_object(set)) {
-        set = json_object();
-        json_object_set_new(cfg(s), key, set);
-    }
     for (size_t i = 0; rc == 0 && i < (w ? n : in->n_exec); i++) {
         const char *item = w ? w[i] : in->exec[i];
         char port[64];
@@ -1825,8 +1867,10 @@ static int do_set(struct builder *b, struct stage *s, const struct chrun_df_inst
         else if (in->kind == CHRUN_DF_EXPOSE)
             snprintf(port, sizeof(port), "%s%s", item, strchr(item, '/') ? "" : "/tcp");
         if (rc == 0)
-            rc = json_object_set_new(set, in->kind == CHRUN_DF_EXPOSE ? port : item,
-                                     json_object());
+            rc = check_key(item, in->keyword, err);
+        if (rc == 0)
+            rc = chrun_json_set(set, in->kind == CHRUN_DF_EXPOSE ? port : item, json_object(),
+                                err);
     }
     chrun_dockerfile_words_free(w);
     return rc;
@@ -1834,43 +1878,48 @@ static int do_set(struct builder *b, struct stage *s, const struct chrun_df_inst
 
 /* A command of CMD, ENTRYPOINT or HEALTHCHECK CMD: the exec form, or the
  * shell (SHELL's, else /bin/sh -c) with the text. */
-static json_t *command_json(struct stage *s, const struct chrun_df_instr *in, bool healthcheck)
+static json_t *command_json(struct stage *s, const struct chrun_df_instr *in, bool healthcheck,
+                            struct chrun_err *err)
 {
-    json_t *arr = json_array(), *sh = json_object_get(cfg(s), "Shell"), *v;
+    cleanup_json json_t *arr = json_array();
+    json_t *sh = cfg_get(s, "Shell");
     size_t i;
-    if (arr == NULL)
+    int rc = 0;
+    if (arr == NULL) {
+        chrun_err_sys(err, ENOMEM, "%s", in->keyword);
         return NULL;
+    }
     if (healthcheck)
-        json_array_append_new(arr, json_string(in->exec ? "CMD" : "CMD-SHELL"));
+        rc = append_str(arr, in->exec ? "CMD" : "CMD-SHELL", in->keyword, err);
     if (in->exec != NULL) {
-        for (i = 0; i < in->n_exec; i++)
-            json_array_append_new(arr, json_string(in->exec[i]));
-        return arr;
-    }
-    if (!healthcheck && json_is_array(sh) && json_array_size(sh) > 0) {
-        json_array_foreach (sh, i, v)
-            json_array_append(arr, v);
+        for (i = 0; rc == 0 && i < in->n_exec; i++)
+            rc = append_str(arr, in->exec[i], in->keyword, err);
+    } else if (!healthcheck && json_is_array(sh) && json_array_size(sh) > 0) {
+        for (i = 0; rc == 0 && i < json_array_size(sh); i++)
+            rc = chrun_json_append(arr, json_incref(json_array_get(sh, i)), in->keyword, err);
     } else if (!healthcheck) {
-        json_array_append_new(arr, json_string("/bin/sh"));
-        json_array_append_new(arr, json_string("-c"));
+        rc = append_str(arr, "/bin/sh", in->keyword, err);
+        if (rc == 0)
+            rc = append_str(arr, "-c", in->keyword, err);
     }
-    json_array_append_new(arr, json_string(in->args));
-    return arr;
+    if (rc == 0 && in->exec == NULL)
+        rc = append_str(arr, in->args, in->keyword, err);
+    return rc == 0 ? json_incref(arr) : NULL;
 }
 
 static int do_command(struct stage *s, const struct chrun_df_instr *in, struct chrun_err *err)
 {
-    json_t *arr = command_json(s, in, false);
+    json_t *config = cfg(s, err), *arr = config ? command_json(s, in, false, err) : NULL;
     if (arr == NULL)
-        return chrun_err_sys(err, ENOMEM, "build");
+        return -1;
     if (in->kind == CHRUN_DF_CMD) {
         s->seen_cmd = true;
-        return json_object_set_new(cfg(s), "Cmd", arr);
+        return chrun_json_set(config, "Cmd", arr, err);
     }
     /* Docker: a new ENTRYPOINT drops the base image's CMD */
     if (!s->seen_cmd)
-        json_object_del(cfg(s), "Cmd");
-    return json_object_set_new(cfg(s), "Entrypoint", arr);
+        json_object_del(config, "Cmd");
+    return chrun_json_set(config, "Entrypoint", arr, err);
 }
 
 /* A Go duration ("1m30s", "500ms", "2h") in nanoseconds; -1 if not one. */
@@ -1913,14 +1962,15 @@ static int do_healthcheck(struct builder *b, struct stage *s, const struct chrun
                    {"timeout", "Timeout"},
                    {"start-period", "StartPeriod"},
                    {"start-interval", "StartInterval"}};
-    json_t *hc = json_object();
+    json_t *config = cfg(s, err), *hc, *test;
     const char *v;
-    if (hc == NULL)
-        return chrun_err_sys(err, ENOMEM, "build");
-    json_object_set_new(cfg(s), "Healthcheck", hc);
+    if (config == NULL || chrun_json_set(config, "Healthcheck", json_object(), err) < 0)
+        return -1;
+    hc = json_object_get(config, "Healthcheck");
     if (in->none)
-        return json_object_set_new(hc, "Test", json_pack("[s]", "NONE"));
-    json_object_set_new(hc, "Test", command_json(s, in, true));
+        return chrun_json_set(hc, "Test", json_pack("[s]", "NONE"), err);
+    if ((test = command_json(s, in, true, err)) == NULL || chrun_json_set(hc, "Test", test, err) < 0)
+        return -1;
     for (size_t i = 0; i < ARRAY_SIZE(timings); i++) {
         cleanup_free char *w = NULL;
         int64_t ns;
@@ -1933,8 +1983,8 @@ static int do_healthcheck(struct builder *b, struct stage *s, const struct chrun
             return chrun_err_set(err, CHRUN_E_INPUT,
                                  "HEALTHCHECK --%s=%s: not a duration of at least 1ms", timings[i].flag,
                                  w);
-        if (ns > 0)
-            json_object_set_new(hc, timings[i].key, json_integer(ns));
+        if (ns > 0 && chrun_json_set(hc, timings[i].key, json_integer(ns), err) < 0)
+            return -1;
     }
     if ((v = chrun_df_instr_flag(in, "retries")) != NULL) {
         cleanup_free char *w = word1(b, v, err);
@@ -1946,8 +1996,8 @@ static int do_healthcheck(struct builder *b, struct stage *s, const struct chrun
         r = strtol(w, &end, 10);
         if (*w == '\0' || *end != '\0' || errno != 0 || r < 0 || r > 0x7fffffff)
             return chrun_err_set(err, CHRUN_E_INPUT, "HEALTHCHECK --retries=%s: not a count", w);
-        if (r > 0)
-            json_object_set_new(hc, "Retries", json_integer(r));
+        if (r > 0 && chrun_json_set(hc, "Retries", json_integer(r), err) < 0)
+            return -1;
     }
     return 0;
 }
@@ -1974,32 +2024,33 @@ static int do_metadata(struct builder *b, struct stage *s, const struct chrun_df
                        struct chrun_err *err)
 {
     cleanup_free char *w = NULL;
-    json_t *arr;
+    json_t *arr, *config;
     switch (in->kind) {
     case CHRUN_DF_USER:
     case CHRUN_DF_STOPSIGNAL:
     case CHRUN_DF_MAINTAINER:
         if ((w = word1(b, in->args, err)) == NULL)
             return -1;
-        if (in->kind == CHRUN_DF_USER)
-            return json_object_set_new(cfg(s), "User", json_string(w));
         if (in->kind == CHRUN_DF_MAINTAINER)
-            return json_object_set_new(s->image, "author", json_string(w));
+            return set_str(s->image, "author", w, in->keyword, err);
+        if ((config = cfg(s, err)) == NULL)
+            return -1;
+        if (in->kind == CHRUN_DF_USER)
+            return set_str(config, "User", w, in->keyword, err);
         if (!valid_signal(w))
             return chrun_err_set(err, CHRUN_E_INPUT, "STOPSIGNAL '%s' is not a signal", w);
-        return json_object_set_new(cfg(s), "StopSignal", json_string(w));
+        return set_str(config, "StopSignal", w, in->keyword, err);
     case CHRUN_DF_SHELL:
-        arr = json_array();
-        for (size_t i = 0; arr && i < in->n_exec; i++)
-            json_array_append_new(arr, json_string(in->exec[i]));
-        return arr ? json_object_set_new(cfg(s), "Shell", arr)
-                   : chrun_err_sys(err, ENOMEM, "build");
+        if ((config = cfg(s, err)) == NULL || chrun_json_set(config, "Shell", json_array(), err) < 0)
+            return -1;
+        arr = json_object_get(config, "Shell");
+        for (size_t i = 0; i < in->n_exec; i++)
+            if (append_str(arr, in->exec[i], in->keyword, err) < 0)
+                return -1;
+        return 0;
     case CHRUN_DF_ONBUILD:
-        arr = json_object_get(cfg(s), "OnBuild");
-        if (!json_is_array(arr)) {
-            arr = json_array();
-            json_object_set_new(cfg(s), "OnBuild", arr);
-        }
+        if ((config = cfg(s, err)) == NULL || (arr = member(config, "OnBuild", true, err)) == NULL)
+            return -1;
         /* Docker records the trigger with its keyword in capitals */
         {
             size_t klen = strcspn(in->args, " \t");
@@ -2008,7 +2059,7 @@ static int do_metadata(struct builder *b, struct stage *s, const struct chrun_df
                 return chrun_err_sys(err, ENOMEM, "build");
             for (size_t i = 0; i < klen; i++)
                 t[i] = (char) toupper((unsigned char) t[i]);
-            return json_array_append_new(arr, json_string(t));
+            return append_str(arr, t, in->keyword, err);
         }
     case CHRUN_DF_HEALTHCHECK: return do_healthcheck(b, s, in, err);
     case CHRUN_DF_CMD:
@@ -2059,10 +2110,11 @@ static int from_image(struct builder *b, struct stage *s, const char *name,
         json_t *history = json_object_get(c.json, "history");
         /* deep copies: the base image's objects are never edited in place */
         if (json_is_object(config))
-            json_object_set_new(s->image, "config", json_deep_copy(config));
-        if (json_is_array(history))
-            json_object_set_new(s->image, "history", json_deep_copy(history));
-        rc = chain_next(&s->chain, "FROM", md.str, err);
+            rc = chrun_json_set(s->image, "config", json_deep_copy(config), err);
+        if (rc == 0 && json_is_array(history))
+            rc = chrun_json_set(s->image, "history", json_deep_copy(history), err);
+        if (rc == 0)
+            rc = chain_next(&s->chain, "FROM", md.str, err);
     }
     if (rc < 0)
         chrun_err_prefix(err, "FROM '%s'", name);
@@ -2109,13 +2161,13 @@ static int do_instr(struct builder *b, struct stage *s, const struct chrun_df_in
 static int run_triggers(struct builder *b, struct stage *s, const struct chrun_df_instr *from,
                         struct chrun_err *err)
 {
-    json_t *ob = json_object_get(cfg(s), "OnBuild"), *v;
+    json_t *ob = cfg_get(s, "OnBuild"), *v;
     struct chrun_dockerfile t = {0};
     cleanup_free char *text = NULL;
     size_t i, len = 0;
     int rc = 0;
     if (!json_is_array(ob) || json_array_size(ob) == 0) {
-        json_object_del(cfg(s), "OnBuild");
+        json_object_del(json_object_get(s->image, "config"), "OnBuild");
         return 0;
     }
     json_array_foreach (ob, i, v) {
@@ -2130,7 +2182,7 @@ static int run_triggers(struct builder *b, struct stage *s, const struct chrun_d
         text = more;
         len = strlen(text);
     }
-    json_object_del(cfg(s), "OnBuild");
+    json_object_del(json_object_get(s->image, "config"), "OnBuild");
     if (chrun_dockerfile_parse_triggers(&t, "ONBUILD trigger", text, len, err) < 0) {
         chrun_dockerfile_release(&t);
         return -1;
@@ -2272,14 +2324,16 @@ static int finish_image(struct builder *b, struct stage *s, struct chrun_digest 
     for (size_t i = 0; i < b->opts->n_labels; i++) {
         const char *l = b->opts->labels[i], *eq = strchr(l, '=');
         cleanup_free char *key = eq ? strndup(l, (size_t) (eq - l)) : NULL;
-        if (key == NULL || set_label(cfg(s), key, eq + 1) < 0)
+        if (key == NULL)
             return chrun_err_sys(err, ENOMEM, "--label");
+        if (set_label(s, key, eq + 1, "--label", err) < 0)
+            return -1;
     }
-    json_object_set_new(s->image, "created", json_string(b->created));
-    json_object_set_new(s->image, "os", json_string(platform));
-    json_object_set_new(s->image, "architecture", json_string(arch));
-    if (variant != NULL)
-        json_object_set_new(s->image, "variant", json_string(variant));
+    if (set_str(s->image, "created", b->created, "created", err) < 0 ||
+        set_str(s->image, "os", platform, "--platform", err) < 0 ||
+        set_str(s->image, "architecture", arch, "--platform", err) < 0 ||
+        (variant != NULL && set_str(s->image, "variant", variant, "--platform", err) < 0))
+        return -1;
     /* sorted keys: the same image gives the same bytes */
     cfg_text = json_dumps(s->image, JSON_COMPACT | JSON_SORT_KEYS);
     if (cfg_text == NULL)

@@ -35,7 +35,6 @@
 #include "util.h"
 
 #define WORK_PREFIX "build-"
-#define CACHE_ENTRY_MAX 4096
 /* RUN --mount's of one step, and created mount-point paths. */
 #define RUN_MOUNTS_MAX 16
 #define MOUNT_PATHS_MAX 256
@@ -332,57 +331,6 @@ static int chain_next(struct chrun_digest *chain, const char *text, const char *
     return chrun_digest_of_buffer(chain, buf, (size_t) len, err);
 }
 
-/* Look KEY up; a hit is only trusted when its blob is in the store. */
-static bool cache_get(struct builder *b, const struct chrun_digest *key,
-                      struct chrun_changeset_layer *ret)
-{
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    cleanup_free char *buf = NULL;
-    cleanup_json json_t *doc = NULL;
-    cleanup_close int dfd = -1;
-    size_t len;
-    dfd = openat(chrun_store_root_fd(b->st), CHRUN_BUILD_CACHE_DIR,
-                 O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0 || chrun_io_read_file_at(dfd, chrun_digest_hex(key), CACHE_ENTRY_MAX, &buf, &len,
-                                         &ignored) < 0)
-        return false;
-    doc = json_loadb(buf, len, 0, NULL);
-    *ret = (struct chrun_changeset_layer){.empty = json_is_true(json_object_get(doc, "empty"))};
-    if (ret->empty)
-        return json_is_object(doc);
-    ret->size = json_integer_value(json_object_get(doc, "size"));
-    return chrun_digest_parse(&ret->digest, json_string_value(json_object_get(doc, "digest")) ?: "",
-                              &ignored) == 0 &&
-           chrun_digest_parse(&ret->diff_id,
-                              json_string_value(json_object_get(doc, "diff_id")) ?: "",
-                              &ignored) == 0 &&
-           ret->size > 0 && chrun_store_has_blob(b->st, &ret->digest);
-}
-
-static int cache_put(struct builder *b, const struct chrun_digest *key,
-                     const struct chrun_changeset_layer *l, struct chrun_err *err)
-{
-    cleanup_json json_t *doc = NULL;
-    cleanup_free char *text = NULL;
-    cleanup_close int dfd = -1;
-    int root = chrun_store_root_fd(b->st);
-    doc = l->empty ? json_pack("{s:b}", "empty", 1)
-                   : json_pack("{s:b, s:s, s:s, s:I}", "empty", 0, "digest", l->digest.str,
-                               "diff_id", l->diff_id.str, "size", (json_int_t) l->size);
-    text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    if (text == NULL)
-        return chrun_err_sys(err, ENOMEM, "build cache");
-    if (mkdirat(root, CHRUN_BUILD_CACHE_DIR, 0755) < 0 && errno != EEXIST)
-        return chrun_err_sys(err, errno, "create '%s'", CHRUN_BUILD_CACHE_DIR);
-    dfd = openat(root, CHRUN_BUILD_CACHE_DIR, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dfd < 0)
-        return chrun_err_sys(err, errno, "open '%s'", CHRUN_BUILD_CACHE_DIR);
-    /* concurrent builds may write one key: no shared temporary, no lock */
-    return chrun_fs_write_atomic_unlocked_at(chrun_store_tmp_fd(b->st), dfd,
-                                             chrun_digest_hex(key), text, strlen(text), 0644,
-                                             err);
-}
-
 /* ---- config bookkeeping ------------------------------------------------------ */
 
 static int add_history(struct builder *b, struct stage *s, const char *created_by, bool empty,
@@ -521,13 +469,13 @@ static int fs_step(struct builder *b, struct stage *s, const char *text, const c
     bool hit;
     if (chain_next(&key, text, extra, err) < 0)
         return -1;
-    hit = !b->opts->no_cache && cache_get(b, &key, &l);
+    hit = !b->opts->no_cache && chrun_build_cache_get(b->st, &key, &l);
     if (hit) {
         chrun_log_info("%s: using cache", text);
     } else {
         chrun_log_debug("%s: running (cache key %s)", text, key.str);
         if (materialize(b, s, err) < 0 || run_and_diff(b, s, ops, data, &l, err) < 0 ||
-            cache_put(b, &key, &l, err) < 0)
+            chrun_build_cache_put(b->st, &key, &l, err) < 0)
             return -1;
     }
     if (!l.empty && add_layer(s, CHRUN_MT_OCI_LAYER_GZIP, &l.digest, l.size, &l.diff_id, err) < 0)

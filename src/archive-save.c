@@ -21,6 +21,7 @@
 #include "chrun/manifest.h"
 #include "chrun/walk.h"
 #include "cleanup.h"
+#include "json.h"
 #include "util.h"
 
 #define MT_DOCKER_LAYER_TAR "application/vnd.docker.image.rootfs.diff.tar"
@@ -197,11 +198,18 @@ static int oci_manifest_text(const struct chrun_manifest *m, const char *buf, si
         return 0;
     }
     layers = json_array();
-    for (size_t i = 0; layers && i < m->n_layers; i++)
-        json_array_append_new(layers, json_pack("{s:s, s:s, s:I}", "mediaType",
-                                                oci_layer_type(m->layers[i].media_type),
-                                                "digest", m->layers[i].digest.str, "size",
-                                                (json_int_t) m->layers[i].size));
+    if (layers == NULL)
+        return chrun_err_sys(err, ENOMEM, "convert manifest %s", d->str);
+    for (size_t i = 0; i < m->n_layers; i++)
+        if (chrun_json_append(layers,
+                              json_pack("{s:s, s:s, s:I}", "mediaType",
+                                        oci_layer_type(m->layers[i].media_type), "digest",
+                                        m->layers[i].digest.str, "size",
+                                        (json_int_t) m->layers[i].size),
+                              "convert manifest layers", err) < 0) {
+            json_decref(layers);
+            return -1;
+        }
     doc = json_pack("{s:i, s:s, s:{s:s, s:s, s:I}, s:o}", "schemaVersion", 2, "mediaType",
                     CHRUN_MT_OCI_MANIFEST, "config", "mediaType", CHRUN_MT_OCI_CONFIG, "digest",
                     m->config.digest.str, "size", (json_int_t) m->config.size, "layers", layers);
@@ -290,8 +298,9 @@ static int write_new_index(struct saver *s, const struct chrun_manifest *idx, js
     json_t *ann = json_object_get(idx->json, "annotations");
     cleanup_free char *text = NULL;
 
-    if (doc != NULL && json_is_object(ann))
-        json_object_set(doc, "annotations", ann);
+    if (doc != NULL && json_is_object(ann) &&
+        chrun_json_set(doc, "annotations", json_incref(ann), err) < 0)
+        return -1;
     text = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
     if (text == NULL)
         return chrun_err_sys(err, ENOMEM, "convert index");
@@ -370,20 +379,22 @@ static int save_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_e
 static int add_docker_entry(struct saver *s, const struct chrun_manifest *m, const char *ref,
                             struct chrun_err *err)
 {
-    json_t *layers = json_array(), *tags = json_array(), *entry;
+    cleanup_json json_t *layers = json_array(), *tags = json_array();
+    json_t *entry;
     char name[96];
 
-    if (ref[0] && tags != NULL)
-        json_array_append_new(tags, json_string(ref));
-    for (size_t i = 0; layers && i < m->n_layers; i++) {
+    if (layers == NULL || tags == NULL)
+        return chrun_err_sys(err, ENOMEM, "save");
+    if (ref[0] && chrun_json_append(tags, json_string(ref), "RepoTags", err) < 0)
+        return -1;
+    for (size_t i = 0; i < m->n_layers; i++) {
         blob_name(&m->layers[i].digest, name, sizeof(name));
-        json_array_append_new(layers, json_string(name));
+        if (chrun_json_append(layers, json_string(name), "Layers", err) < 0)
+            return -1;
     }
     blob_name(&m->config.digest, name, sizeof(name));
-    entry = json_pack("{s:s, s:o*, s:o*}", "Config", name, "RepoTags", tags, "Layers", layers);
-    if (entry == NULL || json_array_append_new(s->docker_entries, entry) < 0)
-        return chrun_err_sys(err, ENOMEM, "save");
-    return 0;
+    entry = json_pack("{s:s, s:O, s:O}", "Config", name, "RepoTags", tags, "Layers", layers);
+    return chrun_json_append(s->docker_entries, entry, "manifest.json", err);
 }
 
 /* The attachments of IMG (attach.h), saved as SAVED: each with its tree,
@@ -445,12 +456,16 @@ static int save_image(struct saver *s, const char *image, bool docker, struct ch
                              top.digest.str);
     entry = json_pack("{s:s, s:s, s:I}", "mediaType", saved.media_type, "digest",
                       saved.digest.str, "size", (json_int_t) saved.size);
-    if (entry != NULL && img.ref[0])
-        json_object_set_new(entry, "annotations",
-                            json_pack("{s:s, s:s}", ANNOTATION_CONTAINERD_NAME, img.ref,
-                                      CHRUN_ANNOTATION_REF_NAME, img.ref));
-    if (entry == NULL || json_array_append_new(s->index_entries, entry) < 0)
-        return chrun_err_sys(err, ENOMEM, "save");
+    if (entry != NULL && img.ref[0] &&
+        chrun_json_set(entry, "annotations",
+                       json_pack("{s:s, s:s}", ANNOTATION_CONTAINERD_NAME, img.ref,
+                                 CHRUN_ANNOTATION_REF_NAME, img.ref),
+                       err) < 0) {
+        json_decref(entry);
+        return -1;
+    }
+    if (chrun_json_append(s->index_entries, entry, "index.json", err) < 0)
+        return -1;
     if (save_attachments(s, &img, &saved, err) < 0)
         return chrun_err_prefix(err, "image '%s'", image);
     if (!docker)

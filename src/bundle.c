@@ -19,6 +19,7 @@
 #include "chrun/manifest.h"
 #include "chrun/userns.h"
 #include "cleanup.h"
+#include "json.h"
 #include "util.h"
 
 #define DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -152,7 +153,8 @@ static int lookup_group(char *group, const char *name, unsigned long *ret_gid)
 }
 
 /* Add the gids of groups listing USER as a member to ARR (skipping PRIMARY). */
-static void add_member_groups(char *group, const char *user, unsigned long primary, json_t *arr)
+static int add_member_groups(char *group, const char *user, unsigned long primary, json_t *arr,
+                             struct chrun_err *err)
 {
     char *cursor = group, *f[4];
     int n;
@@ -163,10 +165,13 @@ static void add_member_groups(char *group, const char *user, unsigned long prima
             continue;
         for (char *m = strtok_r(f[3], ",", &save); m; m = strtok_r(NULL, ",", &save))
             if (streq(m, user)) {
-                json_array_append_new(arr, json_integer((json_int_t) gid));
+                if (chrun_json_append(arr, json_integer((json_int_t) gid), "additionalGids",
+                                      err) < 0)
+                    return -1;
                 break;
             }
     }
+    return 0;
 }
 
 /* Resolve the image's User ("name", "uid", with ":group" or ":gid") into
@@ -186,7 +191,10 @@ static int resolve_user(int rootfd, const char *spec, json_t *process, char *hom
         json_decref(extra);
         return chrun_err_sys(err, ENOMEM, "config");
     }
-    json_object_set_new(process, "user", juser);
+    if (chrun_json_set(process, "user", juser, err) < 0) {
+        json_decref(extra);
+        return -1;
+    }
     if (read_account_file(rootfd, "/etc/passwd", &passwd, err) < 0 ||
         read_account_file(rootfd, "/etc/group", &group, err) < 0) {
         json_decref(extra);
@@ -219,14 +227,15 @@ static int resolve_user(int rootfd, const char *spec, json_t *process, char *hom
         return chrun_err_set(err, CHRUN_E_INPUT, "group '%s' not found in the image's /etc/group",
                              colon);
     }
-    if (ui.found && group != NULL)
-        add_member_groups(group, ui.name, gid, extra);
-    json_object_set_new(juser, "uid", json_integer((json_int_t) ui.uid));
-    json_object_set_new(juser, "gid", json_integer((json_int_t) gid));
-    if (json_array_size(extra) > 0)
-        json_object_set_new(juser, "additionalGids", extra);
-    else
+    if ((ui.found && group != NULL && add_member_groups(group, ui.name, gid, extra, err) < 0) ||
+        chrun_json_set(juser, "uid", json_integer((json_int_t) ui.uid), err) < 0 ||
+        chrun_json_set(juser, "gid", json_integer((json_int_t) gid), err) < 0) {
         json_decref(extra);
+        return -1;
+    }
+    if (json_array_size(extra) > 0)
+        return chrun_json_set(juser, "additionalGids", extra, err);
+    json_decref(extra);
     return 0;
 }
 
@@ -248,7 +257,7 @@ static json_t *build_config(int rootfd, json_t *image_config, const char *manife
     cleanup_json json_t *doc = NULL;
     json_error_t jerr;
     json_t *cfg = json_object_get(image_config, "config");
-    json_t *process, *args, *env, *annotations, *v;
+    json_t *process, *args, *env, *annotations, *v, *s;
     const char *user = json_string_value(json_object_get(cfg, "User"));
     const char *workdir = json_string_value(json_object_get(cfg, "WorkingDir"));
     char home[PATH_MAX], cwd[PATH_MAX];
@@ -263,35 +272,47 @@ static json_t *build_config(int rootfd, json_t *image_config, const char *manife
     args = json_object_get(process, "args");
     env = json_object_get(process, "env");
     json_array_foreach (json_object_get(cfg, "Entrypoint"), i, v)
-        if (json_is_string(v))
-            json_array_append(args, v);
+        if (json_is_string(v) && chrun_json_append(args, json_incref(v), "Entrypoint", err) < 0)
+            return NULL;
     json_array_foreach (json_object_get(cfg, "Cmd"), i, v)
-        if (json_is_string(v))
-            json_array_append(args, v);
+        if (json_is_string(v) && chrun_json_append(args, json_incref(v), "Cmd", err) < 0)
+            return NULL;
     json_array_foreach (json_object_get(cfg, "Env"), i, v)
-        if (json_is_string(v) && strchr(json_string_value(v), '=') != NULL)
-            json_array_append(env, v);
-    if (!env_has(env, "PATH="))
-        json_array_insert_new(env, 0, json_string(DEFAULT_PATH));
+        if (json_is_string(v) && strchr(json_string_value(v), '=') != NULL &&
+            chrun_json_append(env, json_incref(v), "Env", err) < 0)
+            return NULL;
+    if (!env_has(env, "PATH=") && json_array_insert_new(env, 0, json_string(DEFAULT_PATH)) < 0) {
+        chrun_err_sys(err, ENOMEM, "Env");
+        return NULL;
+    }
     if (resolve_user(rootfd, user ? user : "", process, home, sizeof(home), err) < 0)
         return NULL;
     if (!env_has(env, "HOME=")) {
         char homevar[PATH_MAX + 8];
         snprintf(homevar, sizeof(homevar), "HOME=%s", home);
-        json_array_append_new(env, json_string(homevar));
+        if ((s = chrun_json_str(homevar, "the user's home in /etc/passwd", err)) == NULL ||
+            chrun_json_append(env, s, "Env", err) < 0)
+            return NULL;
     }
     if (workdir != NULL && workdir[0] != '\0') {
         snprintf(cwd, sizeof(cwd), "%s%s", workdir[0] == '/' ? "" : "/", workdir);
-        json_object_set_new(process, "cwd", json_string(cwd));
+        if ((s = chrun_json_str(cwd, "WorkingDir", err)) == NULL ||
+            chrun_json_set(process, "cwd", s, err) < 0)
+            return NULL;
     }
     annotations = json_object();
-    json_object_set_new(annotations, CHRUN_BUNDLE_ANNOTATION_DIGEST,
-                        json_string(manifest_digest));
-    if (ref != NULL && ref[0] != '\0')
-        json_object_set_new(annotations, CHRUN_ANNOTATION_REF_NAME, json_string(ref));
-    if (idmap != NULL)
-        json_object_set_new(annotations, CHRUN_BUNDLE_ANNOTATION_IDMAP, json_string(idmap));
-    json_object_set_new(doc, "annotations", annotations);
+    if (chrun_json_set(doc, "annotations", annotations, err) < 0 ||
+        chrun_json_set(annotations, CHRUN_BUNDLE_ANNOTATION_DIGEST, json_string(manifest_digest),
+                       err) < 0)
+        return NULL;
+    if (ref != NULL && ref[0] != '\0' &&
+        ((s = chrun_json_str(ref, "reference", err)) == NULL ||
+         chrun_json_set(annotations, CHRUN_ANNOTATION_REF_NAME, s, err) < 0))
+        return NULL;
+    if (idmap != NULL &&
+        ((s = chrun_json_str(idmap, "id map", err)) == NULL ||
+         chrun_json_set(annotations, CHRUN_BUNDLE_ANNOTATION_IDMAP, s, err) < 0))
+        return NULL;
     return take_ptr(doc);
 }
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "chrun/attach.h"
-#include "chrun/build.h"
+#include "chrun/build-cache.h"
 #include "chrun/bundle.h"
 #include "chrun/userns.h"
 #include "chrun/fs.h"
@@ -21,9 +21,6 @@
 #include "chrun/walk.h"
 #include "cleanup.h"
 #include "util.h"
-
-/* A build-cache entry is a small JSON object; anything longer is not ours. */
-#define CACHE_ENTRY_READ_MAX 4096
 
 /* The marked set: hex digests, sorted once marking is done, then searched. */
 struct mark_set {
@@ -208,39 +205,35 @@ static int sweep_tmp(int dfd, const char *name, void *data, struct chrun_err *er
     return 0;
 }
 
-/* The layer blob a build-cache entry names ("" for an empty step, or an
- * entry we cannot read) into HEX (CHRUN_DIGEST_HEX_LEN + 1). */
-static void cache_entry_blob(int dfd, const char *name, char *hex)
-{
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    cleanup_free char *buf = NULL;
-    json_auto_t *doc = NULL;
-    const char *d;
-    size_t len;
-
-    hex[0] = '\0';
-    if (chrun_io_read_file_at(dfd, name, CACHE_ENTRY_READ_MAX, &buf, &len, &ignored) < 0)
-        return;
-    doc = json_loadb(buf, len, 0, NULL);
-    d = json_string_value(json_object_get(doc, "digest"));
-    if (d != NULL && chrun_digest_is_valid(d) && str_has_prefix(d, "sha256:"))
-        snprintf(hex, CHRUN_DIGEST_HEX_LEN + 1, "%s", d + 7);
-}
-
 /* A build-cache entry whose layer blob this gc removes would only ever be
  * a miss: drop it. Entries of steps that made no layer name no blob and
- * stay (a few bytes each). */
+ * stay (a few bytes each), as do files that are no entry. With
+ * --build-cache every entry goes. */
 static int sweep_cache_entry(int dfd, const char *name, void *data, struct chrun_err *err)
 {
     struct sweep *s = data;
-    char hex[CHRUN_DIGEST_HEX_LEN + 1];
+    struct chrun_changeset_layer l;
 
-    cache_entry_blob(dfd, name, hex);
-    if (hex[0] == '\0' || mark_has(s->marked, hex))
+    if (!s->opts->build_cache &&
+        (!chrun_build_cache_read_at(dfd, name, &l) || l.empty ||
+         !str_has_prefix(l.digest.str, "sha256:") ||
+         mark_has(s->marked, chrun_digest_hex(&l.digest))))
         return 0;
     if (!s->opts->dry_run && unlinkat(dfd, name, 0) < 0 && errno != ENOENT)
         return chrun_err_sys(err, errno, "remove build cache entry '%s'", name);
     s->report->cache_removed++;
+    return 0;
+}
+
+/* --build-cache: a RUN --mount=type=cache directory (files in it may belong
+ * to the subordinate ids a RUN ran as). */
+static int sweep_cache_mount(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct sweep *s = data;
+    if (!s->opts->dry_run && chrun_userns_rm_rf_at(dfd, name, err) < 0)
+        return -1;
+    chrun_log_debug("%s cache mount '%s'", s->opts->dry_run ? "would remove" : "removed", name);
+    s->report->cache_mounts_removed++;
     return 0;
 }
 
@@ -304,6 +297,9 @@ int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
     chrun_log_debug("%llu image trees %s", (unsigned long long) trees,
                     opts->dry_run ? "would go" : "removed");
     if (for_each_entry(root, CHRUN_BUILD_CACHE_DIR, sweep_cache_entry, &s, err) < 0)
+        goto out;
+    if (opts->build_cache &&
+        for_each_entry(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, sweep_cache_mount, &s, err) < 0)
         goto out;
     if (!opts->dry_run && chrun_fs_fsync_dir(chrun_store_blobs_fd(st), err) < 0)
         goto out;

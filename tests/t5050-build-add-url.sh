@@ -13,7 +13,7 @@ http_start() {
     python3 "$TEST_DIRECTORY/http-fixture.py" "$dir/ready" </dev/null >"$dir/log" 2>&1 &
     WEB_PID=$!
     _registry_atexit "kill $WEB_PID"
-    for _ in $(seq 400); do [ -s "$dir/ready" ] && break; sleep 0.05; done
+    for _ in $(seq 2000); do [ -s "$dir/ready" ] && break; sleep 0.05; done
     WEB=http://127.0.0.1:$(cat "$dir/ready")
 }
 

@@ -38,12 +38,11 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "chrun/build-cache.h"
 #include "chrun/digest.h"
 #include "chrun/err.h"
 #include "chrun/store.h"
 
-#define CHRUN_BUILD_CACHE_DIR "build-cache"
-#define CHRUN_BUILD_CACHE_MOUNTS_DIR "build-cache-mounts"
 
 struct chrun_build_opts {
     const char *context;                 /* directory, or "-": a tar (plain, gzip, zstd)

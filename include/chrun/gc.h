@@ -12,9 +12,11 @@
 struct chrun_gc_opts {
     bool dry_run; /* report what would go, remove nothing */
     bool bundles; /* also remove bundles/<id> of images no longer named */
+    bool build_cache; /* also remove every build-cache entry and every
+                       * RUN --mount=type=cache directory */
 };
 
-#define CHRUN_GC_OPTS_INIT {false, false}
+#define CHRUN_GC_OPTS_INIT {false, false, false}
 
 struct chrun_gc_report {
     uint64_t blobs_kept;
@@ -22,7 +24,9 @@ struct chrun_gc_report {
     uint64_t bytes_freed; /* blobs and tmp files */
     uint64_t tmp_removed;
     uint64_t bundles_removed;
-    uint64_t cache_removed; /* build-cache entries whose layer blob was removed */
+    uint64_t cache_removed; /* build-cache entries whose layer blob was removed
+                             * (with build_cache: every entry) */
+    uint64_t cache_mounts_removed; /* cache mount directories (build_cache only) */
 };
 
 /* Collect garbage in ST, which must have been opened with

@@ -3,11 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <sys/stat.h>
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/build-cache.h"
 #include "chrun/bundle.h"
 #include "chrun/gc.h"
 #include "chrun/log.h"
@@ -378,6 +380,62 @@ static void test_gc_empty_store(void)
     chrun_store_close(st);
 }
 
+/* The step-cache entry format (build-cache.h): what build writes, gc and
+ * build read; files of another shape are no entry. */
+static void test_build_cache_entries(void)
+{
+    struct chrun_store *st = open_store(CHRUN_STORE_EXCLUSIVE);
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_changeset_layer in = {0}, out;
+    struct chrun_digest key, key2;
+    char big[CHRUN_BUILD_CACHE_ENTRY_MAX + 64];
+    FILE *f;
+    int dfd;
+    if (st == NULL)
+        return;
+    put(st, "layer bytes", &in.digest);
+    CHECK_INT_EQ(chrun_digest_of_buffer(&in.diff_id, "tar", 3, &err), 0);
+    in.size = 11;
+    CHECK_INT_EQ(chrun_digest_of_buffer(&key, "step", 4, &err), 0);
+    CHECK_INT_EQ(chrun_digest_of_buffer(&key2, "empty step", 10, &err), 0);
+    CHECK(!chrun_build_cache_get(st, &key, &out));
+    CHECK_INT_EQ(chrun_build_cache_put(st, &key, &in, &err), 0);
+    CHECK(chrun_build_cache_get(st, &key, &out));
+    CHECK(!out.empty);
+    CHECK_STR_EQ(out.digest.str, in.digest.str);
+    CHECK_STR_EQ(out.diff_id.str, in.diff_id.str);
+    CHECK_INT_EQ(out.size, 11);
+    CHECK_INT_EQ(chrun_build_cache_put(st, &key2, &(struct chrun_changeset_layer){.empty = true},
+                                       &err), 0);
+    CHECK(chrun_build_cache_get(st, &key2, &out) && out.empty);
+    dfd = openat(chrun_store_root_fd(st), CHRUN_BUILD_CACHE_DIR, O_PATH | O_DIRECTORY);
+    CHECK(dfd >= 0);
+    /* not an entry: junk, a missing field, a size of 0, an oversized file */
+    f = fopen("store/build-cache/junk", "w");
+    CHECK(f != NULL && fputs("{\"digest\": 1}", f) >= 0 && fclose(f) == 0);
+    CHECK(!chrun_build_cache_read_at(dfd, "junk", &out));
+    f = fopen("store/build-cache/nosize", "w");
+    CHECK(f != NULL && fprintf(f, "{\"empty\":false,\"digest\":\"%s\",\"diff_id\":\"%s\"}",
+                               in.digest.str, in.diff_id.str) > 0 && fclose(f) == 0);
+    CHECK(!chrun_build_cache_read_at(dfd, "nosize", &out));
+    memset(big, ' ', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "{\"empty\":true}", 14);
+    f = fopen("store/build-cache/big", "w");
+    CHECK(f != NULL && fputs(big, f) >= 0 && fclose(f) == 0);
+    CHECK(!chrun_build_cache_read_at(dfd, "big", &out));
+    CHECK(!chrun_build_cache_read_at(dfd, "absent", &out));
+    close(dfd);
+    /* a hit is only trusted when its blob is there */
+    {
+        char path[256];
+        snprintf(path, sizeof(path), "store/blobs/sha256/%s", chrun_digest_hex(&in.digest));
+        CHECK_INT_EQ(unlink(path), 0);
+        CHECK(!chrun_build_cache_get(st, &key, &out));
+    }
+    chrun_store_close(st);
+}
+
 int main(void)
 {
     RUN_TEST(test_gc_two_images_shared_layer);
@@ -385,5 +443,6 @@ int main(void)
     RUN_TEST(test_gc_missing_manifest_removes_nothing);
     RUN_TEST(test_gc_index_with_absent_platforms);
     RUN_TEST(test_gc_empty_store);
+    RUN_TEST(test_build_cache_entries);
     return harness_done();
 }

@@ -72,7 +72,7 @@ test_expect_success "mounts are gone after SIGKILL of chrun-exec ${mode:-(plain)
     pid=$! &&
     test_wait_until "ready file or exit of chrun-exec" eval "test -e ready || ! kill -0 $pid" &&
     test -e ready &&
-    tree=$(process_tree $pid) &&
+    tree=$(process_tree $pid | tr "\n" " ") &&
     kill -KILL $pid &&
     { wait $pid; rc=$?; } &&
     test $rc = 137 &&

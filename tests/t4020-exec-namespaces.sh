@@ -30,6 +30,7 @@ while [ $n -lt 20000 ]; do
 done
 ps -o pid,stat,comm
 for p in $(cat /tmp/orphans); do [ -e /proc/$p ] && echo "not reaped: $p"; done
+exit 0
 EOF
     chrun-exec --pid b sh /tmp/reap >out &&
     cat out &&
@@ -65,7 +66,7 @@ test_expect_success '--net: only lo, up; the host port is unreachable' '
     cat err && grep -i "refused" err && test ! -s out &&
     chrun-exec b sh -c "printf \"GET / HTTP/1.0\r\n\r\n\" | nc 127.0.0.1 $port" >out &&
     grep "200 OK" out &&
-    chrun-exec --net b sh -c "nc -l -p 9 >/tmp/got & while ! grep -q \":0009 00000000:0000 0A\" /proc/net/tcp; do :; done; echo hi | nc 127.0.0.1 9; wait; cat /tmp/got" >out &&
+    chrun-exec --net b sh -c "nc -l -p 9 >/tmp/got & while kill -0 \$! && ! grep -qsE \":0009 [0-9A-F]+:0000 0A\" /proc/net/tcp /proc/net/tcp6; do :; done; echo hi | nc 127.0.0.1 9; wait; cat /tmp/got" >out &&
     echo hi >expect && test_cmp expect out
 '
 

@@ -43,11 +43,14 @@ static inline void fuzz_quiet(void)
     chrun_log_set_sink(fuzz_log_drop, NULL);
 }
 
-/* Every failure must leave a message (STYLE: "fill it at the failure site"). */
+/* Every failure must leave a message (STYLE: "fill it at the failure site").
+ * With FUZZ_VERBOSE set, each message is printed (to see what a seed does). */
 static inline void fuzz_check_err(int rc, const struct chrun_err *err)
 {
     if (rc < 0 && err->msg[0] == '\0')
         abort();
+    if (getenv("FUZZ_VERBOSE") != NULL)
+        fprintf(stderr, "fuzz: %s\n", rc < 0 ? err->msg : "ok");
 }
 
 static int fuzz_rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)

@@ -182,6 +182,17 @@ _test_chain_lint() {
     [ $? -eq 117 ]
 }
 
+# test_own_mounts: this script's own mounts in the host's mount table (mount
+# points at or below its trash directory), without the per-mount ids, which
+# a new namespace changes. Other programs may mount and unmount elsewhere
+# meanwhile: that is not ours to compare.
+test_own_mounts() {
+    local d
+    d=$(cd "$TRASH_DIRECTORY" && pwd -P) || return 1
+    awk -v d="$d" '$5 == d || index($5, d "/") == 1 { $1 = ""; $2 = ""; print }' \
+        /proc/self/mountinfo | sort
+}
+
 # test_wait_until WHAT CMD...: wait for an event (a ready file, a listening
 # socket, a process that ended) by polling CMD until it succeeds, never for a
 # fixed time. Gives up, with a message naming WHAT, only after

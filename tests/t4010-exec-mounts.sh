@@ -3,15 +3,6 @@ test_description='chrun-exec: mounts inside, none left on the host (also after S
 . "$(dirname "$0")/lib.sh"
 . "$TEST_DIRECTORY/lib-bundle.sh"
 
-# Our own mounts in the host's table: those at or below this script's trash
-# directory (the bundle's rootfs, volume sources), without the per-mount ids.
-# Other programs may mount and unmount elsewhere meanwhile: that is not ours.
-own_root=$(pwd -P)
-own_mounts() {
-    awk -v d="$own_root" '$5 == d || index($5, d "/") == 1 { $1 = ""; $2 = ""; print }' \
-        /proc/self/mountinfo | sort
-}
-
 # The pids of PID's process tree (PID included), children before grandchildren.
 process_tree() {
     local p
@@ -30,7 +21,7 @@ any_alive() {
 
 test_expect_success 'setup' '
     bundle_make b &&
-    own_mounts >mounts.before &&
+    test_own_mounts >mounts.before &&
     test ! -s mounts.before
 '
 
@@ -61,7 +52,7 @@ test_expect_success '/proc, /dev, /dev/pts, /dev/shm, /sys (ro), resolv.conf and
 test_expect_success 'no mount of ours is left on the host' '
     chrun-exec b true && chrun-exec --pid b true && chrun-exec --isolate b true &&
     chrun-exec -v "$TRASH_DIRECTORY:/t:ro" --read-only b true &&
-    own_mounts >mounts.after &&
+    test_own_mounts >mounts.after &&
     test_cmp mounts.before mounts.after
 '
 
@@ -77,7 +68,7 @@ test_expect_success "mounts are gone after SIGKILL of chrun-exec ${mode:-(plain)
     { wait $pid; rc=$?; } &&
     test $rc = 137 &&
     test_wait_until "the container'"'"'s processes to end" eval "! any_alive $tree" &&
-    own_mounts >mounts.after &&
+    test_own_mounts >mounts.after &&
     test_cmp mounts.before mounts.after
 '
 done

@@ -3,11 +3,13 @@ test_description='tests/lib.sh itself: prerequisites and skips, chain-lint, --ru
 . "$(dirname "$0")/lib.sh"
 
 # run_sub NAME [OPTIONS]: run the script NAME.sh (written by the test, sourcing
-# lib.sh) with OPTIONS; its output goes to NAME.out, its exit status to NAME.rc.
+# lib.sh) with OPTIONS only (not ours from tests/run); its output goes to
+# NAME.out, its exit status to NAME.rc.
 run_sub() {
     local name=$1
     shift
-    { bash "./$name.sh" "$@" >"$name.out" 2>&1; echo $? >"$name.rc"; }
+    { env -u TEST_RUN -u TEST_VERBOSE -u TEST_CHAIN_LINT bash "./$name.sh" "$@" >"$name.out" 2>&1
+        echo $? >"$name.rc"; }
 }
 
 sub_header() {

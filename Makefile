@@ -44,7 +44,7 @@ UNITS := $(patsubst tests/unit/%.c,build/unit/%,$(UNIT_SRCS))
 SAN_BINS := $(addprefix build-san/bin/,$(TOOLS))
 SAN_UNITS := $(patsubst tests/unit/%.c,build-san/unit/%,$(UNIT_SRCS))
 
-.PHONY: all units check san demo bench install format clean deps
+.PHONY: all units check check-loaded san demo bench install format clean deps fuzz fuzz-build
 .SECONDARY:
 
 all: $(BINS)
@@ -66,6 +66,34 @@ check: deps
 	$(MAKE) -j$$(nproc) all units san
 	tests/run
 
+# check-loaded: make check with a busy loop on every core beside it, to show
+# that no test depends on timing (tests wait on events, never on sleep).
+check-loaded:
+	scripts/with-busy-cores $(MAKE) check
+
+# fuzz: libFuzzer harnesses fuzz/fuzz-*.c built with clang into build-fuzz/;
+# fuzz/run checks the toolchain, builds them (fuzz-build) and runs each for
+# FUZZ_SECONDS (default 60) over testdata/fuzz/<harness>/. FUZZ=NAME... picks.
+# clang warns where gcc does not: its warnings are shown, not fatal, here.
+FUZZ_CC ?= $(shell command -v clang-14 || command -v clang || echo clang)
+FUZZ_CFLAGS := -Wno-error -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZERS := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz-*.c))
+
+fuzz:
+	FUZZ_CC='$(FUZZ_CC)' fuzz/run $(FUZZ)
+
+fuzz-build: $(FUZZERS)
+
+build-fuzz/obj/%.o: src/%.c $(HEADERS)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_CFLAGS) -c $< -o $@
+build-fuzz/libchrun.a: $(patsubst src/%.c,build-fuzz/obj/%.o,$(LIB_SRCS))
+	rm -f $@ && ar rcs $@ $^
+build-fuzz/fuzz-%: fuzz/fuzz-%.c fuzz/fuzz-common.h build-fuzz/libchrun.a $(HEADERS)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_CFLAGS) -fsanitize=fuzzer $< build-fuzz/libchrun.a -o $@ \
+		$(PKG_LIBS)
+
 demo: deps
 	$(MAKE) all
 	scripts/demo
@@ -83,4 +111,4 @@ format:
 	clang-format -i $(LIB_SRCS) $(TOOL_SRCS) $(UNIT_SRCS) $(HEADERS)
 
 clean:
-	rm -rf build build-san bin
+	rm -rf build build-san build-fuzz bin

@@ -3,8 +3,8 @@
 # /etc/passwd, /etc/group, /etc/shadow; its lines in /etc/subuid and
 # /etc/subgid) is removed again when the script ends (test_atexit).
 #
-#   subids_skip_unless_root         print "# skipped: ..." and end the script
-#                                   (0 passed) unless we are root
+#   subids_skip_unless_root         unless we are root, end the script as
+#                                   skipped (test_skip_all), with the reason
 #   subids_user_add NAME START COUNT
 #                                   create the system user NAME (no home) with
 #                                   the range START/COUNT in both files; sets
@@ -25,10 +25,7 @@ SUBIDS_BACKUPS=$REPO_ROOT/build/subids.backups
 SUBIDS_BACKUP_FILES="passwd- group- shadow- gshadow-"
 
 subids_skip_unless_root() {
-    if [ "$(id -u)" != 0 ]; then
-        say "# skipped: needs root to create a user with subordinate ids"
-        test_done
-    fi
+    test_have_prereq ROOT || test_skip_all "needs root to create a user with subordinate ids"
 }
 
 # _subids_locked CMD...: run CMD holding the account-files lock.
@@ -96,27 +93,23 @@ _subids_backups_release() {
     rm -rf "$SUBIDS_BACKUPS"
 }
 
-# subids_wait_no_process UID: wait (up to 10 s) until no live process of UID
-# is left; zombies waiting for their reaper do not count.
+# subids_wait_no_process UID: wait until no live process of UID is left;
+# zombies waiting for their reaper do not count.
+_subids_no_process() {
+    ! ps -o stat= -u "$1" | grep -qv '^Z'
+}
 subids_wait_no_process() {
-    local i
-    for i in $(seq 1 50); do
-        ps -o stat= -u "$1" | grep -qv '^Z' || return 0
-        sleep 0.2
-    done
+    test_wait_until "the processes of uid $1 to end" _subids_no_process "$1" && return 0
     ps -o pid,stat,cmd -u "$1" >&2
     return 1
 }
 
 # userdel refuses while a process of the user exists (zombies included):
-# give the last ones time to be reaped.
+# wait until the last ones are reaped.
 _subids_userdel() {
-    local name=$1 i
+    local name=$1
     id -u "$name" >/dev/null 2>&1 || return 0
-    for i in $(seq 1 50); do
-        userdel "$name" 2>/dev/null && break
-        sleep 0.2
-    done
+    test_wait_until "userdel '$name'" userdel "$name" 2>/dev/null
     id -u "$name" >/dev/null 2>&1 && return 1
     _subids_backups_release
 }

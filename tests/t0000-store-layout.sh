@@ -27,13 +27,13 @@ test_expect_success 'tools that only read never create a store' '
 '
 
 test_expect_success '40 parallel tags all land in index.json' '
-    for i in $(seq 1 40); do chrun-tag basic:1 "par/img:$i" >/dev/null & done; wait &&
+    for i in $(seq 1 40); do chrun-tag basic:1 "par/img:$i" >/dev/null & done && wait &&
     jq -e . "$CHRUN_ROOT/index.json" >/dev/null &&
     test "$(chrun-images -q | wc -l)" -eq 41
 '
 
 test_expect_success 'parallel untags lose nothing and leave valid JSON' '
-    for i in $(seq 1 40); do chrun-rmi "par/img:$i" >/dev/null & done; wait &&
+    for i in $(seq 1 40); do chrun-rmi "par/img:$i" >/dev/null & done && wait &&
     test "$(chrun-images -q | wc -l)" -eq 1
 '
 

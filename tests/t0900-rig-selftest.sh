@@ -17,7 +17,7 @@ test_expect_success 'fixtures_ensure builds every fixture file' '
     for f in $FIXTURE_FILES; do
         test -s "$FIXTURES/$f" || bad="$bad $f"
     done &&
-    test -z "$bad" || { echo "missing:$bad"; false; }
+    { test -z "$bad" || { echo "missing:$bad"; false; }; }
 '
 
 test_expect_success 'fixtures_ensure again is a no-op (same stamp, same files)' '
@@ -126,10 +126,10 @@ test_expect_success 'registry_stop stops the registry' '
     pid=$(cat "$EXTRA_DIR/pid") &&
     registry_stop EXTRA &&
     ! curl -s --noproxy "*" --max-time 2 "http://$EXTRA/v2/" &&
-    stat=$(ps -o stat= -p "$pid") &&
+    { stat=$(ps -o stat= -p "$pid") &&
     echo "after stop: $stat" &&
     case $stat in Z*) true ;; *) false ;; esac ||
-    test -z "$stat"
+    test -z "$stat"; }
 '
 
 test_expect_success 'hostile archives are made, and skopeo rejects the docker ones' '

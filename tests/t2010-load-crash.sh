@@ -39,7 +39,7 @@ kill_after_bytes() {
 
 for k in 1000 600000 5000000 20000000 40000000 FULL; do
     test_expect_success "killed after $k bytes: store readable" '
-        n='"$k"' && [ "$n" != FULL ] || n=$SIZE &&
+        n='"$k"' && { [ "$n" != FULL ] || n=$SIZE; } &&
         kill_after_bytes "$n" &&
         store_readable &&
         ! grep -q fixture/big "$CHRUN_ROOT/index.json"

@@ -315,8 +315,8 @@ test_expect_success 'usage errors exit 2; --help and --version exit 0' '
 '
 
 test_expect_success 'a terminal on stdout is refused with exit 2, -o still works there' '
-    script -qec "chrun-export cs:1" /dev/null >tty.out 2>&1 </dev/null;
-    rc=$? && test $rc = 2 &&
+    { script -qec "chrun-export cs:1" /dev/null >tty.out 2>&1 </dev/null; rc=$?; } &&
+    test $rc = 2 &&
     grep "chrun-export: error: refusing to write a tar archive to a terminal" tty.out &&
     script -qec "chrun-export -o outdir/tty.tar cs:1" /dev/null >/dev/null 2>&1 </dev/null &&
     cmp outdir/tty.tar exp-cs_1.tar

@@ -50,9 +50,9 @@ test_expect_success "SIGTERM and SIGHUP to chrun-exec reach the command ${mode:-
     done
 '
 test_expect_success "SIGINT to chrun-exec kills a command that does not catch it ${mode:-(plain)}" '
-    rm -f ready || return 1
+    rm -f ready &&
     # a background job of a non-interactive shell starts with SIGINT ignored
-    env --default-signal=INT chrun-exec $mode -v "$TRASH_DIRECTORY:/t" b sh -c "touch /t/ready; exec sleep 30" &
+    { env --default-signal=INT chrun-exec $mode -v "$TRASH_DIRECTORY:/t" b sh -c "touch /t/ready; exec sleep 30" & } &&
     pid=$! &&
     wait_ready &&
     kill -INT $pid &&

@@ -3,19 +3,26 @@ test_description='chrun-exec: mounts inside, none left on the host (also after S
 . "$(dirname "$0")/lib.sh"
 . "$TEST_DIRECTORY/lib-bundle.sh"
 
-# The host mount table without the per-mount ids, which a new namespace changes.
-host_mounts() {
-    awk '{ $1 = ""; $2 = ""; print }' /proc/self/mountinfo | sort
+# The pids of PID's process tree (PID included), children before grandchildren.
+process_tree() {
+    local p
+    echo "$1"
+    for p in $(pgrep -P "$1"); do process_tree "$p"; done
 }
 
-wait_ready() {
-    for i in $(seq 200); do [ -e ready ] && return 0; sleep 0.05; done
+# True while any of the pids runs (a zombie counts as gone: only reaping is left).
+any_alive() {
+    local p
+    for p in "$@"; do
+        [ -r "/proc/$p/stat" ] && ! grep -q "^$p ([^)]*) Z" "/proc/$p/stat" 2>/dev/null && return 0
+    done
     return 1
 }
 
 test_expect_success 'setup' '
     bundle_make b &&
-    host_mounts >mounts.before
+    test_own_mounts >mounts.before &&
+    test ! -s mounts.before
 '
 
 test_expect_success '/proc, /dev, /dev/pts, /dev/shm, /sys (ro), resolv.conf and hosts inside' '
@@ -42,25 +49,26 @@ test_expect_success '/proc, /dev, /dev/pts, /dev/shm, /sys (ro), resolv.conf and
     test_cmp resolv.saved /etc/resolv.conf
 '
 
-test_expect_success 'the host mount table never changes' '
+test_expect_success 'no mount of ours is left on the host' '
     chrun-exec b true && chrun-exec --pid b true && chrun-exec --isolate b true &&
     chrun-exec -v "$TRASH_DIRECTORY:/t:ro" --read-only b true &&
-    host_mounts >mounts.after &&
+    test_own_mounts >mounts.after &&
     test_cmp mounts.before mounts.after
 '
 
 for mode in "" "--pid" "--isolate"; do
 test_expect_success "mounts are gone after SIGKILL of chrun-exec ${mode:-(plain)}" '
-    rm -f ready || return 1
-    chrun-exec $mode -v "$TRASH_DIRECTORY:/t" b sh -c "touch /t/ready; exec sleep 60" &
+    rm -f ready &&
+    { chrun-exec $mode -v "$TRASH_DIRECTORY:/t" b sh -c "touch /t/ready; exec sleep 600" & } &&
     pid=$! &&
-    wait_ready &&
+    test_wait_until "ready file or exit of chrun-exec" eval "test -e ready || ! kill -0 $pid" &&
+    test -e ready &&
+    tree=$(process_tree $pid | tr "\n" " ") &&
     kill -KILL $pid &&
     { wait $pid; rc=$?; } &&
     test $rc = 137 &&
-    for i in $(seq 50); do pgrep -f "sleep 60" >/dev/null || break; sleep 0.1; done &&
-    ! pgrep -f "sleep 60" &&
-    host_mounts >mounts.after &&
+    test_wait_until "the container'"'"'s processes to end" eval "! any_alive $tree" &&
+    test_own_mounts >mounts.after &&
     test_cmp mounts.before mounts.after
 '
 done

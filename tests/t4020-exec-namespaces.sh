@@ -15,12 +15,26 @@ test_expect_success '--pid: init is pid 1, the command pid 2, host processes inv
 '
 
 test_expect_success '--pid: orphaned children are reaped (no <defunct>)' '
-    chrun-exec --pid b sh -c "
-        for i in 1 2 3; do (sleep 0.1 &) ; done
-        sleep 1
-        ps -o pid,stat,comm" >out &&
+    cat >b/rootfs/tmp/reap <<\EOF &&
+rm -f /tmp/orphans
+for i in 1 2 3; do (sh -c "echo \$\$ >>/tmp/orphans" &); done
+# Wait (on the event, not a time) until the three orphans are gone: a zombie
+# keeps its /proc entry, so they vanish only once init has reaped them.
+n=0
+while [ $n -lt 20000 ]; do
+    n=$((n + 1))
+    [ "$(cat /tmp/orphans 2>/dev/null | wc -l)" -eq 3 ] || continue
+    left=0
+    for p in $(cat /tmp/orphans); do [ -e /proc/$p ] && left=1; done
+    [ $left -eq 0 ] && break
+done
+ps -o pid,stat,comm
+for p in $(cat /tmp/orphans); do [ -e /proc/$p ] && echo "not reaped: $p"; done
+exit 0
+EOF
+    chrun-exec --pid b sh /tmp/reap >out &&
     cat out &&
-    ! grep -E " Z |defunct" out
+    ! grep -E " Z |defunct|not reaped" out
 '
 
 test_expect_success 'without --pid the host pids show (as chroot has)' '
@@ -29,12 +43,11 @@ test_expect_success 'without --pid the host pids show (as chroot has)' '
 
 test_expect_success 'setup: a server on 127.0.0.1 of the host' '
     port=$(python3 -c "import socket; s=socket.socket(); s.bind((\"127.0.0.1\", 0)); print(s.getsockname()[1])") &&
-    mkdir -p www && echo served >www/index.html || return 1
-    (cd www && exec python3 -m http.server --bind 127.0.0.1 "$port") >http.log 2>&1 &
-    http_pid=$!
-
+    mkdir -p www && echo served >www/index.html &&
+    { (cd www && exec python3 -m http.server --bind 127.0.0.1 "$port") >http.log 2>&1 & } &&
+    http_pid=$! &&
     test_atexit "kill $http_pid" &&
-    for i in $(seq 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done &&
+    test_wait_until "the http server" eval "curl -sf http://127.0.0.1:$port/ >/dev/null || ! kill -0 $http_pid" &&
     curl -sf "http://127.0.0.1:$port/index.html"
 '
 
@@ -53,7 +66,7 @@ test_expect_success '--net: only lo, up; the host port is unreachable' '
     cat err && grep -i "refused" err && test ! -s out &&
     chrun-exec b sh -c "printf \"GET / HTTP/1.0\r\n\r\n\" | nc 127.0.0.1 $port" >out &&
     grep "200 OK" out &&
-    chrun-exec --net b sh -c "nc -l -p 9 >/tmp/got & sleep 0.3; echo hi | nc 127.0.0.1 9; wait; cat /tmp/got" >out &&
+    chrun-exec --net b sh -c "nc -l -p 9 >/tmp/got & while kill -0 \$! && ! grep -qsE \":0009 [0-9A-F]+:0000 0A\" /proc/net/tcp /proc/net/tcp6; do :; done; echo hi | nc 127.0.0.1 9; wait; cat /tmp/got" >out &&
     echo hi >expect && test_cmp expect out
 '
 

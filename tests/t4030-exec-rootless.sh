@@ -9,7 +9,7 @@ as_nobody() {
 }
 
 host_mounts() {
-    awk '{ $1 = ""; $2 = ""; print }' /proc/self/mountinfo | sort
+    test_own_mounts
 }
 
 test_expect_success 'setup: user namespaces are permitted here' '

@@ -39,7 +39,7 @@ test_expect_success 'setup: the busybox fixture and a context' '
     echo deep >ctx/dir/sub/deep &&
     ln -s file ctx/dir/link &&
     mkdir arch && echo inside >arch/a.txt && tar -C arch -czf ctx/a.tar.gz a.txt &&
-    cat >ctx/Dockerfile <<-\EOF
+    cat >ctx/Dockerfile <<-\EOF &&
 	# the fixture image: busybox, Env FOO=bar
 	FROM fixture/basic:1
 	ARG WHO=world

@@ -89,7 +89,7 @@ test_expect_success 'a manifest trickled a byte at a time hits the request deadl
 test_expect_success 'a blob slower than 1 KiB/s for CHRUN_STALL_TIMEOUT seconds counts as stalled' '
     evil_start slow --rate 200 &&
     rm -f "$DOCKER_CONFIG/config.json" && rm -rf "$CHRUN_ROOT" &&
-    rc=0 && CHRUN_STALL_TIMEOUT=1 chrun-pull -q "$EVIL/full:1" >out 2>err || rc=$? &&
+    { CHRUN_STALL_TIMEOUT=1 chrun-pull -q "$EVIL/full:1" >out 2>err; rc=$?; } &&
     grep -q "/blobs/sha256:[0-9a-f]* range=bytes=[1-9][0-9]*- " "$EVIL_LOG" &&
     if test $rc = 0; then
         store_fsck

@@ -1,6 +1,7 @@
 /* A tiny TAP-style harness: each test is a function; checks print both values
  * and file:line; main lists the tests by hand. Output: "ok N - name" /
- * "not ok N - name", then "# passed=N failed=M" for tests/run to add up. */
+ * "not ok N - name", then "# passed=N failed=M" for tests/run to add up.
+ * A test that made no check at all fails: it proved nothing. */
 #ifndef CHRUN_TEST_HARNESS_H
 #define CHRUN_TEST_HARNESS_H
 
@@ -11,12 +12,13 @@
 #include <string.h>
 #include <unistd.h>
 
-static int harness_failed_checks;
+static int harness_failed_checks, harness_checks;
 static int harness_passed, harness_failed, harness_number;
 static char harness_dir[PATH_MAX];
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
+        harness_checks++;                                                                          \
         if (!(cond)) {                                                                             \
             fprintf(stderr, "# %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond);             \
             harness_failed_checks++;                                                               \
@@ -25,6 +27,7 @@ static char harness_dir[PATH_MAX];
 
 #define CHECK_INT_EQ(a, b)                                                                         \
     do {                                                                                           \
+        harness_checks++;                                                                          \
         long long harness_a_ = (long long) (a), harness_b_ = (long long) (b);                      \
         if (harness_a_ != harness_b_) {                                                            \
             fprintf(stderr, "# %s:%d: %s == %s: %lld != %lld\n", __FILE__, __LINE__, #a, #b,       \
@@ -35,6 +38,7 @@ static char harness_dir[PATH_MAX];
 
 #define CHECK_STR_EQ(a, b)                                                                         \
     do {                                                                                           \
+        harness_checks++;                                                                          \
         const char *harness_a_ = (a), *harness_b_ = (b);                                           \
         if (harness_a_ == NULL || harness_b_ == NULL || strcmp(harness_a_, harness_b_) != 0) {     \
             fprintf(stderr, "# %s:%d: %s == %s: '%s' != '%s'\n", __FILE__, __LINE__, #a, #b,       \
@@ -55,7 +59,12 @@ static char harness_dir[PATH_MAX];
         }                                                                                          \
         setenv("CHRUN_ROOT", "store", 1);                                                          \
         harness_failed_checks = 0;                                                                 \
+        harness_checks = 0;                                                                        \
         fn();                                                                                      \
+        if (harness_checks == 0) {                                                                 \
+            fprintf(stderr, "# %s checked nothing\n", #fn);                                        \
+            harness_failed_checks++;                                                               \
+        }                                                                                          \
         harness_number++;                                                                          \
         if (chdir(harness_cwd_) < 0)                                                               \
             exit(1);                                                                               \

@@ -1,20 +1,14 @@
-/* libFuzzer harness for the .dockerignore parser and matcher.
- *
- *   clang -std=gnu11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *       -Iinclude -Isrc tests/fuzz/fuzz-dockerignore.c src/dockerignore.c src/err.c \
- *       src/fs.c src/io.c src/util.c -o build/fuzz-dockerignore &&
- *   build/fuzz-dockerignore testdata/fuzz/dockerignore/
- *
- * The input is an ignore file; each of its lines is also matched as a path
- * (when it is a clean relative path) and tried with may_descend. */
+/* The .dockerignore parser and matcher (src/dockerignore.c). The input is
+ * an ignore file; each of its lines is also matched as a path (when it is a
+ * clean relative path) and tried with may_descend. Seeds:
+ * testdata/fuzz/dockerignore/. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "chrun/dockerignore.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

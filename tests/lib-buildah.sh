@@ -35,8 +35,8 @@
 #
 # What is compared of the config: Entrypoint, Cmd, Env, User, WorkingDir,
 # ExposedPorts, Volumes, StopSignal, Healthcheck, OnBuild and Labels (without
-# buildah's own io.buildah.version label); an empty object or a missing field
-# both count as null. What buildah leaves that Docker does not: RUN in
+# buildah's own io.buildah.version label); an empty object, list or string, or a missing field
+# all count as null. What buildah leaves that Docker does not: RUN in
 # buildah 1.28 creates empty mount points /etc/hostname, /etc/hosts,
 # /etc/resolv.conf and /run in the image; those are dropped from buildah's
 # tree when they are empty and chrun's tree has no such entry.
@@ -70,7 +70,7 @@ _oracle_config_fields() {
     jq -S '.config // {} |
         {Entrypoint, Cmd, Env, User, WorkingDir, ExposedPorts, Volumes, StopSignal,
          Healthcheck, OnBuild, Labels: ((.Labels // {}) | del(.["io.buildah.version"]))} |
-        map_values(if . == {} or . == "" then null else . end)'
+        map_values(if . == {} or . == "" or . == [] then null else . end)'
 }
 
 # Drop buildah's RUN mount points (see above) from ROOTFS_B when ROOTFS_C
@@ -88,21 +88,29 @@ _oracle_drop_buildah_mountpoints() { # ROOTFS_B ROOTFS_C
 }
 
 oracle_build() { # CASE_DIR BASE_REF OUT [BUILD-ARGS...]
-    local case_dir=$1 base=$2 out=$3 m c
+    local case_dir=$1 base=$2 out=$3 m c format
     shift 3
     rm -rf "$out" && mkdir -p "$out" &&
     cp -a "$case_dir" "$out/ctx" &&
-    rm -f "$out/ctx/expected-output" "$out/ctx/known-difference" &&
-    # buildah
-    $BUILDAH bud $BUILDAH_BUD_OPTS -q --build-arg "BASE=$base" "$@" -t oracle-x \
-        -f "$out/ctx/Dockerfile" "$out/ctx" >"$out/buildah.id" 2>"$out/buildah.log" ||
+    rm -f "$out/ctx/expected-output" "$out/ctx/known-difference" "$out/ctx/docker-format" &&
+    # buildah; a case with a docker-format file is built in docker format,
+    # the only one where buildah keeps HEALTHCHECK, ONBUILD, SHELL, STOPSIGNAL
+    if [ -f "$case_dir/docker-format" ]; then format=docker; else format=oci; fi &&
+    $BUILDAH bud $BUILDAH_BUD_OPTS --format "$format" -q --build-arg "BASE=$base" "$@" \
+        -t oracle-x -f "$out/ctx/Dockerfile" "$out/ctx" >"$out/buildah.id" 2>"$out/buildah.log" ||
         { cat "$out/buildah.log" >&2; return 1; }
     $BUILDAH push --signature-policy "$TRASH_DIRECTORY/buildah-conf/policy.json" -q oracle-x \
         "oci:$out/buildah.oci:x" >/dev/null 2>>"$out/buildah.log" &&
     umoci unpack --image "$out/buildah.oci:x" "$out/buildah" >/dev/null &&
     m=$(jq -r '.manifests[0].digest' "$out/buildah.oci/index.json") &&
     c=$(jq -r .config.digest "$out/buildah.oci/blobs/sha256/${m#sha256:}") &&
-    _oracle_config_fields <"$out/buildah.oci/blobs/sha256/${c#sha256:}" >"$out/buildah.config" &&
+    if [ "$format" = docker ]; then
+        # an OCI layout has no place for those fields: take the docker config
+        $BUILDAH inspect --type image oracle-x | jq .Docker |
+            _oracle_config_fields >"$out/buildah.config"
+    else
+        _oracle_config_fields <"$out/buildah.oci/blobs/sha256/${c#sha256:}" >"$out/buildah.config"
+    fi &&
     # chrun
     chrun-build -q --build-arg "BASE=$base" "$@" -t oracle-x:1 "$out/ctx" >"$out/chrun.id" &&
     chrun-unpack oracle-x:1 "$out/chrun" >/dev/null &&

@@ -35,8 +35,8 @@
 #
 # What is compared of the config: Entrypoint, Cmd, Env, User, WorkingDir,
 # ExposedPorts, Volumes, StopSignal, Healthcheck, OnBuild and Labels (without
-# buildah's own io.buildah.version label); an empty object, list or string, or a missing field
-# all count as null. What buildah leaves that Docker does not: RUN in
+# buildah's own io.buildah.version label); an empty object, list or
+# string, or a missing field, all count as null. What buildah leaves that Docker does not: RUN in
 # buildah 1.28 creates empty mount points /etc/hostname, /etc/hosts,
 # /etc/resolv.conf and /run in the image; those are dropped from buildah's
 # tree when they are empty and chrun's tree has no such entry.

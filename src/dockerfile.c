@@ -22,7 +22,8 @@ struct sbuf {
 
 static int sbuf_add(struct sbuf *b, const char *s, size_t n, struct chrun_err *err)
 {
-    if (b->len + n + 1 > b->cap) {
+    /* a buffer not allocated yet always is, whatever cap says (fuzz finding) */
+    if (b->s == NULL || b->len + n + 1 > b->cap) {
         size_t cap = (b->len + n + 1) * 2;
         char *p = realloc(b->s, cap);
         if (p == NULL)
@@ -898,7 +899,7 @@ static int feed_heredoc(struct parser *ps, const char *line, struct chrun_err *e
             return chrun_err_sys(err, ENOMEM, "dockerfile");
         return ++ps->heredoc == in->n_heredocs ? heredocs_done(ps, err) : 0;
     }
-    body.cap = body.len + 1;
+    body.cap = body.s != NULL ? body.len + 1 : 0;
     if (sbuf_add(&body, text, strlen(text), err) < 0 || sbuf_add(&body, "\n", 1, err) < 0) {
         h->body = body.s;
         return -1;

@@ -153,6 +153,28 @@ static void test_parse_instructions(void)
     chrun_dockerfile_release(&df);
 }
 
+/* make fuzz finding: a heredoc whose first body line is empty appended
+ * zero bytes to a buffer not yet allocated (memcpy to NULL + 0, UBSan).
+ * The reduced input, and the fuzzer's own. */
+static void test_heredoc_empty_first_line(void)
+{
+    static const char found[] =
+        "FROM busybox\nENV ,A=1 B=\"tw %=\"t \"Cw=o$A\nRUN ecoFROM busy     &&\035 \025e<<BB-  "
+        "&<$A \\\n    &&$echo $\025<<<<BB-  cho\n\n\n\n\n\nASE}\nARG V}]\n";
+    static const char reduced[] = "FROM a\nRUN cat <<EOF\n\nbody\nEOF\n";
+    struct chrun_dockerfile df;
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int rc = chrun_dockerfile_parse(&df, "Dockerfile", found, sizeof(found) - 1, &err);
+    CHECK(rc == 0 || rc == -1);
+    chrun_dockerfile_release(&df); /* after a failure too */
+    CHECK_INT_EQ(chrun_dockerfile_parse(&df, "Dockerfile", reduced, sizeof(reduced) - 1, &err), 0);
+    CHECK_INT_EQ(df.n_instrs, 2);
+    CHECK(df.n_instrs == 2 && df.instrs[1].n_heredocs == 1);
+    if (df.n_instrs == 2 && df.instrs[1].n_heredocs == 1)
+        CHECK_STR_EQ(df.instrs[1].heredocs[0].body, "\nbody\n");
+    chrun_dockerfile_release(&df);
+}
+
 static void test_parse_heredocs(void)
 {
     struct chrun_dockerfile df;
@@ -428,6 +450,7 @@ int main(void)
     RUN_TEST(test_parse_refusals);
     RUN_TEST(test_parse_instructions);
     RUN_TEST(test_parse_heredocs);
+    RUN_TEST(test_heredoc_empty_first_line);
     RUN_TEST(test_parse_escape_and_triggers);
     RUN_TEST(test_words);
     RUN_TEST(test_pairs);

@@ -7,8 +7,10 @@ MANDIR ?= $(PREFIX)/share/man
 DESTDIR ?=
 
 PKGS := libarchive libcrypto jansson libcurl libsodium libisal libzstd
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS := -Wl,--as-needed $(shell pkg-config --libs $(PKGS)) -lpthread
+# Evaluated when make reads this file, before `deps` can install anything:
+# quiet, since check, demo and bench build in a sub-make after install-deps.
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := -Wl,--as-needed $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread
 
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wno-format-nonliteral

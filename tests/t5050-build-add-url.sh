@@ -5,16 +5,17 @@ test_description='chrun-build: ADD of an http(s) URL (file name, mode, mtime, --
 export SOURCE_DATE_EPOCH=1700000000
 HELLO_SUM=sha256:$(printf 'hello\n' | sha256sum | cut -d" " -f1)
 
-# http_start: tests/http-fixture.py on a free 127.0.0.1 port, as $WEB; it
-# writes its port to a ready file once it listens.
+# http_start NAME: tests/http-fixture.py on a free 127.0.0.1 port; its URL
+# goes in $WEB_URL and its pid in $WEB_PID. It writes its port to a ready
+# file once it listens.
 http_start() {
-    local dir=$TRASH_DIRECTORY/web
-    mkdir -p "$dir" && rm -f "$dir/ready" &&
+    local dir=$TRASH_DIRECTORY/web-$1
+    mkdir -p "$dir" &&
     python3 "$TEST_DIRECTORY/http-fixture.py" "$dir/ready" </dev/null >"$dir/log" 2>&1 &
     WEB_PID=$!
     _registry_atexit "kill $WEB_PID"
-    for _ in $(seq 2000); do [ -s "$dir/ready" ] && break; sleep 0.05; done
-    WEB=http://127.0.0.1:$(cat "$dir/ready")
+    test_wait_until "the web server $1" test -s "$dir/ready" &&
+    WEB_URL=http://127.0.0.1:$(cat "$dir/ready")
 }
 
 # build_refused CTX PATTERN: exit 1, one error line, store unchanged.
@@ -26,10 +27,14 @@ build_refused() {
     store_snapshot >after && test_cmp before after
 }
 
-test_expect_success 'setup: the busybox fixture and a web server' '
+# Two servers: the second is stopped to show a cached step downloads nothing.
+http_start main && WEB=$WEB_URL
+http_start gone && GONE=$WEB_URL GONE_PID=$WEB_PID
+
+test_expect_success 'setup: the busybox fixture and two web servers' '
     fixtures_ensure &&
     chrun-load -q "$FIXTURES/basic.oci.tar" >/dev/null &&
-    http_start && test -n "$WEB" && mkdir ctx
+    test -n "$WEB" && test -n "$GONE" && mkdir ctx
 '
 
 test_expect_success 'ADD URL DIR/: the URL file name, mode 0600, Last-Modified as mtime' '
@@ -56,16 +61,12 @@ test_expect_success 'Content-Disposition names the file (its last component only
 '
 
 test_expect_success 'ADD --checksum: verified; a cached rebuild downloads nothing (server gone)' '
-    printf "FROM fixture/basic:1\nADD --checksum=$HELLO_SUM $WEB/ok/file.txt /f\n" >ctx/Dockerfile &&
+    printf "FROM fixture/basic:1\nADD --checksum=$HELLO_SUM $GONE/ok/file.txt /f\n" >ctx/Dockerfile &&
     chrun-build -q ctx >first &&
-    kill $WEB_PID && { wait $WEB_PID 2>/dev/null || :; } &&
+    kill $GONE_PID && { wait $GONE_PID 2>/dev/null || :; } &&
     chrun-build ctx >second 2>log &&
     test_cmp first second &&
     grep "using cache" log
-'
-
-test_expect_success 'restart the web server' '
-    http_start
 '
 
 test_expect_success 'a checksum mismatch: exit 1, the URL and digests named, store unchanged' '

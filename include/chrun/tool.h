@@ -9,29 +9,6 @@
 
 #ifndef CHRUN_VERSION
 #define CHRUN_VERSION "0.1.0"
-/* The `-o FILE` of chrun-save and chrun-export: the output is written to a
- * temporary beside FILE and renamed over it only when complete, so FILE is
- * either the old file or the whole new one, never a torn archive. */
-struct chrun_tool_output {
-    int dirfd;               /* FILE's directory (O_PATH) */
-    int fd;                  /* write the output here */
-    char tmp[NAME_MAX + 1];  /* the temporary's name in DIRFD */
-    const char *path, *base; /* FILE, and its last component */
-};
-
-/* Create the temporary for PATH (PREFIX names it, e.g. ".chrun-save-").
- * On success O->fd is open for writing; call chrun_tool_output_finish in
- * every case. Returns 0 or -1 with ERR (usage error for a directory name). */
-int chrun_tool_output_open(struct chrun_tool_output *o, const char *path, const char *prefix,
-                           struct chrun_err *err);
-
-/* With RC == 0: give the file the mode a shell redirection would (0666 less
- * the umask), fsync, close (checked), rename over PATH, fsync the directory.
- * With RC < 0, or when any of that fails: remove the temporary. Closes
- * everything O holds. Returns 0, or -1 (ERR set here, or already by the
- * caller when RC < 0). */
-int chrun_tool_output_finish(struct chrun_tool_output *o, int rc, struct chrun_err *err);
-
 #endif
 
 /* getopt_long value for --version (and a base for tool-specific long options). */

@@ -351,6 +351,16 @@ int chrun_copy_mkdir(int rootfd, const char *path, struct chrun_err *err)
     return chrun_fs_mkdir_p_in_root(rootfd, path, 0755, CHRUN_FS_MKDIR_THROUGH_DANGLING, err);
 }
 
+/* The destination and the parents it lacks, made as buildah and BuildKit
+ * make them: with --chown, each directory created gets that owner. */
+static int dest_mkdir(const struct chrun_copy *c, const char *path, struct chrun_err *err)
+{
+    if (!c->chown)
+        return chrun_copy_mkdir(c->rootfd, path, err);
+    return chrun_fs_mkdir_p_in_root_owned(c->rootfd, path, 0755, CHRUN_FS_MKDIR_THROUGH_DANGLING,
+                                          c->uid, c->gid, err);
+}
+
 struct copy_ctx {
     const struct chrun_copy *c;
     bool into_dir;
@@ -578,7 +588,7 @@ static int extract(int fd, int destfd, const struct chrun_descriptor *desc,
 
 static int open_dest_dir(const struct chrun_copy *c, struct chrun_err *err)
 {
-    if (chrun_copy_mkdir(c->rootfd, c->dest, err) < 0)
+    if (dest_mkdir(c, c->dest, err) < 0)
         return -1;
     return chrun_fs_open_in_root(c->rootfd, c->dest, O_RDONLY | O_DIRECTORY, 0, err);
 }
@@ -659,7 +669,7 @@ static int copy_source(void *data, int pathfd, const char *name, const char *rel
         char parent[PATH_MAX];
         const char *slash = strrchr(c->dest, '/');
         snprintf(parent, sizeof(parent), "%.*s", (int) (slash ? slash - c->dest : 0), c->dest);
-        if (*parent != '\0' && chrun_copy_mkdir(c->rootfd, parent, err) < 0)
+        if (*parent != '\0' && dest_mkdir(c, parent, err) < 0)
             return -1;
         dirfd = chrun_fs_open_parent_in_root(c->rootfd, c->dest, &base, err);
     }

@@ -323,13 +323,22 @@ int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_e
     return 0;
 }
 
-static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsigned flags,
+/* What a directory made by mkdir -p in root gets. */
+struct mkdir_how {
+    mode_t mode;
+    unsigned flags;
+    bool chown;
+    uid_t uid;
+    gid_t gid;
+};
+
+static int mkdir_in_root_depth(int rootfd, const char *path, const struct mkdir_how *how,
                                int depth, struct chrun_err *err);
 
 /* PREFIX is a symlink (PARENT/BASE) whose target is missing in the root:
  * create that target, as the container would see it. */
 static int mkdir_link_target(int rootfd, int parent, const char *base, const char *prefix,
-                             mode_t mode, unsigned flags, int depth, struct chrun_err *err)
+                             const struct mkdir_how *how, int depth, struct chrun_err *err)
 {
     char link[PATH_MAX], target[PATH_MAX];
     ssize_t n = readlinkat(parent, base, link, sizeof(link) - 1);
@@ -342,10 +351,10 @@ static int mkdir_link_target(int rootfd, int parent, const char *base, const cha
     if (snprintf(target, sizeof(target), "%.*s/%s", link[0] == '/' ? 0 : (int) (base - prefix),
                  prefix, link) >= (int) sizeof(target))
         return chrun_err_sys(err, ENAMETOOLONG, "create directory '%s' in root", prefix);
-    return mkdir_in_root_depth(rootfd, target, mode, flags, depth + 1, err);
+    return mkdir_in_root_depth(rootfd, target, how, depth + 1, err);
 }
 
-static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsigned flags,
+static int mkdir_in_root_depth(int rootfd, const char *path, const struct mkdir_how *how,
                                int depth, struct chrun_err *err)
 {
     char prefix[PATH_MAX];
@@ -372,21 +381,23 @@ static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsign
         parent = chrun_fs_open_parent_in_root(rootfd, prefix, &base, err);
         if (parent < 0)
             return -1;
-        if (mkdirat(parent, base, mode) == 0) {
+        if (mkdirat(parent, base, how->mode) == 0) {
+            if (how->chown && fchownat(parent, base, how->uid, how->gid, AT_SYMLINK_NOFOLLOW) < 0)
+                return chrun_err_sys(err, errno, "set owner of '%s' in root", prefix);
             /* the caller's umask must not decide the mode */
-            if (fchmodat(parent, base, mode, 0) < 0)
+            if (fchmodat(parent, base, how->mode, 0) < 0)
                 return chrun_err_sys(err, errno, "set mode of '%s' in root", prefix);
             continue;
         }
         if (errno != EEXIST)
             return chrun_err_sys(err, errno, "create directory '%s' in root", prefix);
         /* It exists, yet does not resolve: a symlink to nothing in the root. */
-        if (!(flags & CHRUN_FS_MKDIR_THROUGH_DANGLING))
+        if (!(how->flags & CHRUN_FS_MKDIR_THROUGH_DANGLING))
             return chrun_err_set(err, CHRUN_E_INPUT,
                                  "'%s' exists but is not a directory inside the root "
                                  "(a symlink leading out?)",
                                  prefix);
-        if (mkdir_link_target(rootfd, parent, base, prefix, mode, flags, depth, err) < 0)
+        if (mkdir_link_target(rootfd, parent, base, prefix, how, depth, err) < 0)
             return -1;
     }
     return 0;
@@ -395,7 +406,15 @@ static int mkdir_in_root_depth(int rootfd, const char *path, mode_t mode, unsign
 int chrun_fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, unsigned flags,
                              struct chrun_err *err)
 {
-    return mkdir_in_root_depth(rootfd, path, mode, flags, 0, err);
+    const struct mkdir_how how = {.mode = mode, .flags = flags};
+    return mkdir_in_root_depth(rootfd, path, &how, 0, err);
+}
+
+int chrun_fs_mkdir_p_in_root_owned(int rootfd, const char *path, mode_t mode, unsigned flags,
+                                   uid_t uid, gid_t gid, struct chrun_err *err)
+{
+    const struct mkdir_how how = {.mode = mode, .flags = flags, .chown = true, .uid = uid, .gid = gid};
+    return mkdir_in_root_depth(rootfd, path, &how, 0, err);
 }
 
 void chrun_fs_names_free(char **names, size_t n)

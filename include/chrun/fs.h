@@ -74,6 +74,11 @@ enum chrun_fs_mkdir_flags {
 int chrun_fs_mkdir_p_in_root(int rootfd, const char *path, mode_t mode, unsigned flags,
                              struct chrun_err *err);
 
+/* The same, and each directory it creates gets owner UID:GID (directories
+ * that exist keep theirs): the parents a `COPY --chown` creates. */
+int chrun_fs_mkdir_p_in_root_owned(int rootfd, const char *path, mode_t mode, unsigned flags,
+                                   uid_t uid, gid_t gid, struct chrun_err *err);
+
 /* Open the parent directory of PATH inside ROOTFD (resolving in root) and
  * return its fd; *ret_base points into PATH at the last component, which is
  * never "." or "..". Trailing slashes are ignored. Returns fd or -1. */

@@ -511,6 +511,22 @@ static void mkdir_p_in_root_case(bool walk)
                                           CHRUN_FS_MKDIR_THROUGH_DANGLING, &err),
                  -1);
     CHECK(strstr(err.msg, "to-file") != NULL);
+    /* _owned: the directories it makes get the owner, existing ones keep theirs
+     * (as root only: others cannot give files away) */
+    if (geteuid() == 0) {
+        CHECK_INT_EQ(chrun_fs_mkdir_p_in_root_owned(rootfd, "a/own/er", 0750, 0, 1000, 50, &err),
+                     0);
+        CHECK(stat("root/a/own/er", &sb) == 0 && sb.st_uid == 1000 && sb.st_gid == 50);
+        CHECK_INT_EQ(sb.st_mode & 07777, 0750);
+        CHECK(stat("root/a/own", &sb) == 0 && sb.st_uid == 1000 && sb.st_gid == 50);
+        CHECK(stat("root/a", &sb) == 0 && sb.st_uid == 0 && sb.st_gid == 0);
+        /* through a dangling symlink: the target made in the root is owned too */
+        CHECK_INT_EQ(chrun_fs_mkdir_p_in_root_owned(rootfd, "dangling/y", 0755,
+                                                    CHRUN_FS_MKDIR_THROUGH_DANGLING, 7, 8, &err),
+                     0);
+        CHECK(stat("root/var/made/y", &sb) == 0 && sb.st_uid == 7 && sb.st_gid == 8);
+        CHECK(lstat("root/dangling", &sb) == 0 && S_ISLNK(sb.st_mode) && sb.st_uid == 0);
+    }
     chrun_fs_force_walk(false);
     close(rootfd);
 }

@@ -256,6 +256,7 @@ void chrun_fetch_filename(const char *url, const char *content_disposition, char
 /* The transfer */
 
 struct fetch_state {
+    const struct chrun_settings *settings; /* never NULL */
     int fd;
     struct chrun_digest_hasher h;
     uint64_t got, max, discarded;
@@ -334,35 +335,20 @@ static void curl_cleanup(CURL **e)
         curl_easy_cleanup(*e);
 }
 
-/* A positive number from environment variable NAME, else DFLT. */
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    unsigned long long n;
-    if (v == NULL || *v == '\0')
-        return dflt;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    return (*end == '\0' && errno == 0 && n > 0) ? (uint64_t) n : dflt;
-}
-
 /* GET URL into S->fd following redirects by hand. */
 static int transfer(const char *url, const struct url_info *first, struct fetch_state *s,
                     int64_t *ret_mtime, bool *ret_has_mtime, struct chrun_err *err)
 {
     __attribute__((cleanup(curl_cleanup))) CURL *e = curl_easy_init();
     char cur[CHRUN_FETCH_URL_MAX + 1], errbuf[CURL_ERROR_SIZE];
-    long stall_s, connect_s, request_s;
     struct url_info ui = *first;
-    uint64_t limit_s = env_u64("CHRUN_FETCH_TIMEOUT", CHRUN_FETCH_TIMEOUT_S);
+    uint64_t limit_s = s->settings->fetch_timeout_s;
     long long deadline =
         registry_mono_ms() + (long long) (limit_s > 86400 ? 86400 : limit_s) * 1000;
 
     if (e == NULL)
         return chrun_err_sys(err, ENOMEM, "curl init");
 
-    registry_timeouts(&stall_s, &connect_s, &request_s);
     snprintf(cur, sizeof(cur), "%s", url);
     for (int redirects = 0;; redirects++) {
         CURLcode rc;
@@ -378,7 +364,8 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
         s->cd[0] = '\0';
         s->discarded = 0;
         curl_easy_reset(e);
-        rc = registry_easy_defaults(e, cur, connect_s, stall_s, errbuf);
+        rc = registry_easy_defaults(e, cur, s->settings->connect_timeout_s,
+                                    s->settings->stall_timeout_s, errbuf);
         registry_setopt(&rc, e, CURLOPT_HEADERFUNCTION, on_header);
         registry_setopt(&rc, e, CURLOPT_HEADERDATA, s);
         registry_setopt(&rc, e, CURLOPT_WRITEFUNCTION, on_body);
@@ -447,10 +434,11 @@ static int check_out_name(const char *name, struct chrun_err *err)
 }
 
 int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const char *out_name,
-                    struct chrun_fetch_result *ret, struct chrun_err *err)
+                    const struct chrun_settings *settings, struct chrun_fetch_result *ret,
+                    struct chrun_err *err)
 {
     __attribute__((cleanup(temp_file_cleanup))) struct temp_file tmp = {out_dirfd, "", -1};
-    struct fetch_state s = {.fd = -1};
+    struct fetch_state s = {.settings = chrun_settings_or_defaults(settings), .fd = -1};
     struct chrun_digest want = {{0}}, got;
     struct url_info ui;
     struct timespec times[2];
@@ -474,7 +462,7 @@ int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const 
     if (chrun_digest_hasher_init(&s.h, err) < 0)
         return -1;
     s.fd = tmp.fd;
-    s.max = env_u64("CHRUN_FETCH_MAX_BYTES", CHRUN_FETCH_MAX);
+    s.max = s.settings->fetch_max_bytes;
     rc = transfer(url, &ui, &s, &mtime, &has_mtime, err);
     if (rc == 0)
         rc = chrun_digest_hasher_final(&s.h, &got, err);

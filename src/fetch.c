@@ -35,8 +35,11 @@ struct url_info {
 
 static int url_info(const char *url, struct url_info *ui, struct chrun_err *err)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *scheme = NULL;
+    cleanup_curl_str char *host = NULL;
+    cleanup_curl_str char *port = NULL;
+    cleanup_curl_str char *path = NULL;
     int rc = 0;
     if (u == NULL)
         return chrun_err_sys(err, ENOMEM, "url");
@@ -58,11 +61,6 @@ static int url_info(const char *url, struct url_info *ui, struct chrun_err *err)
             rc = chrun_err_set(err, CHRUN_E_INPUT, "URL '%s': only http and https are fetched",
                                ui->display);
     }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
     return rc;
 }
 
@@ -236,8 +234,8 @@ void chrun_fetch_filename(const char *url, const char *content_disposition, char
                           size_t size)
 {
     char cd[CD_MAX];
-    CURLU *u;
-    char *path = NULL;
+    cleanup_curl_url CURLU *u = NULL;
+    cleanup_curl_str char *path = NULL;
     bool ok = false;
 
     if (content_disposition != NULL && cd_filename(content_disposition, cd, sizeof(cd)) &&
@@ -247,8 +245,6 @@ void chrun_fetch_filename(const char *url, const char *content_disposition, char
     if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK)
         ok = base_name(path, buf, size);
-    curl_free(path);
-    curl_url_cleanup(u);
     if (!ok)
         snprintf(buf, size, "%s", DEFAULT_NAME);
 }
@@ -329,17 +325,11 @@ static void temp_file_cleanup(struct temp_file *t)
         unlinkat(t->dirfd, t->name, 0);
 }
 
-static void curl_cleanup(CURL **e)
-{
-    if (*e != NULL)
-        curl_easy_cleanup(*e);
-}
-
 /* GET URL into S->fd following redirects by hand. */
 static int transfer(const char *url, const struct url_info *first, struct fetch_state *s,
                     int64_t *ret_mtime, bool *ret_has_mtime, struct chrun_err *err)
 {
-    __attribute__((cleanup(curl_cleanup))) CURL *e = curl_easy_init();
+    cleanup_curl CURL *e = curl_easy_init();
     char cur[CHRUN_FETCH_URL_MAX + 1], errbuf[CURL_ERROR_SIZE];
     struct url_info ui = *first;
     uint64_t limit_s = s->settings->fetch_timeout_s;

@@ -74,22 +74,18 @@ int chrun_push_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_e
 static int absolute_location(const struct pusher *p, const struct registry_reply *r,
                              const char *what, char *buf, size_t size, struct chrun_err *err)
 {
-    CURLU *u = curl_url();
-    char *abs = NULL;
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *abs = NULL;
     bool ok;
 
-    if (r->resp.location_too_long || r->resp.location[0] == '\0') {
-        curl_url_cleanup(u);
+    if (r->resp.location_too_long || r->resp.location[0] == '\0')
         return chrun_err_set(err, CHRUN_E_INPUT, "%s: HTTP %ld without a usable Location", what,
                              r->resp.status);
-    }
     ok = u != NULL && curl_url_set(u, CURLUPART_URL, r->url, 0) == CURLUE_OK &&
          curl_url_set(u, CURLUPART_URL, r->resp.location, 0) == CURLUE_OK &&
          curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK && strlen(abs) < size;
     if (ok)
         snprintf(buf, size, "%s", abs);
-    curl_free(abs);
-    curl_url_cleanup(u);
     if (!ok)
         return chrun_err_set(err, CHRUN_E_INPUT, "%s: invalid Location '%.200s'", what,
                              r->resp.location);
@@ -105,8 +101,9 @@ static int absolute_location(const struct pusher *p, const struct registry_reply
 static int location_with_digest(const char *location, const struct chrun_digest *d, char *buf,
                                 size_t size, struct chrun_err *err)
 {
-    CURLU *u = curl_url();
-    char *abs = NULL, query[CHRUN_DIGEST_STR_MAX + 8];
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *abs = NULL;
+    char query[CHRUN_DIGEST_STR_MAX + 8];
     bool ok;
 
     snprintf(query, sizeof(query), "digest=%s", d->str);
@@ -116,8 +113,6 @@ static int location_with_digest(const char *location, const struct chrun_digest 
          curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK && strlen(abs) < size;
     if (ok)
         snprintf(buf, size, "%s", abs);
-    curl_free(abs);
-    curl_url_cleanup(u);
     return ok ? 0 : chrun_err_set(err, CHRUN_E_INPUT, "blob %s: upload URL too long", d->str);
 }
 

@@ -120,20 +120,22 @@ struct origin {
 
 static int url_origin(const char *url, struct origin *o)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *dport = NULL;
-    int rc = -1;
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *scheme = NULL;
+    cleanup_curl_str char *host = NULL;
+    cleanup_curl_str char *port = NULL;
+    cleanup_curl_str char *dport = NULL;
     if (u == NULL)
         return -1;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &dport, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
+        return -1;
     if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
         port = NULL;
     if (strlen(scheme) >= sizeof(o->scheme) || strlen(host) >= sizeof(o->host))
-        goto out;
+        return -1;
     for (char *p = scheme; *p; p++)
         *p = (char) tolower((unsigned char) *p);
     for (char *p = host; *p; p++)
@@ -142,14 +144,7 @@ static int url_origin(const char *url, struct origin *o)
     strcpy(o->host, host);
     snprintf(o->hostport, sizeof(o->hostport), "%s%s%s", host, port ? ":" : "", port ? port : "");
     o->port = strtol(dport, NULL, 10);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(dport);
-    curl_url_cleanup(u);
-    return rc;
+    return 0;
 }
 
 bool chrun_registry_same_origin(const char *a, const char *b)

@@ -36,13 +36,13 @@
 #define CHRUN_SETTINGS_PUSH_CHUNK_BYTES (32ULL * 1024 * 1024)
 
 struct chrun_settings {
-    long stall_timeout_s;       /* CHRUN_STALL_TIMEOUT */
-    long connect_timeout_s;     /* CHRUN_CONNECT_TIMEOUT */
-    long request_timeout_s;     /* CHRUN_REQUEST_TIMEOUT */
-    long blob_stall_limit_s;    /* CHRUN_BLOB_STALL_LIMIT */
-    uint64_t fetch_timeout_s;   /* CHRUN_FETCH_TIMEOUT */
-    uint64_t fetch_max_bytes;   /* CHRUN_FETCH_MAX_BYTES */
-    uint64_t push_chunk_bytes;  /* CHRUN_PUSH_CHUNK_SIZE */
+    long stall_timeout_s;      /* CHRUN_STALL_TIMEOUT */
+    long connect_timeout_s;    /* CHRUN_CONNECT_TIMEOUT */
+    long request_timeout_s;    /* CHRUN_REQUEST_TIMEOUT */
+    long blob_stall_limit_s;   /* CHRUN_BLOB_STALL_LIMIT */
+    uint64_t fetch_timeout_s;  /* CHRUN_FETCH_TIMEOUT */
+    uint64_t fetch_max_bytes;  /* CHRUN_FETCH_MAX_BYTES */
+    uint64_t push_chunk_bytes; /* CHRUN_PUSH_CHUNK_SIZE */
     /* Borrowed strings (the caller keeps them alive while the settings are
      * in use; chrun_settings_from_env points into the environment). */
     const char *mirrors;             /* CHRUN_REGISTRY_MIRRORS: comma-separated

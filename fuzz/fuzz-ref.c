@@ -2,6 +2,7 @@
 #include <stdio.h>
 
 #include "chrun/ref.h"
+#include "chrun/settings.h"
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -21,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (chrun_ref_format(&r, buf, sizeof(buf)) == NULL ||
             chrun_ref_repository(&r, repo, sizeof(repo)) == NULL)
             abort();
-        (void) chrun_ref_host_is_insecure(chrun_ref_registry_host(&r));
+        (void) chrun_settings_host_insecure(NULL, chrun_ref_registry_host(&r));
         /* A normalized reference parses to itself. */
         if (chrun_ref_parse(&r2, buf, &err2) < 0 || strcmp(r.domain, r2.domain) != 0 ||
             strcmp(r.path, r2.path) != 0 || strcmp(r.tag, r2.tag) != 0 ||

@@ -417,17 +417,9 @@ int chrun_auth_helper_parse(const char *buf, size_t len, struct chrun_auth_creds
     return copy_str(ret->username, sizeof(ret->username), user, "Username", err);
 }
 
-static int config_path(char *buf, size_t size, struct chrun_err *err)
+static int config_path(const char *dir, char *buf, size_t size, struct chrun_err *err)
 {
-    const char *dir = getenv("DOCKER_CONFIG");
-    const char *home = getenv("HOME");
-    int n;
-    if (dir != NULL && *dir)
-        n = snprintf(buf, size, "%s/config.json", dir);
-    else if (home != NULL && *home)
-        n = snprintf(buf, size, "%s/.docker/config.json", home);
-    else
-        n = snprintf(buf, size, "/nonexistent/.docker/config.json");
+    int n = snprintf(buf, size, "%s/config.json", dir);
     if (n < 0 || (size_t) n >= size)
         return chrun_err_sys(err, ENAMETOOLONG, "docker config path");
     return 0;
@@ -454,8 +446,8 @@ static int run_helper(const char *prog, const char *input, struct chrun_process_
     return 0;
 }
 
-int chrun_auth_creds_get(const char *registry, struct chrun_auth_creds *ret, bool *ret_found,
-                         struct chrun_err *err)
+int chrun_auth_creds_get(const char *registry, const char *config_dir,
+                         struct chrun_auth_creds *ret, bool *ret_found, struct chrun_err *err)
 {
     char path[4096], prog[160];
     cleanup_free char *buf = NULL;
@@ -467,7 +459,9 @@ int chrun_auth_creds_get(const char *registry, struct chrun_auth_creds *ret, boo
     int rc;
 
     *ret_found = false;
-    if (config_path(path, sizeof(path), err) < 0)
+    if (config_dir == NULL || *config_dir == '\0')
+        return 0;
+    if (config_path(config_dir, path, sizeof(path), err) < 0)
         return -1;
     /* The user's own file: a symlink (dotfile managers) is fine. */
     fd = open(path, O_RDONLY | O_CLOEXEC);

@@ -86,6 +86,7 @@ struct url_step {
     const char *checksum; /* --checksum, or NULL */
     int dirfd;            /* the downloads' scratch directory */
     bool fetched;
+    const struct chrun_settings *settings; /* timeouts and size cap, from the build opts */
 };
 
 /* Download every URL of U into U->dirfd as "<i>/<file name>" and point the
@@ -103,7 +104,8 @@ static int fetch_urls(struct url_step *u, char **ret_key, struct chrun_err *err)
         dfd = openat(u->dirfd, sub, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (dfd < 0)
             return chrun_err_sys(err, errno, "ADD '%s': scratch directory", u->urls[i]);
-        if (chrun_fetch_url(u->urls[i], u->checksum, dfd, "download.part", &r, err) < 0)
+        if (chrun_fetch_url(u->urls[i], u->checksum, dfd, "download.part", u->settings, &r,
+                            err) < 0)
             return -1;
         if (renameat(dfd, "download.part", dfd, r.filename) < 0)
             return chrun_err_sys(err, errno, "ADD '%s': name '%s'", u->urls[i], r.filename);
@@ -156,6 +158,7 @@ static int add_url(struct builder *b, struct stage *s, const struct chrun_df_ins
     if (chrun_df_instr_flag(in, "from") != NULL)
         return chrun_err_set(err, CHRUN_E_INPUT, "ADD --from cannot take a URL");
     u.checksum = chrun_df_instr_flag(in, "checksum");
+    u.settings = b->opts->settings;
     if (u.checksum != NULL && n != 2)
         return chrun_err_set(err, CHRUN_E_INPUT, "ADD --checksum takes exactly one URL source");
     if ((v = chrun_df_instr_flag(in, "chmod")) != NULL && parse_chmod(v, &u.cs.c, err) < 0)

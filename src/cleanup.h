@@ -60,6 +60,17 @@ static inline void cleanup_curl_fn(CURL **c)
         curl_easy_cleanup(*c);
 }
 
+static inline void cleanup_curl_url_fn(CURLU **u)
+{
+    curl_url_cleanup(*u); /* NULL is fine */
+}
+
+/* A string libcurl handed out (curl_url_get): curl_free, NULL is fine. */
+static inline void cleanup_curl_str_fn(char **s)
+{
+    curl_free(*s);
+}
+
 static inline void cleanup_md_fn(EVP_MD_CTX **m)
 {
     if (*m != NULL)
@@ -73,6 +84,8 @@ static inline void cleanup_md_fn(EVP_MD_CTX **m)
 #define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
 #define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
 #define cleanup_curl __attribute__((cleanup(cleanup_curl_fn)))
+#define cleanup_curl_url __attribute__((cleanup(cleanup_curl_url_fn)))
+#define cleanup_curl_str __attribute__((cleanup(cleanup_curl_str_fn)))
 #define cleanup_md __attribute__((cleanup(cleanup_md_fn)))
 
 static inline void cleanup_inflate_fn(struct chrun_inflate **z)

@@ -35,8 +35,11 @@ struct url_info {
 
 static int url_info(const char *url, struct url_info *ui, struct chrun_err *err)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *path = NULL;
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *scheme = NULL;
+    cleanup_curl_str char *host = NULL;
+    cleanup_curl_str char *port = NULL;
+    cleanup_curl_str char *path = NULL;
     int rc = 0;
     if (u == NULL)
         return chrun_err_sys(err, ENOMEM, "url");
@@ -58,11 +61,6 @@ static int url_info(const char *url, struct url_info *ui, struct chrun_err *err)
             rc = chrun_err_set(err, CHRUN_E_INPUT, "URL '%s': only http and https are fetched",
                                ui->display);
     }
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(path);
-    curl_url_cleanup(u);
     return rc;
 }
 
@@ -236,8 +234,8 @@ void chrun_fetch_filename(const char *url, const char *content_disposition, char
                           size_t size)
 {
     char cd[CD_MAX];
-    CURLU *u;
-    char *path = NULL;
+    cleanup_curl_url CURLU *u = NULL;
+    cleanup_curl_str char *path = NULL;
     bool ok = false;
 
     if (content_disposition != NULL && cd_filename(content_disposition, cd, sizeof(cd)) &&
@@ -247,8 +245,6 @@ void chrun_fetch_filename(const char *url, const char *content_disposition, char
     if (u != NULL && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
         curl_url_get(u, CURLUPART_PATH, &path, CURLU_URLDECODE) == CURLUE_OK)
         ok = base_name(path, buf, size);
-    curl_free(path);
-    curl_url_cleanup(u);
     if (!ok)
         snprintf(buf, size, "%s", DEFAULT_NAME);
 }
@@ -256,6 +252,7 @@ void chrun_fetch_filename(const char *url, const char *content_disposition, char
 /* The transfer */
 
 struct fetch_state {
+    const struct chrun_settings *settings; /* never NULL */
     int fd;
     struct chrun_digest_hasher h;
     uint64_t got, max, discarded;
@@ -328,41 +325,20 @@ static void temp_file_cleanup(struct temp_file *t)
         unlinkat(t->dirfd, t->name, 0);
 }
 
-static void curl_cleanup(CURL **e)
-{
-    if (*e != NULL)
-        curl_easy_cleanup(*e);
-}
-
-/* A positive number from environment variable NAME, else DFLT. */
-static uint64_t env_u64(const char *name, uint64_t dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    unsigned long long n;
-    if (v == NULL || *v == '\0')
-        return dflt;
-    errno = 0;
-    n = strtoull(v, &end, 10);
-    return (*end == '\0' && errno == 0 && n > 0) ? (uint64_t) n : dflt;
-}
-
 /* GET URL into S->fd following redirects by hand. */
 static int transfer(const char *url, const struct url_info *first, struct fetch_state *s,
                     int64_t *ret_mtime, bool *ret_has_mtime, struct chrun_err *err)
 {
-    __attribute__((cleanup(curl_cleanup))) CURL *e = curl_easy_init();
+    cleanup_curl CURL *e = curl_easy_init();
     char cur[CHRUN_FETCH_URL_MAX + 1], errbuf[CURL_ERROR_SIZE];
-    long stall_s, connect_s, request_s;
     struct url_info ui = *first;
-    uint64_t limit_s = env_u64("CHRUN_FETCH_TIMEOUT", CHRUN_FETCH_TIMEOUT_S);
+    uint64_t limit_s = s->settings->fetch_timeout_s;
     long long deadline =
         registry_mono_ms() + (long long) (limit_s > 86400 ? 86400 : limit_s) * 1000;
 
     if (e == NULL)
         return chrun_err_sys(err, ENOMEM, "curl init");
 
-    registry_timeouts(&stall_s, &connect_s, &request_s);
     snprintf(cur, sizeof(cur), "%s", url);
     for (int redirects = 0;; redirects++) {
         CURLcode rc;
@@ -378,7 +354,8 @@ static int transfer(const char *url, const struct url_info *first, struct fetch_
         s->cd[0] = '\0';
         s->discarded = 0;
         curl_easy_reset(e);
-        rc = registry_easy_defaults(e, cur, connect_s, stall_s, errbuf);
+        rc = registry_easy_defaults(e, cur, s->settings->connect_timeout_s,
+                                    s->settings->stall_timeout_s, errbuf);
         registry_setopt(&rc, e, CURLOPT_HEADERFUNCTION, on_header);
         registry_setopt(&rc, e, CURLOPT_HEADERDATA, s);
         registry_setopt(&rc, e, CURLOPT_WRITEFUNCTION, on_body);
@@ -447,10 +424,11 @@ static int check_out_name(const char *name, struct chrun_err *err)
 }
 
 int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const char *out_name,
-                    struct chrun_fetch_result *ret, struct chrun_err *err)
+                    const struct chrun_settings *settings, struct chrun_fetch_result *ret,
+                    struct chrun_err *err)
 {
     __attribute__((cleanup(temp_file_cleanup))) struct temp_file tmp = {out_dirfd, "", -1};
-    struct fetch_state s = {.fd = -1};
+    struct fetch_state s = {.settings = chrun_settings_or_defaults(settings), .fd = -1};
     struct chrun_digest want = {{0}}, got;
     struct url_info ui;
     struct timespec times[2];
@@ -474,7 +452,7 @@ int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const 
     if (chrun_digest_hasher_init(&s.h, err) < 0)
         return -1;
     s.fd = tmp.fd;
-    s.max = env_u64("CHRUN_FETCH_MAX_BYTES", CHRUN_FETCH_MAX);
+    s.max = s.settings->fetch_max_bytes;
     rc = transfer(url, &ui, &s, &mtime, &has_mtime, err);
     if (rc == 0)
         rc = chrun_digest_hasher_final(&s.h, &got, err);

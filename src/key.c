@@ -210,11 +210,13 @@ static int no_password_cb(char *buf, int size, int rwflag, void *u)
     return -1;
 }
 
-/* The password of an encrypted key: $CHRUN_SIGN_PASSWORD, else a prompt
- * on the controlling terminal with echo off. */
-static int get_password(const char *path, struct secret *ret, struct chrun_err *err)
+/* The password of an encrypted key: PASSWORD (the caller's, e.g.
+ * $CHRUN_SIGN_PASSWORD), else a prompt on the controlling terminal with
+ * echo off. */
+static int get_password(const char *path, const char *password, struct secret *ret,
+                        struct chrun_err *err)
 {
-    const char *env = getenv("CHRUN_SIGN_PASSWORD");
+    const char *env = password;
     cleanup_close int tty = -1;
     struct termios old, quiet;
     char prompt[512];
@@ -299,8 +301,8 @@ static int scrypt_param(json_t *params, const char *name, unsigned long max, con
 
 /* go-securesystemslib "encrypted": {"kdf":{"name":"scrypt","params":{N,r,p},
  * "salt"},"cipher":{"name":"nacl/secretbox","nonce"},"ciphertext"}. */
-static int decrypt_cosign(const char *path, const unsigned char *json_text, size_t json_len,
-                          struct secret *ret_der, struct chrun_err *err)
+static int decrypt_cosign(const char *path, const char *password, const unsigned char *json_text,
+                          size_t json_len, struct secret *ret_der, struct chrun_err *err)
 {
     json_auto_t *doc = NULL;
     json_t *kdf, *cipher, *params;
@@ -338,7 +340,7 @@ static int decrypt_cosign(const char *path, const unsigned char *json_text, size
                              BOX_NONCE_LEN);
     if (box.len < crypto_secretbox_MACBYTES)
         return chrun_err_set(err, CHRUN_E_INPUT, "key '%s': ciphertext is too short", path);
-    if (get_password(path, &pw, err) < 0)
+    if (get_password(path, password, &pw, err) < 0)
         return -1;
     key.p = malloc(BOX_KEY_LEN);
     key.len = BOX_KEY_LEN;
@@ -363,7 +365,8 @@ static int decrypt_cosign(const char *path, const unsigned char *json_text, size
     return 0;
 }
 
-int chrun_key_load_private(const char *path, struct chrun_key **ret, struct chrun_err *err)
+int chrun_key_load_private(const char *path, const char *password, struct chrun_key **ret,
+                           struct chrun_err *err)
 {
     cleanup_secret struct secret file = {0}, der = {0};
     cleanup_bio BIO *bio = NULL;
@@ -387,7 +390,7 @@ int chrun_key_load_private(const char *path, struct chrun_key **ret, struct chru
         if (PEM_read_bio(bio, &pem_name, &header, &data, &len) != 1)
             return chrun_err_set(err, CHRUN_E_INPUT, "key '%s': invalid PEM: %s", path,
                                  ssl_reason(why, sizeof(why)));
-        rc = decrypt_cosign(path, data, (size_t) len, &der, err);
+        rc = decrypt_cosign(path, password, data, (size_t) len, &der, err);
         OPENSSL_free(pem_name);
         OPENSSL_free(header);
         OPENSSL_clear_free(data, (size_t) len);

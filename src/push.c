@@ -18,6 +18,7 @@
 #include "chrun/progress.h"
 #include "chrun/ref.h"
 #include "chrun/registry.h"
+#include "chrun/settings.h"
 #include "chrun/walk.h"
 #include "cleanup.h"
 #include "attach-pull.h"
@@ -65,46 +66,30 @@ int chrun_push_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_e
     return 0;
 }
 
-/* The chunk size: OPTS, else $CHRUN_PUSH_CHUNK_SIZE, else the default. */
-static int chunk_size(const struct chrun_push_opts *opts, uint64_t *ret, struct chrun_err *err)
-{
-    const char *env = getenv("CHRUN_PUSH_CHUNK_SIZE");
-    *ret = CHRUN_PUSH_CHUNK_DEFAULT;
-    if (opts->chunk_size_bytes > 0)
-        *ret = opts->chunk_size_bytes;
-    else if (env != NULL && *env != '\0' && chrun_push_parse_size(env, ret, err) < 0)
-        return chrun_err_prefix(err, "CHRUN_PUSH_CHUNK_SIZE");
-    return 0;
-}
-
 /* Upload Locations */
 
 /* LOCATION of reply R made absolute against the URL that answered (a
  * registry may send a path only), into BUF. SPEC "References": plain http
  * only where allowed. Returns 0 or -1. */
-static int absolute_location(const struct registry_reply *r, const char *what, char *buf,
-                             size_t size, struct chrun_err *err)
+static int absolute_location(const struct pusher *p, const struct registry_reply *r,
+                             const char *what, char *buf, size_t size, struct chrun_err *err)
 {
-    CURLU *u = curl_url();
-    char *abs = NULL;
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *abs = NULL;
     bool ok;
 
-    if (r->resp.location_too_long || r->resp.location[0] == '\0') {
-        curl_url_cleanup(u);
+    if (r->resp.location_too_long || r->resp.location[0] == '\0')
         return chrun_err_set(err, CHRUN_E_INPUT, "%s: HTTP %ld without a usable Location", what,
                              r->resp.status);
-    }
     ok = u != NULL && curl_url_set(u, CURLUPART_URL, r->url, 0) == CURLUE_OK &&
          curl_url_set(u, CURLUPART_URL, r->resp.location, 0) == CURLUE_OK &&
          curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK && strlen(abs) < size;
     if (ok)
         snprintf(buf, size, "%s", abs);
-    curl_free(abs);
-    curl_url_cleanup(u);
     if (!ok)
         return chrun_err_set(err, CHRUN_E_INPUT, "%s: invalid Location '%.200s'", what,
                              r->resp.location);
-    if (!chrun_registry_url_allowed(buf))
+    if (!chrun_registry_url_permitted(buf, &p->c->settings))
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "%s: refusing upload Location '%.200s' (plain http to a host not "
                              "allowed insecure)",
@@ -116,8 +101,9 @@ static int absolute_location(const struct registry_reply *r, const char *what, c
 static int location_with_digest(const char *location, const struct chrun_digest *d, char *buf,
                                 size_t size, struct chrun_err *err)
 {
-    CURLU *u = curl_url();
-    char *abs = NULL, query[CHRUN_DIGEST_STR_MAX + 8];
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *abs = NULL;
+    char query[CHRUN_DIGEST_STR_MAX + 8];
     bool ok;
 
     snprintf(query, sizeof(query), "digest=%s", d->str);
@@ -127,8 +113,6 @@ static int location_with_digest(const char *location, const struct chrun_digest 
          curl_url_get(u, CURLUPART_URL, &abs, 0) == CURLUE_OK && strlen(abs) < size;
     if (ok)
         snprintf(buf, size, "%s", abs);
-    curl_free(abs);
-    curl_url_cleanup(u);
     return ok ? 0 : chrun_err_set(err, CHRUN_E_INPUT, "blob %s: upload URL too long", d->str);
 }
 
@@ -191,7 +175,7 @@ static int start_upload(struct pusher *p, const struct chrun_digest *d, bool try
     else if (try_mount && r.resp.status == 201)
         *ret_mounted = true;
     else if (r.resp.status == 202)
-        rc = absolute_location(&r, what, location, size, err);
+        rc = absolute_location(p, &r, what, location, size, err);
     else
         rc = unexpected(what, &r, err);
     registry_reply_release(&r);
@@ -230,7 +214,7 @@ static int send_upload_request(struct pusher *p, const char *method, const char 
     } else if (next != NULL && (r.resp.location[0] || r.resp.location_too_long)) {
         /* the next request goes where this answer says; without a Location
          * (some registries omit it after a chunk) the session URL stays */
-        rc = absolute_location(&r, what, next, size, err);
+        rc = absolute_location(p, &r, what, next, size, err);
     }
     registry_reply_release(&r);
     return rc;
@@ -530,15 +514,20 @@ static int pusher_init(struct pusher *p, struct chrun_store *st, const struct ch
 {
     char base[CHRUN_REF_NAME_MAX + 16], host[CHRUN_REF_NAME_MAX + 1];
 
+    const struct chrun_settings *settings = chrun_settings_or_defaults(opts->settings);
+
     memset(p, 0, sizeof(*p));
     p->st = st;
-    if (chunk_size(opts, &p->chunk_bytes, err) < 0 ||
-        find_mount_source(st, img, dest, p->mount_from, sizeof(p->mount_from), err) < 0)
+    p->chunk_bytes = opts->chunk_size_bytes > 0 ? opts->chunk_size_bytes
+                                                : settings->push_chunk_bytes;
+    if (p->chunk_bytes == 0) /* a zeroed settings struct: never an endless loop */
+        p->chunk_bytes = CHRUN_SETTINGS_PUSH_CHUNK_BYTES;
+    if (find_mount_source(st, img, dest, p->mount_from, sizeof(p->mount_from), err) < 0)
         return -1;
     snprintf(host, sizeof(host), "%s", chrun_ref_registry_host(dest));
-    snprintf(base, sizeof(base), "%s://%s", chrun_ref_host_is_insecure(host) ? "http" : "https",
-             host);
-    p->c = registry_client_new(st, base, host, dest->domain, dest, 1, err);
+    snprintf(base, sizeof(base), "%s://%s",
+             chrun_settings_host_insecure(settings, host) ? "http" : "https", host);
+    p->c = registry_client_create(st, base, host, dest->domain, dest, 1, settings, err);
     if (p->c == NULL)
         return -1;
     p->c->progress = progress;

@@ -23,18 +23,11 @@
 #include "chrun/manifest.h"
 #include "chrun/progress.h"
 #include "chrun/ref.h"
+#include "chrun/settings.h"
 #include "chrun/sink.h"
 #include "chrun/tool.h"
 #include "cleanup.h"
 #include "util.h"
-
-/* Timeouts in seconds; CHRUN_STALL_TIMEOUT, CHRUN_CONNECT_TIMEOUT and
- * CHRUN_REQUEST_TIMEOUT override them (CHRUN_BLOB_STALL_LIMIT overrides
- * REGISTRY_BLOB_STALL_LIMIT_S); every one is read here, nowhere else. */
-#define DEFAULT_STALL_S 30
-#define DEFAULT_CONNECT_S 15
-/* Whole-request deadline of a ping, manifest or token request, retries included. */
-#define DEFAULT_REQUEST_S 120
 
 long long registry_mono_ms(void)
 {
@@ -127,20 +120,22 @@ struct origin {
 
 static int url_origin(const char *url, struct origin *o)
 {
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *port = NULL, *dport = NULL;
-    int rc = -1;
+    cleanup_curl_url CURLU *u = curl_url();
+    cleanup_curl_str char *scheme = NULL;
+    cleanup_curl_str char *host = NULL;
+    cleanup_curl_str char *port = NULL;
+    cleanup_curl_str char *dport = NULL;
     if (u == NULL)
         return -1;
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_PORT, &dport, CURLU_DEFAULT_PORT) != CURLUE_OK)
-        goto out;
+        return -1;
     if (curl_url_get(u, CURLUPART_PORT, &port, 0) != CURLUE_OK)
         port = NULL;
     if (strlen(scheme) >= sizeof(o->scheme) || strlen(host) >= sizeof(o->host))
-        goto out;
+        return -1;
     for (char *p = scheme; *p; p++)
         *p = (char) tolower((unsigned char) *p);
     for (char *p = host; *p; p++)
@@ -149,14 +144,7 @@ static int url_origin(const char *url, struct origin *o)
     strcpy(o->host, host);
     snprintf(o->hostport, sizeof(o->hostport), "%s%s%s", host, port ? ":" : "", port ? port : "");
     o->port = strtol(dport, NULL, 10);
-    rc = 0;
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(port);
-    curl_free(dport);
-    curl_url_cleanup(u);
-    return rc;
+    return 0;
 }
 
 bool chrun_registry_same_origin(const char *a, const char *b)
@@ -167,7 +155,7 @@ bool chrun_registry_same_origin(const char *a, const char *b)
     return streq(oa.scheme, ob.scheme) && streq(oa.host, ob.host) && oa.port == ob.port;
 }
 
-bool chrun_registry_url_allowed(const char *url)
+bool chrun_registry_url_permitted(const char *url, const struct chrun_settings *settings)
 {
     struct origin o;
     if (url_origin(url, &o) < 0)
@@ -176,11 +164,12 @@ bool chrun_registry_url_allowed(const char *url)
         return true;
     /* SPEC "References": plain HTTP only for loopback and listed hosts. */
     return streq(o.scheme, "http") &&
-           (chrun_ref_host_is_insecure(o.hostport) || chrun_ref_host_is_insecure(o.host));
+           (chrun_settings_host_insecure(settings, o.hostport) ||
+            chrun_settings_host_insecure(settings, o.host));
 }
 
-int chrun_registry_mirror_base(const char *entry, char *buf, size_t size, char *host,
-                               size_t host_size, struct chrun_err *err)
+int chrun_registry_mirror_url(const char *entry, const struct chrun_settings *settings, char *buf,
+                              size_t size, char *host, size_t host_size, struct chrun_err *err)
 {
     char tmp[REGISTRY_URL_MAX];
     struct origin o;
@@ -200,13 +189,13 @@ int chrun_registry_mirror_base(const char *entry, char *buf, size_t size, char *
             return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
         snprintf(hostpart, sizeof(hostpart), "%.*s", (int) len, entry);
         snprintf(tmp, sizeof(tmp), "%s://%s",
-                 chrun_ref_host_is_insecure(hostpart) ? "http" : "https", hostpart);
+                 chrun_settings_host_insecure(settings, hostpart) ? "http" : "https", hostpart);
     } else {
         snprintf(tmp, sizeof(tmp), "%.*s", (int) len, entry);
     }
     if (url_origin(tmp, &o) < 0 || (!streq(o.scheme, "http") && !streq(o.scheme, "https")))
         return chrun_err_set(err, CHRUN_E_INPUT, "invalid mirror '%.200s'", entry);
-    if (!chrun_registry_url_allowed(tmp))
+    if (!chrun_registry_url_permitted(tmp, settings))
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "mirror '%.200s': plain http only for loopback hosts and "
                              "CHRUN_INSECURE_REGISTRIES",
@@ -351,24 +340,6 @@ long registry_retry_delay_ms(const struct registry_resp *r, int attempt)
 /* The client: one registry endpoint, one repository. */
 
 
-static long env_seconds(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n;
-    if (v == NULL || *v == '\0')
-        return dflt;
-    n = strtol(v, &end, 10);
-    return (*end == '\0' && n > 0 && n < 86400) ? n : dflt;
-}
-
-void registry_timeouts(long *ret_stall_s, long *ret_connect_s, long *ret_request_s)
-{
-    *ret_stall_s = env_seconds("CHRUN_STALL_TIMEOUT", DEFAULT_STALL_S);
-    *ret_connect_s = env_seconds("CHRUN_CONNECT_TIMEOUT", DEFAULT_CONNECT_S);
-    *ret_request_s = env_seconds("CHRUN_REQUEST_TIMEOUT", DEFAULT_REQUEST_S);
-}
-
 void registry_client_free(struct registry_client *c)
 {
     if (c == NULL)
@@ -382,10 +353,11 @@ void registry_client_free(struct registry_client *c)
     free(c);
 }
 
-struct registry_client *registry_client_new(struct chrun_store *st, const char *base,
-                                            const char *host, const char *registry,
-                                            const struct chrun_ref *ref, int jobs,
-                                            struct chrun_err *err)
+struct registry_client *registry_client_create(struct chrun_store *st, const char *base,
+                                               const char *host, const char *registry,
+                                               const struct chrun_ref *ref, int jobs,
+                                               const struct chrun_settings *settings,
+                                               struct chrun_err *err)
 {
     struct registry_client *c = calloc(1, sizeof(*c));
     if (c == NULL) {
@@ -400,8 +372,11 @@ struct registry_client *registry_client_new(struct chrun_store *st, const char *
     snprintf(c->scope, sizeof(c->scope), "repository:%s:pull", ref->path);
     c->access = "pull";
     chrun_ref_format(ref, c->display, sizeof(c->display));
-    registry_timeouts(&c->stall_s, &c->connect_s, &c->request_s);
-    c->blob_stall_limit_s = env_seconds("CHRUN_BLOB_STALL_LIMIT", REGISTRY_BLOB_STALL_LIMIT_S);
+    c->settings = *chrun_settings_or_defaults(settings);
+    c->stall_s = c->settings.stall_timeout_s;
+    c->connect_s = c->settings.connect_timeout_s;
+    c->request_s = c->settings.request_timeout_s;
+    c->blob_stall_limit_s = c->settings.blob_stall_limit_s;
     c->jobs = jobs > 0 ? jobs : CHRUN_PULL_JOBS_DEFAULT;
     if (c->jobs > CHRUN_PULL_JOBS_MAX)
         c->jobs = CHRUN_PULL_JOBS_MAX;
@@ -729,7 +704,7 @@ int registry_http(struct registry_client *c, const struct registry_req *rq,
             if (++redirects > REGISTRY_REDIRECTS_MAX)
                 return chrun_err_set(err, CHRUN_E_INPUT, "%s: more than %d redirects", rq->what,
                                      REGISTRY_REDIRECTS_MAX);
-            if (!chrun_registry_url_allowed(loc))
+            if (!chrun_registry_url_permitted(loc, &c->settings))
                 return chrun_err_set(err, CHRUN_E_INPUT,
                                      "%s: refusing redirect to '%.200s' (plain http to a host "
                                      "not allowed insecure)",
@@ -765,7 +740,8 @@ static int client_load_creds(struct registry_client *c, struct chrun_err *err)
 {
     if (c->creds_loaded)
         return 0;
-    if (chrun_auth_creds_get(c->registry, &c->creds, &c->have_creds, err) < 0)
+    if (chrun_auth_creds_get(c->registry, c->settings.docker_config_dir, &c->creds,
+                             &c->have_creds, err) < 0)
         return -1;
     c->creds_loaded = true;
     return 0;
@@ -811,7 +787,7 @@ static int fetch_token(struct registry_client *c, struct chrun_err *err)
 
     if (chrun_auth_token_url(&c->challenge, c->scope, &url, err) < 0)
         return chrun_err_prefix(err, "registry %s", c->host);
-    if (!chrun_registry_url_allowed(url))
+    if (!chrun_registry_url_permitted(url, &c->settings))
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "registry %s: token realm '%.200s' uses plain http to a host not "
                              "allowed insecure",

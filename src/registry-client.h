@@ -23,16 +23,16 @@
 #include "chrun/err.h"
 #include "chrun/progress.h"
 #include "chrun/ref.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 
 #define REGISTRY_REDIRECTS_MAX 5
-/* A blob slower than this for CHRUN_STALL_TIMEOUT seconds counts as stalled. */
+/* A blob slower than this for settings->stall_timeout_s seconds counts as
+ * stalled. A blob that gets less than this on average over
+ * settings->blob_stall_limit_s seconds, its retries and their delays
+ * included, ends the pull: with the defaults the whole pull fails within
+ * about two minutes of a stall however the server trickles. */
 #define REGISTRY_STALL_BYTES_PER_S 1024L
-/* A blob that gets less than REGISTRY_STALL_BYTES_PER_S on average over this
- * many seconds, its retries and their delays included, ends the pull
- * (CHRUN_BLOB_STALL_LIMIT overrides it, 1 to 86399): the whole pull fails
- * within about two minutes of a stall however the server trickles. */
-#define REGISTRY_BLOB_STALL_LIMIT_S 100L
 /* Body of an error reply we read (and throw away) before giving up on it. */
 #define REGISTRY_ERROR_BODY_MAX (1024 * 1024)
 /* Start of an error reply kept for its message (registries answer JSON). */
@@ -76,8 +76,9 @@ struct registry_client {
     struct chrun_auth_challenge challenge;
     char *auth_header; /* "Authorization: ..." for base's origin only */
     unsigned auth_gen; /* bumped whenever auth_header changes */
-    long stall_s, connect_s, request_s;
-    long blob_stall_limit_s; /* see REGISTRY_BLOB_STALL_LIMIT_S */
+    struct chrun_settings settings; /* a copy: the caller's may go away */
+    long stall_s, connect_s, request_s; /* from settings */
+    long blob_stall_limit_s;            /* see REGISTRY_STALL_BYTES_PER_S */
     int jobs;
     struct chrun_progress *progress;
 };
@@ -141,11 +142,14 @@ long registry_retry_delay_ms(const struct registry_resp *r, int attempt);
  * (host[:port] contacted) and REGISTRY (the name credentials are looked up
  * under). Its token scope asks for pull; callers may widen c->scope before
  * the first request. JOBS is the parallel transfer count (0 = default).
- * Free with registry_client_free. Returns NULL on failure. */
-struct registry_client *registry_client_new(struct chrun_store *st, const char *base,
-                                            const char *host, const char *registry,
-                                            const struct chrun_ref *ref, int jobs,
-                                            struct chrun_err *err);
+ * SETTINGS (NULL: defaults) give the timeouts, the hosts allowed plain HTTP
+ * and docker's config directory; the client keeps a copy (its strings stay
+ * borrowed). Free with registry_client_free. Returns NULL on failure. */
+struct registry_client *registry_client_create(struct chrun_store *st, const char *base,
+                                               const char *host, const char *registry,
+                                               const struct chrun_ref *ref, int jobs,
+                                               const struct chrun_settings *settings,
+                                               struct chrun_err *err);
 /* NULL is fine; credentials are wiped. */
 void registry_client_free(struct registry_client *c);
 /* Common options of every handle: shared pool, no automatic redirects,
@@ -165,10 +169,6 @@ CURLcode registry_easy_defaults(CURL *e, const char *url, long connect_s, long s
 /* ERR for an option curl refused (RC), "WHAT: curl refused an option: ...".
  * Returns -1. */
 int registry_curl_setup_failed(CURLcode rc, const char *what, struct chrun_err *err);
-/* The stall, connect and whole-request timeouts in seconds: the
- * CHRUN_STALL_TIMEOUT, CHRUN_CONNECT_TIMEOUT, CHRUN_REQUEST_TIMEOUT
- * variables, else the defaults. */
-void registry_timeouts(long *ret_stall_s, long *ret_connect_s, long *ret_request_s);
 const char *registry_curl_msg(CURLcode rc, const char *errbuf);
 
 void registry_reply_release(struct registry_reply *r);
@@ -201,5 +201,7 @@ int registry_authenticate(struct registry_client *c, struct chrun_err *err);
 /* The error for a second 401 on WHAT: wrong credentials, no permission for
  * c->access, or none configured. Returns -1. */
 int registry_auth_refused(struct registry_client *c, const char *what, struct chrun_err *err);
+
+#include "settings-compat.h"
 
 #endif

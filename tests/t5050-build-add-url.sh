@@ -1,6 +1,7 @@
 #!/bin/bash
 test_description='chrun-build: ADD of an http(s) URL (file name, mode, mtime, --checksum, cache, redirects)'
-. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-registry.sh
+. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-registry.sh &&
+    . "$TEST_DIRECTORY"/lib-build.sh
 
 export SOURCE_DATE_EPOCH=1700000000
 HELLO_SUM=sha256:$(printf 'hello\n' | sha256sum | cut -d" " -f1)
@@ -16,15 +17,6 @@ http_start() {
     _registry_atexit "kill $WEB_PID"
     test_wait_until "the web server $1" test -s "$dir/ready" &&
     WEB_URL=http://127.0.0.1:$(cat "$dir/ready")
-}
-
-# build_refused CTX PATTERN: exit 1, one error line, store unchanged.
-build_refused() {
-    store_snapshot >before &&
-    test_expect_code 1 chrun-build -q "$1" >out 2>err &&
-    test_one_error_line chrun-build err "$2" &&
-    test ! -s out &&
-    store_snapshot >after && test_cmp before after
 }
 
 # Two servers: the second is stopped to show a cached step downloads nothing.

@@ -1,17 +1,8 @@
 #!/bin/bash
 test_description='chrun-build: .dockerignore holds against context symlinks; it filters the context only'
-. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh
+. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-build.sh
 
 export SOURCE_DATE_EPOCH=1700000000
-
-# build_refused CTX PATTERN: exit 1, one error line, store unchanged.
-build_refused() {
-    store_snapshot >before &&
-    test_expect_code 1 chrun-build -q "$1" >out 2>err &&
-    test_one_error_line chrun-build err "$2" &&
-    test ! -s out &&
-    store_snapshot >after && test_cmp before after
-}
 
 test_expect_success 'setup: the busybox fixture, a context with an ignored secret' '
     fixtures_ensure &&

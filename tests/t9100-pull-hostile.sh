@@ -134,4 +134,18 @@ test_expect_success 'after all that, an honest pull works and the store is sound
     chrun-pull -q "$REGISTRY/full:1" >/dev/null && store_fsck
 '
 
+test_expect_success 'a bad number in a CHRUN_* variable: exit 1 naming it, before any work' '
+    rm -rf "$CHRUN_ROOT" &&
+    chrun-pull -q "$REGISTRY/basic:1" >/dev/null &&
+    snapshot_published >before &&
+    CHRUN_STALL_TIMEOUT=10s test_expect_code 1 chrun-pull "$REGISTRY/full:1" 2>err &&
+    test_one_error_line chrun-pull err "CHRUN_STALL_TIMEOUT: invalid value .10s.: want 1 to 86399 seconds" &&
+    CHRUN_BLOB_STALL_LIMIT=86400 test_expect_code 1 chrun-pull "$REGISTRY/full:1" 2>err &&
+    test_one_error_line chrun-pull err "CHRUN_BLOB_STALL_LIMIT: invalid value .86400." &&
+    CHRUN_CONNECT_TIMEOUT=99999999999999999999 test_expect_code 1 chrun-pull "$REGISTRY/full:1" 2>err &&
+    test_one_error_line chrun-pull err "CHRUN_CONNECT_TIMEOUT: invalid value" &&
+    snapshot_published >after &&
+    test_cmp before after
+'
+
 test_done

@@ -1,17 +1,10 @@
 #!/bin/bash
 test_description='chrun-build: sources escaping the context, destinations through image symlinks, hostile ADD archives'
-. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-unpack.sh
+. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh && . "$TEST_DIRECTORY"/lib-unpack.sh &&
+    . "$TEST_DIRECTORY"/lib-build.sh
 
-# build_refused DIR PATTERN: exit 1, one error line matching PATTERN, store
-# and the host tree outside/ unchanged, nothing left in tmp/.
-build_refused() {
-    store_snapshot >before && tree_snapshot outside >outside.before &&
-    test_expect_code 1 chrun-build -q "$1" >out 2>err &&
-    test_one_error_line chrun-build err "$2" &&
-    test ! -s out &&
-    store_snapshot >after && test_cmp before after &&
-    tree_snapshot outside >outside.after && test_cmp outside.before outside.after
-}
+# build_refused (lib-build.sh) also checks that this host tree is unchanged.
+BUILD_GUARDED_TREE=outside
 
 test_expect_success 'setup: busybox and a base image with /evil -> a host directory' '
     fixtures_ensure &&

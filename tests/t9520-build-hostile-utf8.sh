@@ -1,17 +1,13 @@
 #!/bin/bash
 test_description='chrun-build: text that is not UTF-8 in image config fields is refused, never dropped'
-. "$(dirname "$0")"/lib.sh
+. "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-build.sh
 
-# build_refused LINE PATTERN: a Dockerfile whose line 2 is LINE (printf
-# escapes) fails with exit 1 and one error line naming the Dockerfile, line 2
-# and PATTERN; nothing printed on stdout, the store unchanged.
-build_refused() {
+# utf8_refused LINE PATTERN: a Dockerfile whose line 2 is LINE (printf
+# escapes) fails as build_refused (lib-build.sh) checks, with one error line
+# naming the Dockerfile, line 2 and PATTERN.
+utf8_refused() {
     printf "FROM scratch\n$1\nLABEL after=1\n" >ctx/Dockerfile &&
-    store_snapshot >before &&
-    test_expect_code 1 chrun-build -q -t u:1 ctx >out 2>err &&
-    test_one_error_line chrun-build err "'ctx/Dockerfile' line 2: $2: not valid UTF-8" &&
-    test ! -s out &&
-    store_snapshot >after && test_cmp before after
+    build_refused ctx "'ctx/Dockerfile' line 2: $2: not valid UTF-8" -t u:1
 }
 
 test_expect_success 'setup: a context, and a valid build of the same shape' '
@@ -21,29 +17,29 @@ test_expect_success 'setup: a context, and a valid build of the same shape' '
 '
 
 test_expect_success 'an ENV value that is not UTF-8 is refused' '
-    build_refused "ENV A=x\\377y" ENV &&
-    build_refused "ENV \\377=1" ENV
+    utf8_refused "ENV A=x\\377y" ENV &&
+    utf8_refused "ENV \\377=1" ENV
 '
 
 test_expect_success 'a LABEL value or key that is not UTF-8 is refused' '
-    build_refused "LABEL a=\\377" LABEL &&
-    build_refused "LABEL \\376\\377=a" LABEL
+    utf8_refused "LABEL a=\\377" LABEL &&
+    utf8_refused "LABEL \\376\\377=a" LABEL
 '
 
 test_expect_success 'a WORKDIR that is not UTF-8 is refused (never an image without WorkingDir)' '
-    build_refused "WORKDIR /w\\377" WORKDIR
+    utf8_refused "WORKDIR /w\\377" WORKDIR
 '
 
 test_expect_success 'a USER that is not UTF-8 is refused (never an image without User)' '
-    build_refused "USER u\\377" USER
+    utf8_refused "USER u\\377" USER
 '
 
 test_expect_success 'CMD, ENTRYPOINT, VOLUME, MAINTAINER, ONBUILD: the instruction named' '
-    build_refused "CMD echo \\377" CMD &&
-    build_refused "ENTRYPOINT echo \\377" ENTRYPOINT &&
-    build_refused "VOLUME /v\\377" VOLUME &&
-    build_refused "MAINTAINER \\377" MAINTAINER &&
-    build_refused "ONBUILD RUN \\377" ONBUILD
+    utf8_refused "CMD echo \\377" CMD &&
+    utf8_refused "ENTRYPOINT echo \\377" ENTRYPOINT &&
+    utf8_refused "VOLUME /v\\377" VOLUME &&
+    utf8_refused "MAINTAINER \\377" MAINTAINER &&
+    utf8_refused "ONBUILD RUN \\377" ONBUILD
 '
 
 test_expect_success 'a --label that is not UTF-8 is refused' '

@@ -84,6 +84,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct chrun_build_opts opts = CHRUN_BUILD_OPTS_INIT;
+    struct chrun_settings settings;
     struct chrun_err err = CHRUN_ERR_INIT;
     const char *tags[MAX_LIST], *args[MAX_LIST], *secrets[MAX_LIST], *labels[MAX_LIST];
     const char *iidfile = NULL;
@@ -130,6 +131,9 @@ int main(int argc, char **argv)
     opts.labels = labels;
     if (chrun_build_check_opts(&opts, &err) < 0)
         return chrun_tool_usage_error("%s", err.msg);
+    if (chrun_settings_from_env(&settings, &err) < 0)
+        return chrun_tool_fail(&err);
+    opts.settings = &settings;
     st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
     if (st == NULL)
         return chrun_tool_fail(&err);

@@ -10,6 +10,7 @@
 #include "chrun/log.h"
 #include "chrun/ref.h"
 #include "chrun/registry.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 #include "chrun/tool.h"
 
@@ -90,6 +91,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct chrun_pull_opts opts = CHRUN_PULL_OPTS_INIT;
+    struct chrun_settings settings;
     struct chrun_err err = CHRUN_ERR_INIT;
     struct chrun_imagelist list = {0};
     const char *list_path = NULL;
@@ -131,6 +133,9 @@ int main(int argc, char **argv)
         return chrun_tool_usage_error("%s", err.msg);
     if (opts.platform != NULL && opts.all_platforms)
         return chrun_tool_usage_error("--platform and --all-platforms exclude each other");
+    if (chrun_settings_from_env(&settings, &err) < 0)
+        return chrun_tool_fail(&err);
+    opts.settings = &settings;
     if (list_path != NULL && chrun_imagelist_read(&list, list_path, &err) < 0) {
         chrun_imagelist_release(&list);
         return chrun_tool_fail(&err);

@@ -7,6 +7,7 @@
 #include "chrun/log.h"
 #include "chrun/push.h"
 #include "chrun/ref.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 #include "chrun/tool.h"
 
@@ -41,6 +42,7 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct chrun_push_opts opts = CHRUN_PUSH_OPTS_INIT;
+    struct chrun_settings settings;
     struct chrun_err err = CHRUN_ERR_INIT;
     char image[CHRUN_REF_STR_MAX * 2];
     struct chrun_digest digest;
@@ -62,8 +64,10 @@ int main(int argc, char **argv)
         return chrun_tool_usage_error("expected IMAGE and DEST_REF");
     if (chrun_ref_parse(&dest, argv[optind + 1], &err) < 0)
         return chrun_tool_usage_error("%s", err.msg);
-    if (chrun_tool_image_operand(argv[optind], image, sizeof(image), &err) < 0)
+    if (chrun_tool_image_operand(argv[optind], image, sizeof(image), &err) < 0 ||
+        chrun_settings_from_env(&settings, &err) < 0)
         return chrun_tool_fail(&err);
+    opts.settings = &settings;
     opts.progress = !chrun_log_quiet() && isatty(STDERR_FILENO);
     st = chrun_store_open(NULL, 0, &err);
     if (st == NULL)

@@ -1,13 +1,12 @@
 /* chrun-sign --key KEY [-a KEY=VALUE]... IMAGE: write a cosign signature
  * artifact for a stored image; print the signature manifest's digest. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "chrun/cosign.h"
 #include "chrun/key.h"
 #include "chrun/log.h"
-#include "chrun/ref.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 #include "chrun/tool.h"
 
@@ -28,56 +27,29 @@ static int usage(FILE *out, int status)
 
 int main(int argc, char **argv)
 {
-    static const struct option longopts[] = {
-        {"key", required_argument, NULL, 'k'},
-        {"annotation", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
-    };
     struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_tool_key_args args;
     struct chrun_cosign_opts opts = {0};
-    const char *ann[CHRUN_COSIGN_ANNOTATIONS_MAX + 1];
-    const char *key_path = NULL;
-    char image[CHRUN_REF_STR_MAX];
+    struct chrun_settings settings;
     struct chrun_digest digest;
     struct chrun_key *key = NULL;
     struct chrun_store *st;
-    int c, rc;
+    int rc;
 
     chrun_tool_init("chrun-sign");
-    while ((c = getopt_long(argc, argv, "+k:a:qh", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'k': key_path = optarg; break;
-        case 'a':
-            if (opts.n_annotations == CHRUN_COSIGN_ANNOTATIONS_MAX)
-                return chrun_tool_usage_error("more than %d -a options",
-                                              CHRUN_COSIGN_ANNOTATIONS_MAX);
-            ann[opts.n_annotations++] = optarg;
-            break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
-        }
-    }
-    opts.annotations = ann;
-    if (key_path == NULL)
-        return chrun_tool_usage_error("--key is required");
-    if (argc - optind > 1)
-        return chrun_tool_usage_error("expected at most one IMAGE");
-    if (chrun_cosign_annotations_check(ann, opts.n_annotations, &err) < 0)
-        return chrun_tool_usage_error("%s", err.msg);
-    if (chrun_tool_image_operand(argv[optind], image, sizeof(image), &err) < 0)
+    if (!chrun_tool_key_args(argc, argv, usage, &args, &rc))
+        return rc;
+    opts.annotations = args.annotations;
+    opts.n_annotations = args.n_annotations;
+    if (chrun_settings_from_env(&settings, &err) < 0)
         return chrun_tool_fail(&err);
     st = chrun_store_open(NULL, 0, &err);
     if (st == NULL)
         return chrun_tool_fail(&err);
-    rc = chrun_key_load_private(key_path, &key, &err);
+    rc = chrun_key_load_private(args.key_path, settings.sign_password, &key, &err);
     opts.key = key;
     if (rc == 0)
-        rc = chrun_cosign_sign_image(st, image, &opts, &digest, &err);
+        rc = chrun_cosign_sign_image(st, args.image, &opts, &digest, &err);
     chrun_store_close(st);
     chrun_key_free(key);
     if (rc < 0)

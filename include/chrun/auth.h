@@ -84,12 +84,13 @@ int chrun_auth_config_parse(const char *buf, size_t len, const char *registry,
 int chrun_auth_helper_parse(const char *buf, size_t len, struct chrun_auth_creds *ret,
                             struct chrun_err *err);
 
-/* Credentials for REGISTRY from $DOCKER_CONFIG/config.json (default
- * ~/.docker/config.json), running a credential helper found on PATH when
- * configured. No config file or no entry: 0 with *RET_FOUND false. A helper
- * that says "credentials not found" counts as no entry. Returns 0 or -1. */
-int chrun_auth_creds_get(const char *registry, struct chrun_auth_creds *ret, bool *ret_found,
-                         struct chrun_err *err);
+/* Credentials for REGISTRY from CONFIG_DIR/config.json (the tools pass
+ * $DOCKER_CONFIG, else ~/.docker: settings->docker_config_dir), running a
+ * credential helper found on PATH when configured. CONFIG_DIR NULL or "",
+ * no config file or no entry: 0 with *RET_FOUND false. A helper that says
+ * "credentials not found" counts as no entry. Returns 0 or -1. */
+int chrun_auth_creds_get(const char *registry, const char *config_dir,
+                         struct chrun_auth_creds *ret, bool *ret_found, struct chrun_err *err);
 
 /* Build the token request URL: REALM with service= and scope= appended
  * (URL-encoded); several space-separated scopes in SCOPE ("repository:a:pull,push

@@ -41,6 +41,7 @@
 #include "chrun/build-cache.h"
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 
 
@@ -60,9 +61,10 @@ struct chrun_build_opts {
     size_t n_labels;
     const char *network;                 /* RUN's default: "default", "host", "none" */
     const char *platform;                /* must be the host's; NULL: the host's */
+    const struct chrun_settings *settings; /* ADD <url>'s timeouts and cap; NULL: defaults */
 };
 
-#define CHRUN_BUILD_OPTS_INIT {NULL, NULL, NULL, 0, NULL, 0, false, NULL, NULL, 0, NULL, 0, NULL, NULL}
+#define CHRUN_BUILD_OPTS_INIT {NULL, NULL, NULL, 0, NULL, 0, false, NULL, NULL, 0, NULL, 0, NULL, NULL, NULL}
 
 /* Check the option strings a tool takes (--secret, --label, --network,
  * --platform) before any work. Returns 0, or -1 with ERR (CHRUN_E_USAGE). */

@@ -2,9 +2,10 @@
  *
  * The request goes through the libcurl setup every chrun download uses
  * (registry-client.h): http and https only, TLS verified against the system
- * CA store, the http_proxy / https_proxy / no_proxy variables, the
- * CHRUN_CONNECT_TIMEOUT and CHRUN_STALL_TIMEOUT bounds, and a whole-download
- * deadline (CHRUN_FETCH_TIMEOUT_S). No credentials are
+ * CA store, the http_proxy / https_proxy / no_proxy variables (read by
+ * libcurl), the connect and stall timeouts of the settings (settings.h),
+ * and a whole-download deadline (settings->fetch_timeout_s, at most a day).
+ * No credentials are
  * ever sent. Redirects are followed by hand, at most CHRUN_FETCH_REDIRECTS_MAX:
  * to http or https only, and never from https down to plain http. */
 #ifndef CHRUN_FETCH_H
@@ -16,15 +17,9 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/settings.h"
 
-/* Largest body accepted (bytes); CHRUN_FETCH_MAX_BYTES (a positive number)
- * overrides it. More fails with EFBIG, before the body when Content-Length
- * says so. */
-#define CHRUN_FETCH_MAX ((uint64_t) 8 << 30)
 #define CHRUN_FETCH_REDIRECTS_MAX 10
-/* Whole download deadline in seconds, redirects included (a body trickling
- * just above the stall limit still ends); CHRUN_FETCH_TIMEOUT overrides. */
-#define CHRUN_FETCH_TIMEOUT_S 3600
 /* Longest URL accepted. */
 #define CHRUN_FETCH_URL_MAX 8192
 /* Longest file name BuildKit's rule can give (one path component). */
@@ -52,9 +47,14 @@ struct chrun_fetch_result {
  * (without user info or query): a bad URL or scheme, or a refused redirect,
  * is CHRUN_E_INPUT; a checksum mismatch is CHRUN_E_DIGEST with both digests;
  * a non-2xx status, transfer failure or deadline CHRUN_E_NETWORK; an oversized body
- * EFBIG. Fills *RET on success. Returns 0 or -1. */
+ * EFBIG. SETTINGS (NULL: defaults) give the timeouts, the whole-download
+ * deadline (redirects included, so a body trickling just above the stall
+ * limit still ends) and the largest body accepted (settings->fetch_max_bytes:
+ * more fails with EFBIG, before the body when Content-Length says so).
+ * Fills *RET on success. Returns 0 or -1. */
 int chrun_fetch_url(const char *url, const char *checksum, int out_dirfd, const char *out_name,
-                    struct chrun_fetch_result *ret, struct chrun_err *err);
+                    const struct chrun_settings *settings, struct chrun_fetch_result *ret,
+                    struct chrun_err *err);
 
 /* The redirect rule: 0 if a reply from FROM may send us to TO (absolute),
  * else -1 with CHRUN_E_INPUT saying why. */

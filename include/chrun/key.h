@@ -38,12 +38,14 @@ struct chrun_key; /* opaque: one public or private key */
 int chrun_key_load_public(const char *path, struct chrun_key **ret, struct chrun_err *err);
 
 /* Load the private key at PATH: unencrypted PEM, or cosign's encrypted
- * format, whose password comes from $CHRUN_SIGN_PASSWORD, else from a
+ * format, whose password is PASSWORD (the tools pass $CHRUN_SIGN_PASSWORD,
+ * settings->sign_password; "" is a password), or when NULL comes from a
  * prompt on the controlling terminal without echo; with neither it fails
  * (CHRUN_E_INPUT). A wrong password fails with CHRUN_E_INPUT ("wrong
  * password"). Key material is wiped from memory once parsed. On success
  * *RET is a key to free with chrun_key_free. Returns 0 or -1. */
-int chrun_key_load_private(const char *path, struct chrun_key **ret, struct chrun_err *err);
+int chrun_key_load_private(const char *path, const char *password, struct chrun_key **ret,
+                           struct chrun_err *err);
 
 /* NULL is fine. */
 void chrun_key_free(struct chrun_key *k);

@@ -34,17 +34,19 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 
 struct chrun_push_opts {
-    uint64_t chunk_size_bytes; /* PATCH size; 0 = $CHRUN_PUSH_CHUNK_SIZE or the default */
+    uint64_t chunk_size_bytes; /* PATCH size; 0 = settings->push_chunk_bytes */
     bool progress;             /* bars on stderr (drawn only if it is a terminal) */
     bool no_signatures;        /* leave out what is attached to the image (attach.h) */
+    /* Timeouts, insecure registries, docker's config directory, the chunk
+     * size (settings.h); NULL = defaults. Borrowed for the call. */
+    const struct chrun_settings *settings;
 };
 
-#define CHRUN_PUSH_OPTS_INIT {0, false, false}
-/* Blobs up to this size go in one PUT; bigger ones in PATCH chunks of it. */
-#define CHRUN_PUSH_CHUNK_DEFAULT (32ULL * 1024 * 1024)
+#define CHRUN_PUSH_OPTS_INIT {0, false, false, NULL}
 
 /* Push IMAGE (anything chrun_store_resolve takes) from ST to DEST_REF (a
  * docker-normalized reference; a tag, or a digest that must be IMAGE's).
@@ -52,8 +54,7 @@ struct chrun_push_opts {
  * for an image stored as an index) is written to RET_DIGEST. On failure ERR
  * holds one line: CHRUN_E_NOTFOUND (no such image, or a blob or manifest the
  * image needs is missing from the store), CHRUN_E_INPUT (DEST_REF malformed
- * or pinning another digest, a bad CHRUN_PUSH_CHUNK_SIZE, hostile replies),
- * CHRUN_E_AUTH,
+ * or pinning another digest, hostile replies), CHRUN_E_AUTH,
  * CHRUN_E_NETWORK (with the registry's own words when it gave any),
  * CHRUN_E_DIGEST (the registry reports another digest than the content's).
  * Returns 0 or -1. */

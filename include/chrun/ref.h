@@ -39,8 +39,4 @@ char *chrun_ref_repository(const struct chrun_ref *r, char *buf, size_t size);
  * registry-1.docker.io; everything else as written. */
 const char *chrun_ref_registry_host(const struct chrun_ref *r);
 
-/* True if the host (with optional port) is loopback or listed in
- * CHRUN_INSECURE_REGISTRIES, i.e. plain HTTP may be used. */
-bool chrun_ref_host_is_insecure(const char *host);
-
 #endif

@@ -8,13 +8,16 @@
  * blobs/; tmp/ may keep resumable partial blobs after network failures.
  *
  * Network rules (SPEC "References", "Bad input"): plain HTTP only for
- * loopback hosts and CHRUN_INSECURE_REGISTRIES; redirects are followed by
- * hand and the Authorization header goes only to the registry's own origin;
- * connect and stall timeouts (CHRUN_STALL_TIMEOUT seconds, default 30);
- * retries with backoff on connection errors, 408, 429 (Retry-After capped at
- * 30 s) and 5xx, at most 5 attempts in a row without progress; every size a
- * server declares is checked against the descriptor. docker.io images try
- * CHRUN_REGISTRY_MIRRORS (comma-separated URLs or host[:port]) first. */
+ * loopback hosts and opts->settings->insecure_registries; redirects are
+ * followed by hand and the Authorization header goes only to the registry's
+ * own origin; connect and stall timeouts (settings.h, stall 30 s by
+ * default); retries with backoff on connection errors, 408, 429
+ * (Retry-After capped at 30 s) and 5xx, at most 5 attempts in a row without
+ * progress; every size a server declares is checked against the descriptor.
+ * docker.io images try opts->settings->mirrors (comma-separated URLs or
+ * host[:port]) first. The chrun-* tools fill opts->settings from
+ * CHRUN_INSECURE_REGISTRIES, CHRUN_STALL_TIMEOUT, CHRUN_REGISTRY_MIRRORS and
+ * the rest (chrun_settings_from_env). */
 #ifndef CHRUN_REGISTRY_H
 #define CHRUN_REGISTRY_H
 
@@ -25,6 +28,7 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/settings.h"
 #include "chrun/store.h"
 
 struct chrun_pull_opts {
@@ -33,9 +37,12 @@ struct chrun_pull_opts {
     int jobs;             /* parallel blob downloads; 0 = default */
     bool progress;        /* bars on stderr (drawn only if it is a terminal) */
     bool signatures;      /* also fetch cosign tags and referrers (attach.h) */
+    /* Timeouts, mirrors (settings->mirrors), insecure registries, docker's
+     * config directory; NULL = defaults. Borrowed for the call. */
+    const struct chrun_settings *settings;
 };
 
-#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false}
+#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false, NULL}
 #define CHRUN_PULL_JOBS_DEFAULT 4
 #define CHRUN_PULL_JOBS_MAX 64
 /* Retry-After is honoured up to this many seconds. */
@@ -100,14 +107,15 @@ int chrun_registry_parse_content_range(const char *value, uint64_t *ret_start,
 bool chrun_registry_same_origin(const char *a, const char *b);
 
 /* True if URL may be contacted: https, or http to a host that
- * chrun_ref_host_is_insecure allows. */
-bool chrun_registry_url_allowed(const char *url);
+ * chrun_settings_host_insecure allows under SETTINGS (NULL: loopback only). */
+bool chrun_registry_url_permitted(const char *url, const struct chrun_settings *settings);
 
-/* Turn one CHRUN_REGISTRY_MIRRORS entry ("https://m.example", "m:5000",
+/* Turn one mirrors entry ("https://m.example", "m:5000",
  * "http://127.0.0.1:5000/") into a base URL "scheme://host[:port]" in BUF
- * and its host[:port] in HOST. Plain http only where allowed. Returns 0 or
- * -1 (CHRUN_E_INPUT). */
-int chrun_registry_mirror_base(const char *entry, char *buf, size_t size, char *host,
-                               size_t host_size, struct chrun_err *err);
+ * and its host[:port] in HOST. Plain http only where SETTINGS allow it (a
+ * bare host[:port] gets http only if it is insecure there). Returns 0 or -1
+ * (CHRUN_E_INPUT). */
+int chrun_registry_mirror_url(const char *entry, const struct chrun_settings *settings, char *buf,
+                              size_t size, char *host, size_t host_size, struct chrun_err *err);
 
 #endif

@@ -3,9 +3,13 @@
 #define CHRUN_TOOL_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
+#include "chrun/cosign.h"
 #include "chrun/err.h"
+#include "chrun/ref.h"
 
 #ifndef CHRUN_VERSION
 #define CHRUN_VERSION "0.1.0"
@@ -38,6 +42,24 @@ int chrun_tool_finish_stdout(void);
 /* The IMAGE operand: ARG itself, or for NULL/"-" the first line of stdin
  * (so `chrun-pull x | chrun-unpack` works). Written to BUF. Returns 0 or -1. */
 int chrun_tool_image_operand(const char *arg, char *buf, size_t size, struct chrun_err *err);
+
+/* The command line chrun-sign and chrun-verify share:
+ * -k/--key FILE (required), -a/--annotation K=V (repeatable, checked by
+ * chrun_cosign_annotations_check), -q, -h, --version, and at most one IMAGE
+ * operand (none or "-": the first line of stdin). */
+struct chrun_tool_key_args {
+    const char *key_path;
+    const char *annotations[CHRUN_COSIGN_ANNOTATIONS_MAX + 1];
+    size_t n_annotations;
+    char image[CHRUN_REF_STR_MAX];
+};
+
+/* Parse ARGV into ARGS, calling USAGE(stdout, 0) for --help. Returns true
+ * when main goes on; false when main must return *RET_STATUS at once: 0
+ * after --help or --version, 2 after a usage error, 1 when IMAGE could not
+ * be read from stdin (each already reported). */
+bool chrun_tool_key_args(int argc, char **argv, int (*usage)(FILE *out, int status),
+                         struct chrun_tool_key_args *args, int *ret_status);
 
 /* The `-o FILE` of chrun-save and chrun-export: the output is written to a
  * temporary beside FILE and renamed over it only when complete, so FILE is

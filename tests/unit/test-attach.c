@@ -183,11 +183,11 @@ static void test_key_sign_verify(void)
     size_t len;
 
     CHECK_INT_EQ(make_keys("k.pem", "k.pub"), 0);
-    CHECK_INT_EQ(chrun_key_load_private("k.pem", &priv, &err), 0);
+    CHECK_INT_EQ(chrun_key_load_private("k.pem", NULL, &priv, &err), 0);
     CHECK_INT_EQ(chrun_key_load_public("k.pub", &pub, &err), 0);
     CHECK_INT_EQ(chrun_key_load_public("k.pem", &bad, &err), -1);
     CHECK(strstr(err.msg, "not a PUBLIC KEY") != NULL);
-    CHECK_INT_EQ(chrun_key_load_private("k.pub", &bad, &err), -1);
+    CHECK_INT_EQ(chrun_key_load_private("k.pub", NULL, &bad, &err), -1);
     if (priv == NULL || pub == NULL)
         return;
     CHECK_STR_EQ(chrun_key_describe(pub), "ecdsa-p256");

@@ -71,6 +71,9 @@ static void server_stop(void)
         harness_rm_rf(server_dir);
 }
 
+/* The settings every fetch here uses; tests change them. */
+static struct chrun_settings settings;
+
 static int fetch(const char *path, const char *checksum, struct chrun_fetch_result *res,
                  struct chrun_err *err)
 {
@@ -81,7 +84,7 @@ static int fetch(const char *path, const char *checksum, struct chrun_fetch_resu
         return -2;
     dirfd = open("out", O_PATH | O_DIRECTORY | O_CLOEXEC);
     chrun_err_clear(err);
-    rc = chrun_fetch_url(url, checksum, dirfd, "file", res, err);
+    rc = chrun_fetch_url(url, checksum, dirfd, "file", &settings, res, err);
     close(dirfd);
     return rc;
 }
@@ -230,23 +233,23 @@ static void test_limits_and_failures(void)
 {
     struct chrun_fetch_result res;
     struct chrun_err err = CHRUN_ERR_INIT;
-    setenv("CHRUN_FETCH_MAX_BYTES", "100000", 1);
+    settings.fetch_max_bytes = 100000;
     CHECK_INT_EQ(fetch("/huge-declared", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.errnum, EFBIG);
     CHECK(strstr(err.msg, "Content-Length 1073741824 over the limit of 100000 bytes") != NULL);
     CHECK_INT_EQ(fetch("/huge-stream", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.errnum, EFBIG);
     CHECK(strstr(err.msg, "more than 100000 bytes") != NULL);
-    unsetenv("CHRUN_FETCH_MAX_BYTES");
+    settings.fetch_max_bytes = CHRUN_SETTINGS_FETCH_MAX_BYTES;
     /* a body that trickles in (never stalled for long) hits the deadline */
-    setenv("CHRUN_FETCH_TIMEOUT", "1", 1);
+    settings.fetch_timeout_s = 1;
     CHECK_INT_EQ(fetch("/trickle", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);
     if (strstr(err.msg, "/trickle': not done within 1 s") == NULL) {
         fprintf(stderr, "# trickle: %s\n", err.msg);
         harness_failed_checks++;
     }
-    unsetenv("CHRUN_FETCH_TIMEOUT");
+    settings.fetch_timeout_s = CHRUN_SETTINGS_FETCH_TIMEOUT_S;
     CHECK_INT_EQ(fetch("/short", NULL, &res, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);
     CHECK_INT_EQ(fetch("/missing", NULL, &res, &err), -1);
@@ -265,14 +268,15 @@ static void test_bad_input(void)
     CHECK_INT_EQ(mkdir("out", 0755), 0);
     dirfd = open("out", O_PATH | O_DIRECTORY | O_CLOEXEC);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        CHECK_INT_EQ(chrun_fetch_url(bad[i], NULL, dirfd, "f", &res, &err), -1);
+        CHECK_INT_EQ(chrun_fetch_url(bad[i], NULL, dirfd, "f", NULL, &res, &err), -1);
         CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
     }
-    CHECK_INT_EQ(chrun_fetch_url("http://127.0.0.1:1/x", NULL, dirfd, "../f", &res, &err), -1);
+    CHECK_INT_EQ(chrun_fetch_url("http://127.0.0.1:1/x", NULL, dirfd, "../f", NULL, &res, &err),
+                 -1);
     CHECK(strstr(err.msg, "not a plain name") != NULL);
     /* credentials and queries never show in messages */
-    CHECK_INT_EQ(chrun_fetch_url("ftp://user:secret@127.0.0.1/x?token=hush", NULL, dirfd, "f", &res,
-                                 &err),
+    CHECK_INT_EQ(chrun_fetch_url("ftp://user:secret@127.0.0.1/x?token=hush", NULL, dirfd, "f",
+                                 NULL, &res, &err),
                  -1);
     CHECK(strstr(err.msg, "secret") == NULL && strstr(err.msg, "hush") == NULL);
     CHECK_INT_EQ(count_entries("out"), 0);
@@ -282,6 +286,7 @@ static void test_bad_input(void)
 int main(void)
 {
     int rc;
+    chrun_settings_init_defaults(&settings);
     /* libcurl honours http_proxy even for loopback */
     setenv("no_proxy", "127.0.0.1,localhost", 1);
     setenv("NO_PROXY", "127.0.0.1,localhost", 1);

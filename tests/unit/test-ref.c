@@ -108,21 +108,6 @@ static void test_registry_host(void)
     CHECK_STR_EQ(chrun_ref_registry_host(&r), "localhost:5000");
 }
 
-static void test_insecure_hosts(void)
-{
-    unsetenv("CHRUN_INSECURE_REGISTRIES");
-    CHECK(chrun_ref_host_is_insecure("localhost:5000"));
-    CHECK(chrun_ref_host_is_insecure("127.0.0.1:8080"));
-    CHECK(chrun_ref_host_is_insecure("[::1]:5000"));
-    CHECK(!chrun_ref_host_is_insecure("registry-1.docker.io"));
-    CHECK(!chrun_ref_host_is_insecure("127.example.com"));
-    setenv("CHRUN_INSECURE_REGISTRIES", "reg.lan:5000, other.lan", 1);
-    CHECK(chrun_ref_host_is_insecure("reg.lan:5000"));
-    CHECK(chrun_ref_host_is_insecure("other.lan"));
-    CHECK(!chrun_ref_host_is_insecure("reg.lan"));
-    unsetenv("CHRUN_INSECURE_REGISTRIES");
-}
-
 int main(void)
 {
     RUN_TEST(test_docker_hub_defaults);
@@ -132,6 +117,5 @@ int main(void)
     RUN_TEST(test_rejects);
     RUN_TEST(test_long_names);
     RUN_TEST(test_registry_host);
-    RUN_TEST(test_insecure_hosts);
     return harness_done();
 }

@@ -3,6 +3,7 @@
 #include "harness.h"
 
 #include "chrun/registry.h"
+#include "chrun/settings.h"
 
 static void test_retry_after(void)
 {
@@ -63,44 +64,46 @@ static void test_same_origin(void)
 
 static void test_url_allowed(void)
 {
-    unsetenv("CHRUN_INSECURE_REGISTRIES");
-    CHECK(chrun_registry_url_allowed("https://cdn.example/blob"));
-    CHECK(chrun_registry_url_allowed("http://127.0.0.1:5000/v2/"));
-    CHECK(chrun_registry_url_allowed("http://localhost/v2/"));
-    CHECK(!chrun_registry_url_allowed("http://cdn.example/blob"));
-    CHECK(!chrun_registry_url_allowed("ftp://127.0.0.1/x"));
-    CHECK(!chrun_registry_url_allowed("file:///etc/passwd"));
-    setenv("CHRUN_INSECURE_REGISTRIES", "reg.lan:5000,other.lan", 1);
-    CHECK(chrun_registry_url_allowed("http://reg.lan:5000/v2/"));
-    CHECK(chrun_registry_url_allowed("http://other.lan/v2/"));
-    CHECK(!chrun_registry_url_allowed("http://reg.lan:5001/v2/"));
-    unsetenv("CHRUN_INSECURE_REGISTRIES");
+    struct chrun_settings s;
+    chrun_settings_init_defaults(&s);
+    CHECK(chrun_registry_url_permitted("https://cdn.example/blob", NULL));
+    CHECK(chrun_registry_url_permitted("http://127.0.0.1:5000/v2/", NULL));
+    CHECK(chrun_registry_url_permitted("http://localhost/v2/", &s));
+    CHECK(!chrun_registry_url_permitted("http://cdn.example/blob", &s));
+    CHECK(!chrun_registry_url_permitted("ftp://127.0.0.1/x", NULL));
+    CHECK(!chrun_registry_url_permitted("file:///etc/passwd", NULL));
+    s.insecure_registries = "reg.lan:5000,other.lan";
+    CHECK(chrun_registry_url_permitted("http://reg.lan:5000/v2/", &s));
+    CHECK(chrun_registry_url_permitted("http://other.lan/v2/", &s));
+    CHECK(!chrun_registry_url_permitted("http://reg.lan:5001/v2/", &s));
+    CHECK(!chrun_registry_url_permitted("http://reg.lan:5000/v2/", NULL));
 }
 
 static void test_mirror_base(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
     char base[512], host[300];
-    CHECK_INT_EQ(chrun_registry_mirror_base("mirror.example", base, sizeof(base), host,
-                                            sizeof(host), &err),
+    CHECK_INT_EQ(chrun_registry_mirror_url("mirror.example", NULL, base, sizeof(base), host,
+                                           sizeof(host), &err),
                  0);
     CHECK_STR_EQ(base, "https://mirror.example");
     CHECK_STR_EQ(host, "mirror.example");
-    CHECK_INT_EQ(chrun_registry_mirror_base(" 127.0.0.1:5000 ", base, sizeof(base), host,
-                                            sizeof(host), &err),
+    CHECK_INT_EQ(chrun_registry_mirror_url(" 127.0.0.1:5000 ", NULL, base, sizeof(base), host,
+                                           sizeof(host), &err),
                  0);
     CHECK_STR_EQ(base, "http://127.0.0.1:5000");
-    CHECK_INT_EQ(chrun_registry_mirror_base("https://m.example:8443/", base, sizeof(base), host,
-                                            sizeof(host), &err),
+    CHECK_INT_EQ(chrun_registry_mirror_url("https://m.example:8443/", NULL, base, sizeof(base), host,
+                                           sizeof(host), &err),
                  0);
     CHECK_STR_EQ(base, "https://m.example:8443");
     CHECK_STR_EQ(host, "m.example:8443");
-    CHECK_INT_EQ(chrun_registry_mirror_base("http://m.example", base, sizeof(base), host,
-                                            sizeof(host), &err),
+    CHECK_INT_EQ(chrun_registry_mirror_url("http://m.example", NULL, base, sizeof(base), host,
+                                           sizeof(host), &err),
                  -1);
-    CHECK_INT_EQ(chrun_registry_mirror_base("", base, sizeof(base), host, sizeof(host), &err), -1);
-    CHECK_INT_EQ(chrun_registry_mirror_base("ftp://x", base, sizeof(base), host, sizeof(host),
-                                            &err),
+    CHECK_INT_EQ(chrun_registry_mirror_url("", NULL, base, sizeof(base), host, sizeof(host), &err),
+                 -1);
+    CHECK_INT_EQ(chrun_registry_mirror_url("ftp://x", NULL, base, sizeof(base), host,
+                                           sizeof(host), &err),
                  -1);
 }
 

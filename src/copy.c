@@ -1,7 +1,6 @@
 /* COPY and ADD: build context -> rootfs (see include/chrun/copy.h). */
 #include "chrun/copy.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -126,55 +125,15 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(char *const *) a, *(char *const *) b);
 }
 
-/* The entry names of directory FD (not . and ..), sorted; NULL-terminated. */
+/* The entry names of directory FD (not . and ..), sorted (chrun_fs_names_free).
+ * A directory that cannot be read to its end is not copied in part. */
 static int list_dir(int fd, char ***ret, size_t *ret_n, struct chrun_err *err)
 {
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    char **v = NULL;
-    size_t n = 0;
-    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
-        int e = errno;
-        if (dfd >= 0)
-            close(dfd);
-        return chrun_err_sys(err, e, "read directory");
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        char **p;
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        p = realloc(v, (n + 2) * sizeof(*v));
-        if (p == NULL || (p[n] = strdup(de->d_name)) == NULL) {
-            v = p ? p : v;
-            for (size_t i = 0; i < n; i++)
-                free(v[i]);
-            free(v);
-            return chrun_err_sys(err, ENOMEM, "read directory");
-        }
-        v = p;
-        v[++n] = NULL;
-    }
-    if (errno != 0) {
-        /* a directory that cannot be read to its end is not copied in part */
-        int e = errno;
-        for (size_t i = 0; i < n; i++)
-            free(v[i]);
-        free(v);
-        return chrun_err_sys(err, e, "read directory");
-    }
-    if (v != NULL)
-        qsort(v, n, sizeof(*v), name_cmp);
-    *ret = v;
-    *ret_n = n;
+    if (chrun_fs_list_at(fd, ret, ret_n, err) < 0)
+        return -1;
+    if (*ret_n > 1)
+        qsort(*ret, *ret_n, sizeof(**ret), name_cmp);
     return 0;
-}
-
-static void names_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
 }
 
 /* Sources whose last component is a pattern: every match in its directory. */
@@ -204,7 +163,7 @@ static int each_match(const struct src_root *sr, const char *dir, const char *pa
         rc = fd < 0 || source_rel(sr, fd, path, rel, sizeof(rel), err) < 0
                  ? -1 : fn(data, fd, names[i], rel, err);
     }
-    names_free(names, n);
+    chrun_fs_names_free(names, n);
     if (rc == 0 && hits == 0)
         return chrun_err_set(err, CHRUN_E_INPUT, "source '%s%s%s' matches no file", dir,
                              *dir ? "/" : "", pattern);
@@ -277,7 +236,7 @@ static int hash_dir(struct hash_ctx *hc, int pathfd, const char *rel, const char
         else
             rc = hash_node(hc, fd, sub, subctx, err);
     }
-    names_free(names, n);
+    chrun_fs_names_free(names, n);
     return rc;
 }
 
@@ -451,7 +410,7 @@ static int copy_contents(const struct copy_ctx *cc, int srcfd, int dstfd, const 
         rc = fd < 0 ? chrun_err_sys(err, errno, "open source '%s'", names[i])
                     : copy_node(cc, fd, dstfd, names[i], sub, err);
     }
-    names_free(names, n);
+    chrun_fs_names_free(names, n);
     return rc;
 }
 

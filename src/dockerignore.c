@@ -211,28 +211,16 @@ static bool class_item(const char *p, size_t len, size_t *i, uint32_t *ret)
 
 static int add_tok(struct pattern *pt, size_t *cap, struct tok t)
 {
-    if (pt->ntok == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        struct tok *n = realloc(pt->toks, ncap * sizeof(*n));
-        if (n == NULL)
-            return -1;
-        pt->toks = n;
-        *cap = ncap;
-    }
+    if (chrun_grow(&pt->toks, cap, pt->ntok + 1, sizeof(*pt->toks), NULL) < 0)
+        return -1;
     pt->toks[pt->ntok++] = t;
     return 0;
 }
 
 static int add_range(struct pattern *pt, size_t *cap, uint32_t lo, uint32_t hi)
 {
-    if (pt->nranges == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        struct range *n = realloc(pt->ranges, ncap * sizeof(*n));
-        if (n == NULL)
-            return -1;
-        pt->ranges = n;
-        *cap = ncap;
-    }
+    if (chrun_grow(&pt->ranges, cap, pt->nranges + 1, sizeof(*pt->ranges), NULL) < 0)
+        return -1;
     pt->ranges[pt->nranges++] = (struct range){lo, hi};
     return 0;
 }
@@ -431,15 +419,9 @@ static int add_line(struct chrun_dockerignore *ign, const char *s, size_t len, s
         pattern_release(&pt);
         return r;
     }
-    if (ign->n == ign->cap) {
-        size_t ncap = ign->cap ? ign->cap * 2 : 16;
-        struct pattern *n = realloc(ign->pats, ncap * sizeof(*n));
-        if (n == NULL) {
-            pattern_release(&pt);
-            return chrun_err_sys(err, ENOMEM, "'%s'", ign->source);
-        }
-        ign->pats = n;
-        ign->cap = ncap;
+    if (chrun_grow(&ign->pats, &ign->cap, ign->n + 1, sizeof(*ign->pats), err) < 0) {
+        pattern_release(&pt);
+        return chrun_err_prefix(err, "'%s'", ign->source);
     }
     if (pt.ntok > ign->max_tok)
         ign->max_tok = pt.ntok;

@@ -426,15 +426,9 @@ int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_e
     while ((errno = 0, de = readdir(d)) != NULL) {
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **nn = ncap > SIZE_MAX / sizeof(*nn) ? NULL : realloc(names, ncap * sizeof(*nn));
-            if (nn == NULL) {
-                chrun_fs_names_free(names, n);
-                return chrun_err_sys(err, ENOMEM, "read directory");
-            }
-            names = nn;
-            cap = ncap;
+        if (chrun_grow(&names, &cap, n + 1, sizeof(*names), err) < 0) {
+            chrun_fs_names_free(names, n);
+            return chrun_err_prefix(err, "read directory");
         }
         if ((names[n] = strdup(de->d_name)) == NULL) {
             chrun_fs_names_free(names, n);

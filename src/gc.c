@@ -30,14 +30,8 @@ struct mark_set {
 
 static int mark_add(struct mark_set *set, const struct chrun_digest *d, struct chrun_err *err)
 {
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 256;
-        void *p = realloc(set->hex, cap * sizeof(*set->hex));
-        if (p == NULL)
-            return chrun_err_sys(err, ENOMEM, "gc mark");
-        set->hex = p;
-        set->cap = cap;
-    }
+    if (chrun_grow(&set->hex, &set->cap, set->n + 1, sizeof(*set->hex), err) < 0)
+        return chrun_err_prefix(err, "gc mark");
     memcpy(set->hex[set->n++], chrun_digest_hex(d), CHRUN_DIGEST_HEX_LEN + 1);
     return 0;
 }

@@ -28,6 +28,12 @@ struct mark_set {
     size_t n, cap;
 };
 
+static void mark_set_release(struct mark_set *set)
+{
+    free(set->hex);
+}
+#define cleanup_mark_set __attribute__((cleanup(mark_set_release)))
+
 static int mark_add(struct mark_set *set, const struct chrun_digest *d, struct chrun_err *err)
 {
     if (chrun_grow(&set->hex, &set->cap, set->n + 1, sizeof(*set->hex), err) < 0)
@@ -271,34 +277,25 @@ static bool tree_named(const char *hex, void *data)
 int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
                  struct chrun_gc_report *report, struct chrun_err *err)
 {
-    struct mark_set marked = {0};
+    cleanup_mark_set struct mark_set marked = {0};
     struct sweep s = {st, opts, &marked, report};
     int root = chrun_store_root_fd(st);
     uint64_t trees = 0;
-    int rc = -1;
 
     memset(report, 0, sizeof(*report));
-    if (mark(st, &marked, opts->dry_run, err) < 0)
-        goto out;
-    if (for_each_entry(root, "blobs/sha256", sweep_blob, &s, err) < 0)
-        goto out;
-    if (for_each_entry(root, "tmp", sweep_tmp, &s, err) < 0)
-        goto out;
-    if (opts->bundles && for_each_entry(root, "bundles", sweep_bundle, &s, err) < 0)
-        goto out;
-    if (chrun_tree_gc(st, tree_named, &marked, opts->dry_run, &trees, err) < 0)
-        goto out;
+    if (mark(st, &marked, opts->dry_run, err) < 0 ||
+        for_each_entry(root, "blobs/sha256", sweep_blob, &s, err) < 0 ||
+        for_each_entry(root, "tmp", sweep_tmp, &s, err) < 0 ||
+        (opts->bundles && for_each_entry(root, "bundles", sweep_bundle, &s, err) < 0) ||
+        chrun_tree_gc(st, tree_named, &marked, opts->dry_run, &trees, err) < 0)
+        return -1;
     chrun_log_debug("%llu image trees %s", (unsigned long long) trees,
                     opts->dry_run ? "would go" : "removed");
-    if (for_each_entry(root, CHRUN_BUILD_CACHE_DIR, sweep_cache_entry, &s, err) < 0)
-        goto out;
-    if (opts->build_cache &&
-        for_each_entry(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, sweep_cache_mount, &s, err) < 0)
-        goto out;
+    if (for_each_entry(root, CHRUN_BUILD_CACHE_DIR, sweep_cache_entry, &s, err) < 0 ||
+        (opts->build_cache &&
+         for_each_entry(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, sweep_cache_mount, &s, err) < 0))
+        return -1;
     if (!opts->dry_run && chrun_fs_fsync_dir(chrun_store_blobs_fd(st), err) < 0)
-        goto out;
-    rc = 0;
-out:
-    free(marked.hex);
-    return rc;
+        return -1;
+    return 0;
 }

@@ -1,6 +1,5 @@
 #include "chrun/gc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -133,32 +132,17 @@ static int mark(struct chrun_store *st, struct mark_set *set, bool dry_run,
     return rc;
 }
 
-/* Call FN for every entry of directory PARENT_FD/NAME except . and .. */
-static int for_each_entry(int parent_fd, const char *name,
-                          int (*fn)(int dfd, const char *entry, void *data, struct chrun_err *err),
-                          void *data, struct chrun_err *err)
+/* Call FN for every entry of directory PARENT_FD/NAME; a missing NAME has none. */
+static int for_each_entry(int parent_fd, const char *name, chrun_fs_entry_fn fn, void *data,
+                          struct chrun_err *err)
 {
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int fd = openat(parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
         return 0;
     if (fd < 0)
         return chrun_err_sys(err, errno, "open '%s'", name);
-    d = fdopendir(fd);
-    if (d == NULL) {
-        int e = errno;
-        close(fd);
-        return chrun_err_sys(err, e, "open '%s'", name);
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        if (fn(dirfd(d), de->d_name, data, err) < 0)
-            return -1;
-    }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "read '%s'", name);
+    if (chrun_fs_each_at(fd, fn, data, err) < 0)
+        return chrun_err_prefix(err, "'%s'", name);
     return 0;
 }
 

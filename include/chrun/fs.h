@@ -87,6 +87,19 @@ int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_e
 /* Open directory NAME relative to DIRFD (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC). */
 int chrun_fs_open_dir_at(int dirfd, const char *name, struct chrun_err *err);
 
+/* Called by chrun_fs_each_at for entry NAME of the directory DFD (valid
+ * during the call only). Returns 0 to go on, -1 with ERR filled to stop. */
+typedef int (*chrun_fs_entry_fn)(int dfd, const char *name, void *data, struct chrun_err *err);
+
+/* Call FN(dfd, name, DATA, ERR) for each entry of directory DIRFD (any fd of
+ * it, O_PATH too), "." and ".." left out, in readdir order, streaming: a
+ * directory of any size costs no memory. FN may remove the entry it is given
+ * (gc's sweep does); an entry created meanwhile may or may not be seen, so a
+ * caller that must see a fixed set lists first (chrun_fs_list_at).
+ * Returns 0, or -1 with ERR filled by FN or with "open directory" /
+ * "read directory" (a directory that cannot be read to its end fails). */
+int chrun_fs_each_at(int dirfd, chrun_fs_entry_fn fn, void *data, struct chrun_err *err);
+
 /* The entry names of directory DIRFD (any fd of it, O_PATH too), "." and
  * ".." left out, in readdir order: a new array *RET_NAMES of *RET_N new
  * strings (free with chrun_fs_names_free). Listing first lets the caller

@@ -8,15 +8,12 @@
 #include "chrun/dockerignore.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "chrun/fs.h"
-#include "chrun/io.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -460,30 +457,6 @@ int chrun_dockerignore_parse(const char *buf, size_t len, const char *source,
     return 0;
 }
 
-/* Read NAME in DIRFD (symlinks resolved inside DIRFD) if it is a regular
- * file. A missing file gives 0 with *RET_BUF NULL. */
-static int read_ignore_file(int dirfd, const char *name, char **ret_buf, size_t *ret_len,
-                            struct chrun_err *err)
-{
-    struct chrun_err open_err = CHRUN_ERR_INIT;
-    cleanup_close int pfd = -1, fd = -1;
-    *ret_buf = NULL;
-    pfd = chrun_fs_open_in_root(dirfd, name, O_PATH, 0, &open_err);
-    if (pfd < 0 && open_err.errnum == ENOENT)
-        return 0;
-    if (pfd < 0) {
-        *err = open_err;
-        return -1;
-    }
-    /* a FIFO or device there is never opened for real */
-    fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
-    if (fd < 0)
-        return chrun_err_prefix(err, "'%s'", name);
-    if (chrun_io_read_bounded(fd, CHRUN_DOCKERIGNORE_MAX, ret_buf, ret_len, err) < 0)
-        return chrun_err_prefix(err, "'%s'", name);
-    return 0;
-}
-
 int chrun_dockerignore_load(int ctxfd, int dockerfile_dirfd, const char *dockerfile_name,
                             struct chrun_dockerignore **ret, struct chrun_err *err)
 {
@@ -500,12 +473,13 @@ int chrun_dockerignore_load(int ctxfd, int dockerfile_dirfd, const char *dockerf
             own = NULL;
             return chrun_err_sys(err, ENOMEM, "dockerignore");
         }
-        if (read_ignore_file(dockerfile_dirfd, own, &buf, &len, err) < 0)
+        if (chrun_fs_read_regular_at(dockerfile_dirfd, own, CHRUN_DOCKERIGNORE_MAX, &buf, &len,
+                                     err) < 0)
             return -1;
         if (buf != NULL)
             return chrun_dockerignore_parse(buf, len, own, ret, err);
     }
-    if (read_ignore_file(ctxfd, IGNORE_FILE, &buf, &len, err) < 0)
+    if (chrun_fs_read_regular_at(ctxfd, IGNORE_FILE, CHRUN_DOCKERIGNORE_MAX, &buf, &len, err) < 0)
         return -1;
     if (buf == NULL)
         return chrun_dockerignore_parse("", 0, "", ret, err);

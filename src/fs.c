@@ -627,15 +627,17 @@ int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err)
     return fd;
 }
 
-int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
-                                  struct chrun_err *err)
+/* WHOSE follows 'PATH' in the errors after the open ("" or " of the image"). */
+static int read_regular(int rootfd, const char *path, size_t max, const char *whose,
+                        char **ret_buf, size_t *ret_len, struct chrun_err *err)
 {
     struct chrun_err open_err = CHRUN_ERR_INIT;
     cleanup_close int pfd = -1, fd = -1;
-    size_t len;
     *ret_buf = NULL;
-    /* O_PATH, then reopened only if a regular file: an image could make the
-     * file a FIFO (open blocks) or a device node (open acts on it). */
+    *ret_len = 0;
+    /* O_PATH, then reopened only if a regular file: an image or a build
+     * context could make the file a FIFO (open blocks) or a device node
+     * (open acts on it). */
     pfd = chrun_fs_open_in_root(rootfd, path, O_PATH, 0, &open_err);
     if (pfd < 0 && open_err.errnum == ENOENT)
         return 0;
@@ -644,9 +646,20 @@ int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char
         return -1;
     }
     fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
-    if (fd < 0)
-        return chrun_err_prefix(err, "'%s' of the image", path);
-    if (chrun_io_read_bounded(fd, max, ret_buf, &len, err) < 0)
-        return chrun_err_prefix(err, "'%s' of the image", path);
+    if (fd < 0 || chrun_io_read_bounded(fd, max, ret_buf, ret_len, err) < 0)
+        return chrun_err_prefix(err, "'%s'%s", path, whose);
     return 0;
+}
+
+int chrun_fs_read_regular_at(int dirfd, const char *path, size_t max, char **ret_buf,
+                             size_t *ret_len, struct chrun_err *err)
+{
+    return read_regular(dirfd, path, max, "", ret_buf, ret_len, err);
+}
+
+int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
+                                  struct chrun_err *err)
+{
+    size_t len;
+    return read_regular(rootfd, path, max, " of the image", ret_buf, &len, err);
 }

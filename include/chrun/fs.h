@@ -150,11 +150,17 @@ int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err);
 /* True if NAME exists relative to DIRFD (lstat semantics). */
 bool chrun_fs_exists_at(int dirfd, const char *name);
 
-/* Read PATH, resolved in ROOTFD as chrun_fs_open_in_root does, into a new
- * NUL-terminated buffer *RET_BUF (free it) of at most MAX bytes, only if it
- * is a regular file: a FIFO or device an image put there is never opened
- * for reading ("not a regular file", CHRUN_E_INPUT). A missing file gives
- * 0 with *RET_BUF NULL. Returns 0 or -1. */
+/* Read PATH, resolved in DIRFD as chrun_fs_open_in_root does (symlinks
+ * never leave DIRFD), into a new NUL-terminated buffer *RET_BUF (free it) of
+ * *RET_LEN bytes, at most MAX (EFBIG beyond), only if it is a regular file:
+ * a FIFO or device put there is never opened for reading ("not a regular
+ * file", CHRUN_E_INPUT). A missing file gives 0 with *RET_BUF NULL. Errors
+ * after the open are prefixed with 'PATH'. Returns 0 or -1. */
+int chrun_fs_read_regular_at(int dirfd, const char *path, size_t max, char **ret_buf,
+                             size_t *ret_len, struct chrun_err *err);
+
+/* chrun_fs_read_regular_at for a file of an image's rootfs ROOTFD (account
+ * files): errors after the open say 'PATH' of the image. */
 int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
                                   struct chrun_err *err);
 

@@ -735,6 +735,34 @@ static void test_each_at(void)
     close(fd);
 }
 
+static void test_read_regular_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char *buf = NULL;
+    size_t len = 99;
+    int fd;
+    CHECK(mkdir("d", 0755) == 0);
+    CHECK(spew("d/f", "abc\n") == 0);
+    CHECK(symlink("/f", "d/abs") == 0); /* resolves to d/f: symlinks stay in d */
+    CHECK(mkfifo("d/p", 0644) == 0);
+    fd = open("d", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "missing", 16, &buf, &len, &err), 0);
+    CHECK(buf == NULL);
+    CHECK_INT_EQ(len, 0);
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "abs", 16, &buf, &len, &err), 0);
+    CHECK(buf != NULL && len == strlen(buf) && buf[len] == '\0');
+    free(buf);
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "p", 16, &buf, &len, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    CHECK_STR_EQ(err.msg, "'p': not a regular file");
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "f", 0, &buf, &len, &err), -1);
+    CHECK_INT_EQ(err.errnum, EFBIG);
+    CHECK(buf == NULL);
+    CHECK_INT_EQ(chrun_fs_read_regular_in_root(fd, "p", 16, &buf, &err), -1);
+    CHECK_STR_EQ(err.msg, "'p' of the image: not a regular file");
+    close(fd);
+}
+
 static void test_exists_and_open_dir(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
@@ -776,6 +804,7 @@ int main(void)
     RUN_TEST(test_mktemp_unique);
     RUN_TEST(test_list_at);
     RUN_TEST(test_each_at);
+    RUN_TEST(test_read_regular_at);
     RUN_TEST(test_exists_and_open_dir);
     return harness_done();
 }

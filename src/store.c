@@ -539,6 +539,21 @@ static const char *entry_ref(json_t *entry)
     return json_string_value(json_object_get(ann, CHRUN_ANNOTATION_REF_NAME));
 }
 
+/* The index.json entry named REF in MANIFESTS and its index in *RET_I, or NULL. */
+static json_t *find_ref(json_t *manifests, const char *ref, size_t *ret_i)
+{
+    json_t *entry;
+    size_t i;
+    json_array_foreach (manifests, i, entry) {
+        const char *name = entry_ref(entry);
+        if (name != NULL && streq(name, ref)) {
+            *ret_i = i;
+            return entry;
+        }
+    }
+    return NULL;
+}
+
 /* Fill IMG from an index.json descriptor; false when it is not one chrun can use. */
 static bool entry_to_image(json_t *entry, struct chrun_store_image *img)
 {
@@ -622,16 +637,12 @@ int chrun_store_tag(struct chrun_store *st, const char *ref, const char *media_t
     if (lock < 0 || index_load(st, &root, err) < 0)
         return -1;
     manifests = json_object_get(root, "manifests");
-    json_array_foreach (manifests, i, entry) {
-        const char *name = entry_ref(entry);
-        if (name == NULL || !streq(name, ref))
-            continue;
+    if ((entry = find_ref(manifests, ref, &i)) != NULL) {
         const char *old = json_string_value(json_object_get(entry, "digest"));
         const char *old_mt = json_string_value(json_object_get(entry, "mediaType"));
         if (old && streq(old, d->str) && old_mt && streq(old_mt, media_type))
             return 0; /* re-running a step is a no-op */
         json_array_remove(manifests, i);
-        break;
     }
     desc = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType", media_type, "digest", d->str,
                      "size", (json_int_t) size, "annotations", CHRUN_ANNOTATION_REF_NAME, ref);
@@ -644,18 +655,15 @@ int chrun_store_untag(struct chrun_store *st, const char *ref, struct chrun_err 
 {
     cleanup_close int lock = index_lock(st, err);
     cleanup_json json_t *root = NULL;
-    json_t *manifests, *entry;
+    json_t *manifests;
     size_t i;
 
     if (lock < 0 || index_load(st, &root, err) < 0)
         return -1;
     manifests = json_object_get(root, "manifests");
-    json_array_foreach (manifests, i, entry) {
-        const char *name = entry_ref(entry);
-        if (name != NULL && streq(name, ref)) {
-            json_array_remove(manifests, i);
-            return index_save(st, root, err);
-        }
+    if (find_ref(manifests, ref, &i) != NULL) {
+        json_array_remove(manifests, i);
+        return index_save(st, root, err);
     }
     return chrun_err_set(err, CHRUN_E_NOTFOUND, "no such image '%s'", ref);
 }

@@ -622,19 +622,26 @@ static bool ignored(const struct chrun_dockerignore *ign, const char *path, unsi
     return false;
 }
 
+/* Check PATH and get the state sets *RET_SETS (free) for a matcher with
+ * patterns. Returns 1 when there is matching to do, 0 when IGN has no
+ * pattern, -1 with ERR. */
+static int match_begin(const struct chrun_dockerignore *ign, const char *path,
+                       unsigned char **ret_sets, struct chrun_err *err)
+{
+    if (check_relpath(path, err) < 0)
+        return -1;
+    if (ign == NULL || ign->n == 0)
+        return 0;
+    return state_sets(ign, ret_sets, err) < 0 ? -1 : 1;
+}
+
 int chrun_dockerignore_match(const struct chrun_dockerignore *ign, const char *relpath,
                              bool *ret_ignored, struct chrun_err *err)
 {
     cleanup_free unsigned char *sets = NULL;
-    if (check_relpath(relpath, err) < 0)
-        return -1;
-    *ret_ignored = false;
-    if (ign == NULL || ign->n == 0)
-        return 0;
-    if (state_sets(ign, &sets, err) < 0)
-        return -1;
-    *ret_ignored = ignored(ign, relpath, sets);
-    return 0;
+    int rc = match_begin(ign, relpath, &sets, err);
+    *ret_ignored = rc > 0 && ignored(ign, relpath, sets);
+    return rc < 0 ? -1 : 0;
 }
 
 int chrun_dockerignore_may_descend(const struct chrun_dockerignore *ign, const char *dirpath,
@@ -642,15 +649,10 @@ int chrun_dockerignore_may_descend(const struct chrun_dockerignore *ign, const c
 {
     cleanup_free unsigned char *sets = NULL;
     cleanup_free char *slashed = NULL;
-    if (check_relpath(dirpath, err) < 0)
-        return -1;
+    int rc = match_begin(ign, dirpath, &sets, err);
     *ret_descend = true;
-    if (ign == NULL || ign->n == 0)
-        return 0;
-    if (state_sets(ign, &sets, err) < 0)
-        return -1;
-    if (!ignored(ign, dirpath, sets))
-        return 0;
+    if (rc <= 0 || !ignored(ign, dirpath, sets))
+        return rc < 0 ? -1 : 0;
     /* Ignored: only an exception that can match below "DIR/" keeps anything
      * there (one that matches DIR itself or above lost to a later pattern). */
     if (asprintf(&slashed, "%s/", dirpath) < 0) {

@@ -120,19 +120,13 @@ static int source_rel(const struct src_root *sr, int pathfd, const char *src, ch
 typedef int (*source_fn)(void *data, int pathfd, const char *name, const char *rel,
                          struct chrun_err *err);
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 /* The entry names of directory FD (not . and ..), sorted (chrun_fs_names_free).
  * A directory that cannot be read to its end is not copied in part. */
 static int list_dir(int fd, char ***ret, size_t *ret_n, struct chrun_err *err)
 {
     if (chrun_fs_list_at(fd, ret, ret_n, err) < 0)
         return -1;
-    if (*ret_n > 1)
-        qsort(*ret, *ret_n, sizeof(**ret), name_cmp);
+    chrun_sort_strings(*ret, *ret_n);
     return 0;
 }
 

@@ -215,11 +215,6 @@ int chrun_inventory_read(struct chrun_inventory *inv, const char *path, struct c
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 int chrun_inventory_write(const struct chrun_inventory *inv, FILE *out, struct chrun_err *err)
 {
     cleanup_free char **list = calloc(inv->set.n + 1, sizeof(*list));
@@ -230,7 +225,7 @@ int chrun_inventory_write(const struct chrun_inventory *inv, FILE *out, struct c
     for (size_t i = 0; i < inv->set.cap; i++)
         if (inv->set.slots[i] != NULL)
             list[n++] = inv->set.slots[i];
-    qsort(list, n, sizeof(*list), cmp_str);
+    chrun_sort_strings(list, n);
     fprintf(out, "{\"%s\": %d, \"blobs\": [", INVENTORY_KEY, CHRUN_INVENTORY_VERSION);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "%s\n  \"%s\"", i ? "," : "", list[i]);

@@ -12,6 +12,17 @@ void chrun_sanitize(char *s)
     }
 }
 
+static int strcmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *) a, *(char *const *) b);
+}
+
+void chrun_sort_strings(char **v, size_t n)
+{
+    if (n > 1) /* qsort wants a non-NULL base */
+        qsort(v, n, sizeof(*v), strcmp_ptr);
+}
+
 int chrun_grow(void *ptr_to_array, size_t *cap, size_t need, size_t elem_size,
                struct chrun_err *err)
 {

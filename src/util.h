@@ -34,6 +34,9 @@ static inline bool str_has_prefix(const char *s, const char *prefix)
  * replies are attacker-controlled and must not drive the terminal. */
 void chrun_sanitize(char *s);
 
+/* Sort the N strings of V in strcmp order, in place (V may be NULL when N is 0). */
+void chrun_sort_strings(char **v, size_t n);
+
 /* Make the array *PTR_TO_ARRAY (a `T **`, NULL when nothing is allocated yet)
  * hold at least NEED elements of ELEM_SIZE bytes; *CAP is its capacity in
  * elements, updated on growth. Capacity doubles (at least 8) so N appends cost

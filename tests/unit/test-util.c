@@ -1,4 +1,4 @@
-/* Small shared helpers: overflow-checked array growth. */
+/* Small shared helpers: overflow-checked array growth, sorting strings. */
 #include "harness.h"
 
 #include <errno.h>
@@ -92,11 +92,25 @@ static void test_grow_overflow(void)
     free(v);
 }
 
+static void test_sort_strings(void)
+{
+    char a[] = "b", b[] = "a", c[] = "ab";
+    char *v[] = {a, b, c};
+    chrun_sort_strings(v, 3);
+    CHECK_STR_EQ(v[0], "a");
+    CHECK_STR_EQ(v[1], "ab");
+    CHECK_STR_EQ(v[2], "b");
+    chrun_sort_strings(NULL, 0);
+    chrun_sort_strings(v, 1);
+    CHECK_STR_EQ(v[0], "a");
+}
+
 int main(void)
 {
     RUN_TEST(test_grow_appends);
     RUN_TEST(test_grow_jump);
     RUN_TEST(test_grow_zero);
     RUN_TEST(test_grow_overflow);
+    RUN_TEST(test_sort_strings);
     return harness_done();
 }

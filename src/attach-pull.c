@@ -37,9 +37,9 @@ struct haul {
     struct registry_client *c;
     const struct chrun_digest *subject;
     struct held_blob *blobs; /* configs and layers, then manifests */
-    size_t n_blobs;
+    size_t n_blobs, cap_blobs;
     struct chrun_attachment *atts;
-    size_t n_atts;
+    size_t n_atts, cap_atts;
     uint64_t total;
 };
 
@@ -67,10 +67,9 @@ static int haul_keep(struct haul *h, const struct chrun_digest *d, char **buf, s
     if (h->total + len > CHRUN_ATTACH_TOTAL_MAX)
         return chrun_err_sys(err, EFBIG, "attachments of %s: more than %d bytes in all",
                              h->subject->str, CHRUN_ATTACH_TOTAL_MAX);
-    p = realloc(h->blobs, (h->n_blobs + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "attachments");
-    h->blobs = p;
+    if (chrun_grow(&h->blobs, &h->cap_blobs, h->n_blobs + 1, sizeof(*h->blobs), err) < 0)
+        return chrun_err_prefix(err, "attachments");
+    p = h->blobs;
     /* a reply buffer is as big as its cap: keep only the bytes */
     char *fit = realloc(*buf, len + 1);
     if (fit != NULL)
@@ -172,7 +171,7 @@ static int take_artifact(struct haul *h, struct registry_reply *r, const struct 
                          const char *what, struct chrun_err *err)
 {
     struct chrun_manifest m;
-    struct chrun_attachment *p, *a;
+    struct chrun_attachment *a;
     size_t layer_max = is_sig ? CHRUN_COSIGN_PAYLOAD_MAX : CHRUN_ATTACH_BLOB_MAX;
     int rc = 0;
 
@@ -188,10 +187,9 @@ static int take_artifact(struct haul *h, struct registry_reply *r, const struct 
         rc = fetch_blob(h, &m.config, CHRUN_CONFIG_MAX, what, err);
     for (size_t i = 0; rc == 0 && i < m.n_layers; i++)
         rc = fetch_blob(h, &m.layers[i], layer_max, what, err);
-    if (rc == 0 && (p = realloc(h->atts, (h->n_atts + 1) * sizeof(*p))) == NULL)
-        rc = chrun_err_sys(err, ENOMEM, "attachments");
+    if (rc == 0 && chrun_grow(&h->atts, &h->cap_atts, h->n_atts + 1, sizeof(*h->atts), err) < 0)
+        rc = chrun_err_prefix(err, "attachments");
     if (rc == 0) {
-        h->atts = p;
         a = &h->atts[h->n_atts++];
         memset(a, 0, sizeof(*a));
         a->subject = *h->subject;

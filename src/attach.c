@@ -185,24 +185,26 @@ static int add_entry(json_t *manifests, void *data, struct chrun_err *err)
     return 1;
 }
 
+static int record(struct chrun_store *st, struct add *add, struct chrun_err *err)
+{
+    if (chrun_store_edit_index(st, add_entry, add, err) < 0)
+        return chrun_err_prefix(err, "record attachment %s of %s", add->a->digest.str,
+                                add->a->subject.str);
+    return 0;
+}
+
 int chrun_attach_add(struct chrun_store *st, const struct chrun_attachment *a,
                      struct chrun_err *err)
 {
     struct add add = {a, false, NULL};
-    if (chrun_store_edit_index(st, add_entry, &add, err) < 0)
-        return chrun_err_prefix(err, "record attachment %s of %s", a->digest.str,
-                                a->subject.str);
-    return 0;
+    return record(st, &add, err);
 }
 
 int chrun_attach_replace(struct chrun_store *st, const struct chrun_attachment *a,
                          const struct chrun_digest *prev, struct chrun_err *err)
 {
     struct add add = {a, true, prev};
-    if (chrun_store_edit_index(st, add_entry, &add, err) < 0)
-        return chrun_err_prefix(err, "record attachment %s of %s", a->digest.str,
-                                a->subject.str);
-    return 0;
+    return record(st, &add, err);
 }
 
 int chrun_attach_list(struct chrun_store *st, const struct chrun_digest *subject,

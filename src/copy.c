@@ -1,7 +1,6 @@
 /* COPY and ADD: build context -> rootfs (see include/chrun/copy.h). */
 #include "chrun/copy.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
@@ -121,60 +120,44 @@ static int source_rel(const struct src_root *sr, int pathfd, const char *src, ch
 typedef int (*source_fn)(void *data, int pathfd, const char *name, const char *rel,
                          struct chrun_err *err);
 
-static int name_cmp(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
-/* The entry names of directory FD (not . and ..), sorted; NULL-terminated. */
+/* The entry names of directory FD (not . and ..), sorted (chrun_fs_names_free).
+ * A directory that cannot be read to its end is not copied in part. */
 static int list_dir(int fd, char ***ret, size_t *ret_n, struct chrun_err *err)
 {
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    char **v = NULL;
-    size_t n = 0;
-    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || (d = fdopendir(dfd)) == NULL) {
-        int e = errno;
-        if (dfd >= 0)
-            close(dfd);
-        return chrun_err_sys(err, e, "read directory");
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        char **p;
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        p = realloc(v, (n + 2) * sizeof(*v));
-        if (p == NULL || (p[n] = strdup(de->d_name)) == NULL) {
-            v = p ? p : v;
-            for (size_t i = 0; i < n; i++)
-                free(v[i]);
-            free(v);
-            return chrun_err_sys(err, ENOMEM, "read directory");
-        }
-        v = p;
-        v[++n] = NULL;
-    }
-    if (errno != 0) {
-        /* a directory that cannot be read to its end is not copied in part */
-        int e = errno;
-        for (size_t i = 0; i < n; i++)
-            free(v[i]);
-        free(v);
-        return chrun_err_sys(err, e, "read directory");
-    }
-    if (v != NULL)
-        qsort(v, n, sizeof(*v), name_cmp);
-    *ret = v;
-    *ret_n = n;
+    if (chrun_fs_list_at(fd, ret, ret_n, err) < 0)
+        return -1;
+    chrun_sort_strings(*ret, *ret_n);
     return 0;
 }
 
-static void names_free(char **v, size_t n)
+typedef int (*kept_fn)(void *data, int fd, const char *name, const char *ctxrel,
+                       struct chrun_err *err);
+
+/* Call FN, in name order, for each entry of directory DIRFD (CTXREL in the
+ * context) that FILTER keeps, with an O_PATH fd of it and its context path. */
+static int each_kept(const struct chrun_copy_filter *filter, int dirfd, const char *ctxrel,
+                     kept_fn fn, void *data, struct chrun_err *err)
 {
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
+    char **names = NULL;
+    size_t n = 0;
+    int rc = 0;
+    if (list_dir(dirfd, &names, &n, err) < 0)
+        return chrun_err_prefix(err, "'%s'", *ctxrel ? ctxrel : ".");
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        cleanup_free char *sub = rel_join(ctxrel, names[i]);
+        cleanup_close int fd = -1;
+        if (sub == NULL) {
+            rc = chrun_err_sys(err, ENOMEM, "'%s'", names[i]);
+            break;
+        }
+        if (filtered(filter, sub, entry_is_dir(dirfd, names[i])))
+            continue;
+        fd = openat(dirfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        rc = fd < 0 ? chrun_err_sys(err, errno, "open source '%s'", sub)
+                    : fn(data, fd, names[i], sub, err);
+    }
+    chrun_fs_names_free(names, n);
+    return rc;
 }
 
 /* Sources whose last component is a pattern: every match in its directory. */
@@ -204,7 +187,7 @@ static int each_match(const struct src_root *sr, const char *dir, const char *pa
         rc = fd < 0 || source_rel(sr, fd, path, rel, sizeof(rel), err) < 0
                  ? -1 : fn(data, fd, names[i], rel, err);
     }
-    names_free(names, n);
+    chrun_fs_names_free(names, n);
     if (rc == 0 && hits == 0)
         return chrun_err_set(err, CHRUN_E_INPUT, "source '%s%s%s' matches no file", dir,
                              *dir ? "/" : "", pattern);
@@ -252,33 +235,28 @@ struct hash_ctx {
 static int hash_node(struct hash_ctx *hc, int pathfd, const char *rel, const char *ctxrel,
                      struct chrun_err *err);
 
+struct hash_dir_args {
+    struct hash_ctx *hc;
+    const char *rel;
+};
+
+static int hash_entry(void *data, int fd, const char *name, const char *ctxrel,
+                      struct chrun_err *err)
+{
+    struct hash_dir_args *a = data;
+    cleanup_free char *sub = NULL;
+    if (asprintf(&sub, "%s/%s", a->rel, name) < 0) {
+        sub = NULL;
+        return chrun_err_sys(err, ENOMEM, "hash sources");
+    }
+    return hash_node(a->hc, fd, sub, ctxrel, err);
+}
+
 static int hash_dir(struct hash_ctx *hc, int pathfd, const char *rel, const char *ctxrel,
                     struct chrun_err *err)
 {
-    char **names = NULL;
-    size_t n = 0;
-    int rc = 0;
-    if (list_dir(pathfd, &names, &n, err) < 0)
-        return chrun_err_prefix(err, "'%s'", rel);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        cleanup_free char *sub = NULL, *subctx = rel_join(ctxrel, names[i]);
-        cleanup_close int fd = -1;
-        if (subctx == NULL) {
-            rc = chrun_err_sys(err, ENOMEM, "hash sources");
-            break;
-        }
-        if (filtered(hc->filter, subctx, entry_is_dir(pathfd, names[i])))
-            continue;
-        fd = openat(pathfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            rc = chrun_err_sys(err, errno, "open '%s/%s'", rel, names[i]);
-        else if (asprintf(&sub, "%s/%s", rel, names[i]) < 0)
-            rc = chrun_err_sys(err, ENOMEM, "hash sources");
-        else
-            rc = hash_node(hc, fd, sub, subctx, err);
-    }
-    names_free(names, n);
-    return rc;
+    struct hash_dir_args a = {hc, rel};
+    return each_kept(hc->filter, pathfd, ctxrel, hash_entry, &a, err);
 }
 
 static int hash_node(struct hash_ctx *hc, int pathfd, const char *rel, const char *ctxrel,
@@ -438,31 +416,25 @@ static int copy_symlink(const struct copy_ctx *cc, int srcfd, const struct stat 
     return 0;
 }
 
+struct copy_dir_args {
+    const struct copy_ctx *cc;
+    int dstfd;
+};
+
+static int copy_entry(void *data, int fd, const char *name, const char *rel,
+                      struct chrun_err *err)
+{
+    struct copy_dir_args *a = data;
+    return copy_node(a->cc, fd, a->dstfd, name, rel, err);
+}
+
 /* Copy the entries of directory SRCFD (REL below the source root) into
  * directory DSTFD. */
 static int copy_contents(const struct copy_ctx *cc, int srcfd, int dstfd, const char *rel,
                          struct chrun_err *err)
 {
-    char **names = NULL;
-    size_t n = 0;
-    int rc = 0;
-    if (list_dir(srcfd, &names, &n, err) < 0)
-        return -1;
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        cleanup_free char *sub = rel_join(rel, names[i]);
-        cleanup_close int fd = -1;
-        if (sub == NULL) {
-            rc = chrun_err_sys(err, ENOMEM, "copy");
-            break;
-        }
-        if (filtered(cc->filter, sub, entry_is_dir(srcfd, names[i])))
-            continue;
-        fd = openat(srcfd, names[i], O_PATH | O_NOFOLLOW | O_CLOEXEC);
-        rc = fd < 0 ? chrun_err_sys(err, errno, "open source '%s'", names[i])
-                    : copy_node(cc, fd, dstfd, names[i], sub, err);
-    }
-    names_free(names, n);
-    return rc;
+    struct copy_dir_args a = {cc, dstfd};
+    return each_kept(cc->filter, srcfd, rel, copy_entry, &a, err);
 }
 
 static int copy_dir(const struct copy_ctx *cc, int srcfd, const struct stat *st, int dirfd,

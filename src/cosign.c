@@ -60,13 +60,11 @@ static int report_add(struct chrun_cosign_report *r, struct chrun_err *err, cons
 
 static int report_add(struct chrun_cosign_report *r, struct chrun_err *err, const char *fmt, ...)
 {
-    char **p = realloc(r->reasons, (r->n_reasons + 1) * sizeof(*p));
     char *line = NULL;
     va_list ap;
     int n;
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "verify");
-    r->reasons = p;
+    if (chrun_grow(&r->reasons, &r->cap_reasons, r->n_reasons + 1, sizeof(*r->reasons), err) < 0)
+        return chrun_err_prefix(err, "verify");
     va_start(ap, fmt);
     n = vasprintf(&line, fmt, ap);
     va_end(ap);

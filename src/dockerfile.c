@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -22,15 +23,12 @@ struct sbuf {
 
 static int sbuf_add(struct sbuf *b, const char *s, size_t n, struct chrun_err *err)
 {
-    /* a buffer not allocated yet always is, whatever cap says (fuzz finding) */
-    if (b->s == NULL || b->len + n + 1 > b->cap) {
-        size_t cap = (b->len + n + 1) * 2;
-        char *p = realloc(b->s, cap);
-        if (p == NULL)
-            return chrun_err_sys(err, ENOMEM, "dockerfile");
-        b->s = p;
-        b->cap = cap;
-    }
+    /* a buffer not allocated yet always is, whatever cap says (fuzz finding):
+     * chrun_grow allocates a NULL array */
+    if (n >= SIZE_MAX - b->len)
+        return chrun_err_sys(err, ENOMEM, "dockerfile");
+    if (chrun_grow(&b->s, &b->cap, b->len + n + 1, 1, err) < 0)
+        return chrun_err_prefix(err, "dockerfile");
     memcpy(b->s + b->len, s, n);
     b->len += n;
     b->s[b->len] = '\0';
@@ -46,15 +44,9 @@ struct strv {
 
 static int strv_push(struct strv *sv, char *s, struct chrun_err *err)
 {
-    if (sv->n + 2 > sv->cap) {
-        size_t cap = sv->cap ? sv->cap * 2 : 8;
-        char **p = realloc(sv->v, cap * sizeof(*p));
-        if (p == NULL) {
-            free(s);
-            return chrun_err_sys(err, ENOMEM, "dockerfile");
-        }
-        sv->v = p;
-        sv->cap = cap;
+    if (chrun_grow(&sv->v, &sv->cap, sv->n + 2, sizeof(*sv->v), err) < 0) {
+        free(s);
+        return chrun_err_prefix(err, "dockerfile");
     }
     sv->v[sv->n++] = s;
     sv->v[sv->n] = NULL;
@@ -513,6 +505,7 @@ void chrun_dockerfile_release(struct chrun_dockerfile *df)
     free(df->instrs);
     df->instrs = NULL;
     df->n_instrs = 0;
+    df->cap_instrs = 0;
 }
 
 static char *skip_space(char *s)
@@ -557,10 +550,8 @@ static int parse_flags(struct chrun_df_instr *in, const struct keyword *kw, char
         if (eq == NULL && !(name_len == 4 && strncmp(flag, "link", 4) == 0))
             return chrun_err_set(err, CHRUN_E_INPUT, "%s flag '--%.*s' needs a value",
                                  kw->name, (int) name_len, flag);
-        p = realloc(in->flags, (in->n_flags + 1) * sizeof(*p));
-        if (p == NULL)
-            return chrun_err_sys(err, ENOMEM, "dockerfile");
-        in->flags = p;
+        if (chrun_grow(&in->flags, &in->cap_flags, in->n_flags + 1, sizeof(*in->flags), err) < 0)
+            return chrun_err_prefix(err, "dockerfile");
         p = &in->flags[in->n_flags];
         p->name = strndup(flag, name_len);
         p->value = eq ? strndup(eq + 1, (size_t) (end - eq - 1)) : NULL;
@@ -757,10 +748,9 @@ static int find_heredocs(struct chrun_df_instr *in, struct chrun_err *err)
                                  (int) len, name);
         if (in->n_heredocs >= 64)
             return chrun_err_set(err, CHRUN_E_INPUT, "more than 64 heredocs in one instruction");
-        h = realloc(in->heredocs, (in->n_heredocs + 1) * sizeof(*h));
-        if (h == NULL)
-            return chrun_err_sys(err, ENOMEM, "dockerfile");
-        in->heredocs = h;
+        if (chrun_grow(&in->heredocs, &in->cap_heredocs, in->n_heredocs + 1,
+                       sizeof(*in->heredocs), err) < 0)
+            return chrun_err_prefix(err, "dockerfile");
         h = &in->heredocs[in->n_heredocs++];
         *h = (struct chrun_df_heredoc){.name = strndup(name, len), .expand = q == 0,
                                         .strip = strip};
@@ -846,10 +836,8 @@ static int add_instr(struct parser *ps, struct chrun_err *err)
     if (df->n_instrs >= CHRUN_DOCKERFILE_MAX_INSTRS)
         return chrun_err_set(err, CHRUN_E_INPUT, "more than %d instructions",
                              CHRUN_DOCKERFILE_MAX_INSTRS);
-    in = realloc(df->instrs, (df->n_instrs + 1) * sizeof(*in));
-    if (in == NULL)
-        return chrun_err_sys(err, ENOMEM, "dockerfile");
-    df->instrs = in;
+    if (chrun_grow(&df->instrs, &df->cap_instrs, df->n_instrs + 1, sizeof(*df->instrs), err) < 0)
+        return chrun_err_prefix(err, "dockerfile");
     in = &df->instrs[df->n_instrs++];
     *in = (struct chrun_df_instr){.line = ps->logical_line};
     if (parse_instr(in, ps->logical.s, ps->triggers, err) < 0 || find_heredocs(in, err) < 0)

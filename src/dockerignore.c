@@ -8,15 +8,12 @@
 #include "chrun/dockerignore.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "chrun/fs.h"
-#include "chrun/io.h"
 #include "cleanup.h"
 #include "util.h"
 
@@ -211,28 +208,16 @@ static bool class_item(const char *p, size_t len, size_t *i, uint32_t *ret)
 
 static int add_tok(struct pattern *pt, size_t *cap, struct tok t)
 {
-    if (pt->ntok == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 16;
-        struct tok *n = realloc(pt->toks, ncap * sizeof(*n));
-        if (n == NULL)
-            return -1;
-        pt->toks = n;
-        *cap = ncap;
-    }
+    if (chrun_grow(&pt->toks, cap, pt->ntok + 1, sizeof(*pt->toks), NULL) < 0)
+        return -1;
     pt->toks[pt->ntok++] = t;
     return 0;
 }
 
 static int add_range(struct pattern *pt, size_t *cap, uint32_t lo, uint32_t hi)
 {
-    if (pt->nranges == *cap) {
-        size_t ncap = *cap ? *cap * 2 : 8;
-        struct range *n = realloc(pt->ranges, ncap * sizeof(*n));
-        if (n == NULL)
-            return -1;
-        pt->ranges = n;
-        *cap = ncap;
-    }
+    if (chrun_grow(&pt->ranges, cap, pt->nranges + 1, sizeof(*pt->ranges), NULL) < 0)
+        return -1;
     pt->ranges[pt->nranges++] = (struct range){lo, hi};
     return 0;
 }
@@ -431,15 +416,9 @@ static int add_line(struct chrun_dockerignore *ign, const char *s, size_t len, s
         pattern_release(&pt);
         return r;
     }
-    if (ign->n == ign->cap) {
-        size_t ncap = ign->cap ? ign->cap * 2 : 16;
-        struct pattern *n = realloc(ign->pats, ncap * sizeof(*n));
-        if (n == NULL) {
-            pattern_release(&pt);
-            return chrun_err_sys(err, ENOMEM, "'%s'", ign->source);
-        }
-        ign->pats = n;
-        ign->cap = ncap;
+    if (chrun_grow(&ign->pats, &ign->cap, ign->n + 1, sizeof(*ign->pats), err) < 0) {
+        pattern_release(&pt);
+        return chrun_err_prefix(err, "'%s'", ign->source);
     }
     if (pt.ntok > ign->max_tok)
         ign->max_tok = pt.ntok;
@@ -478,30 +457,6 @@ int chrun_dockerignore_parse(const char *buf, size_t len, const char *source,
     return 0;
 }
 
-/* Read NAME in DIRFD (symlinks resolved inside DIRFD) if it is a regular
- * file. A missing file gives 0 with *RET_BUF NULL. */
-static int read_ignore_file(int dirfd, const char *name, char **ret_buf, size_t *ret_len,
-                            struct chrun_err *err)
-{
-    struct chrun_err open_err = CHRUN_ERR_INIT;
-    cleanup_close int pfd = -1, fd = -1;
-    *ret_buf = NULL;
-    pfd = chrun_fs_open_in_root(dirfd, name, O_PATH, 0, &open_err);
-    if (pfd < 0 && open_err.errnum == ENOENT)
-        return 0;
-    if (pfd < 0) {
-        *err = open_err;
-        return -1;
-    }
-    /* a FIFO or device there is never opened for real */
-    fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
-    if (fd < 0)
-        return chrun_err_prefix(err, "'%s'", name);
-    if (chrun_io_read_bounded(fd, CHRUN_DOCKERIGNORE_MAX, ret_buf, ret_len, err) < 0)
-        return chrun_err_prefix(err, "'%s'", name);
-    return 0;
-}
-
 int chrun_dockerignore_load(int ctxfd, int dockerfile_dirfd, const char *dockerfile_name,
                             struct chrun_dockerignore **ret, struct chrun_err *err)
 {
@@ -518,12 +473,13 @@ int chrun_dockerignore_load(int ctxfd, int dockerfile_dirfd, const char *dockerf
             own = NULL;
             return chrun_err_sys(err, ENOMEM, "dockerignore");
         }
-        if (read_ignore_file(dockerfile_dirfd, own, &buf, &len, err) < 0)
+        if (chrun_fs_read_regular_at(dockerfile_dirfd, own, CHRUN_DOCKERIGNORE_MAX, &buf, &len,
+                                     err) < 0)
             return -1;
         if (buf != NULL)
             return chrun_dockerignore_parse(buf, len, own, ret, err);
     }
-    if (read_ignore_file(ctxfd, IGNORE_FILE, &buf, &len, err) < 0)
+    if (chrun_fs_read_regular_at(ctxfd, IGNORE_FILE, CHRUN_DOCKERIGNORE_MAX, &buf, &len, err) < 0)
         return -1;
     if (buf == NULL)
         return chrun_dockerignore_parse("", 0, "", ret, err);
@@ -666,19 +622,26 @@ static bool ignored(const struct chrun_dockerignore *ign, const char *path, unsi
     return false;
 }
 
+/* Check PATH and get the state sets *RET_SETS (free) for a matcher with
+ * patterns. Returns 1 when there is matching to do, 0 when IGN has no
+ * pattern, -1 with ERR. */
+static int match_begin(const struct chrun_dockerignore *ign, const char *path,
+                       unsigned char **ret_sets, struct chrun_err *err)
+{
+    if (check_relpath(path, err) < 0)
+        return -1;
+    if (ign == NULL || ign->n == 0)
+        return 0;
+    return state_sets(ign, ret_sets, err) < 0 ? -1 : 1;
+}
+
 int chrun_dockerignore_match(const struct chrun_dockerignore *ign, const char *relpath,
                              bool *ret_ignored, struct chrun_err *err)
 {
     cleanup_free unsigned char *sets = NULL;
-    if (check_relpath(relpath, err) < 0)
-        return -1;
-    *ret_ignored = false;
-    if (ign == NULL || ign->n == 0)
-        return 0;
-    if (state_sets(ign, &sets, err) < 0)
-        return -1;
-    *ret_ignored = ignored(ign, relpath, sets);
-    return 0;
+    int rc = match_begin(ign, relpath, &sets, err);
+    *ret_ignored = rc > 0 && ignored(ign, relpath, sets);
+    return rc < 0 ? -1 : 0;
 }
 
 int chrun_dockerignore_may_descend(const struct chrun_dockerignore *ign, const char *dirpath,
@@ -686,15 +649,10 @@ int chrun_dockerignore_may_descend(const struct chrun_dockerignore *ign, const c
 {
     cleanup_free unsigned char *sets = NULL;
     cleanup_free char *slashed = NULL;
-    if (check_relpath(dirpath, err) < 0)
-        return -1;
+    int rc = match_begin(ign, dirpath, &sets, err);
     *ret_descend = true;
-    if (ign == NULL || ign->n == 0)
-        return 0;
-    if (state_sets(ign, &sets, err) < 0)
-        return -1;
-    if (!ignored(ign, dirpath, sets))
-        return 0;
+    if (rc <= 0 || !ignored(ign, dirpath, sets))
+        return rc < 0 ? -1 : 0;
     /* Ignored: only an exception that can match below "DIR/" keeps anything
      * there (one that matches DIR itself or above lost to a later pattern). */
     if (asprintf(&slashed, "%s/", dirpath) < 0) {

@@ -424,50 +424,61 @@ void chrun_fs_names_free(char **names, size_t n)
     free(names);
 }
 
-int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_err *err)
+int chrun_fs_each_at(int dir_fd, chrun_fs_entry_fn fn, void *data, struct chrun_err *err)
 {
     cleanup_closedir DIR *d = NULL;
     struct dirent *de;
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    int dfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* a fresh open: readdir moves the offset, and DIR_FD may be O_PATH */
+    int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
-    *ret_names = NULL;
-    *ret_n = 0;
-    if (dfd < 0)
+    if (fd < 0)
         return chrun_err_sys(err, errno, "open directory");
-    d = fdopendir(dfd);
+    d = fdopendir(fd);
     if (d == NULL) {
         int e = errno;
-        close(dfd);
+        close(fd);
         return chrun_err_sys(err, e, "open directory");
     }
     while ((errno = 0, de = readdir(d)) != NULL) {
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (n == cap) {
-            size_t ncap = cap ? cap * 2 : 32;
-            char **nn = ncap > SIZE_MAX / sizeof(*nn) ? NULL : realloc(names, ncap * sizeof(*nn));
-            if (nn == NULL) {
-                chrun_fs_names_free(names, n);
-                return chrun_err_sys(err, ENOMEM, "read directory");
-            }
-            names = nn;
-            cap = ncap;
-        }
-        if ((names[n] = strdup(de->d_name)) == NULL) {
-            chrun_fs_names_free(names, n);
-            return chrun_err_sys(err, ENOMEM, "read directory");
-        }
-        n++;
+        if (fn(dirfd(d), de->d_name, data, err) < 0)
+            return -1;
     }
-    if (errno != 0) {
-        int e = errno;
-        chrun_fs_names_free(names, n);
-        return chrun_err_sys(err, e, "read directory");
+    if (errno != 0)
+        return chrun_err_sys(err, errno, "read directory");
+    return 0;
+}
+
+struct name_list {
+    char **names;
+    size_t n, cap;
+};
+
+static int name_list_add(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct name_list *l = data;
+    (void) dfd;
+    if (chrun_grow(&l->names, &l->cap, l->n + 1, sizeof(*l->names), err) < 0)
+        return chrun_err_prefix(err, "read directory");
+    if ((l->names[l->n] = strdup(name)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "read directory");
+    l->n++;
+    return 0;
+}
+
+int chrun_fs_list_at(int dirfd, char ***ret_names, size_t *ret_n, struct chrun_err *err)
+{
+    struct name_list l = {0};
+
+    *ret_names = NULL;
+    *ret_n = 0;
+    if (chrun_fs_each_at(dirfd, name_list_add, &l, err) < 0) {
+        chrun_fs_names_free(l.names, l.n);
+        return -1;
     }
-    *ret_names = names;
-    *ret_n = n;
+    *ret_names = l.names;
+    *ret_n = l.n;
     return 0;
 }
 
@@ -635,15 +646,17 @@ int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err)
     return fd;
 }
 
-int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
-                                  struct chrun_err *err)
+/* WHOSE follows 'PATH' in the errors after the open ("" or " of the image"). */
+static int read_regular(int rootfd, const char *path, size_t max, const char *whose,
+                        char **ret_buf, size_t *ret_len, struct chrun_err *err)
 {
     struct chrun_err open_err = CHRUN_ERR_INIT;
     cleanup_close int pfd = -1, fd = -1;
-    size_t len;
     *ret_buf = NULL;
-    /* O_PATH, then reopened only if a regular file: an image could make the
-     * file a FIFO (open blocks) or a device node (open acts on it). */
+    *ret_len = 0;
+    /* O_PATH, then reopened only if a regular file: an image or a build
+     * context could make the file a FIFO (open blocks) or a device node
+     * (open acts on it). */
     pfd = chrun_fs_open_in_root(rootfd, path, O_PATH, 0, &open_err);
     if (pfd < 0 && open_err.errnum == ENOENT)
         return 0;
@@ -652,9 +665,20 @@ int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char
         return -1;
     }
     fd = chrun_fs_reopen_regular(pfd, O_RDONLY, err);
-    if (fd < 0)
-        return chrun_err_prefix(err, "'%s' of the image", path);
-    if (chrun_io_read_bounded(fd, max, ret_buf, &len, err) < 0)
-        return chrun_err_prefix(err, "'%s' of the image", path);
+    if (fd < 0 || chrun_io_read_bounded(fd, max, ret_buf, ret_len, err) < 0)
+        return chrun_err_prefix(err, "'%s'%s", path, whose);
     return 0;
+}
+
+int chrun_fs_read_regular_at(int dirfd, const char *path, size_t max, char **ret_buf,
+                             size_t *ret_len, struct chrun_err *err)
+{
+    return read_regular(dirfd, path, max, "", ret_buf, ret_len, err);
+}
+
+int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
+                                  struct chrun_err *err)
+{
+    size_t len;
+    return read_regular(rootfd, path, max, " of the image", ret_buf, &len, err);
 }

@@ -1,6 +1,5 @@
 #include "chrun/gc.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,16 +27,16 @@ struct mark_set {
     size_t n, cap;
 };
 
+static void mark_set_release(struct mark_set *set)
+{
+    free(set->hex);
+}
+#define cleanup_mark_set __attribute__((cleanup(mark_set_release)))
+
 static int mark_add(struct mark_set *set, const struct chrun_digest *d, struct chrun_err *err)
 {
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 256;
-        void *p = realloc(set->hex, cap * sizeof(*set->hex));
-        if (p == NULL)
-            return chrun_err_sys(err, ENOMEM, "gc mark");
-        set->hex = p;
-        set->cap = cap;
-    }
+    if (chrun_grow(&set->hex, &set->cap, set->n + 1, sizeof(*set->hex), err) < 0)
+        return chrun_err_prefix(err, "gc mark");
     memcpy(set->hex[set->n++], chrun_digest_hex(d), CHRUN_DIGEST_HEX_LEN + 1);
     return 0;
 }
@@ -133,32 +132,17 @@ static int mark(struct chrun_store *st, struct mark_set *set, bool dry_run,
     return rc;
 }
 
-/* Call FN for every entry of directory PARENT_FD/NAME except . and .. */
-static int for_each_entry(int parent_fd, const char *name,
-                          int (*fn)(int dfd, const char *entry, void *data, struct chrun_err *err),
-                          void *data, struct chrun_err *err)
+/* Call FN for every entry of directory PARENT_FD/NAME; a missing NAME has none. */
+static int for_each_entry(int parent_fd, const char *name, chrun_fs_entry_fn fn, void *data,
+                          struct chrun_err *err)
 {
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    cleanup_close int fd = openat(parent_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 && errno == ENOENT)
         return 0;
     if (fd < 0)
         return chrun_err_sys(err, errno, "open '%s'", name);
-    d = fdopendir(fd);
-    if (d == NULL) {
-        int e = errno;
-        close(fd);
-        return chrun_err_sys(err, e, "open '%s'", name);
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        if (fn(dirfd(d), de->d_name, data, err) < 0)
-            return -1;
-    }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "read '%s'", name);
+    if (chrun_fs_each_at(fd, fn, data, err) < 0)
+        return chrun_err_prefix(err, "'%s'", name);
     return 0;
 }
 
@@ -277,34 +261,25 @@ static bool tree_named(const char *hex, void *data)
 int chrun_gc_run(struct chrun_store *st, const struct chrun_gc_opts *opts,
                  struct chrun_gc_report *report, struct chrun_err *err)
 {
-    struct mark_set marked = {0};
+    cleanup_mark_set struct mark_set marked = {0};
     struct sweep s = {st, opts, &marked, report};
     int root = chrun_store_root_fd(st);
     uint64_t trees = 0;
-    int rc = -1;
 
     memset(report, 0, sizeof(*report));
-    if (mark(st, &marked, opts->dry_run, err) < 0)
-        goto out;
-    if (for_each_entry(root, "blobs/sha256", sweep_blob, &s, err) < 0)
-        goto out;
-    if (for_each_entry(root, "tmp", sweep_tmp, &s, err) < 0)
-        goto out;
-    if (opts->bundles && for_each_entry(root, "bundles", sweep_bundle, &s, err) < 0)
-        goto out;
-    if (chrun_tree_gc(st, tree_named, &marked, opts->dry_run, &trees, err) < 0)
-        goto out;
+    if (mark(st, &marked, opts->dry_run, err) < 0 ||
+        for_each_entry(root, "blobs/sha256", sweep_blob, &s, err) < 0 ||
+        for_each_entry(root, "tmp", sweep_tmp, &s, err) < 0 ||
+        (opts->bundles && for_each_entry(root, "bundles", sweep_bundle, &s, err) < 0) ||
+        chrun_tree_gc(st, tree_named, &marked, opts->dry_run, &trees, err) < 0)
+        return -1;
     chrun_log_debug("%llu image trees %s", (unsigned long long) trees,
                     opts->dry_run ? "would go" : "removed");
-    if (for_each_entry(root, CHRUN_BUILD_CACHE_DIR, sweep_cache_entry, &s, err) < 0)
-        goto out;
-    if (opts->build_cache &&
-        for_each_entry(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, sweep_cache_mount, &s, err) < 0)
-        goto out;
+    if (for_each_entry(root, CHRUN_BUILD_CACHE_DIR, sweep_cache_entry, &s, err) < 0 ||
+        (opts->build_cache &&
+         for_each_entry(root, CHRUN_BUILD_CACHE_MOUNTS_DIR, sweep_cache_mount, &s, err) < 0))
+        return -1;
     if (!opts->dry_run && chrun_fs_fsync_dir(chrun_store_blobs_fd(st), err) < 0)
-        goto out;
-    rc = 0;
-out:
-    free(marked.hex);
-    return rc;
+        return -1;
+    return 0;
 }

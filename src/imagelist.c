@@ -19,15 +19,14 @@ void chrun_imagelist_release(struct chrun_imagelist *list)
     free(list->items);
     list->items = NULL;
     list->n = 0;
+    list->cap = 0;
 }
 
 static int add_item(struct chrun_imagelist *list, const char *s, size_t len,
                     struct chrun_err *err)
 {
-    char **p = realloc(list->items, (list->n + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "image list");
-    list->items = p;
+    if (chrun_grow(&list->items, &list->cap, list->n + 1, sizeof(*list->items), err) < 0)
+        return chrun_err_prefix(err, "image list");
     list->items[list->n] = strndup(s, len);
     if (list->items[list->n] == NULL)
         return chrun_err_sys(err, ENOMEM, "image list");

@@ -1,7 +1,6 @@
 /* chrun_inventory: a set of blob digests a receiver has (chrun/inventory.h). */
 #include "chrun/inventory.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 #include <archive_entry.h>
 #include <jansson.h>
 
+#include "chrun/fs.h"
 #include "chrun/io.h"
 #include "cleanup.h"
 #include "path-set.h"
@@ -64,34 +64,24 @@ static int merge(struct chrun_inventory *inv, const struct path_set *from, struc
     return 0;
 }
 
+/* One entry of blobs/sha256: foreign files in blobs/ are not blobs. */
+static int add_blob_entry(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct chrun_digest d;
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    char s[CHRUN_DIGEST_STR_MAX + 8];
+    (void) dfd;
+    snprintf(s, sizeof(s), "sha256:%.70s", name);
+    if (chrun_digest_parse(&d, s, &ignored) == 0 && chrun_inventory_add(data, &d, err) < 0)
+        return -1;
+    return 0;
+}
+
 int chrun_inventory_add_store(struct chrun_inventory *inv, struct chrun_store *st,
                               struct chrun_err *err)
 {
-    cleanup_closedir DIR *dir = NULL;
-    struct dirent *de;
-    int fd = openat(chrun_store_blobs_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "open blobs/sha256");
-    dir = fdopendir(fd);
-    if (dir == NULL) {
-        int e = errno;
-        close(fd);
-        return chrun_err_sys(err, e, "open blobs/sha256");
-    }
-    errno = 0;
-    while ((de = readdir(dir)) != NULL) {
-        struct chrun_digest d;
-        struct chrun_err ignored = CHRUN_ERR_INIT;
-        char s[CHRUN_DIGEST_STR_MAX + 8];
-        snprintf(s, sizeof(s), "sha256:%.70s", de->d_name);
-        /* foreign files in blobs/ are not blobs */
-        if (chrun_digest_parse(&d, s, &ignored) == 0 && chrun_inventory_add(inv, &d, err) < 0)
-            return -1;
-        errno = 0;
-    }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "read blobs/sha256");
+    if (chrun_fs_each_at(chrun_store_blobs_fd(st), add_blob_entry, inv, err) < 0)
+        return chrun_err_prefix(err, "blobs/sha256");
     return 0;
 }
 
@@ -225,11 +215,6 @@ int chrun_inventory_read(struct chrun_inventory *inv, const char *path, struct c
     return 0;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *) a, *(char *const *) b);
-}
-
 int chrun_inventory_write(const struct chrun_inventory *inv, FILE *out, struct chrun_err *err)
 {
     cleanup_free char **list = calloc(inv->set.n + 1, sizeof(*list));
@@ -240,7 +225,7 @@ int chrun_inventory_write(const struct chrun_inventory *inv, FILE *out, struct c
     for (size_t i = 0; i < inv->set.cap; i++)
         if (inv->set.slots[i] != NULL)
             list[n++] = inv->set.slots[i];
-    qsort(list, n, sizeof(*list), cmp_str);
+    chrun_sort_strings(list, n);
     fprintf(out, "{\"%s\": %d, \"blobs\": [", INVENTORY_KEY, CHRUN_INVENTORY_VERSION);
     for (size_t i = 0; i < n; i++)
         fprintf(out, "%s\n  \"%s\"", i ? "," : "", list[i]);

@@ -45,30 +45,26 @@ int chrun_io_read_bounded(int fd, size_t max, char **ret_buf, size_t *ret_len,
                           struct chrun_err *err)
 {
     cleanup_free char *buf = NULL;
-    size_t cap = 0, len = 0;
+    size_t alloc = 0, room = 0, len = 0; /* room: bytes read into buf, at most max + 1 */
 
     for (;;) {
         ssize_t n;
-        if (len == cap) {
-            size_t newcap = cap ? cap * 2 : 16384;
-            char *p;
-            if (cap > max)
+        if (len == room) {
+            if (room > max)
                 return chrun_err_sys(err, EFBIG, "document larger than %zu bytes", max);
-            if (newcap > max + 1)
-                newcap = max + 1;
-            p = realloc(buf, newcap + 1);
-            if (p == NULL)
-                return chrun_err_sys(err, ENOMEM, "read");
-            buf = p;
-            cap = newcap;
+            room = len ? len * 2 : 16384;
+            if (room > max + 1 || room < len)
+                room = max + 1;
+            if (chrun_grow(&buf, &alloc, room + 1, 1, err) < 0) /* + 1: the final '\0' */
+                return chrun_err_prefix(err, "read");
         }
-        n = chrun_io_read_full(fd, buf + len, cap - len, err);
+        n = chrun_io_read_full(fd, buf + len, room - len, err);
         if (n < 0)
             return -1;
         len += (size_t) n;
         if (len > max)
             return chrun_err_sys(err, EFBIG, "document larger than %zu bytes", max);
-        if (len < cap)
+        if (len < room)
             break;
     }
     buf[len] = '\0';

@@ -1,5 +1,6 @@
 #include "chrun/progress.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,8 @@ struct progress_item {
 struct chrun_progress {
     bool enabled;
     struct progress_item *items;
-    int n_items, cap_items;
+    int n_items;
+    size_t cap_items;
     int drawn_lines; /* lines printed by the last redraw */
     long long last_draw_ms;
     bool dirty;
@@ -50,14 +52,9 @@ int chrun_progress_add(struct chrun_progress *p, const char *label, uint64_t tot
     struct progress_item *it;
     if (p == NULL || !p->enabled)
         return -1;
-    if (p->n_items == p->cap_items) {
-        int cap = p->cap_items ? p->cap_items * 2 : 16;
-        struct progress_item *n = realloc(p->items, (size_t) cap * sizeof(*n));
-        if (n == NULL)
-            return -1;
-        p->items = n;
-        p->cap_items = cap;
-    }
+    if (p->n_items == INT_MAX ||
+        chrun_grow(&p->items, &p->cap_items, (size_t) p->n_items + 1, sizeof(*p->items), NULL) < 0)
+        return -1;
     it = &p->items[p->n_items];
     memset(it, 0, sizeof(*it));
     snprintf(it->label, sizeof(it->label), "%.12s", label);

@@ -162,10 +162,24 @@ static int open_root_dirs(struct chrun_store *st, unsigned flags, struct chrun_e
     return 0;
 }
 
+/* chrun_store_open and chrun_store_writer_begin free what they half built on
+ * every early return. */
+static void store_close_fn(struct chrun_store **st)
+{
+    chrun_store_close(*st); /* NULL is fine */
+}
+#define cleanup_store __attribute__((cleanup(store_close_fn)))
+
+static void store_writer_free_fn(struct chrun_store_writer **w)
+{
+    chrun_store_writer_free(*w); /* NULL is fine */
+}
+#define cleanup_store_writer __attribute__((cleanup(store_writer_free_fn)))
+
 struct chrun_store *chrun_store_open(const char *root, unsigned flags, struct chrun_err *err)
 {
     char path[PATH_MAX];
-    struct chrun_store *st;
+    cleanup_store struct chrun_store *st = NULL;
 
     if (root == NULL) {
         if (chrun_store_default_root(path, sizeof(path), err) < 0)
@@ -173,24 +187,24 @@ struct chrun_store *chrun_store_open(const char *root, unsigned flags, struct ch
         root = path;
     }
     st = calloc(1, sizeof(*st));
-    if (st == NULL || (st->root_path = strdup(root)) == NULL) {
-        free(st);
+    if (st == NULL) {
         chrun_err_sys(err, ENOMEM, "open store");
         return NULL;
     }
     st->root_fd = st->blobs_fd = st->tmp_fd = st->locks_fd = st->gc_lock_fd = -1;
+    if ((st->root_path = strdup(root)) == NULL) {
+        chrun_err_sys(err, ENOMEM, "open store");
+        return NULL;
+    }
     if (open_root_dirs(st, flags, err) < 0)
-        goto fail;
+        return NULL;
     if (st->locks_fd >= 0 || (flags & CHRUN_STORE_EXCLUSIVE)) {
         st->gc_lock_fd = lock_fd_at(st->locks_fd, "gc",
                                     (flags & CHRUN_STORE_EXCLUSIVE) ? LOCK_EX : LOCK_SH, err);
         if (st->gc_lock_fd < 0)
-            goto fail;
+            return NULL;
     }
-    return st;
-fail:
-    chrun_store_close(st);
-    return NULL;
+    return take_ptr(st);
 }
 
 void chrun_store_close(struct chrun_store *st)
@@ -342,7 +356,7 @@ struct chrun_store_writer *chrun_store_writer_begin(struct chrun_store *st,
                                                     int64_t expected_size, unsigned flags,
                                                     struct chrun_err *err)
 {
-    struct chrun_store_writer *w = calloc(1, sizeof(*w));
+    cleanup_store_writer struct chrun_store_writer *w = calloc(1, sizeof(*w));
     if (w == NULL) {
         chrun_err_sys(err, ENOMEM, "blob writer");
         return NULL;
@@ -352,21 +366,18 @@ struct chrun_store_writer *chrun_store_writer_begin(struct chrun_store *st,
     w->expected_size = expected_size;
     w->resumable = expected != NULL && (flags & CHRUN_STORE_WRITER_RESUMABLE);
     if (chrun_digest_hasher_init(&w->hasher, err) < 0)
-        goto fail;
+        return NULL;
     if (expected != NULL) {
         w->has_expected = true;
         w->expected = *expected;
         if (open_partial(w, err) < 0)
-            goto fail;
+            return NULL;
     } else {
         w->fd = chrun_fs_mkstemp_at(st->tmp_fd, "blob-", w->tmp_name, sizeof(w->tmp_name), err);
         if (w->fd < 0)
-            goto fail;
+            return NULL;
     }
-    return w;
-fail:
-    chrun_store_writer_free(w);
-    return NULL;
+    return take_ptr(w);
 }
 
 /* Best effort: a filesystem without sync_file_range still gets its fsync. */
@@ -528,6 +539,21 @@ static const char *entry_ref(json_t *entry)
     return json_string_value(json_object_get(ann, CHRUN_ANNOTATION_REF_NAME));
 }
 
+/* The index.json entry named REF in MANIFESTS and its index in *RET_I, or NULL. */
+static json_t *find_ref(json_t *manifests, const char *ref, size_t *ret_i)
+{
+    json_t *entry;
+    size_t i;
+    json_array_foreach (manifests, i, entry) {
+        const char *name = entry_ref(entry);
+        if (name != NULL && streq(name, ref)) {
+            *ret_i = i;
+            return entry;
+        }
+    }
+    return NULL;
+}
+
 /* Fill IMG from an index.json descriptor; false when it is not one chrun can use. */
 static bool entry_to_image(json_t *entry, struct chrun_store_image *img)
 {
@@ -611,16 +637,12 @@ int chrun_store_tag(struct chrun_store *st, const char *ref, const char *media_t
     if (lock < 0 || index_load(st, &root, err) < 0)
         return -1;
     manifests = json_object_get(root, "manifests");
-    json_array_foreach (manifests, i, entry) {
-        const char *name = entry_ref(entry);
-        if (name == NULL || !streq(name, ref))
-            continue;
+    if ((entry = find_ref(manifests, ref, &i)) != NULL) {
         const char *old = json_string_value(json_object_get(entry, "digest"));
         const char *old_mt = json_string_value(json_object_get(entry, "mediaType"));
         if (old && streq(old, d->str) && old_mt && streq(old_mt, media_type))
             return 0; /* re-running a step is a no-op */
         json_array_remove(manifests, i);
-        break;
     }
     desc = json_pack("{s:s, s:s, s:I, s:{s:s}}", "mediaType", media_type, "digest", d->str,
                      "size", (json_int_t) size, "annotations", CHRUN_ANNOTATION_REF_NAME, ref);
@@ -633,18 +655,15 @@ int chrun_store_untag(struct chrun_store *st, const char *ref, struct chrun_err 
 {
     cleanup_close int lock = index_lock(st, err);
     cleanup_json json_t *root = NULL;
-    json_t *manifests, *entry;
+    json_t *manifests;
     size_t i;
 
     if (lock < 0 || index_load(st, &root, err) < 0)
         return -1;
     manifests = json_object_get(root, "manifests");
-    json_array_foreach (manifests, i, entry) {
-        const char *name = entry_ref(entry);
-        if (name != NULL && streq(name, ref)) {
-            json_array_remove(manifests, i);
-            return index_save(st, root, err);
-        }
+    if (find_ref(manifests, ref, &i) != NULL) {
+        json_array_remove(manifests, i);
+        return index_save(st, root, err);
     }
     return chrun_err_set(err, CHRUN_E_NOTFOUND, "no such image '%s'", ref);
 }

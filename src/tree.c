@@ -1,6 +1,5 @@
 #include "chrun/tree.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -46,32 +45,6 @@ static int open_area(struct chrun_store *st, const char *name, struct chrun_err 
     return chrun_fs_open_dir_at(chrun_store_root_fd(st), name, err);
 }
 
-/* Call FN on each entry of DFD except . and .. */
-static int each_entry(int dfd, int (*fn)(int dfd, const char *name, void *data, struct chrun_err *err),
-                      void *data, struct chrun_err *err)
-{
-    cleanup_closedir DIR *d = NULL;
-    struct dirent *de;
-    int fd = openat(dfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "open directory");
-    d = fdopendir(fd);
-    if (d == NULL) {
-        int e = errno;
-        close(fd);
-        return chrun_err_sys(err, e, "open directory");
-    }
-    while ((errno = 0, de = readdir(d)) != NULL) {
-        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
-            continue;
-        if (fn(dirfd(d), de->d_name, data, err) < 0)
-            return -1;
-    }
-    if (errno != 0)
-        return chrun_err_sys(err, errno, "read directory");
-    return 0;
-}
-
 /* A staging directory a killed maker left (its lock is free). */
 static int sweep_stale_staging(int dfd, const char *name, void *data, struct chrun_err *err)
 {
@@ -103,7 +76,7 @@ static int make_tree(struct chrun_store *st, int treesfd, const struct chrun_dig
     cleanup_close int bfd = -1, lockfd = -1;
     int rc = 0;
 
-    each_entry(treesfd, sweep_stale_staging, NULL, &ignored);
+    chrun_fs_each_at(treesfd, sweep_stale_staging, NULL, &ignored);
     snprintf(prefix, sizeof(prefix), ".%s.new-", hex);
     if (chrun_fs_mkdtemp_at(treesfd, prefix, fresh, sizeof(fresh), err) < 0)
         return -1;
@@ -284,7 +257,7 @@ int chrun_tree_use_begin(struct chrun_store *st, const char *image, const char *
     use->runs_fd = open_area(st, RUNS_DIR, err);
     if (use->runs_fd < 0)
         return -1;
-    each_entry(use->runs_fd, sweep_stale_run, NULL, &ignored);
+    chrun_fs_each_at(use->runs_fd, sweep_stale_run, NULL, &ignored);
     rc = make_run(st, use, treesfd, chrun_digest_hex(&md), err);
     if (rc < 0) {
         if (use->lock_fd >= 0)
@@ -373,14 +346,14 @@ int chrun_tree_gc(struct chrun_store *st, bool (*named)(const char *hex, void *d
     if (runsfd < 0 && errno != ENOENT)
         return chrun_err_sys(err, errno, "open '" RUNS_DIR "'");
     if (runsfd >= 0)
-        rc = each_entry(runsfd, gc_run, &g, err);
+        rc = chrun_fs_each_at(runsfd, gc_run, &g, err);
     if (rc == 0) {
         treesfd = openat(root, TREES_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (treesfd < 0 && errno != ENOENT)
             rc = chrun_err_sys(err, errno, "open '" TREES_DIR "'");
     }
     if (rc == 0 && treesfd >= 0)
-        rc = each_entry(treesfd, gc_tree, &g, err);
+        rc = chrun_fs_each_at(treesfd, gc_tree, &g, err);
     free(g.live);
     *ret_removed = g.removed;
     return rc;

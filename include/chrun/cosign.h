@@ -73,6 +73,7 @@ struct chrun_cosign_report {
     size_t n_checked, n_verified;
     char **reasons; /* each a malloc'd line */
     size_t n_reasons;
+    size_t cap_reasons; /* slots allocated in reasons */
 };
 
 /* Free the contents of R (safe on a zeroed report). */

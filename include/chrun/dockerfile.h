@@ -72,11 +72,11 @@ struct chrun_df_instr {
     char *stage;             /* FROM ... AS NAME: NAME lowercased, or NULL */
     bool none;               /* HEALTHCHECK NONE */
     struct chrun_df_flag *flags;
-    size_t n_flags;
+    size_t n_flags, cap_flags; /* cap_*: slots allocated */
     char **exec;             /* JSON exec form (NULL-terminated), or NULL for shell form */
     size_t n_exec;
     struct chrun_df_heredoc *heredocs;
-    size_t n_heredocs;
+    size_t n_heredocs, cap_heredocs;
     char *script;            /* RUN with heredocs: what the shell runs (the body alone
                               * for "RUN <<EOF", else the line and the heredocs as the
                               * shell reads them), else NULL */
@@ -84,7 +84,7 @@ struct chrun_df_instr {
 
 struct chrun_dockerfile {
     struct chrun_df_instr *instrs;
-    size_t n_instrs;
+    size_t n_instrs, cap_instrs; /* cap_instrs: slots allocated */
     char escape;             /* '\\' or '`' (the escape directive) */
 };
 

@@ -92,6 +92,19 @@ int chrun_fs_mkdir_p_at(int dirfd, const char *path, mode_t mode, struct chrun_e
 /* Open directory NAME relative to DIRFD (O_DIRECTORY|O_NOFOLLOW|O_CLOEXEC). */
 int chrun_fs_open_dir_at(int dirfd, const char *name, struct chrun_err *err);
 
+/* Called by chrun_fs_each_at for entry NAME of the directory DFD (valid
+ * during the call only). Returns 0 to go on, -1 with ERR filled to stop. */
+typedef int (*chrun_fs_entry_fn)(int dfd, const char *name, void *data, struct chrun_err *err);
+
+/* Call FN(dfd, name, DATA, ERR) for each entry of directory DIRFD (any fd of
+ * it, O_PATH too), "." and ".." left out, in readdir order, streaming: a
+ * directory of any size costs no memory. FN may remove the entry it is given
+ * (gc's sweep does); an entry created meanwhile may or may not be seen, so a
+ * caller that must see a fixed set lists first (chrun_fs_list_at).
+ * Returns 0, or -1 with ERR filled by FN or with "open directory" /
+ * "read directory" (a directory that cannot be read to its end fails). */
+int chrun_fs_each_at(int dirfd, chrun_fs_entry_fn fn, void *data, struct chrun_err *err);
+
 /* The entry names of directory DIRFD (any fd of it, O_PATH too), "." and
  * ".." left out, in readdir order: a new array *RET_NAMES of *RET_N new
  * strings (free with chrun_fs_names_free). Listing first lets the caller
@@ -142,11 +155,17 @@ int chrun_fs_reopen_regular(int pathfd, int flags, struct chrun_err *err);
 /* True if NAME exists relative to DIRFD (lstat semantics). */
 bool chrun_fs_exists_at(int dirfd, const char *name);
 
-/* Read PATH, resolved in ROOTFD as chrun_fs_open_in_root does, into a new
- * NUL-terminated buffer *RET_BUF (free it) of at most MAX bytes, only if it
- * is a regular file: a FIFO or device an image put there is never opened
- * for reading ("not a regular file", CHRUN_E_INPUT). A missing file gives
- * 0 with *RET_BUF NULL. Returns 0 or -1. */
+/* Read PATH, resolved in DIRFD as chrun_fs_open_in_root does (symlinks
+ * never leave DIRFD), into a new NUL-terminated buffer *RET_BUF (free it) of
+ * *RET_LEN bytes, at most MAX (EFBIG beyond), only if it is a regular file:
+ * a FIFO or device put there is never opened for reading ("not a regular
+ * file", CHRUN_E_INPUT). A missing file gives 0 with *RET_BUF NULL. Errors
+ * after the open are prefixed with 'PATH'. Returns 0 or -1. */
+int chrun_fs_read_regular_at(int dirfd, const char *path, size_t max, char **ret_buf,
+                             size_t *ret_len, struct chrun_err *err);
+
+/* chrun_fs_read_regular_at for a file of an image's rootfs ROOTFD (account
+ * files): errors after the open say 'PATH' of the image. */
 int chrun_fs_read_regular_in_root(int rootfd, const char *path, size_t max, char **ret_buf,
                                   struct chrun_err *err);
 

@@ -15,6 +15,7 @@
 struct chrun_imagelist {
     char **items; /* N strings, in file order */
     size_t n;
+    size_t cap; /* slots allocated in items */
 };
 
 /* Read the list in PATH ("-": standard input) into LIST (zeroed first).

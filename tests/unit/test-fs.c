@@ -703,6 +703,82 @@ static void test_list_at(void)
     close(fd);
 }
 
+struct each_count {
+    size_t n, removed;
+    const char *stop_at;
+};
+
+static int count_entry(int dfd, const char *name, void *data, struct chrun_err *err)
+{
+    struct each_count *c = data;
+    c->n++;
+    if (c->stop_at != NULL && strcmp(name, c->stop_at) == 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "stop at '%s'", name);
+    if (name[0] == 'x' && unlinkat(dfd, name, 0) == 0)
+        c->removed++;
+    return 0;
+}
+
+static void test_each_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct each_count c = {0};
+    char name[32];
+    int fd;
+    CHECK(mkdir("d", 0755) == 0);
+    for (int i = 0; i < 500; i++) {
+        snprintf(name, sizeof(name), "d/%c%03d", i % 2 ? 'x' : 'k', i);
+        CHECK(spew(name, "") == 0);
+    }
+    fd = open("d", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    /* every entry once, even while the callback removes half of them */
+    CHECK_INT_EQ(chrun_fs_each_at(fd, count_entry, &c, &err), 0);
+    CHECK_INT_EQ(c.n, 500);
+    CHECK_INT_EQ(c.removed, 250);
+    CHECK_INT_EQ(count_entries("d"), 250);
+    /* the callback's failure stops the walk with its message */
+    c = (struct each_count){.stop_at = "k010"};
+    CHECK_INT_EQ(chrun_fs_each_at(fd, count_entry, &c, &err), -1);
+    CHECK_STR_EQ(err.msg, "stop at 'k010'");
+    CHECK(c.n <= 250);
+    close(fd);
+    /* not a directory */
+    CHECK(spew("f", "") == 0);
+    fd = open("f", O_PATH | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_each_at(fd, count_entry, &c, &err), -1);
+    CHECK_INT_EQ(err.errnum, ENOTDIR);
+    CHECK_STR_EQ(err.msg, "open directory");
+    close(fd);
+}
+
+static void test_read_regular_at(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char *buf = NULL;
+    size_t len = 99;
+    int fd;
+    CHECK(mkdir("d", 0755) == 0);
+    CHECK(spew("d/f", "abc\n") == 0);
+    CHECK(symlink("/f", "d/abs") == 0); /* resolves to d/f: symlinks stay in d */
+    CHECK(mkfifo("d/p", 0644) == 0);
+    fd = open("d", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "missing", 16, &buf, &len, &err), 0);
+    CHECK(buf == NULL);
+    CHECK_INT_EQ(len, 0);
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "abs", 16, &buf, &len, &err), 0);
+    CHECK(buf != NULL && len == strlen(buf) && buf[len] == '\0');
+    free(buf);
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "p", 16, &buf, &len, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
+    CHECK_STR_EQ(err.msg, "'p': not a regular file");
+    CHECK_INT_EQ(chrun_fs_read_regular_at(fd, "f", 0, &buf, &len, &err), -1);
+    CHECK_INT_EQ(err.errnum, EFBIG);
+    CHECK(buf == NULL);
+    CHECK_INT_EQ(chrun_fs_read_regular_in_root(fd, "p", 16, &buf, &err), -1);
+    CHECK_STR_EQ(err.msg, "'p' of the image: not a regular file");
+    close(fd);
+}
+
 static void test_exists_and_open_dir(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
@@ -743,6 +819,8 @@ int main(void)
     RUN_TEST(test_write_atomic_at);
     RUN_TEST(test_mktemp_unique);
     RUN_TEST(test_list_at);
+    RUN_TEST(test_each_at);
+    RUN_TEST(test_read_regular_at);
     RUN_TEST(test_exists_and_open_dir);
     return harness_done();
 }

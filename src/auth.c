@@ -536,7 +536,7 @@ static char *scope_params(const char *scopes, struct chrun_err *err)
 {
     cleanup_free char *copy = strdup(scopes);
     char *out = NULL, *save = NULL;
-    size_t len = 0;
+    size_t len = 0, cap = 0;
 
     if (copy == NULL) {
         chrun_err_sys(err, ENOMEM, "token scope");
@@ -544,18 +544,12 @@ static char *scope_params(const char *scopes, struct chrun_err *err)
     }
     for (char *one = strtok_r(copy, " ", &save); one != NULL; one = strtok_r(NULL, " ", &save)) {
         cleanup_free char *enc = chrun_auth_url_encode(one, err);
-        char *grown;
-        if (enc == NULL) {
+        if (enc == NULL || chrun_grow(&out, &cap, len + strlen(enc) + 8, 1, err) < 0) {
             free(out);
+            if (enc != NULL)
+                chrun_err_prefix(err, "token scope");
             return NULL;
         }
-        grown = realloc(out, len + strlen(enc) + 8);
-        if (grown == NULL) {
-            free(out);
-            chrun_err_sys(err, ENOMEM, "token scope");
-            return NULL;
-        }
-        out = grown;
         len += (size_t) sprintf(out + len, "%sscope=%s", len ? "&" : "", enc);
     }
     if (out == NULL && (out = strdup("")) == NULL)

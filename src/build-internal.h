@@ -39,7 +39,7 @@ struct var {
 
 struct vars {
     struct var *v;
-    size_t n;
+    size_t n, cap;
 };
 
 enum stage_state { STAGE_NEW, STAGE_BUILDING, STAGE_DONE };
@@ -85,7 +85,7 @@ struct builder {
     int tmpfd;
     unsigned tmp_seq;
     struct stage **stages;      /* the Dockerfile's, then implicit image stages */
-    size_t n_df_stages, n_stages;
+    size_t n_df_stages, n_stages, cap_stages;
     struct stage *cur;          /* whose variables are in scope; NULL: before FROM */
     struct vars meta;           /* ARGs before the first FROM, and the platform ARGs */
     bool *used_args;            /* per --build-arg */

@@ -39,7 +39,7 @@ struct var *build_vars_find(const struct vars *vs, const char *name)
 
 int build_vars_set(struct vars *vs, const char *name, const char *value, struct chrun_err *err)
 {
-    struct var *v = build_vars_find(vs, name), *p;
+    struct var *v = build_vars_find(vs, name);
     char *val = value ? strdup(value) : NULL;
     if (value != NULL && val == NULL)
         return chrun_err_sys(err, ENOMEM, "build");
@@ -48,13 +48,11 @@ int build_vars_set(struct vars *vs, const char *name, const char *value, struct 
         v->value = val;
         return 0;
     }
-    p = realloc(vs->v, (vs->n + 1) * sizeof(*p));
-    if (p == NULL || (p[vs->n].name = strdup(name)) == NULL) {
+    if (chrun_grow(&vs->v, &vs->cap, vs->n + 1, sizeof(*vs->v), err) < 0 ||
+        (vs->v[vs->n].name = strdup(name)) == NULL) {
         free(val);
-        vs->v = p ? p : vs->v;
         return chrun_err_sys(err, ENOMEM, "build");
     }
-    vs->v = p;
     vs->v[vs->n++].value = val;
     return 0;
 }
@@ -341,7 +339,7 @@ int build_resolve_from(struct builder *b, struct stage *s, const char *flag, con
                        struct stage **ret, struct chrun_err *err)
 {
     cleanup_free char *v = build_word1(b, value, err);
-    struct stage *found = NULL, *p, **pp;
+    struct stage *found = NULL, *p;
     if (v == NULL)
         return -1;
     if (*v == '\0')
@@ -368,12 +366,11 @@ int build_resolve_from(struct builder *b, struct stage *s, const char *flag, con
                                  "%s=%s: no stage named '%s' and no such image in the store", flag,
                                  v, v);
         p = calloc(1, sizeof(*p));
-        pp = p ? realloc(b->stages, (b->n_stages + 1) * sizeof(*pp)) : NULL;
-        if (pp == NULL) {
+        if (p == NULL ||
+            chrun_grow(&b->stages, &b->cap_stages, b->n_stages + 1, sizeof(*b->stages), err) < 0) {
             free(p);
             return chrun_err_sys(err, ENOMEM, "build");
         }
-        b->stages = pp;
         *p = (struct stage){.index = b->n_stages, .workfd = -1, .rootfd = -1,
                             .image_ref = take_ptr(v)};
         b->stages[b->n_stages++] = p;
@@ -886,6 +883,7 @@ static int split_stages(struct builder *b, struct chrun_err *err)
     b->stages = calloc(n, sizeof(*b->stages));
     if (b->stages == NULL)
         return chrun_err_sys(err, ENOMEM, "build");
+    b->cap_stages = n;
     for (size_t i = 0; i < b->df.n_instrs; i++) {
         const struct chrun_df_instr *in = &b->df.instrs[i];
         struct stage *s;

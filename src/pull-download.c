@@ -173,6 +173,8 @@ struct job {
     struct chrun_err cb_err;
     long long not_before_ms;
     int bar;
+    struct pull_feed *feed;          /* told of this blob's progress, or NULL */
+    struct pull_follow *follow;      /* this blob there, or NULL */
     struct chrun_sink *sink;         /* writes and hashes the body off this thread */
     struct chrun_sink_ticket ticket; /* what this blob has queued there */
     char *buf;                       /* CHRUN_SINK_BUFSZ, being filled; or NULL */
@@ -217,6 +219,7 @@ static void job_discard_partial(struct job *j)
     unlinkat(chrun_store_tmp_fd(j->c->st), name, 0);
     chrun_store_writer_free(j->w);
     j->w = NULL;
+    pull_feed_restarted(j->feed, j->follow);
 }
 
 static int job_open_writer(struct job *j, struct chrun_err *err)
@@ -225,7 +228,10 @@ static int job_open_writer(struct job *j, struct chrun_err *err)
         return 0;
     j->w = chrun_store_writer_begin(j->c->st, &j->d.digest, j->d.size,
                                     CHRUN_STORE_WRITER_RESUMABLE, err);
-    return j->w ? 0 : -1;
+    if (j->w == NULL)
+        return -1;
+    pull_feed_opened(j->feed, j->follow, j->w);
+    return 0;
 }
 
 static int job_fail_cb(struct job *j, bool hostile)
@@ -308,9 +314,10 @@ static void job_submit(struct job *j)
 {
     if (j->buf == NULL)
         return;
-    if (j->buf_len > 0)
+    if (j->buf_len > 0) {
         chrun_sink_submit(j->sink, &j->ticket, j->w, j->buf, j->buf_len);
-    else
+        pull_feed_grew(j->feed, j->follow);
+    } else
         chrun_sink_unused(j->sink, j->buf);
     j->buf = NULL;
     j->buf_len = 0;
@@ -370,6 +377,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
 struct downloader {
     struct registry_client *c;
     struct pull_share *share; /* NULL: one image, c->jobs connections of its own */
+    struct pull_feed *feed;   /* the tree made while downloading, or NULL */
     CURLM *multi;
     struct chrun_sink *sink;
     struct job *jobs;
@@ -398,6 +406,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     if ((int64_t) off == j->d.size) {
         /* an earlier run left the whole blob in tmp/: verify it, no network */
         if (chrun_store_writer_verify(j->w, NULL, err) == 0) {
+            pull_feed_verified(j->feed, j->follow);
             j->finished = true;
             dl->n_done++;
             dl->n_open_verified++;
@@ -406,6 +415,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
         }
         chrun_store_writer_free(j->w);
         j->w = NULL;
+        pull_feed_restarted(j->feed, j->follow);
         chrun_err_clear(err);
         if (job_open_writer(j, err) < 0)
             return -1;
@@ -529,6 +539,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         if (chrun_store_writer_verify(j->w, NULL, err) < 0) {
             chrun_store_writer_free(j->w);
             j->w = NULL;
+            pull_feed_restarted(j->feed, j->follow);
             /* bytes kept from an earlier run may be the bad ones: one fresh try */
             if (j->start_offset > 0 && !j->restarted_after_mismatch) {
                 j->restarted_after_mismatch = true;
@@ -538,6 +549,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
             }
             return -1;
         }
+        pull_feed_verified(j->feed, j->follow);
         j->finished = true;
         dl->n_done++;
         dl->n_open_verified++;
@@ -704,6 +716,8 @@ static int downloader_init(struct downloader *dl, struct plan *p, struct chrun_e
         j->c = c;
         j->sink = dl->sink;
         j->d = p->blobs[i];
+        j->feed = dl->feed;
+        j->follow = pull_feed_follow(dl->feed, &j->d.digest);
         j->bar = chrun_progress_add(c->progress, chrun_digest_hex(&j->d.digest),
                                     (uint64_t) j->d.size);
         snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
@@ -758,19 +772,29 @@ static int downloader_run(struct downloader *dl, struct chrun_err *err)
         else
             registry_sleep_ms((long) wait_ms);
     }
+    /* publish nothing of an image whose tree failed (a bad diff_id). Its
+     * error is taken only now: bytes the applier refused before their
+     * download ended may be a bad blob, which the download names first. */
+    if (pull_feed_wait_applied(dl->feed, err) < 0) {
+        /* the image is refused: its blobs are not kept for a later attempt */
+        for (size_t i = 0; i < dl->n_jobs; i++)
+            if (dl->jobs[i].w != NULL)
+                job_discard_partial(&dl->jobs[i]);
+        return -1;
+    }
     return commit_verified(dl, err);
 }
 
 /* Download and verify every blob of P; publish them all once all are good
  * (SPEC: a failed pull leaves nothing new under blobs/). */
 static int download_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
-                          struct chrun_err *err)
+                          struct pull_feed *feed, struct chrun_err *err)
 {
-    struct downloader dl = {.c = c, .share = share};
+    struct downloader dl = {.c = c, .share = share, .feed = feed};
     int rc;
 
     if (p->n_blobs == 0)
-        return 0;
+        return pull_feed_wait_applied(feed, err);
     rc = downloader_init(&dl, p, err);
     if (rc == 0)
         rc = downloader_run(&dl, err);
@@ -781,16 +805,16 @@ static int download_blobs(struct registry_client *c, struct plan *p, struct pull
 /* Download P's blobs. With SHARE, blobs another image is fetching are
  * waited for instead, and fetched here only if that image failed. */
 int pull_fetch_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
-                     struct chrun_err *err)
+                     struct pull_feed *feed, struct chrun_err *err)
 {
     if (share == NULL)
-        return download_blobs(c, p, NULL, err);
+        return download_blobs(c, p, NULL, feed, err);
     for (;;) {
         struct chrun_descriptor *wait = NULL;
         size_t n_wait = 0;
         int rc = share_claim(share, p, &wait, &n_wait, err);
         if (rc == 0)
-            rc = download_blobs(c, p, share, err);
+            rc = download_blobs(c, p, share, NULL, err);
         share_settle(share, p, rc == 0);
         if (rc < 0 || n_wait == 0) {
             free(wait);

@@ -21,6 +21,8 @@
 #include "chrun/progress.h"
 #include "chrun/ref.h"
 #include "chrun/sink.h"
+#include "chrun/store.h"
+#include "chrun/tree.h"
 #include "chrun/tool.h"
 #include "chrun/walk.h"
 #include "attach-pull.h"
@@ -319,11 +321,43 @@ static int plan_pull(struct registry_client *c, struct plan *p, const char *refe
 }
 
 /* One endpoint: resolve, download, publish, name. */
+/* With opts->tree: start making the tree of the image P names while its
+ * blobs download, or leave *RET_FEED NULL when that does not apply. */
+static int tree_begin(struct registry_client *c, struct plan *p,
+                      const struct chrun_pull_opts *opts, struct pull_share *share,
+                      struct pull_feed **ret_feed, struct chrun_err *err)
+{
+    const struct chrun_descriptor *r = &p->result;
+    const struct fetched *f;
+    cleanup_free char *buf = NULL;
+    size_t len = 0;
+
+    *ret_feed = NULL;
+    /* an ordinary user's tree is unpacked in a user namespace by chrun run */
+    if (!opts->tree || share != NULL || opts->all_platforms || geteuid() != 0 ||
+        chrun_tree_exists(c->st, &r->digest))
+        return 0;
+    f = plan_find_manifest(p, &r->digest);
+    if (f == NULL &&
+        chrun_store_read_blob(c->st, &r->digest, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+        return -1;
+    *ret_feed = pull_feed_start(c->st, &r->digest, f ? f->buf : buf, f ? f->len : len,
+                                r->media_type, p->blobs, p->n_blobs, err);
+    return *ret_feed == NULL ? -1 : 0;
+}
+
+static void feed_free_fn(struct pull_feed **feed)
+{
+    pull_feed_free(*feed);
+}
+#define cleanup_feed __attribute__((cleanup(feed_free_fn)))
+
 static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
                      const struct chrun_pull_opts *opts, struct pull_share *share,
                      struct chrun_digest *ret_digest, struct chrun_err *err)
 {
     struct plan p = {.share = share};
+    cleanup_feed struct pull_feed *feed = NULL;
     struct chrun_descriptor pin;
     int rc;
 
@@ -333,7 +367,9 @@ static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
         return -1;
     rc = plan_pull(c, &p, ref->digest[0] ? ref->digest : ref->tag, &pin, opts, err);
     if (rc == 0)
-        rc = pull_fetch_blobs(c, &p, share, err);
+        rc = tree_begin(c, &p, opts, share, &feed, err);
+    if (rc == 0)
+        rc = pull_fetch_blobs(c, &p, share, feed, err);
     /* manifests after their blobs, so a stored manifest is always complete */
     for (size_t i = 0; rc == 0 && i < p.n_manifests; i++)
         rc = chrun_store_put_blob(c->st, p.manifests[i].buf, p.manifests[i].len,
@@ -344,6 +380,9 @@ static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
     if (rc == 0)
         rc = chrun_store_tag(c->st, c->display, p.result.media_type, &p.result.digest,
                              p.result.size, err);
+    /* the tree last: it exists only for a stored image */
+    if (rc == 0)
+        rc = pull_feed_finish(feed, true, err);
     if (rc == 0)
         *ret_digest = p.result.digest;
     plan_release(&p);

@@ -10,6 +10,8 @@
 #include "chrun/digest.h"
 #include "chrun/err.h"
 #include "chrun/manifest.h"
+#include "chrun/store.h"
+#include "chrun/tree.h"
 #include "registry-client.h"
 
 /* A manifest fetched by this pull, published after the blobs. */
@@ -54,11 +56,55 @@ void pull_share_wait_slot(struct pull_share *sh);
 /* Give back a connection taken with pull_share_wait_slot (SH may be NULL). */
 void pull_share_give_slot(struct pull_share *sh);
 
+/* The tree of the pulled image, made while its blobs download
+ * (src/pull-feed.c; chrun_pull_opts.tree). */
+struct pull_feed;
+/* One blob the feed follows. */
+struct pull_follow;
+
 /* Download and verify every blob of P->blobs, then publish them all under
  * blobs/ (a failed download publishes none). With SHARE, blobs another image
  * is fetching are waited for instead, and fetched here only if that image
- * failed. Returns 0 or -1 with ERR set. */
+ * failed. With FEED (may be NULL) each blob's progress is told to it, and
+ * the blobs are published only after its applier succeeded. Returns 0 or -1
+ * with ERR set. */
 int pull_fetch_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
-                     struct chrun_err *err);
+                     struct pull_feed *feed, struct chrun_err *err);
+
+/* Start applying the image manifest MD (LEN bytes at BUF, of MEDIA_TYPE)
+ * into a staging tree (chrun_tree_staging_begin) on a thread of its own.
+ * BLOBS (N_BLOBS) are the blobs this pull downloads: the applier follows
+ * them as they grow; any other blob is read from the store. Returns the
+ * feed (end with pull_feed_free) or NULL with ERR set. */
+struct pull_feed *pull_feed_start(struct chrun_store *st, const struct chrun_digest *md,
+                                  const char *buf, size_t len, const char *media_type,
+                                  const struct chrun_descriptor *blobs, size_t n_blobs,
+                                  struct chrun_err *err);
+
+/* The downloader's side, each a no-op for a NULL FEED or F. F is what
+ * pull_feed_follow returned for the blob (NULL: not followed). */
+struct pull_follow *pull_feed_follow(struct pull_feed *feed, const struct chrun_digest *d);
+/* The blob's temporary file exists: W is its writer. */
+void pull_feed_opened(struct pull_feed *feed, struct pull_follow *f, struct chrun_store_writer *w);
+/* More bytes were queued for the file. */
+void pull_feed_grew(struct pull_feed *feed, struct pull_follow *f);
+/* All bytes are written and the digest matched. */
+void pull_feed_verified(struct pull_feed *feed, struct pull_follow *f);
+/* The file was dropped and the download starts over: what the applier read
+ * is stale, so it gives up without an error (the tree is left to be made
+ * after the pull). */
+void pull_feed_restarted(struct pull_feed *feed, struct pull_follow *f);
+/* Wait for the applier to return; -1 with its error when it failed for any
+ * reason but a restart. */
+int pull_feed_wait_applied(struct pull_feed *feed, struct chrun_err *err);
+
+/* End the downloads' side (a blob not verified now never will be), wait
+ * for the applier and, with PUBLISH and a complete tree, rename it into
+ * trees/. Returns 0 or -1 with ERR set (the rename failed). */
+int pull_feed_finish(struct pull_feed *feed, bool publish, struct chrun_err *err);
+
+/* Finish without publishing (if not done), remove the staging directory and
+ * free FEED. NULL is fine. */
+void pull_feed_free(struct pull_feed *feed);
 
 #endif

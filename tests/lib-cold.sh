@@ -4,6 +4,9 @@
 #       Pushes to $REGISTRY a two-layer image (testdata/run-cold/make-image.py:
 #       busybox, then cold/first, a 2 MiB cold/big and cold/last) and prints
 #       its second layer's digest.
+#   cold_wait_for GLOB
+#       Until a file matching GLOB exists (chrun's own progress, such as an
+#       entry in a staging tree), at most 20 s.
 #   link_start NAME [link-proxy.py ARGS...]
 #       Starts scripts/link-proxy.py in front of $REGISTRY, stopped at exit;
 #       sets $NAME to its 127.0.0.1:PORT.
@@ -30,4 +33,13 @@ link_start() { # NAME [ARGS...]
     for _ in $(seq 400); do [ -s "$dir/addr" ] && break; sleep 0.05; done
     [ -s "$dir/addr" ] || { cat "$dir/out" >&2; return 1; }
     export "$name=$(cat "$dir/addr")"
+}
+
+cold_wait_for() { # GLOB
+    for _ in $(seq 400); do
+        compgen -G "$1" >/dev/null && return 0
+        sleep 0.05
+    done
+    echo "timed out waiting for $1" >&2
+    return 1
 }

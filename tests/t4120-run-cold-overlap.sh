@@ -9,17 +9,6 @@ if [ "$(id -u)" != 0 ]; then
     test_skip_all 'the tree is made while downloading only as root (an ordinary user unpacks in a user namespace)'
 fi
 
-# wait_for F: until the file or glob F exists, at most 20 s (the event is
-# chrun's own progress; the loop only bounds the wait).
-wait_for() {
-    for _ in $(seq 400); do
-        compgen -G "$1" >/dev/null && return 0
-        sleep 0.05
-    done
-    echo "timed out waiting for $1" >&2
-    return 1
-}
-
 # wait_for_line PATTERN FILE: until FILE has a line matching PATTERN.
 wait_for_line() {
     for _ in $(seq 400); do
@@ -81,7 +70,7 @@ test_expect_success 'layer 2 is applied while its download is held: the overlap 
     { CHRUN_DEBUG=1 chrun run --rm "$HOLD/cold/ok:1" cat /cold/last >out 2>err & } &&
     pid=$! &&
     wait_for_line "applying layer 2/2 $(cat ok.layer) while it downloads" err &&
-    wait_for "$STAGED" &&
+    cold_wait_for "$STAGED" &&
     test ! -e "$CHRUN_ROOT/trees/$hex" &&
     echo go >hold &&
     wait $pid &&
@@ -93,7 +82,7 @@ test_expect_success 'a blob that fails its digest after entries were applied: ex
     published_snapshot >before &&
     { chrun run --rm "$FLIP/cold/flip:1" true >out 2>flip.err & } &&
     pid=$! &&
-    wait_for "$STAGED" &&
+    cold_wait_for "$STAGED" &&
     echo go >flip-hold &&
     { wait $pid; echo $? >rc; } &&
     echo 1 >expect && test_cmp expect rc &&

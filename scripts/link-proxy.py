@@ -3,7 +3,7 @@
 tests and bench (tests/t4120-run-cold-overlap.sh, scripts/bench.d/45-run-cold.sh).
 
   link-proxy.py --upstream HOST:PORT --addr-file FILE [--rate BYTES_PER_S]
-                [--hold-fifo FIFO --hold-min BYTES] [--flip-tail]
+                [--hold-fifo FIFO] [--hold-min BYTES] [--flip-tail] [--restart]
 
 Writes "127.0.0.1:PORT" to --addr-file once listening; every request goes
 to the upstream registry and its reply comes back:
@@ -15,12 +15,17 @@ to the upstream registry and its reply comes back:
                 to FIFO (the test's event), then sends the rest
   --flip-tail   such a blob's last-but-ten byte is flipped (same length), so
                 its digest fails only at its very end
+  --restart     the first reply for a blob of at least --hold-min bytes
+                ends after three quarters of its body (connection closed);
+                later requests lose their Range header, so the blob comes
+                again whole, from byte 0 (HTTP 200)
 """
 import argparse
 import http.client
 import http.server
 import os
 import re
+import socket
 import socketserver
 import sys
 import threading
@@ -72,6 +77,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def relay(self):
         conn = http.client.HTTPConnection(ARGS.upstream, timeout=60)
         hdrs = {k: v for k, v in self.headers.items() if k.lower() not in HOP}
+        if ARGS.restart:
+            hdrs = {k: v for k, v in hdrs.items() if k.lower() != "range"}
         conn.request(self.command, self.path, headers=hdrs)
         resp = conn.getresponse()
         body = resp.read() if self.command != "HEAD" else b""
@@ -93,7 +100,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         blob = BLOB.match(self.path) and resp.status in (200, 206)
-        big = blob and ARGS.hold_fifo and len(body) >= ARGS.hold_min
+        big = blob and len(body) >= ARGS.hold_min
+        if big and ARGS.restart and self.path not in SEEN:
+            SEEN.add(self.path)
+            try:
+                self.wfile.write(body[:len(body) * 3 // 4])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        big = big and ARGS.hold_fifo
         if big and ARGS.flip_tail:
             i = len(body) - 10
             body = body[:i] + bytes([body[i] ^ 0xFF]) + body[i + 1:]
@@ -124,6 +142,7 @@ def main():
     ap.add_argument("--hold-fifo")
     ap.add_argument("--hold-min", type=int, default=1 << 20)
     ap.add_argument("--flip-tail", action="store_true")
+    ap.add_argument("--restart", action="store_true")
     ARGS = ap.parse_args()
     LINK = Link(ARGS.rate)
     srv = Server(("127.0.0.1", 0), Handler)
@@ -141,6 +160,7 @@ def main():
 
 ARGS = None
 LINK = None
+SEEN = set()
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -44,7 +44,9 @@ test_expect_success 'setup: a registry with good and bad two-layer images, links
     cold_image_push cold/diffid:1 diffid bad-diff-id >diffid.layer &&
     mkfifo hold flip-hold &&
     link_start HOLD --hold-fifo "$TRASH_DIRECTORY/hold" &&
-    link_start FLIP --hold-fifo "$TRASH_DIRECTORY/flip-hold" --flip-tail
+    link_start FLIP --hold-fifo "$TRASH_DIRECTORY/flip-hold" --flip-tail &&
+    cold_image_push cold/restart:1 restart >restart.layer &&
+    link_start RESTART --restart
 '
 
 test_expect_success 'cold run --rm gives the tree and result that pull then run give' '
@@ -101,6 +103,15 @@ test_expect_success 'a layer whose diff_id does not match: exit 1, named, nothin
     store_fsck &&
     store_snapshot >after &&
     test_cmp before after
+'
+
+test_expect_success 'a blob whose download starts over from byte 0: the tree is made from the store after the pull' '
+    CHRUN_DEBUG=1 chrun run --rm "$RESTART/cold/restart:1" cat /cold/last >out 2>err &&
+    echo "last restart" >expect && test_cmp expect out &&
+    grep -q "left to chrun run: blob $(cat restart.layer): download restarted" err &&
+    ! grep -q "made while it downloaded" err &&
+    store_fsck &&
+    test -z "$(ls -A "$CHRUN_ROOT/trees" | grep "^\\.")"
 '
 
 test_done

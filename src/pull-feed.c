@@ -36,13 +36,13 @@ struct pull_follow {
 struct pull_feed {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    unsigned long gen; /* bumped whenever a blob may have grown or settled */
+    unsigned long gen;         /* bumped whenever a blob may have grown or settled */
     struct pull_follow *blobs; /* the blobs this pull downloads */
     size_t n_blobs;
-    bool ended;   /* downloads over: a blob not verified never will be */
-    bool done;    /* the applier returned */
-    bool stale;   /* it stopped because a blob restarted: no tree, no error */
-    int rc;       /* its result */
+    bool ended; /* downloads over: a blob not verified never will be */
+    bool done;  /* the applier returned */
+    bool stale; /* it stopped because a blob restarted: no tree, no error */
+    int rc;     /* its result */
     struct chrun_err err;
 
     /* applier side */
@@ -220,8 +220,7 @@ static ssize_t reader_read(void *data, void *buf, size_t cap, struct chrun_err *
         state = r->f->state;
         if (feed->ended && state != FOLLOW_VERIFIED && state != FOLLOW_RESTARTED) {
             pthread_mutex_unlock(&feed->mu);
-            return chrun_err_set(err, CHRUN_E_NETWORK, "blob %s: download failed",
-                                 r->f->d.str);
+            return chrun_err_set(err, CHRUN_E_NETWORK, "blob %s: download failed", r->f->d.str);
         }
         pthread_mutex_unlock(&feed->mu);
     }
@@ -319,8 +318,8 @@ static int apply_all(struct pull_feed *feed, int bundlefd, const struct chrun_im
         }
         /* the event tests look for: this layer is applied as it arrives */
         if (reader_growing(&r))
-            chrun_log_debug("applying layer %zu/%zu %s while it downloads", i + 1,
-                            feed->m.n_layers, d->digest.str);
+            chrun_log_debug("applying layer %zu/%zu %s while it downloads", i + 1, feed->m.n_layers,
+                            d->digest.str);
         src.read = reader_read;
         src.data = &r;
         rc = chrun_layer_apply_source(a, &src, d, &cfg->diff_ids[i], err);

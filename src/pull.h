@@ -44,7 +44,7 @@ struct pull_share {
     struct claim {
         struct chrun_digest d;
         enum { CLAIM_BUSY, CLAIM_DONE, CLAIM_FAILED } state;
-    } *claims;
+    } * claims;
     size_t n_claims, cap_claims;
 };
 

@@ -270,8 +270,8 @@ static int apply_from_source(struct chrun_layer_applier *a, const char *path, si
 
 static void test_source_applies_like_a_descriptor(void)
 {
-    static const char *const l[] = {"d:etc", "f:etc/a=hello", "l:bin>usr/bin", "d:usr/bin",
-                                    "f:usr/bin/sh=sh", NULL};
+    static const char *const l[] = {"d:etc",     "f:etc/a=hello",   "l:bin>usr/bin",
+                                    "d:usr/bin", "f:usr/bin/sh=sh", NULL};
     struct chrun_err err = CHRUN_ERR_INIT;
     int rootfd = open_root();
     struct chrun_layer_applier *a = chrun_layer_applier_new(rootfd, &err);

@@ -343,7 +343,12 @@ static int tree_begin(struct registry_client *c, struct plan *p,
         return -1;
     *ret_feed = pull_feed_start(c->st, &r->digest, f ? f->buf : buf, f ? f->len : len,
                                 r->media_type, p->blobs, p->n_blobs, err);
-    return *ret_feed == NULL ? -1 : 0;
+    if (*ret_feed == NULL) {
+        /* the tree is an extra: chrun run makes it from the store instead */
+        chrun_log_debug("tree of %s not made while downloading: %s", r->digest.str, err->msg);
+        chrun_err_clear(err);
+    }
+    return 0;
 }
 
 static void feed_free_fn(struct pull_feed **feed)

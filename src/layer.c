@@ -558,6 +558,7 @@ struct stream {
 
     /* producer side */
     int blob_fd;
+    const struct chrun_layer_source *src; /* read instead of blob_fd, or NULL */
     const struct chrun_descriptor *desc;
     const struct chrun_digest *diff_id;
     enum chrun_compression comp;
@@ -574,7 +575,8 @@ struct stream {
  * size fails at once. Returns bytes read (0 at EOF) or -1. */
 static ssize_t blob_read(struct stream *s, char *buf, size_t cap)
 {
-    ssize_t n = chrun_io_read_full(s->blob_fd, buf, cap, &s->err);
+    ssize_t n = s->src != NULL ? s->src->read(s->src->data, buf, cap, &s->err)
+                               : chrun_io_read_full(s->blob_fd, buf, cap, &s->err);
     if (n < 0)
         return -1;
     s->zbytes += (uint64_t) n;
@@ -906,9 +908,10 @@ static int consume(struct stream *s, chrun_layer_entry_fn *fn, void *data,
     return 0;
 }
 
-int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
-                     const struct chrun_digest *diff_id, chrun_layer_entry_fn *fn, void *data,
-                     struct chrun_err *err)
+/* chrun_layer_read from BLOB_FD, or from SRC when it is not NULL. */
+static int read_layer(int blob_fd, const struct chrun_layer_source *src,
+                      const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
+                      chrun_layer_entry_fn *fn, void *data, struct chrun_err *err)
 {
     struct stream s;
     enum chrun_compression comp;
@@ -921,6 +924,7 @@ int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
         stream_release(&s);
         return -1;
     }
+    s.src = src;
     prc = pthread_create(&thread, NULL, producer_main, &s);
     if (prc != 0) {
         stream_release(&s);
@@ -944,6 +948,13 @@ int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
     return rc;
 }
 
+int chrun_layer_read(int blob_fd, const struct chrun_descriptor *desc,
+                     const struct chrun_digest *diff_id, chrun_layer_entry_fn *fn, void *data,
+                     struct chrun_err *err)
+{
+    return read_layer(blob_fd, NULL, desc, diff_id, fn, data, err);
+}
+
 static int apply_entry_cb(struct archive *tar, struct archive_entry *e, const char *path,
                           const char *target, void *data, struct chrun_err *err)
 {
@@ -951,15 +962,29 @@ static int apply_entry_cb(struct archive *tar, struct archive_entry *e, const ch
     return changeset_apply_entry(&a->cs, tar, e, path, target, err);
 }
 
+static int apply_layer(struct chrun_layer_applier *a, int blob_fd,
+                       const struct chrun_layer_source *src, const struct chrun_descriptor *desc,
+                       const struct chrun_digest *diff_id, struct chrun_err *err)
+{
+    int rc;
+    changeset_applier_begin_layer(&a->cs);
+    rc = read_layer(blob_fd, src, desc, diff_id, apply_entry_cb, a, err);
+    changeset_applier_begin_layer(&a->cs);
+    return rc;
+}
+
 int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
                       const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
                       struct chrun_err *err)
 {
-    int rc;
-    changeset_applier_begin_layer(&a->cs);
-    rc = chrun_layer_read(blob_fd, desc, diff_id, apply_entry_cb, a, err);
-    changeset_applier_begin_layer(&a->cs);
-    return rc;
+    return apply_layer(a, blob_fd, NULL, desc, diff_id, err);
+}
+
+int chrun_layer_apply_source(struct chrun_layer_applier *a, const struct chrun_layer_source *src,
+                             const struct chrun_descriptor *desc,
+                             const struct chrun_digest *diff_id, struct chrun_err *err)
+{
+    return apply_layer(a, -1, src, desc, diff_id, err);
 }
 
 /* Deepest first, so that a directory is done before its parent loses search

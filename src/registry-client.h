@@ -202,6 +202,4 @@ int registry_authenticate(struct registry_client *c, struct chrun_err *err);
  * c->access, or none configured. Returns -1. */
 int registry_auth_refused(struct registry_client *c, const char *what, struct chrun_err *err);
 
-#include "settings-compat.h"
-
 #endif

@@ -70,11 +70,12 @@ void chrun_run_exec_sibling(const char *sub, char **argv)
 
 /* Pull IMAGE with chrun-pull and read the manifest digest it prints. The
  * network client (libcurl and its thirty libraries) then loads only when a
- * pull is needed, not on every cached `chrun run`. chrun-pull's messages go
- * to our stderr. Returns 0; or -1 with ERR set, or with ERR's code
- * CHRUN_E_OK when chrun-pull already said why. */
-static int pull_with_sibling(const char *image, const char *platform, struct chrun_digest *ret,
-                             struct chrun_err *err)
+ * pull is needed, not on every cached `chrun run`. With TREE, chrun-pull
+ * --tree also makes the image's tree, each layer applied while it
+ * downloads. chrun-pull's messages go to our stderr. Returns 0; or -1 with
+ * ERR set, or with ERR's code CHRUN_E_OK when chrun-pull already said why. */
+static int pull_with_sibling(const char *image, const char *platform, bool tree,
+                             struct chrun_digest *ret, struct chrun_err *err)
 {
     char path[PATH_MAX + 160];
     const char *argv[8];
@@ -93,6 +94,8 @@ static int pull_with_sibling(const char *image, const char *platform, struct chr
     argv[0] = path;
     if (chrun_log_quiet())
         argv[argc++] = "-q";
+    if (tree)
+        argv[argc++] = "--tree";
     if (platform != NULL) {
         argv[argc++] = "--platform";
         argv[argc++] = platform;
@@ -121,9 +124,10 @@ static int pull_with_sibling(const char *image, const char *platform, struct chr
 }
 
 /* The operand to unpack: IMAGE itself when the store has it, else the
- * digest chrun-pull prints after fetching it (into PULLED). */
+ * digest chrun-pull prints after fetching it (into PULLED), with the tree
+ * made as it downloads when TREE. */
 static const char *find_or_pull(struct chrun_store *st, const char *image, const char *platform,
-                                struct chrun_digest *pulled, struct chrun_err *err)
+                                bool tree, struct chrun_digest *pulled, struct chrun_err *err)
 {
     struct chrun_store_image img;
     if (chrun_store_resolve(st, image, &img, err) == 0)
@@ -131,7 +135,7 @@ static const char *find_or_pull(struct chrun_store *st, const char *image, const
     if (err->code != CHRUN_E_NOTFOUND)
         return NULL;
     chrun_err_clear(err);
-    if (pull_with_sibling(image, platform, pulled, err) < 0)
+    if (pull_with_sibling(image, platform, tree, pulled, err) < 0)
         return NULL;
     return pulled->str;
 }
@@ -239,16 +243,18 @@ int chrun_run(const char *image, const struct chrun_run_opts *opts, struct chrun
 {
     cleanup_store struct chrun_store *st = NULL;
     struct chrun_digest pulled;
+    const char *why = opts->rm ? overlay_obstacle(opts, exec) : "no --rm";
 
     *ret_status = 1;
     st = chrun_store_open(NULL, CHRUN_STORE_CREATE, err);
     if (st == NULL)
         return -1;
-    image = find_or_pull(st, image, opts->platform, &pulled, err);
+    /* an overlay run of an image not stored yet: its tree is made while it
+     * downloads (SPEC: nothing half-applied is ever published) */
+    image = find_or_pull(st, image, opts->platform, why == NULL, &pulled, err);
     if (image == NULL)
         return -1;
     if (opts->rm) {
-        const char *why = overlay_obstacle(opts, exec);
         int rc = 1;
         if (why == NULL)
             rc = run_overlay(&st, image, opts->platform, exec, cmd, ret_status, err);

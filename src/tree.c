@@ -62,54 +62,93 @@ static int sweep_stale_staging(int dfd, const char *name, void *data, struct chr
     return 0;
 }
 
-/* Unpack manifest MD into trees/<hex>: a bundle in a staging directory,
- * its config.json renamed (the tree is no bundle), then the whole renamed
- * into place. A concurrent maker of the same tree may win; that is fine. */
-static int make_tree(struct chrun_store *st, int treesfd, const struct chrun_digest *md,
-                     struct chrun_err *err)
+int chrun_tree_staging_begin(struct chrun_store *st, const struct chrun_digest *md,
+                             struct chrun_tree_staging *ts, struct chrun_err *err)
 {
-    struct chrun_unpack_opts unpack = CHRUN_UNPACK_OPTS_INIT;
     struct chrun_err ignored = CHRUN_ERR_INIT;
     const char *hex = chrun_digest_hex(md);
-    char prefix[NAME_MAX + 1], fresh[NAME_MAX + 1], staging[NAME_MAX + 1];
-    char bundle[PATH_MAX], path[PATH_MAX];
-    cleanup_close int bfd = -1, lockfd = -1;
+    char prefix[NAME_MAX + 1], fresh[NAME_MAX + 1];
     int rc = 0;
 
-    chrun_fs_each_at(treesfd, sweep_stale_staging, NULL, &ignored);
+    memset(ts, 0, sizeof(*ts));
+    ts->trees_fd = ts->dir_fd = -1;
+    ts->md = *md;
+    ts->trees_fd = open_area(st, TREES_DIR, err);
+    if (ts->trees_fd < 0)
+        return -1;
+    chrun_fs_each_at(ts->trees_fd, sweep_stale_staging, NULL, &ignored);
     snprintf(prefix, sizeof(prefix), ".%s.new-", hex);
-    if (chrun_fs_mkdtemp_at(treesfd, prefix, fresh, sizeof(fresh), err) < 0)
+    if (chrun_fs_mkdtemp_at(ts->trees_fd, prefix, fresh, sizeof(fresh), err) < 0)
         return -1;
     /* the lock tells a later maker this staging directory is alive; it is
      * taken before the directory gets the name such a maker sweeps, so no
      * sweep can see it unlocked (a crash in between leaves a ".new-" name,
      * which chrun-gc removes with every other unfinished tree) */
-    snprintf(staging, sizeof(staging), ".%s" STAGING_MARK "%s", hex, fresh + strlen(prefix));
-    lockfd = openat(treesfd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (lockfd < 0 || flock(lockfd, LOCK_EX) < 0)
+    snprintf(ts->name, sizeof(ts->name), ".%s" STAGING_MARK "%s", hex, fresh + strlen(prefix));
+    ts->dir_fd = openat(ts->trees_fd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ts->dir_fd < 0 || flock(ts->dir_fd, LOCK_EX) < 0)
         rc = chrun_err_sys(err, errno, "lock '%s'", fresh);
-    if (rc == 0 && renameat(treesfd, fresh, treesfd, staging) < 0)
+    if (rc == 0 && renameat(ts->trees_fd, fresh, ts->trees_fd, ts->name) < 0)
         rc = chrun_err_sys(err, errno, "rename '%s'", fresh);
     if (rc < 0) {
-        chrun_userns_rm_rf_at(treesfd, fresh, &ignored);
+        chrun_userns_rm_rf_at(ts->trees_fd, fresh, &ignored);
+        ts->name[0] = '\0';
         return -1;
     }
-    if (snprintf(bundle, sizeof(bundle), "%s/" TREES_DIR "/%s/b", chrun_store_root_path(st),
-                 staging) >= (int) sizeof(bundle))
-        rc = chrun_err_sys(err, ENAMETOOLONG, "tree path");
+    if (snprintf(ts->bundle, sizeof(ts->bundle), "%s/" TREES_DIR "/%s/b",
+                 chrun_store_root_path(st), ts->name) >= (int) sizeof(ts->bundle))
+        return chrun_err_sys(err, ENAMETOOLONG, "tree path");
+    return 0;
+}
+
+int chrun_tree_staging_publish(struct chrun_tree_staging *ts, struct chrun_err *err)
+{
+    const char *hex = chrun_digest_hex(&ts->md);
+    if (renameat(ts->dir_fd, "b/config.json", ts->dir_fd, "b/" TREE_CONFIG) < 0)
+        return chrun_err_sys(err, errno, "tree %s: rename config.json", hex);
+    /* a concurrent maker of the same tree may win; that is fine */
+    if (renameat2(ts->dir_fd, "b", ts->trees_fd, hex, RENAME_NOREPLACE) < 0 && errno != EEXIST)
+        return chrun_err_sys(err, errno, "tree %s: rename into place", hex);
+    return chrun_fs_fsync_dir(ts->trees_fd, err);
+}
+
+void chrun_tree_staging_release(struct chrun_tree_staging *ts)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    if (ts->trees_fd >= 0 && ts->name[0] != '\0')
+        chrun_userns_rm_rf_at(ts->trees_fd, ts->name, &ignored);
+    ts->name[0] = '\0';
+    if (ts->dir_fd >= 0)
+        close(ts->dir_fd);
+    if (ts->trees_fd >= 0)
+        close(ts->trees_fd);
+    ts->dir_fd = ts->trees_fd = -1;
+}
+
+bool chrun_tree_exists(struct chrun_store *st, const struct chrun_digest *md)
+{
+    char path[sizeof(TREES_DIR) + CHRUN_DIGEST_HEX_LEN + 1];
+    struct stat sb;
+    snprintf(path, sizeof(path), TREES_DIR "/%s", chrun_digest_hex(md));
+    return fstatat(chrun_store_root_fd(st), path, &sb, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Unpack manifest MD into trees/<hex>: a bundle in a staging directory,
+ * its config.json renamed (the tree is no bundle), then the whole renamed
+ * into place. */
+static int make_tree(struct chrun_store *st, const struct chrun_digest *md, struct chrun_err *err)
+{
+    struct chrun_unpack_opts unpack = CHRUN_UNPACK_OPTS_INIT;
+    struct chrun_tree_staging ts;
+    char path[PATH_MAX];
+    int rc = chrun_tree_staging_begin(st, md, &ts, err);
+
     chrun_log_debug("unpacking the tree of %s", md->str);
     if (rc == 0)
-        rc = chrun_bundle_unpack(st, md->str, bundle, &unpack, path, sizeof(path), err);
-    if (rc == 0 && (bfd = openat(treesfd, staging, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-                                                       O_CLOEXEC)) < 0)
-        rc = chrun_err_sys(err, errno, "open '%s'", staging);
-    if (rc == 0 && renameat(bfd, "b/config.json", bfd, "b/" TREE_CONFIG) < 0)
-        rc = chrun_err_sys(err, errno, "tree %s: rename config.json", hex);
-    if (rc == 0 && renameat2(bfd, "b", treesfd, hex, RENAME_NOREPLACE) < 0 && errno != EEXIST)
-        rc = chrun_err_sys(err, errno, "tree %s: rename into place", hex);
+        rc = chrun_bundle_unpack(st, md->str, ts.bundle, &unpack, path, sizeof(path), err);
     if (rc == 0)
-        rc = chrun_fs_fsync_dir(treesfd, err);
-    chrun_userns_rm_rf_at(treesfd, staging, &ignored);
+        rc = chrun_tree_staging_publish(&ts, err);
+    chrun_tree_staging_release(&ts);
     return rc;
 }
 
@@ -251,7 +290,7 @@ int chrun_tree_use_begin(struct chrun_store *st, const char *image, const char *
     if (fstatat(treesfd, chrun_digest_hex(&md), &sb, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno != ENOENT)
             return chrun_err_sys(err, errno, "tree %s", md.str);
-        if (make_tree(st, treesfd, &md, err) < 0)
+        if (make_tree(st, &md, err) < 0)
             return chrun_err_prefix(err, "image '%s'", image);
     }
     use->runs_fd = open_area(st, RUNS_DIR, err);

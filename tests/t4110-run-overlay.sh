@@ -2,6 +2,8 @@
 test_description='chrun run --rm: overlayfs over a read-only image tree, discarded at exit; gc, SIGKILL, copy path, ordinary user'
 . ./lib.sh
 . "$TEST_DIRECTORY/lib-fixtures.sh"
+. "$TEST_DIRECTORY/lib-registry.sh"
+. "$TEST_DIRECTORY/lib-cold.sh"
 
 store_add() { # TAG REF
     skopeo --insecure-policy copy -q "oci:$FIXTURES/oci-layout:$1" "oci:$CHRUN_ROOT:$2"
@@ -205,6 +207,28 @@ test_expect_success 'an ordinary user: overlay where the kernel allows it, else 
     test -z "$(grep -F "$NOBODY_ROOT" /proc/self/mountinfo)" &&
     as_nobody chrun-rmi basic:1 && as_nobody chrun-gc &&
     test -z "$(ls -A "$NOBODY_ROOT/trees" 2>/dev/null)"
+'
+
+test_expect_success 'SIGKILL of a cold run while its tree is made as it downloads: no mount, store intact, the next run completes' '
+    registry_start plain &&
+    cold_image_push cold/kill:1 kill >kill.layer &&
+    mkfifo kill-hold &&
+    link_start HOLD --hold-fifo "$TRASH_DIRECTORY/kill-hold" &&
+    { chrun run --rm "$HOLD/cold/kill:1" cat /cold/last >out 2>err & } &&
+    pid=$! &&
+    cold_wait_for "$CHRUN_ROOT/trees/.*.tmp-*/b/rootfs/cold/first" &&
+    pulls=$(pgrep -P $pid) && test -n "$pulls" &&
+    kill -9 $pid $pulls && { wait $pid; true; } &&
+    echo go >kill-hold &&
+    test -z "$(our_mounts)" &&
+    ! chrun-images | grep -q cold/kill &&
+    store_fsck &&
+    chrun run --rm "$REGISTRY/cold/kill:1" cat /cold/last >out &&
+    echo "last kill" >expect && test_cmp expect out &&
+    test -z "$(our_mounts)" &&
+    store_fsck &&
+    test -z "$(ls -A "$CHRUN_ROOT/trees" | grep "^\.")" &&
+    test -z "$(ls -A "$CHRUN_ROOT/runs")"
 '
 
 test_done

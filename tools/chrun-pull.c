@@ -18,6 +18,7 @@ enum {
     OPT_PLATFORM = CHRUN_OPT_TOOL_BASE,
     OPT_ALL_PLATFORMS,
     OPT_SIGNATURES,
+    OPT_TREE,
 };
 
 static int usage(FILE *out, int status)
@@ -38,6 +39,8 @@ static int usage(FILE *out, int status)
             "  -j, --jobs=N          parallel downloads, over all images (default %d)\n"
             "      --signatures      also fetch cosign signatures, attestations, SBOMs\n"
             "                        (sha256-<hex>.sig/.att/.sbom tags) and OCI referrers\n"
+            "      --tree            also make the tree `chrun run --rm` mounts, each layer\n"
+            "                        applied while it downloads\n"
             "  -q, --quiet           no progress bars or informational messages\n"
             "  -h, --help            show this help\n"
             "      --version         show the version\n\n"
@@ -83,6 +86,7 @@ int main(int argc, char **argv)
         {"platform", required_argument, NULL, 'p'},
         {"all-platforms", no_argument, NULL, OPT_ALL_PLATFORMS},
         {"signatures", no_argument, NULL, OPT_SIGNATURES},
+        {"tree", no_argument, NULL, OPT_TREE},
         {"jobs", required_argument, NULL, 'j'},
         {"images", required_argument, NULL, 'i'},
         {"quiet", no_argument, NULL, 'q'},
@@ -108,6 +112,7 @@ int main(int argc, char **argv)
         case 'p': opts.platform = optarg; break;
         case OPT_ALL_PLATFORMS: opts.all_platforms = true; break;
         case OPT_SIGNATURES: opts.signatures = true; break;
+        case OPT_TREE: opts.tree = true; break;
         case 'j':
             opts.jobs = (int) strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || opts.jobs < 1 ||

@@ -34,6 +34,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
@@ -85,6 +86,22 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
 int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
                       const struct chrun_descriptor *desc, const struct chrun_digest *diff_id,
                       struct chrun_err *err);
+
+/* Where a layer's bytes come from when no descriptor holds them all yet
+ * (a blob still downloading, see chrun-pull --tree): READ(DATA, BUF, CAP,
+ * ERR) waits for and copies up to CAP bytes of the blob into BUF, in order,
+ * and returns how many: fewer than CAP only at the blob's end (0 there), or
+ * -1 with ERR set. It is called from the layer's producer thread. */
+struct chrun_layer_source {
+    ssize_t (*read)(void *data, void *buf, size_t cap, struct chrun_err *err);
+    void *data;
+};
+
+/* chrun_layer_apply with the blob's bytes read from SRC. The same checks
+ * apply: the digest and size of what SRC gave, the diff_id, every entry. */
+int chrun_layer_apply_source(struct chrun_layer_applier *a, const struct chrun_layer_source *src,
+                             const struct chrun_descriptor *desc,
+                             const struct chrun_digest *diff_id, struct chrun_err *err);
 
 /* Set the modes, owners and mtimes of directories, deepest first, once every
  * layer is applied. Returns 0 or -1. */

@@ -37,12 +37,13 @@ struct chrun_pull_opts {
     int jobs;             /* parallel blob downloads; 0 = default */
     bool progress;        /* bars on stderr (drawn only if it is a terminal) */
     bool signatures;      /* also fetch cosign tags and referrers (attach.h) */
+    bool tree;            /* also make the image's tree (chrun/tree.h), see below */
     /* Timeouts, mirrors (settings->mirrors), insecure registries, docker's
      * config directory; NULL = defaults. Borrowed for the call. */
     const struct chrun_settings *settings;
 };
 
-#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false, NULL}
+#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false, false, NULL}
 #define CHRUN_PULL_JOBS_DEFAULT 4
 #define CHRUN_PULL_JOBS_MAX 64
 /* Retry-After is honoured up to this many seconds. */
@@ -59,7 +60,16 @@ struct chrun_pull_opts {
  * line: CHRUN_E_NOTFOUND ("manifest unknown: REF"), CHRUN_E_AUTH,
  * CHRUN_E_NETWORK, CHRUN_E_DIGEST, CHRUN_E_INPUT (hostile or malformed
  * replies), CHRUN_E_UNSUPPORTED (schema1), CHRUN_E_USAGE (bad platform).
- * Returns 0 or -1. */
+ * Returns 0 or -1.
+ *
+ * With opts->tree (run as root, one platform, no tree yet) the image's
+ * read-only tree for `chrun run --rm` is made while its blobs download: a
+ * thread applies each layer in order from the blob's growing temporary
+ * file, and the tree is renamed into trees/ after the name is recorded. A
+ * layer the applier refuses (diff_id, hostile entry) fails the pull before
+ * anything is published; a failed download discards the staging tree. When
+ * a blob's download starts over from byte 0 the tree is simply not made
+ * here (chrun run makes it from the store). */
 int chrun_registry_pull(struct chrun_store *st, const char *ref,
                         const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
                         struct chrun_err *err);

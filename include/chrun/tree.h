@@ -48,6 +48,34 @@ struct chrun_tree_use {
     int lock_fd;                       /* runs/<name>/lock, flock held, or -1 */
 };
 
+/* A tree being made: trees/.<hex>.tmp-<random>/, flock held while it lives,
+ * with the bundle to fill at BUNDLE (that directory's "b"). */
+struct chrun_tree_staging {
+    struct chrun_digest md;    /* the image manifest the tree is of */
+    int trees_fd;              /* trees/, or -1 */
+    int dir_fd;                /* the staging directory (lock held), or -1 */
+    char name[NAME_MAX + 1];   /* its name under trees/, "" once gone */
+    char bundle[PATH_MAX];     /* absolute path of its "b", not yet made */
+};
+
+/* Make a staging directory for the tree of manifest MD in TS (stale ones
+ * whose lock is free are removed first). The caller fills TS->bundle as a
+ * bundle (rootfs/ and config.json), then publishes. Returns 0 or -1 with
+ * ERR set; either way end with chrun_tree_staging_release. */
+int chrun_tree_staging_begin(struct chrun_store *st, const struct chrun_digest *md,
+                             struct chrun_tree_staging *ts, struct chrun_err *err);
+
+/* Rename the filled bundle into place as trees/<hex> (a tree a concurrent
+ * maker published first is kept). Returns 0 or -1 with ERR set. */
+int chrun_tree_staging_publish(struct chrun_tree_staging *ts, struct chrun_err *err);
+
+/* Remove what is left of the staging directory and close TS's fds. Safe
+ * after a failed begin. */
+void chrun_tree_staging_release(struct chrun_tree_staging *ts);
+
+/* Whether the store has a (complete) tree of manifest MD. */
+bool chrun_tree_exists(struct chrun_store *st, const struct chrun_digest *md);
+
 /* Begin a use of IMAGE's tree (IMAGE as chrun_store_resolve takes it;
  * PLATFORM picks from an index, NULL = host), unpacking the tree first when
  * the store has none for its manifest. Stale uses (lock free) are removed

@@ -232,6 +232,73 @@ static void test_unsupported_media_type(void)
     close(rootfd);
 }
 
+/* A chrun_layer_source over a buffer: whole reads, the short one at the
+ * end; FAIL_AT > 0 fails the read that would pass that offset. */
+struct mem_source {
+    const char *buf;
+    size_t len, off, fail_at;
+};
+
+static ssize_t mem_read(void *data, void *buf, size_t cap, struct chrun_err *err)
+{
+    struct mem_source *m = data;
+    size_t n = m->len - m->off < cap ? m->len - m->off : cap;
+    if (m->fail_at > 0 && m->off + n > m->fail_at)
+        return chrun_err_set(err, CHRUN_E_NETWORK, "blob: download failed");
+    memcpy(buf, m->buf + m->off, n);
+    m->off += n;
+    return (ssize_t) n;
+}
+
+/* Apply the plain tar PATH from a mem_source failing at FAIL_AT (0: never). */
+static int apply_from_source(struct chrun_layer_applier *a, const char *path, size_t fail_at,
+                             struct chrun_err *err)
+{
+    static char buf[1 << 20];
+    struct chrun_descriptor desc = {0};
+    struct mem_source m = {buf, 0, 0, fail_at};
+    struct chrun_layer_source src = {mem_read, &m};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    ssize_t n = read(fd, buf, sizeof(buf));
+    close(fd);
+    m.len = (size_t) n;
+    chrun_digest_of_buffer(&desc.digest, buf, m.len, err);
+    desc.size = n;
+    snprintf(desc.media_type, sizeof(desc.media_type), "%s", CHRUN_MT_OCI_LAYER);
+    return chrun_layer_apply_source(a, &src, &desc, &desc.digest, err);
+}
+
+static void test_source_applies_like_a_descriptor(void)
+{
+    static const char *const l[] = {"d:etc",     "f:etc/a=hello",   "l:bin>usr/bin",
+                                    "d:usr/bin", "f:usr/bin/sh=sh", NULL};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int rootfd = open_root();
+    struct chrun_layer_applier *a = chrun_layer_applier_new(rootfd, &err);
+    struct stat st;
+    make_tar("l.tar", l);
+    CHECK_INT_EQ(apply_from_source(a, "l.tar", 0, &err), 0);
+    CHECK_INT_EQ(chrun_layer_applier_finish(a, &err), 0);
+    CHECK(lstat("root/usr/bin/sh", &st) == 0 && S_ISREG(st.st_mode));
+    CHECK(lstat("root/bin", &st) == 0 && S_ISLNK(st.st_mode));
+    chrun_layer_applier_free(a);
+    close(rootfd);
+}
+
+static void test_source_failure_is_the_error(void)
+{
+    static const char *const l[] = {"f:a=x", "f:b=y", NULL};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    int rootfd = open_root();
+    struct chrun_layer_applier *a = chrun_layer_applier_new(rootfd, &err);
+    make_tar("l.tar", l);
+    CHECK_INT_EQ(apply_from_source(a, "l.tar", 1000, &err), -1);
+    CHECK_INT_EQ(err.code, CHRUN_E_NETWORK);
+    CHECK(strstr(err.msg, "download failed") != NULL);
+    chrun_layer_applier_free(a);
+    close(rootfd);
+}
+
 int main(void)
 {
     RUN_TEST(test_files_dirs_symlinks);
@@ -246,5 +313,7 @@ int main(void)
     RUN_TEST(test_parent_symlink_chain_limit);
     RUN_TEST(test_diff_id_mismatch);
     RUN_TEST(test_unsupported_media_type);
+    RUN_TEST(test_source_applies_like_a_descriptor);
+    RUN_TEST(test_source_failure_is_the_error);
     return harness_done();
 }

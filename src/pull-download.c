@@ -1,31 +1,21 @@
-#include "chrun/registry.h"
-
-#include <ctype.h>
+/* Blob downloads of a pull: curl multi, one writer per blob, verified before
+ * publish; connections and claims shared between images pulled at once. */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
 #include <pthread.h>
 
-#include "chrun/auth.h"
-#include "chrun/io.h"
 #include "chrun/log.h"
-#include "chrun/manifest.h"
 #include "chrun/progress.h"
-#include "chrun/ref.h"
+#include "chrun/registry.h"
 #include "chrun/sink.h"
-#include "chrun/tool.h"
-#include "chrun/walk.h"
-#include "attach-pull.h"
 #include "cleanup.h"
-#include "registry-client.h"
+#include "pull.h"
 #include "util.h"
 
 /* Verified blobs held open (one fd each) before they are published early. */
@@ -34,54 +24,6 @@
 #define SINK_SPARE_BUFS 8
 /* How often a running download loop wakes to redraw progress bars. */
 #define PROGRESS_TICK_MS 100
-
-#define ACCEPT_MANIFESTS                                                                           \
-    "Accept: " CHRUN_MT_OCI_INDEX ", " CHRUN_MT_DOCKER_LIST ", " CHRUN_MT_OCI_MANIFEST            \
-    ", " CHRUN_MT_DOCKER_MANIFEST
-
-/* Manifests */
-
-struct fetched {
-    char *buf;
-    size_t len;
-    struct chrun_digest digest;
-    char media_type[CHRUN_MEDIA_TYPE_MAX];
-};
-
-struct plan {
-    struct fetched *manifests; /* fetched now; published after the blobs */
-    size_t n_manifests, cap_manifests;
-    struct chrun_descriptor *blobs; /* missing from the store */
-    size_t n_blobs, cap_blobs;
-    bool have_result;
-    struct chrun_descriptor result; /* what REF names in index.json */
-    struct pull_share *share;       /* several images at once, or NULL */
-};
-
-static void plan_release(struct plan *p)
-{
-    for (size_t i = 0; i < p->n_manifests; i++)
-        free(p->manifests[i].buf);
-    free(p->manifests);
-    free(p->blobs);
-    memset(p, 0, sizeof(*p));
-}
-
-/* Several images pulled at once (chrun_registry_pull_many), one thread
- * each: connections are counted across all of them, and a blob two images
- * need is downloaded by the first that claims it while the other waits. A
- * thread waits only after its own claims are settled, so no two wait on
- * each other. */
-struct pull_share {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int free_slots; /* connections not in use, of opts->jobs */
-    struct claim {
-        struct chrun_digest d;
-        enum { CLAIM_BUSY, CLAIM_DONE, CLAIM_FAILED } state;
-    } *claims;
-    size_t n_claims, cap_claims;
-};
 
 static bool share_take_slot(struct pull_share *sh)
 {
@@ -96,7 +38,7 @@ static bool share_take_slot(struct pull_share *sh)
     return ok;
 }
 
-static void share_give_slot(struct pull_share *sh)
+void pull_share_give_slot(struct pull_share *sh)
 {
     if (sh == NULL)
         return;
@@ -106,9 +48,7 @@ static void share_give_slot(struct pull_share *sh)
     pthread_mutex_unlock(&sh->mu);
 }
 
-/* Wait for a connection, for a manifest request. Callers hold none while
- * waiting, and download loops never wait for manifests: no deadlock. */
-static void share_wait_slot(struct pull_share *sh)
+void pull_share_wait_slot(struct pull_share *sh)
 {
     if (sh == NULL)
         return;
@@ -208,280 +148,6 @@ static void share_wait(struct pull_share *sh, const struct chrun_descriptor *wai
     pthread_mutex_unlock(&sh->mu);
 }
 
-static const struct fetched *plan_find_manifest(const struct plan *p,
-                                                const struct chrun_digest *d)
-{
-    for (size_t i = 0; i < p->n_manifests; i++)
-        if (streq(p->manifests[i].digest.str, d->str))
-            return &p->manifests[i];
-    return NULL;
-}
-
-static int plan_add_blob(struct plan *p, struct registry_client *c,
-                         const struct chrun_descriptor *d,
-                         struct chrun_err *err)
-{
-    /* the walk visits each blob once and refuses one listed with two sizes */
-    if (chrun_store_has_blob(c->st, &d->digest)) {
-        if (c->progress != NULL) {
-            int bar = chrun_progress_add(c->progress, chrun_digest_hex(&d->digest), 0);
-            chrun_progress_update(c->progress, bar, 0, "Already exists");
-        }
-        return 0;
-    }
-    if (p->n_blobs == p->cap_blobs) {
-        size_t cap = p->cap_blobs ? p->cap_blobs * 2 : 16;
-        struct chrun_descriptor *n = realloc(p->blobs, cap * sizeof(*n));
-        if (n == NULL)
-            return chrun_err_sys(err, ENOMEM, "pull plan");
-        p->blobs = n;
-        p->cap_blobs = cap;
-    }
-    p->blobs[p->n_blobs++] = *d;
-    return 0;
-}
-
-static int plan_add_manifest(struct plan *p, struct fetched *f, struct chrun_err *err)
-{
-    if (p->n_manifests == p->cap_manifests) {
-        size_t cap = p->cap_manifests ? p->cap_manifests * 2 : 4;
-        struct fetched *n = realloc(p->manifests, cap * sizeof(*n));
-        if (n == NULL)
-            return chrun_err_sys(err, ENOMEM, "pull plan");
-        p->manifests = n;
-        p->cap_manifests = cap;
-    }
-    p->manifests[p->n_manifests++] = *f;
-    memset(f, 0, sizeof(*f));
-    return 0;
-}
-
-/* GET a manifest by tag or digest and check it: size cap while streaming,
- * the computed digest against EXPECTED (may be NULL) and against
- * Docker-Content-Digest, the length against EXPECTED_SIZE (-1: unknown). */
-static int fetch_manifest(struct registry_client *c, const char *reference, const char *label,
-                          const struct chrun_digest *expected, int64_t expected_size,
-                          struct fetched *ret, struct chrun_err *err)
-{
-    char url[REGISTRY_URL_MAX * 2], what[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 32];
-    struct registry_reply r = {0};
-    struct registry_req rq = {.what = what, .url = url, .accept = ACCEPT_MANIFESTS,
-                         .max = CHRUN_MANIFEST_MAX};
-    struct chrun_digest actual;
-
-    memset(ret, 0, sizeof(*ret));
-    snprintf(url, sizeof(url), "%s/v2/%s/manifests/%s", c->base, c->repo, reference);
-    snprintf(what, sizeof(what), "manifest %s", label);
-    if (registry_request(c, &rq, &r, err) < 0)
-        goto fail;
-    if (r.resp.status == 404) {
-        if (registry_ping(c, err) == 0)
-            chrun_err_set(err, CHRUN_E_NOTFOUND, "manifest unknown: %s", label);
-        goto fail;
-    }
-    if (r.resp.status != 200) {
-        chrun_err_set(err, CHRUN_E_NETWORK, "%s: registry %s answered HTTP %ld", what, c->host,
-                      r.resp.status);
-        goto fail;
-    }
-    if (r.body == NULL) {
-        chrun_err_set(err, CHRUN_E_INPUT, "%s: empty reply", what);
-        goto fail;
-    }
-    if (chrun_digest_of_buffer(&actual, r.body, r.len, err) < 0)
-        goto fail;
-    if (expected != NULL && !streq(expected->str, actual.str)) {
-        chrun_err_set(err, CHRUN_E_DIGEST, "%s: digest mismatch: content is %s", what,
-                      actual.str);
-        goto fail;
-    }
-    if (r.resp.docker_digest[0] && str_has_prefix(r.resp.docker_digest, "sha256:") &&
-        !streq(r.resp.docker_digest, actual.str)) {
-        chrun_sanitize(r.resp.docker_digest);
-        chrun_err_set(err, CHRUN_E_DIGEST,
-                      "%s: Docker-Content-Digest %.80s does not match the content (%s)", what,
-                      r.resp.docker_digest, actual.str);
-        goto fail;
-    }
-    if (expected_size >= 0 && (int64_t) r.len != expected_size) {
-        chrun_err_set(err, CHRUN_E_DIGEST,
-                      "%s: size mismatch: got %zu bytes, descriptor says %" PRId64, what, r.len,
-                      expected_size);
-        goto fail;
-    }
-    ret->buf = take_ptr(r.body);
-    ret->len = r.len;
-    ret->digest = actual;
-    snprintf(ret->media_type, sizeof(ret->media_type), "%s", r.resp.content_type);
-    chrun_sanitize(ret->media_type);
-    registry_reply_release(&r);
-    return 0;
-fail:
-    registry_reply_release(&r);
-    return -1;
-}
-
-/* A copy of LEN bytes at BUF in *RET_BUF (malloc'd). */
-static int copy_bytes(const char *buf, size_t len, char **ret_buf, size_t *ret_len,
-                      struct chrun_err *err)
-{
-    *ret_buf = malloc(len ? len : 1);
-    if (*ret_buf == NULL)
-        return chrun_err_sys(err, ENOMEM, "pull plan");
-    memcpy(*ret_buf, buf, len);
-    *ret_len = len;
-    return 0;
-}
-
-/* The document descriptor D names (or the top REFERENCE when D has no
- * digest): from the store, from this pull's fetched set, or from the
- * registry; *RET_BUF gets a copy (free) and RET_DIGEST its digest. RET_TYPE
- * (CHRUN_MEDIA_TYPE_MAX) gets the registry's Content-Type when fetched. */
-static int get_document(struct registry_client *c, struct plan *p, const char *reference,
-                        const struct chrun_descriptor *d, char **ret_buf, size_t *ret_len,
-                        struct chrun_digest *ret_digest, char *ret_type, struct chrun_err *err)
-{
-    const struct fetched *have;
-    struct fetched f;
-    char label[2 * CHRUN_REF_NAME_MAX + CHRUN_DIGEST_STR_MAX + 8];
-    bool pinned = d != NULL && d->digest.str[0] != '\0';
-    int rc;
-
-    ret_type[0] = '\0';
-    if (pinned && chrun_store_has_blob(c->st, &d->digest)) {
-        if (chrun_store_read_blob(c->st, &d->digest, CHRUN_MANIFEST_MAX, ret_buf, ret_len,
-                                  err) < 0)
-            return -1;
-        if (d->size >= 0 && (int64_t) *ret_len != d->size) {
-            free(*ret_buf);
-            return chrun_err_set(err, CHRUN_E_DIGEST,
-                                 "manifest %s: size mismatch: %zu bytes, descriptor says %" PRId64,
-                                 d->digest.str, *ret_len, d->size);
-        }
-        *ret_digest = d->digest;
-        return 0;
-    }
-    if (pinned && (have = plan_find_manifest(p, &d->digest)) != NULL) {
-        *ret_digest = d->digest;
-        return copy_bytes(have->buf, have->len, ret_buf, ret_len, err);
-    }
-    if (pinned && reference == NULL) {
-        snprintf(label, sizeof(label), "%s/%s@%s", c->registry, c->repo, d->digest.str);
-        reference = d->digest.str;
-    } else {
-        snprintf(label, sizeof(label), "%s", c->display);
-    }
-    share_wait_slot(p->share);
-    rc = fetch_manifest(c, reference, label, pinned ? &d->digest : NULL, pinned ? d->size : -1, &f,
-                        err);
-    share_give_slot(p->share);
-    if (rc < 0)
-        return -1;
-    *ret_digest = f.digest;
-    snprintf(ret_type, CHRUN_MEDIA_TYPE_MAX, "%s", f.media_type);
-    if (copy_bytes(f.buf, f.len, ret_buf, ret_len, err) < 0 ||
-        /* a re-pull by tag: the store has it already */
-        (!chrun_store_has_blob(c->st, &f.digest) && plan_add_manifest(p, &f, err) < 0)) {
-        free(f.buf);
-        return -1;
-    }
-    free(f.buf);
-    return 0;
-}
-
-/* The walk of a pull: documents through get_document; the chosen platform
- * of each index (or all of them); the blobs the store lacks into the plan. */
-struct planner {
-    struct registry_client *c;
-    struct plan *p;
-    const struct chrun_pull_opts *opts;
-};
-
-static int plan_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf,
-                     size_t *ret_len, struct chrun_err *err)
-{
-    struct planner *pl = ctx;
-    struct chrun_digest got;
-    char type[CHRUN_MEDIA_TYPE_MAX];
-    return get_document(pl->c, pl->p, NULL, n->desc, ret_buf, ret_len, &got, type, err);
-}
-
-static void plan_result(struct plan *p, const struct chrun_descriptor *d)
-{
-    if (!p->have_result) {
-        p->result = *d;
-        p->have_result = true;
-    }
-}
-
-static int plan_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
-{
-    struct planner *pl = ctx;
-    struct chrun_descriptor sel;
-
-    switch (n->kind) {
-    case CHRUN_WALK_CONFIG:
-    case CHRUN_WALK_LAYER: return plan_add_blob(pl->p, pl->c, n->desc, err);
-    case CHRUN_WALK_OTHER: return CHRUN_WALK_SKIP; /* attestations and other artifacts */
-    default: break;
-    }
-    if (n->parent != NULL && !pl->opts->all_platforms) {
-        if (chrun_manifest_select_platform(n->parent->m, pl->opts->platform, &sel, err) < 0)
-            return chrun_err_prefix(err, "%s", pl->c->display);
-        if (!streq(sel.digest.str, n->desc->digest.str))
-            return CHRUN_WALK_SKIP;
-    }
-    if (n->kind == CHRUN_WALK_MANIFEST || pl->opts->all_platforms)
-        plan_result(pl->p, n->desc);
-    return CHRUN_WALK_CONTINUE;
-}
-
-/* An index none of whose entries is for the platform names what it offers. */
-static int plan_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
-{
-    struct planner *pl = ctx;
-    struct chrun_descriptor sel;
-    if (!n->m->is_index || pl->p->have_result)
-        return 0;
-    if (chrun_manifest_select_platform(n->m, pl->opts->platform, &sel, err) < 0)
-        return chrun_err_prefix(err, "%s", pl->c->display);
-    return chrun_err_set(err, CHRUN_E_INPUT, "%s: index %s: entry %s is no image manifest",
-                         pl->c->display, n->desc->digest.str, sel.digest.str);
-}
-
-/* Fetch the manifest REFERENCE names and walk it: P gets the blobs to fetch
- * and the descriptor REF will name. */
-static int plan_pull(struct registry_client *c, struct plan *p, const char *reference,
-                     const struct chrun_descriptor *pin, const struct chrun_pull_opts *opts,
-                     struct chrun_err *err)
-{
-    static const struct chrun_walk_ops ops = {plan_read, plan_visit, plan_leave};
-    struct planner pl = {c, p, opts};
-    cleanup_free char *buf = NULL;
-    char type[CHRUN_MEDIA_TYPE_MAX];
-    struct chrun_descriptor top;
-    struct chrun_manifest m;
-    struct chrun_walk w;
-    size_t len;
-    int rc;
-
-    memset(&top, 0, sizeof(top));
-    if (get_document(c, p, reference, pin, &buf, &len, &top.digest, type, err) < 0)
-        return -1;
-    /* The descriptor's type is authoritative; a registry's Content-Type
-     * (often application/json) only helps when there is none. */
-    if (chrun_manifest_parse(&m, buf, len, pin->media_type[0] ? pin->media_type : type, err) < 0)
-        return chrun_err_prefix(err, "manifest %s",
-                                pin->digest.str[0] ? pin->digest.str : c->display);
-    snprintf(top.media_type, sizeof(top.media_type), "%s", m.media_type);
-    top.size = (int64_t) len;
-    chrun_manifest_release(&m);
-    chrun_walk_init(&w, &ops, &pl, CHRUN_WALK_BOUNDED);
-    rc = chrun_walk_from(&w, &top, err);
-    chrun_walk_release(&w);
-    return rc;
-}
-
 /* Blob downloads: curl multi, one writer per blob, verified before publish. */
 
 struct job {
@@ -507,6 +173,8 @@ struct job {
     struct chrun_err cb_err;
     long long not_before_ms;
     int bar;
+    struct pull_feed *feed;          /* told of this blob's progress, or NULL */
+    struct pull_follow *follow;      /* this blob there, or NULL */
     struct chrun_sink *sink;         /* writes and hashes the body off this thread */
     struct chrun_sink_ticket ticket; /* what this blob has queued there */
     char *buf;                       /* CHRUN_SINK_BUFSZ, being filled; or NULL */
@@ -551,6 +219,7 @@ static void job_discard_partial(struct job *j)
     unlinkat(chrun_store_tmp_fd(j->c->st), name, 0);
     chrun_store_writer_free(j->w);
     j->w = NULL;
+    pull_feed_restarted(j->feed, j->follow);
 }
 
 static int job_open_writer(struct job *j, struct chrun_err *err)
@@ -559,7 +228,10 @@ static int job_open_writer(struct job *j, struct chrun_err *err)
         return 0;
     j->w = chrun_store_writer_begin(j->c->st, &j->d.digest, j->d.size,
                                     CHRUN_STORE_WRITER_RESUMABLE, err);
-    return j->w ? 0 : -1;
+    if (j->w == NULL)
+        return -1;
+    pull_feed_opened(j->feed, j->follow, j->w);
+    return 0;
 }
 
 static int job_fail_cb(struct job *j, bool hostile)
@@ -642,9 +314,10 @@ static void job_submit(struct job *j)
 {
     if (j->buf == NULL)
         return;
-    if (j->buf_len > 0)
+    if (j->buf_len > 0) {
         chrun_sink_submit(j->sink, &j->ticket, j->w, j->buf, j->buf_len);
-    else
+        pull_feed_grew(j->feed, j->follow);
+    } else
         chrun_sink_unused(j->sink, j->buf);
     j->buf = NULL;
     j->buf_len = 0;
@@ -704,6 +377,7 @@ static size_t job_on_body(char *buf, size_t size, size_t n, void *data)
 struct downloader {
     struct registry_client *c;
     struct pull_share *share; /* NULL: one image, c->jobs connections of its own */
+    struct pull_feed *feed;   /* the tree made while downloading, or NULL */
     CURLM *multi;
     struct chrun_sink *sink;
     struct job *jobs;
@@ -732,6 +406,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     if ((int64_t) off == j->d.size) {
         /* an earlier run left the whole blob in tmp/: verify it, no network */
         if (chrun_store_writer_verify(j->w, NULL, err) == 0) {
+            pull_feed_verified(j->feed, j->follow);
             j->finished = true;
             dl->n_done++;
             dl->n_open_verified++;
@@ -740,6 +415,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
         }
         chrun_store_writer_free(j->w);
         j->w = NULL;
+        pull_feed_restarted(j->feed, j->follow);
         chrun_err_clear(err);
         if (job_open_writer(j, err) < 0)
             return -1;
@@ -800,7 +476,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
     curl_multi_remove_handle(dl->multi, j->e);
     j->active = false;
     dl->n_active--;
-    share_give_slot(dl->share);
+    pull_share_give_slot(dl->share);
     /* a callback's own failure, handled below, says more than a write's */
     if (job_flush(j, !j->cb_failed, err) < 0 && !j->cb_failed) {
         if (err->code == CHRUN_E_DIGEST)
@@ -839,7 +515,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         if (++j->redirects > REGISTRY_REDIRECTS_MAX)
             return chrun_err_set(err, CHRUN_E_INPUT, "blob %s: more than %d redirects",
                                  j->d.digest.str, REGISTRY_REDIRECTS_MAX);
-        if (!chrun_registry_url_allowed(loc))
+        if (!chrun_registry_url_permitted(loc, &dl->c->settings))
             return chrun_err_set(err, CHRUN_E_INPUT,
                                  "blob %s: refusing redirect to '%.200s' (plain http to a host "
                                  "not allowed insecure)",
@@ -863,6 +539,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
         if (chrun_store_writer_verify(j->w, NULL, err) < 0) {
             chrun_store_writer_free(j->w);
             j->w = NULL;
+            pull_feed_restarted(j->feed, j->follow);
             /* bytes kept from an earlier run may be the bad ones: one fresh try */
             if (j->start_offset > 0 && !j->restarted_after_mismatch) {
                 j->restarted_after_mismatch = true;
@@ -872,6 +549,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
             }
             return -1;
         }
+        pull_feed_verified(j->feed, j->follow);
         j->finished = true;
         dl->n_done++;
         dl->n_open_verified++;
@@ -941,7 +619,7 @@ static void downloader_release(struct downloader *dl)
         if (j->e != NULL) {
             if (j->active) {
                 curl_multi_remove_handle(dl->multi, j->e);
-                share_give_slot(dl->share);
+                pull_share_give_slot(dl->share);
             }
             curl_easy_cleanup(j->e);
         }
@@ -989,11 +667,11 @@ static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
         if (!share_take_slot(dl->share))
             return 0;
         if (job_start(dl, j, err) < 0) {
-            share_give_slot(dl->share);
+            pull_share_give_slot(dl->share);
             return -1;
         }
         if (!j->active) /* verified from tmp/ without a connection */
-            share_give_slot(dl->share);
+            pull_share_give_slot(dl->share);
     }
     return 0;
 }
@@ -1017,100 +695,126 @@ static long long next_start_ms(const struct downloader *dl)
     return wait_ms;
 }
 
-/* Download and verify every blob of P; publish them all once all are good
- * (SPEC: a failed pull leaves nothing new under blobs/). */
-static int download_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
-                          struct chrun_err *err)
+/* Set up DL for P's blobs. */
+static int downloader_init(struct downloader *dl, struct plan *p, struct chrun_err *err)
 {
-    struct downloader dl = {.c = c, .share = share};
-    int rc = -1;
-
-    if (p->n_blobs == 0)
-        return 0;
-    dl.multi = curl_multi_init();
-    dl.jobs = calloc(p->n_blobs, sizeof(*dl.jobs));
-    if (dl.multi == NULL || dl.jobs == NULL) {
-        downloader_release(&dl);
+    struct registry_client *c = dl->c;
+    dl->multi = curl_multi_init();
+    dl->jobs = calloc(p->n_blobs, sizeof(*dl->jobs));
+    if (dl->multi == NULL || dl->jobs == NULL)
         return chrun_err_sys(err, ENOMEM, "downloads");
-    }
     /* each running transfer holds one buffer it fills; the rest queue */
-    dl.sink = chrun_sink_new((unsigned) c->jobs + SINK_SPARE_BUFS, err);
-    if (dl.sink == NULL) {
-        downloader_release(&dl);
+    dl->sink = chrun_sink_new((unsigned) c->jobs + SINK_SPARE_BUFS, err);
+    if (dl->sink == NULL)
         return -1;
-    }
     /* -j bounds the connections: without the limit the bound is not kept */
-    if (curl_multi_setopt(dl.multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->jobs) != CURLM_OK) {
-        downloader_release(&dl);
+    if (curl_multi_setopt(dl->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long) c->jobs) != CURLM_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "downloads: curl refused the connection limit");
-    }
-    dl.n_jobs = p->n_blobs;
+    dl->n_jobs = p->n_blobs;
     for (size_t i = 0; i < p->n_blobs; i++) {
-        struct job *j = &dl.jobs[i];
+        struct job *j = &dl->jobs[i];
         j->c = c;
-        j->sink = dl.sink;
+        j->sink = dl->sink;
         j->d = p->blobs[i];
+        j->feed = dl->feed;
+        j->follow = pull_feed_follow(dl->feed, &j->d.digest);
         j->bar = chrun_progress_add(c->progress, chrun_digest_hex(&j->d.digest),
                                     (uint64_t) j->d.size);
         snprintf(j->url, sizeof(j->url), "%s/v2/%s/blobs/%s", c->base, c->repo, j->d.digest.str);
     }
-    while (dl.n_done < dl.n_jobs) {
-        long long wait_ms;
-        int running, queued;
-        CURLMsg *msg;
+    return 0;
+}
 
-        if (start_ready_jobs(&dl, err) < 0)
-            goto out;
-        if (dl.n_open_verified >= OPEN_WRITERS_MAX && commit_verified(&dl, err) < 0)
-            goto out;
-        if (dl.n_done == dl.n_jobs)
+/* Hand each finished transfer to job_finish. */
+static int reap_finished(struct downloader *dl, struct chrun_err *err)
+{
+    CURLMsg *msg;
+    int queued;
+    while ((msg = curl_multi_info_read(dl->multi, &queued)) != NULL) {
+        struct job *j = NULL;
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &j);
+        if (job_finish(dl, j, msg->data.result, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Run DL's transfers until every blob is verified, then publish them. */
+static int downloader_run(struct downloader *dl, struct chrun_err *err)
+{
+    while (dl->n_done < dl->n_jobs) {
+        long long wait_ms;
+        int running;
+
+        if (start_ready_jobs(dl, err) < 0)
+            return -1;
+        if (dl->n_open_verified >= OPEN_WRITERS_MAX && commit_verified(dl, err) < 0)
+            return -1;
+        if (dl->n_done == dl->n_jobs)
             break;
-        if (curl_multi_perform(dl.multi, &running) != CURLM_OK) {
-            chrun_err_set(err, CHRUN_E_NETWORK, "curl multi failed");
-            goto out;
-        }
-        while ((msg = curl_multi_info_read(dl.multi, &queued)) != NULL) {
-            struct job *j = NULL;
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &j);
-            if (job_finish(&dl, j, msg->data.result, err) < 0)
-                goto out;
-        }
-        chrun_progress_draw(c->progress, false);
-        if (dl.n_done == dl.n_jobs)
+        if (curl_multi_perform(dl->multi, &running) != CURLM_OK)
+            return chrun_err_set(err, CHRUN_E_NETWORK, "curl multi failed");
+        if (reap_finished(dl, err) < 0)
+            return -1;
+        chrun_progress_draw(dl->c->progress, false);
+        if (dl->n_done == dl->n_jobs)
             break;
-        if (check_stalled(&dl, err) < 0)
-            goto out;
+        if (check_stalled(dl, err) < 0)
+            return -1;
         /* a freed slot with a blob ready to go starts it now, not after a poll */
-        wait_ms = next_start_ms(&dl);
+        wait_ms = next_start_ms(dl);
         if (wait_ms == 0)
             continue;
-        if (dl.n_active > 0)
-            curl_multi_poll(dl.multi, NULL, 0, (int) wait_ms, NULL);
+        if (dl->n_active > 0)
+            curl_multi_poll(dl->multi, NULL, 0, (int) wait_ms, NULL);
         else
             registry_sleep_ms((long) wait_ms);
     }
-    rc = commit_verified(&dl, err);
-out:
+    /* publish nothing of an image whose tree failed (a bad diff_id). Its
+     * error is taken only now: bytes the applier refused before their
+     * download ended may be a bad blob, which the download names first. */
+    if (pull_feed_wait_applied(dl->feed, err) < 0) {
+        /* the image is refused: its blobs are not kept for a later attempt */
+        for (size_t i = 0; i < dl->n_jobs; i++)
+            if (dl->jobs[i].w != NULL)
+                job_discard_partial(&dl->jobs[i]);
+        return -1;
+    }
+    return commit_verified(dl, err);
+}
+
+/* Download and verify every blob of P; publish them all once all are good
+ * (SPEC: a failed pull leaves nothing new under blobs/). */
+static int download_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
+                          struct pull_feed *feed, struct chrun_err *err)
+{
+    struct downloader dl = {.c = c, .share = share, .feed = feed};
+    int rc;
+
+    if (p->n_blobs == 0)
+        return pull_feed_wait_applied(feed, err);
+    rc = downloader_init(&dl, p, err);
+    if (rc == 0)
+        rc = downloader_run(&dl, err);
     downloader_release(&dl);
     return rc;
 }
 
-/* One endpoint: resolve, download, publish, name. */
 /* Download P's blobs. With SHARE, blobs another image is fetching are
  * waited for instead, and fetched here only if that image failed. */
-static int fetch_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
-                       struct chrun_err *err)
+int pull_fetch_blobs(struct registry_client *c, struct plan *p, struct pull_share *share,
+                     struct pull_feed *feed, struct chrun_err *err)
 {
     if (share == NULL)
-        return download_blobs(c, p, NULL, err);
+        return download_blobs(c, p, NULL, feed, err);
     for (;;) {
         struct chrun_descriptor *wait = NULL;
         size_t n_wait = 0;
         int rc = share_claim(share, p, &wait, &n_wait, err);
         if (rc == 0)
-            rc = download_blobs(c, p, share, err);
+            rc = download_blobs(c, p, share, NULL, err);
         share_settle(share, p, rc == 0);
         if (rc < 0 || n_wait == 0) {
             free(wait);
@@ -1127,210 +831,3 @@ static int fetch_blobs(struct registry_client *c, struct plan *p, struct pull_sh
     }
 }
 
-static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
-                     const struct chrun_pull_opts *opts, struct pull_share *share,
-                     struct chrun_digest *ret_digest, struct chrun_err *err)
-{
-    struct plan p = {.share = share};
-    struct chrun_descriptor pin;
-    int rc;
-
-    memset(&pin, 0, sizeof(pin));
-    pin.size = -1;
-    if (ref->digest[0] && chrun_digest_parse(&pin.digest, ref->digest, err) < 0)
-        return -1;
-    rc = plan_pull(c, &p, ref->digest[0] ? ref->digest : ref->tag, &pin, opts, err);
-    if (rc == 0)
-        rc = fetch_blobs(c, &p, share, err);
-    /* manifests after their blobs, so a stored manifest is always complete */
-    for (size_t i = 0; rc == 0 && i < p.n_manifests; i++)
-        rc = chrun_store_put_blob(c->st, p.manifests[i].buf, p.manifests[i].len,
-                                  &p.manifests[i].digest, NULL, err);
-    /* what is attached is fetched before the name, so a refused one leaves no name */
-    if (rc == 0 && opts->signatures)
-        rc = attach_pull(c, &p.result.digest, err);
-    if (rc == 0)
-        rc = chrun_store_tag(c->st, c->display, p.result.media_type, &p.result.digest,
-                             p.result.size, err);
-    if (rc == 0)
-        *ret_digest = p.result.digest;
-    plan_release(&p);
-    return rc;
-}
-
-int chrun_registry_platform_check(const char *platform, struct chrun_err *err)
-{
-    const char *slash;
-    if (platform == NULL)
-        return 0;
-    slash = strchr(platform, '/');
-    if (slash == NULL || slash == platform || slash[1] == '\0' || slash[1] == '/' ||
-        strlen(platform) > 95)
-        return chrun_err_set(err, CHRUN_E_USAGE, "invalid platform '%.96s': want os/arch[/variant]",
-                             platform);
-    slash = strchr(slash + 1, '/');
-    if (slash != NULL && (slash[1] == '\0' || strchr(slash + 1, '/') != NULL))
-        return chrun_err_set(err, CHRUN_E_USAGE, "invalid platform '%.96s': want os/arch[/variant]",
-                             platform);
-    return 0;
-}
-
-static int pull_endpoint(struct chrun_store *st, const char *base, const char *host,
-                         const char *registry, const struct chrun_ref *ref,
-                         const struct chrun_pull_opts *opts, struct chrun_progress *progress,
-                         struct pull_share *share, struct chrun_digest *ret_digest,
-                         struct chrun_err *err)
-{
-    struct registry_client *c = registry_client_new(st, base, host, registry, ref, opts->jobs, err);
-    int rc;
-    if (c == NULL)
-        return -1;
-    c->progress = progress;
-    rc = pull_from(c, ref, opts, share, ret_digest, err);
-    registry_client_free(c);
-    return rc;
-}
-
-/* Pull REF (parsed) from its mirrors or its registry; curl is initialized. */
-static int pull_ref(struct chrun_store *st, const struct chrun_ref *ref,
-                    const struct chrun_pull_opts *opts, struct chrun_progress *progress,
-                    struct pull_share *share, struct chrun_digest *ret_digest,
-                    struct chrun_err *err)
-{
-    char base[CHRUN_REF_NAME_MAX + 16], host[CHRUN_REF_NAME_MAX + 1];
-    const char *mirrors = getenv("CHRUN_REGISTRY_MIRRORS");
-
-    /* SPEC "Mirrors": docker.io images try each mirror first, as docker's
-     * registry-mirrors; any failure there falls through to the next. */
-    if (streq(ref->domain, "docker.io") && mirrors != NULL && *mirrors) {
-        cleanup_free char *list = strdup(mirrors);
-        char *save = NULL;
-        if (list == NULL)
-            return chrun_err_sys(err, ENOMEM, "mirrors");
-        for (char *m = strtok_r(list, ",", &save); m != NULL; m = strtok_r(NULL, ",", &save)) {
-            struct chrun_err merr = CHRUN_ERR_INIT;
-            char line[CHRUN_ERR_MSG_MAX + 64];
-            if (chrun_registry_mirror_base(m, base, sizeof(base), host, sizeof(host), &merr) == 0) {
-                if (pull_endpoint(st, base, host, host, ref, opts, progress, share, ret_digest,
-                                  &merr) == 0)
-                    return 0;
-                /* messages name the docker.io reference: say which mirror failed */
-                chrun_err_prefix(&merr, "%s", host);
-            }
-            if (merr.code == CHRUN_E_SYS && merr.errnum != 0) {
-                *err = merr; /* a local failure: another endpoint will not help */
-                return -1;
-            }
-            chrun_log_warn("mirror: %s; trying the next source",
-                           chrun_err_format(&merr, line, sizeof(line)));
-        }
-    }
-    snprintf(host, sizeof(host), "%s", chrun_ref_registry_host(ref));
-    snprintf(base, sizeof(base), "%s://%s", chrun_ref_host_is_insecure(host) ? "http" : "https",
-             host);
-    return pull_endpoint(st, base, host, ref->domain, ref, opts, progress, share, ret_digest,
-                         err);
-}
-
-int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
-                        const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
-                        struct chrun_err *err)
-{
-    static const struct chrun_pull_opts defaults = CHRUN_PULL_OPTS_INIT;
-    struct chrun_ref ref;
-    struct chrun_progress *progress = NULL;
-    int rc;
-
-    if (opts == NULL)
-        opts = &defaults;
-    if (chrun_ref_parse(&ref, ref_s, err) < 0 || chrun_registry_platform_check(opts->platform, err) < 0)
-        return -1;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
-    if (opts->progress && !chrun_log_quiet())
-        progress = chrun_progress_new(true);
-    rc = pull_ref(st, &ref, opts, progress, NULL, ret_digest, err);
-    chrun_progress_free(progress);
-    curl_global_cleanup();
-    return rc;
-}
-
-/* chrun_registry_pull_many: worker threads take the next image in turn. */
-struct pull_pool {
-    struct chrun_store *st;
-    const struct chrun_pull_opts *opts;
-    struct pull_share *share;
-    const struct chrun_ref *refs;
-    struct chrun_pull_result *results;
-    size_t n, next; /* next under share->mu */
-};
-
-static void *pull_worker(void *arg)
-{
-    struct pull_pool *pool = arg;
-    for (;;) {
-        size_t i;
-        pthread_mutex_lock(&pool->share->mu);
-        i = pool->next++;
-        pthread_mutex_unlock(&pool->share->mu);
-        if (i >= pool->n)
-            return NULL;
-        if (pool->results[i].rc == 0)
-            pool->results[i].rc = pull_ref(pool->st, &pool->refs[i], pool->opts, NULL,
-                                           pool->share, &pool->results[i].digest,
-                                           &pool->results[i].err);
-    }
-}
-
-int chrun_registry_pull_many(struct chrun_store *st, const char *const *refs, size_t n,
-                             const struct chrun_pull_opts *opts, struct chrun_pull_result *ret,
-                             struct chrun_err *err)
-{
-    static const struct chrun_pull_opts defaults = CHRUN_PULL_OPTS_INIT;
-    cleanup_free struct chrun_ref *parsed = NULL;
-    pthread_t threads[CHRUN_PULL_JOBS_MAX];
-    struct pull_share share = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
-    struct pull_pool pool = {.st = st, .share = &share, .results = ret, .n = n};
-    size_t n_failed = 0, n_threads = 0, want;
-    int jobs;
-
-    if (opts == NULL)
-        opts = &defaults;
-    pool.opts = opts;
-    if (chrun_registry_platform_check(opts->platform, err) < 0)
-        return -1;
-    parsed = calloc(n ? n : 1, sizeof(*parsed));
-    if (parsed == NULL)
-        return chrun_err_sys(err, ENOMEM, "pull");
-    pool.refs = parsed;
-    for (size_t i = 0; i < n; i++) {
-        memset(&ret[i], 0, sizeof(ret[i]));
-        ret[i].rc = chrun_ref_parse(&parsed[i], refs[i], &ret[i].err);
-    }
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-        return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
-    /* connections are counted across images: as many images at once as
-     * there are connections, each holding one at least for its manifests */
-    jobs = opts->jobs > 0 ? opts->jobs : CHRUN_PULL_JOBS_DEFAULT;
-    share.free_slots = jobs;
-    want = n < (size_t) jobs ? n : (size_t) jobs;
-    while (n_threads < want && pthread_create(&threads[n_threads], NULL, pull_worker, &pool) == 0)
-        n_threads++;
-    if (n_threads == 0)
-        pull_worker(&pool); /* no thread to be had: one at a time, here */
-    for (size_t i = 0; i < n_threads; i++)
-        pthread_join(threads[i], NULL);
-    curl_global_cleanup();
-    free(share.claims);
-    pthread_mutex_destroy(&share.mu);
-    pthread_cond_destroy(&share.cv);
-    for (size_t i = 0; i < n; i++)
-        if (ret[i].rc < 0) {
-            chrun_err_prefix(&ret[i].err, "'%s'", refs[i]);
-            n_failed++;
-        }
-    if (n_failed > 0)
-        return chrun_err_set(err, ret[0].err.code ? ret[0].err.code : CHRUN_E_NETWORK,
-                             "%zu of %zu images failed", n_failed, n);
-    return 0;
-}

@@ -28,6 +28,7 @@
 #include "chrun/attach.h"
 #include "chrun/cosign.h"
 #include "chrun/fs.h"
+#include "chrun/image-config.h"
 #include "chrun/image.h"
 #include "chrun/inflate.h"
 #include "chrun/io.h"

@@ -3,6 +3,7 @@
  * root filesystems, filesystem steps and the step-cache chain, FROM, the
  * instruction loop and setup. */
 #include "chrun/build.h"
+#include "chrun/image-config.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -3,7 +3,6 @@
  * root filesystems, filesystem steps and the step-cache chain, FROM, the
  * instruction loop and setup. */
 #include "chrun/build.h"
-#include "chrun/image-config.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chrun/image-config.h"
 #include "build-internal.h"
 
 /* ---- variables -------------------------------------------------------------- */

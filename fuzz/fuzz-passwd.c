@@ -1,4 +1,4 @@
-/* /etc/passwd and /etc/group of an image (src/runtime.c): the input is
+/* /etc/passwd and /etc/group of an image (src/user.c): the input is
  * "SPEC\0PASSWD\0GROUP" (missing parts: the image lacks the file), resolved
  * as chrun-exec --user SPEC would, plus the home lookup. */
 #include "chrun/user.h"

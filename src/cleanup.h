@@ -13,6 +13,8 @@
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "chrun/digest.h"
+#include "chrun/image-config.h"
 #include "chrun/inflate.h"
 
 static inline void cleanup_free_fn(void *p)
@@ -80,6 +82,22 @@ static inline void cleanup_inflate_fn(struct chrun_inflate **z)
     chrun_inflate_free(*z);
 }
 #define cleanup_inflate __attribute__((cleanup(cleanup_inflate_fn)))
+
+/* For a hasher declared "= {0}": release is safe before init and after final. */
+static inline void cleanup_hasher_fn(struct chrun_digest_hasher *h)
+{
+    int saved = errno;
+    chrun_digest_hasher_release(h);
+    errno = saved;
+}
+#define cleanup_hasher __attribute__((cleanup(cleanup_hasher_fn)))
+
+/* For an image config declared "= {0}" (release is safe on a zeroed one). */
+static inline void cleanup_image_config_fn(struct chrun_image_config *c)
+{
+    chrun_image_config_release(c);
+}
+#define cleanup_image_config __attribute__((cleanup(cleanup_image_config_fn)))
 
 /* Hand a pointer or fd out of a cleanup-guarded variable. */
 #define take_ptr(p)                                                                                \

@@ -38,11 +38,10 @@ static int resolve_docker_image(struct loader *l, json_t *item, struct chrun_err
     const char *config_path = json_string_value(json_object_get(item, "Config"));
     cleanup_json json_t *doc = NULL;
     cleanup_free char *buf = NULL, *text = NULL;
-    struct chrun_image_config cfg;
+    cleanup_image_config struct chrun_image_config cfg = {0};
     struct member *cm = NULL, *lm = NULL, *mm = NULL;
     json_t *arr, *v;
     size_t i, len;
-    int rc = -1;
 
     if (!json_is_object(item) || config_path == NULL || !json_is_array(layers) ||
         (tags != NULL && !json_is_null(tags) && !json_is_array(tags)))
@@ -53,60 +52,41 @@ static int resolve_docker_image(struct loader *l, json_t *item, struct chrun_err
         chrun_image_config_parse(&cfg, buf, len, err) < 0)
         return chrun_err_prefix(err, "Config '%s'", config_path);
     cm->keep = true;
-    if (cfg.n_diff_ids != json_array_size(layers)) {
-        rc = chrun_err_set(err, CHRUN_E_INPUT, "config lists %zu diff_ids for %zu layers",
-                           cfg.n_diff_ids, json_array_size(layers));
-        goto out;
-    }
+    if (cfg.n_diff_ids != json_array_size(layers))
+        return chrun_err_set(err, CHRUN_E_INPUT, "config lists %zu diff_ids for %zu layers",
+                             cfg.n_diff_ids, json_array_size(layers));
     arr = json_array();
     doc = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
                     CHRUN_MT_OCI_MANIFEST, "config", descriptor_json(CHRUN_MT_OCI_CONFIG, cm),
                     "layers", arr);
-    if (doc == NULL) {
-        rc = chrun_err_sys(err, ENOMEM, "build manifest");
-        goto out;
-    }
+    if (doc == NULL)
+        return chrun_err_sys(err, ENOMEM, "build manifest");
     json_array_foreach (layers, i, v) {
         const char *p = json_string_value(v);
-        if (p == NULL) {
-            rc = chrun_err_set(err, CHRUN_E_INPUT, "Layers[%zu] is not a string", i);
-            goto out;
-        }
+        if (p == NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "Layers[%zu] is not a string", i);
         if (load_lookup(l, p, &lm, err) < 0 ||
-            load_check_diff_id(l, lm, &cfg.diff_ids[i], true, err) < 0) {
-            rc = chrun_err_prefix(err, "Layers[%zu] '%s'", i, p);
-            goto out;
-        }
+            load_check_diff_id(l, lm, &cfg.diff_ids[i], true, err) < 0)
+            return chrun_err_prefix(err, "Layers[%zu] '%s'", i, p);
         lm->keep = true;
-        if (json_array_append_new(arr, descriptor_json(layer_media_type(lm), lm)) < 0) {
-            rc = chrun_err_sys(err, ENOMEM, "build manifest");
-            goto out;
-        }
+        if (json_array_append_new(arr, descriptor_json(layer_media_type(lm), lm)) < 0)
+            return chrun_err_sys(err, ENOMEM, "build manifest");
     }
     /* Deterministic bytes: fixed key order, compact, so the digest is the
      * same on every load of the same archive. */
     text = json_dumps(doc, JSON_COMPACT);
-    if (text == NULL) {
-        rc = chrun_err_sys(err, ENOMEM, "build manifest");
-        goto out;
-    }
+    if (text == NULL)
+        return chrun_err_sys(err, ENOMEM, "build manifest");
     if (load_stage_generated(l, text, strlen(text), &mm, err) < 0)
-        goto out;
+        return -1;
     json_array_foreach (tags, i, v) {
         const char *t = json_string_value(v);
-        if (t == NULL) {
-            rc = chrun_err_set(err, CHRUN_E_INPUT, "RepoTags[%zu] is not a string", i);
-            goto out;
-        }
-        if (load_add_tag(l, t, CHRUN_MT_OCI_MANIFEST, &mm->digest, (int64_t) mm->size, err) < 0) {
-            rc = chrun_err_prefix(err, "RepoTags[%zu]", i);
-            goto out;
-        }
+        if (t == NULL)
+            return chrun_err_set(err, CHRUN_E_INPUT, "RepoTags[%zu] is not a string", i);
+        if (load_add_tag(l, t, CHRUN_MT_OCI_MANIFEST, &mm->digest, (int64_t) mm->size, err) < 0)
+            return chrun_err_prefix(err, "RepoTags[%zu]", i);
     }
-    rc = load_add_result(l, &mm->digest, err);
-out:
-    chrun_image_config_release(&cfg);
-    return rc;
+    return load_add_result(l, &mm->digest, err);
 }
 
 /* skopeo's dir: transport: manifest.json is the image manifest itself, kept

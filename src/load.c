@@ -225,11 +225,10 @@ typedef ssize_t (*chunk_reader)(void *src, unsigned char *buf, size_t size, stru
 static int stage_copy(struct loader *l, struct member *m, chunk_reader read_chunk, void *src,
                       struct chrun_err *err)
 {
-    struct chrun_digest_hasher h = {0};
+    cleanup_hasher struct chrun_digest_hasher h = {0};
     char fname[32];
     cleanup_close int fd = -1;
     ssize_t n;
-    int rc = -1;
 
     if (stage_member_name(member_index(l, m), fname, sizeof(fname)) < 0)
         return chrun_err_sys(err, ENAMETOOLONG, "staging");
@@ -248,18 +247,15 @@ static int stage_copy(struct loader *l, struct member *m, chunk_reader read_chun
         }
         if (chrun_io_write_full(fd, l->buf, (size_t) n, err) < 0 ||
             chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
-            goto out;
+            return -1;
     }
     if (n < 0)
-        goto out;
+        return -1;
     m->size = h.size_bytes;
     if (chrun_digest_hasher_final(&h, &m->digest, err) < 0)
-        goto out;
+        return -1;
     m->staged = true;
-    rc = 0;
-out:
-    chrun_digest_hasher_release(&h);
-    return rc;
+    return 0;
 }
 
 /* Member names that carry their own digest: OCI blobs/sha256/<hex> and the
@@ -573,47 +569,40 @@ static const char *tar_what(struct loader *l, bool started)
 
 static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
 {
+    cleanup_archive struct archive *tar = NULL;
     struct tar_source s = {l, NULL};
     struct archive_entry *e;
     bool started = false;
-    int r, rc = -1;
+    int r;
 
     if (open_raw(l, fd, err) < 0)
         return -1;
-    s.tar = archive_read_new();
-    if (s.tar == NULL)
+    tar = archive_read_new();
+    if (tar == NULL)
         return chrun_err_sys(err, ENOMEM, "archive reader");
+    s.tar = tar;
     /* The tar reader takes ustar, pax and GNU tar alike. */
-    if (archive_read_support_format_tar(s.tar) != ARCHIVE_OK) {
-        archive_fail(s.tar, "archive reader", err);
-        goto out;
-    }
-    if (archive_read_open(s.tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK) {
-        tar_fail(l, s.tar, tar_what(l, started), err);
-        goto out;
-    }
-    while ((r = archive_read_next_header(s.tar, &e)) != ARCHIVE_EOF) {
-        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(s.tar)) {
+    if (archive_read_support_format_tar(tar) != ARCHIVE_OK)
+        return archive_fail(tar, "archive reader", err);
+    if (archive_read_open(tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK)
+        return tar_fail(l, tar, tar_what(l, started), err);
+    while ((r = archive_read_next_header(tar, &e)) != ARCHIVE_EOF) {
+        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(tar)) {
             /* a malformed PAX record: the member would go by its ustar name */
-            const char *name = archive_entry_pathname(e), *w = archive_error_string(s.tar);
-            chrun_err_set(err, CHRUN_E_INPUT, "member '%s': damaged tar header: %s",
-                          name ? name : "", w ? w : "libarchive warning");
-            goto out;
+            const char *name = archive_entry_pathname(e), *w = archive_error_string(tar);
+            return chrun_err_set(err, CHRUN_E_INPUT, "member '%s': damaged tar header: %s",
+                                 name ? name : "", w ? w : "libarchive warning");
         } else if (r == ARCHIVE_WARN) {
-            const char *w = archive_error_string(s.tar);
+            const char *w = archive_error_string(tar);
             chrun_log_debug("archive: %s", w ? w : "warning");
         } else if (r != ARCHIVE_OK) {
-            tar_fail(l, s.tar, tar_what(l, started), err);
-            goto out;
+            return tar_fail(l, tar, tar_what(l, started), err);
         }
         started = true;
         if (tar_member(&s, e, err) < 0)
-            goto out;
+            return -1;
     }
-    rc = drain_raw(l, err);
-out:
-    archive_read_free(s.tar);
-    return rc;
+    return drain_raw(l, err);
 }
 
 /* Directory input */
@@ -1010,6 +999,37 @@ static void loader_release(struct loader *l)
     chrun_walk_release(&l->walk);
 }
 
+/* Stream (or read the directory), resolve, verify, then publish. */
+static int load_run(struct loader *l, int fd, struct chrun_err *err)
+{
+    struct chrun_err stale_err = CHRUN_ERR_INIT;
+
+    if (chrun_archive_clean_stale(l->st, &stale_err) < 0)
+        chrun_log_warn("%s", stale_err.msg);
+    l->buf = malloc(CHRUN_IO_BUFSZ);
+    if (l->buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "load");
+    if (stage_create(l, err) < 0)
+        return -1;
+    if (l->dirfd >= 0 ? dir_read_docs(l, err) : stream_tar(l, fd, err))
+        return -1;
+    if (l->index.present) {
+        if (load_resolve_oci(l, err) < 0)
+            return -1;
+    } else if (l->manifest.present) {
+        if (load_resolve_docker(l, err) < 0)
+            return -1;
+    } else {
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "neither index.json nor manifest.json: not an image archive");
+    }
+    if (l->verify != NULL && verify_images(l, err) < 0)
+        return -1;
+    if (commit_blobs(l, err) < 0 || commit_tags(l, err) < 0 || commit_attachments(l, err) < 0)
+        return -1;
+    return 0;
+}
+
 static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
                 const struct chrun_cosign_opts *verify, struct chrun_archive_result *ret,
                 struct chrun_err *err)
@@ -1018,38 +1038,11 @@ static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
         .st = st, .input = name, .dirfd = dirfd, .stage_fd = -1, .result = ret,
         .blob_dir = "blobs/sha256/", .verify = verify,
     };
-    struct chrun_err stale_err = CHRUN_ERR_INIT;
-    int rc = -1;
+    int rc;
 
     memset(ret, 0, sizeof(*ret));
     chrun_walk_init(&l.walk, &load_walk_ops, &l, CHRUN_WALK_BOUNDED);
-    if (chrun_archive_clean_stale(st, &stale_err) < 0)
-        chrun_log_warn("%s", stale_err.msg);
-    l.buf = malloc(CHRUN_IO_BUFSZ);
-    if (l.buf == NULL) {
-        chrun_err_sys(err, ENOMEM, "load");
-        goto out;
-    }
-    if (stage_create(&l, err) < 0)
-        goto out;
-    if (dirfd >= 0 ? dir_read_docs(&l, err) : stream_tar(&l, fd, err))
-        goto out;
-    if (l.index.present)
-        rc = load_resolve_oci(&l, err);
-    else if (l.manifest.present)
-        rc = load_resolve_docker(&l, err);
-    else
-        rc = chrun_err_set(err, CHRUN_E_INPUT,
-                           "neither index.json nor manifest.json: not an image archive");
-    if (rc == 0 && verify != NULL)
-        rc = verify_images(&l, err);
-    if (rc == 0)
-        rc = commit_blobs(&l, err);
-    if (rc == 0)
-        rc = commit_tags(&l, err);
-    if (rc == 0)
-        rc = commit_attachments(&l, err);
-out:
+    rc = load_run(&l, fd, err);
     loader_release(&l);
     if (rc < 0) {
         chrun_archive_result_release(ret);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <archive.h>
+#include <archive_entry.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -56,6 +57,18 @@ static inline void cleanup_archive_fn(struct archive **a)
         archive_free(*a);
 }
 
+static inline void cleanup_entry_fn(struct archive_entry **e)
+{
+    if (*e != NULL)
+        archive_entry_free(*e);
+}
+
+static inline void cleanup_linkresolver_fn(struct archive_entry_linkresolver **r)
+{
+    if (*r != NULL)
+        archive_entry_linkresolver_free(*r);
+}
+
 static inline void cleanup_curl_fn(CURL **c)
 {
     if (*c != NULL)
@@ -74,6 +87,8 @@ static inline void cleanup_md_fn(EVP_MD_CTX **m)
 #define cleanup_closedir __attribute__((cleanup(cleanup_closedir_fn)))
 #define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
 #define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
+#define cleanup_entry __attribute__((cleanup(cleanup_entry_fn)))
+#define cleanup_linkresolver __attribute__((cleanup(cleanup_linkresolver_fn)))
 #define cleanup_curl __attribute__((cleanup(cleanup_curl_fn)))
 #define cleanup_md __attribute__((cleanup(cleanup_md_fn)))
 

@@ -13,27 +13,6 @@
 #include "cleanup.h"
 #include "util.h"
 
-static inline void cleanup_read_archive_fn(struct archive **a)
-{
-    if (*a != NULL)
-        archive_read_free(*a);
-}
-#define cleanup_read_archive __attribute__((cleanup(cleanup_read_archive_fn)))
-
-static inline void cleanup_entry_fn(struct archive_entry **e)
-{
-    if (*e != NULL)
-        archive_entry_free(*e);
-}
-#define cleanup_entry __attribute__((cleanup(cleanup_entry_fn)))
-
-static inline void cleanup_linkresolver_fn(struct archive_entry_linkresolver **r)
-{
-    if (*r != NULL)
-        archive_entry_linkresolver_free(*r);
-}
-#define cleanup_linkresolver __attribute__((cleanup(cleanup_linkresolver_fn)))
-
 /* Copy the file data of the entry the disk reader DISK is at. */
 static int copy_disk_data(struct exporter *x, struct archive *disk, const char *name,
                           int64_t size, struct chrun_err *err)
@@ -90,7 +69,7 @@ static int bundle_entry_named(struct exporter *x, struct archive *disk,
 
 static int walk_rootfs(struct exporter *x, const char *rootfs, struct chrun_err *err)
 {
-    cleanup_read_archive struct archive *disk = archive_read_disk_new();
+    cleanup_archive struct archive *disk = archive_read_disk_new();
     cleanup_entry struct archive_entry *e = archive_entry_new();
     cleanup_linkresolver struct archive_entry_linkresolver *lr =
         archive_entry_linkresolver_new();

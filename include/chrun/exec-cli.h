@@ -8,10 +8,9 @@
 #include "chrun/runtime.h"
 #include "chrun/volume.h"
 
-/* Command-line state shared by chrun-exec and `chrun run`, so both take the
- * same options. Parse with getopt_long using CHRUN_EXEC_SHORTOPTS and
- * CHRUN_EXEC_LONGOPTS (needs <getopt.h>), and hand every option to
- * chrun_exec_cli_option. */
+/* The options parsed so far. Parse with getopt_long using
+ * CHRUN_EXEC_SHORTOPTS and CHRUN_EXEC_LONGOPTS (needs <getopt.h>), and hand
+ * every option to chrun_exec_cli_option. */
 struct chrun_exec_cli {
     struct chrun_exec_opts opts; /* points into the arrays below */
     const char *env[CHRUN_RUNTIME_MAX_ENV];

@@ -781,33 +781,33 @@ enum chrun_compression load_member_compression(const struct member *m)
 static int staged_diff_id(struct loader *l, struct member *m, struct chrun_digest *ret,
                           struct chrun_err *err)
 {
-    struct chrun_digest_hasher h = {0};
+    cleanup_hasher struct chrun_digest_hasher h = {0};
+    cleanup_free unsigned char *buf = NULL;
     cleanup_inflate struct chrun_inflate *z = NULL;
     cleanup_close int fd = -1;
     struct chunk_source src = {-1, NULL, 0};
     char fname[32];
     ssize_t n;
-    int rc = 0;
 
     stage_member_name(member_index(l, m), fname, sizeof(fname));
     fd = openat(l->stage_fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return chrun_err_sys(err, errno, "open staged layer");
-    src.fd = fd;
-    src.buf = malloc(CHRUN_IO_BUFSZ);
-    if (src.buf == NULL)
+    buf = malloc(CHRUN_IO_BUFSZ);
+    if (buf == NULL)
         return chrun_err_sys(err, ENOMEM, "decompress layer");
+    src.fd = fd;
+    src.buf = buf;
     z = chrun_inflate_new(load_member_compression(m), chunk_source_read, &src, err);
     if (z == NULL || chrun_digest_hasher_init(&h, err) < 0)
-        rc = -1;
-    while (rc == 0 && (n = chrun_inflate_read(z, l->buf, CHRUN_IO_BUFSZ, err)) != 0)
-        rc = n < 0 ? chrun_err_prefix(err, "layer %s", m->digest.str)
-                   : chrun_digest_hasher_update(&h, l->buf, (size_t) n, err);
-    if (rc == 0)
-        rc = chrun_digest_hasher_final(&h, ret, err);
-    chrun_digest_hasher_release(&h);
-    free(src.buf);
-    return rc;
+        return -1;
+    while ((n = chrun_inflate_read(z, l->buf, CHRUN_IO_BUFSZ, err)) != 0) {
+        if (n < 0)
+            return chrun_err_prefix(err, "layer %s", m->digest.str);
+        if (chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
+            return -1;
+    }
+    return chrun_digest_hasher_final(&h, ret, err);
 }
 
 int load_check_diff_id(struct loader *l, struct member *m, const struct chrun_digest *want,

@@ -1,4 +1,4 @@
-/* docker-save manifest.json (src/archive-load.c): the input is manifest.json
+/* docker-save manifest.json (src/load-docker.c): the input is manifest.json
  * of a docker-save archive whose other members are fixed: a one-file layer
  * and its image config, under their docker-save names ("layer.tar",
  * "config.json"), as blobs/sha256/<hex> (OCI layout) and as bare <hex>

@@ -2,6 +2,7 @@
  * The first input byte picks the declared media type (as a descriptor or a
  * Content-Type would give it); the rest is the document, parsed both as a
  * manifest/index and as an image config. */
+#include "chrun/image-config.h"
 #include "chrun/manifest.h"
 #include "fuzz-common.h"
 

@@ -1,7 +1,7 @@
-/* /etc/passwd and /etc/group of an image (src/runtime.c): the input is
+/* /etc/passwd and /etc/group of an image (src/user.c): the input is
  * "SPEC\0PASSWD\0GROUP" (missing parts: the image lacks the file), resolved
  * as chrun-exec --user SPEC would, plus the home lookup. */
-#include "chrun/runtime.h"
+#include "chrun/user.h"
 #include "fuzz-common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

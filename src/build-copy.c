@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chrun/user.h"
 #include "build-internal.h"
 
 /* ---- COPY, ADD, WORKDIR ------------------------------------------------------ */

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "chrun/image-config.h"
 #include "build-internal.h"
 
 /* ---- variables -------------------------------------------------------------- */

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "chrun/fs.h"
+#include "chrun/image-config.h"
 #include "chrun/image.h"
 #include "chrun/io.h"
 #include "chrun/layer.h"

@@ -7,7 +7,7 @@
  * back-end that holds the tree, through a small table of operations:
  *  - the disk back-end (src/layer.c) changes a rootfs directory: chrun-unpack,
  *    chrun-build (FROM layers and ADD);
- *  - the tree back-end (src/export.c) changes an in-memory model of the
+ *  - the tree back-end (src/export-tree.c) changes an in-memory model of the
  *    merged tree: chrun-export's first pass.
  * So unpack and export cannot drift: both see one rule for each case.
  *

@@ -9,10 +9,13 @@
 #include <unistd.h>
 
 #include <archive.h>
+#include <archive_entry.h>
 #include <curl/curl.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
+#include "chrun/digest.h"
+#include "chrun/image-config.h"
 #include "chrun/inflate.h"
 
 static inline void cleanup_free_fn(void *p)
@@ -54,6 +57,18 @@ static inline void cleanup_archive_fn(struct archive **a)
         archive_free(*a);
 }
 
+static inline void cleanup_entry_fn(struct archive_entry **e)
+{
+    if (*e != NULL)
+        archive_entry_free(*e);
+}
+
+static inline void cleanup_linkresolver_fn(struct archive_entry_linkresolver **r)
+{
+    if (*r != NULL)
+        archive_entry_linkresolver_free(*r);
+}
+
 static inline void cleanup_curl_fn(CURL **c)
 {
     if (*c != NULL)
@@ -83,6 +98,8 @@ static inline void cleanup_md_fn(EVP_MD_CTX **m)
 #define cleanup_closedir __attribute__((cleanup(cleanup_closedir_fn)))
 #define cleanup_json __attribute__((cleanup(cleanup_json_fn)))
 #define cleanup_archive __attribute__((cleanup(cleanup_archive_fn)))
+#define cleanup_entry __attribute__((cleanup(cleanup_entry_fn)))
+#define cleanup_linkresolver __attribute__((cleanup(cleanup_linkresolver_fn)))
 #define cleanup_curl __attribute__((cleanup(cleanup_curl_fn)))
 #define cleanup_curl_url __attribute__((cleanup(cleanup_curl_url_fn)))
 #define cleanup_curl_str __attribute__((cleanup(cleanup_curl_str_fn)))
@@ -93,6 +110,22 @@ static inline void cleanup_inflate_fn(struct chrun_inflate **z)
     chrun_inflate_free(*z);
 }
 #define cleanup_inflate __attribute__((cleanup(cleanup_inflate_fn)))
+
+/* For a hasher declared "= {0}": release is safe before init and after final. */
+static inline void cleanup_hasher_fn(struct chrun_digest_hasher *h)
+{
+    int saved = errno;
+    chrun_digest_hasher_release(h);
+    errno = saved;
+}
+#define cleanup_hasher __attribute__((cleanup(cleanup_hasher_fn)))
+
+/* For an image config declared "= {0}" (release is safe on a zeroed one). */
+static inline void cleanup_image_config_fn(struct chrun_image_config *c)
+{
+    chrun_image_config_release(c);
+}
+#define cleanup_image_config __attribute__((cleanup(cleanup_image_config_fn)))
 
 /* Hand a pointer or fd out of a cleanup-guarded variable. */
 #define take_ptr(p)                                                                                \

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chrun/image-config.h"
 #include "chrun/manifest.h"
 #include "cleanup.h"
 #include "util.h"

@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
+#include "chrun/exec-cli.h"
 #include "chrun/log.h"
 #include "chrun/runtime.h"
 #include "chrun/tool.h"

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chrun/exec-cli.h"
 #include "chrun/log.h"
 #include "chrun/run.h"
 #include "chrun/runtime.h"

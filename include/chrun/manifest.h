@@ -1,5 +1,5 @@
-/* The image model: manifests, indexes, descriptors and image configs, in both
- * the OCI and the docker schema2 media-type families. */
+/* The image model: manifests, indexes and descriptors, in both the OCI and
+ * the docker schema2 media-type families. Image configs: chrun/image-config.h. */
 #ifndef CHRUN_MANIFEST_H
 #define CHRUN_MANIFEST_H
 
@@ -94,22 +94,6 @@ void chrun_manifest_host_platform(char *buf, size_t size);
  * host). Fails with CHRUN_E_NOTFOUND listing what the index offers. */
 int chrun_manifest_select_platform(const struct chrun_manifest *m, const char *platform,
                                    struct chrun_descriptor *ret, struct chrun_err *err);
-
-/* An image config (application/vnd.oci.image.config.v1+json or docker's). */
-struct chrun_image_config {
-    json_t *json;           /* whole document (owned) */
-    struct chrun_digest *diff_ids;
-    size_t n_diff_ids;
-};
-
-/* Parse LEN bytes of BUF as an image config: it must be a JSON object whose
- * rootfs.type is "layers" and whose rootfs.diff_ids are valid digests.
- * Release with chrun_image_config_release. Returns 0 or -1. */
-int chrun_image_config_parse(struct chrun_image_config *c, const char *buf, size_t len,
-                             struct chrun_err *err);
-int chrun_image_config_load(struct chrun_image_config *c, struct chrun_store *st,
-                            const struct chrun_digest *d, struct chrun_err *err);
-void chrun_image_config_release(struct chrun_image_config *c);
 
 /* Load the image manifest for a resolved store image. If IMG names an index,
  * the entry for PLATFORM (NULL: host) is chosen, recursively. On success *m

@@ -1,5 +1,8 @@
 /* The chrun-exec runtime: chroot an OCI bundle and run its process, with a
- * private mount namespace and opt-in pid, net, ipc and uts namespaces. */
+ * private mount namespace and opt-in pid, net, ipc and uts namespaces. The
+ * parsers it uses have their own headers: chrun/env.h (the process
+ * environment), chrun/user.h (-u and the image's passwd/group),
+ * chrun/volume.h (-v); the shared command line is chrun/exec-cli.h. */
 #ifndef CHRUN_RUNTIME_H
 #define CHRUN_RUNTIME_H
 
@@ -8,16 +11,10 @@
 #include <sys/types.h>
 
 #include "chrun/err.h"
+#include "chrun/volume.h"
 
-/* PATH given to a process whose image sets none (docker's default). */
-#define CHRUN_RUNTIME_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-/* Caps: supplementary groups of one user, bytes of /etc/passwd or /etc/group
- * read from an image, bind mounts and -e overrides of one run. */
-#define CHRUN_RUNTIME_MAX_GROUPS 64
-#define CHRUN_RUNTIME_ETC_MAX (4 * 1024 * 1024)
+/* Cap on the bind mounts (-v) of one run. */
 #define CHRUN_RUNTIME_MAX_VOLUMES 64
-#define CHRUN_RUNTIME_MAX_ENV 1024
 
 /* Opt-in namespaces (chrun-exec --pid --net --ipc --uts). */
 enum chrun_exec_ns {
@@ -46,13 +43,6 @@ enum chrun_exec_flags {
      * sys_chroot, mknod, audit_write, setfcap) in every set, bounding
      * included: for chrun-build's RUN steps, which need no more. */
     CHRUN_EXEC_DEFAULT_CAPS = 1 << 4,
-};
-
-/* One -v HOST:CTR[:ro] bind mount. Strings are owned by the struct. */
-struct chrun_volume {
-    char *host; /* host path, as given */
-    char *ctr;  /* absolute path inside the container */
-    bool ro;
 };
 
 /* A throwaway root filesystem: an overlayfs of LOWER (never written) under a
@@ -99,124 +89,5 @@ struct chrun_exec_opts {
  * Not thread-safe: it forks, unshares and changes the signal mask. */
 int chrun_runtime_exec(const char *bundle, const struct chrun_exec_opts *opts, char *const cmd[],
                        int *ret_status, struct chrun_err *err);
-
-/* Parse -v SPEC "HOST:CTR[:ro|:rw]" into RET (strings newly allocated; free
- * with chrun_volume_release). CTR must be absolute; HOST must be non-empty.
- * Returns 0, or -1 with ERR (CHRUN_E_USAGE) set. */
-int chrun_volume_parse(struct chrun_volume *ret, const char *spec, struct chrun_err *err);
-
-/* Free the strings of V; safe on a zeroed struct. */
-void chrun_volume_release(struct chrun_volume *v);
-
-/* A -u spec split at the first ':'. */
-struct chrun_user_spec {
-    char user[256];  /* name or number, never empty */
-    char group[256]; /* name or number, "" when not given */
-};
-
-/* Parse "user[:group]". Returns 0, or -1 with ERR (CHRUN_E_USAGE) set. */
-int chrun_user_spec_parse(struct chrun_user_spec *ret, const char *spec, struct chrun_err *err);
-
-/* A user resolved inside an image. */
-struct chrun_exec_user {
-    uid_t uid;
-    gid_t gid;
-    gid_t groups[CHRUN_RUNTIME_MAX_GROUPS]; /* supplementary groups (setgroups) */
-    size_t n_groups;
-    char home[256]; /* from the passwd entry, "/" when none */
-};
-
-/* Resolve SPEC against the image's /etc/passwd and /etc/group contents
- * (PASSWD and GROUP, NUL-terminated, NULL when the image lacks the file), as
- * docker and runc do: a name must exist; a number need not (gid 0, home "/");
- * with no group given the primary group comes from passwd and the
- * supplementary groups are the groups listing the user by name; with a group
- * given it is the primary group and there are no supplementary ones. Returns 0, or -1 with ERR set (CHRUN_E_NOTFOUND for an unknown name,
- * CHRUN_E_INPUT for a bad number). */
-int chrun_exec_user_resolve(struct chrun_exec_user *ret, const struct chrun_user_spec *spec,
-                            const char *passwd, const char *group, struct chrun_err *err);
-
-/* Look up the home directory of UID in PASSWD (may be NULL); writes "/" when
- * the uid has no entry. */
-void chrun_exec_user_home(const char *passwd, uid_t uid, char *ret_home, size_t size);
-
-/* Build a process environment: IMAGE_ENV ("K=V"; a later entry replaces an
- * earlier one with the same key), then OVERRIDES ("K=V" sets, bare "K" copies
- * our own value of K or removes K when we have none), then defaults for what
- * is still missing: PATH (CHRUN_RUNTIME_DEFAULT_PATH), HOSTNAME (when
- * HOSTNAME is not NULL) and HOME (when HOME is not NULL). Order of first
- * appearance is kept. Returns a NULL-terminated vector the caller frees with
- * chrun_env_free, or NULL with ERR set (CHRUN_E_INPUT for an entry without
- * '=' in IMAGE_ENV or an empty key). */
-char **chrun_env_build(const char *const *image_env, size_t n_image, const char *const *overrides,
-                       size_t n_over, const char *hostname, const char *home,
-                       struct chrun_err *err);
-
-/* Free a vector from chrun_env_build; NULL is fine. */
-void chrun_env_free(char **env);
-
-/* The value of KEY in ENV (a NULL-terminated "K=V" vector), or NULL. */
-const char *chrun_env_get(char *const *env, const char *key);
-
-/* Command-line state shared by chrun-exec and `chrun run`, so both take the
- * same options. Parse with getopt_long using CHRUN_EXEC_SHORTOPTS and
- * CHRUN_EXEC_LONGOPTS (needs <getopt.h>), and hand every option to
- * chrun_exec_cli_option. */
-struct chrun_exec_cli {
-    struct chrun_exec_opts opts; /* points into the arrays below */
-    const char *env[CHRUN_RUNTIME_MAX_ENV];
-    struct chrun_volume volumes[CHRUN_RUNTIME_MAX_VOLUMES];
-};
-
-enum {
-    CHRUN_EXEC_OPT_READ_ONLY = 0x300,
-    CHRUN_EXEC_OPT_HOSTNAME,
-    CHRUN_EXEC_OPT_PID,
-    CHRUN_EXEC_OPT_NET,
-    CHRUN_EXEC_OPT_IPC,
-    CHRUN_EXEC_OPT_UTS,
-    CHRUN_EXEC_OPT_ISOLATE,
-    CHRUN_EXEC_OPT_NO_MOUNTS,
-};
-
-#define CHRUN_EXEC_SHORTOPTS "e:u:w:v:"
-#define CHRUN_EXEC_LONGOPTS                                                                        \
-    {"env", required_argument, NULL, 'e'}, {"user", required_argument, NULL, 'u'},                 \
-        {"workdir", required_argument, NULL, 'w'}, {"volume", required_argument, NULL, 'v'},       \
-        {"read-only", no_argument, NULL, CHRUN_EXEC_OPT_READ_ONLY},                                \
-        {"hostname", required_argument, NULL, CHRUN_EXEC_OPT_HOSTNAME},                            \
-        {"pid", no_argument, NULL, CHRUN_EXEC_OPT_PID},                                            \
-        {"net", no_argument, NULL, CHRUN_EXEC_OPT_NET},                                            \
-        {"ipc", no_argument, NULL, CHRUN_EXEC_OPT_IPC},                                            \
-        {"uts", no_argument, NULL, CHRUN_EXEC_OPT_UTS},                                            \
-        {"isolate", no_argument, NULL, CHRUN_EXEC_OPT_ISOLATE},                                    \
-        {"no-mounts", no_argument, NULL, CHRUN_EXEC_OPT_NO_MOUNTS}
-
-/* The option lines of a usage text, for the tools' --help. */
-#define CHRUN_EXEC_OPTIONS_HELP                                                                    \
-    "  -e, --env K=V|K       set (or copy from here) an environment variable\n"                    \
-    "  -u, --user U[:G]      run as user U (name or number, resolved in the image)\n"              \
-    "  -w, --workdir DIR     working directory inside the container\n"                             \
-    "  -v, --volume H:C[:ro] bind host path H at C (read-only with :ro)\n"                          \
-    "      --read-only       mount the rootfs read-only\n"                                         \
-    "      --hostname NAME   set the hostname (implies --uts)\n"                                   \
-    "      --pid             new pid namespace with a reaping, signal-forwarding init\n"           \
-    "      --net             new network namespace with only loopback up\n"                        \
-    "      --ipc             new IPC namespace\n"                                                  \
-    "      --uts             new UTS namespace\n"                                                  \
-    "      --isolate         all four namespaces\n"                                                \
-    "      --no-mounts       a plain chroot: no mount namespace, no mounts\n"
-
-/* Set up CLI with empty options (FLAGS = initial enum chrun_exec_flags). */
-void chrun_exec_cli_init(struct chrun_exec_cli *cli, unsigned flags);
-
-/* Apply option C (a getopt_long result) with argument ARG. Returns 1 when C
- * is an exec option, 0 when it is not, -1 with ERR (CHRUN_E_USAGE) when its
- * argument is bad. */
-int chrun_exec_cli_option(struct chrun_exec_cli *cli, int c, const char *arg,
-                          struct chrun_err *err);
-
-/* Free what chrun_exec_cli_option allocated. */
-void chrun_exec_cli_release(struct chrun_exec_cli *cli);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for the tree back-end of the changeset rules (src/export.c):
+/* Unit tests for the tree back-end of the changeset rules (src/export-tree.c):
  * layers are written as plain tars, exported with chrun_export_layers, and
  * the resulting tar is listed entry by entry. */
 #include <archive.h>

@@ -6,6 +6,7 @@
 
 #include "chrun/digest.h"
 #include "chrun/err.h"
+#include "chrun/image-config.h"
 #include "chrun/io.h"
 #include "chrun/manifest.h"
 #include "chrun/store.h"

@@ -128,13 +128,12 @@ static int write_blob_bytes(struct saver *s, const struct chrun_digest *d, const
 static int write_blob(struct saver *s, const struct chrun_digest *d, int64_t size,
                       struct chrun_err *err)
 {
-    struct chrun_digest_hasher h = {0};
+    cleanup_hasher struct chrun_digest_hasher h = {0};
     struct chrun_digest got;
     cleanup_close int fd = -1;
     struct stat sb;
     char name[96];
     ssize_t n;
-    int rc = -1;
 
     if (already_written(s, d))
         return 0;
@@ -152,23 +151,16 @@ static int write_blob(struct saver *s, const struct chrun_digest *d, int64_t siz
         return -1;
     while ((n = chrun_io_read_full(fd, s->buf, CHRUN_IO_BUFSZ, err)) > 0) {
         if (chrun_digest_hasher_update(&h, s->buf, (size_t) n, err) < 0)
-            goto out;
-        if (archive_write_data(s->a, s->buf, (size_t) n) != n) {
-            write_fail(s, name, err);
-            goto out;
-        }
+            return -1;
+        if (archive_write_data(s->a, s->buf, (size_t) n) != n)
+            return write_fail(s, name, err);
     }
     if (n < 0 || chrun_digest_hasher_final(&h, &got, err) < 0)
-        goto out;
-    if (!streq(got.str, d->str) || h.size_bytes != (uint64_t) sb.st_size) {
-        chrun_err_set(err, CHRUN_E_DIGEST, "blob %s in store is corrupt (hashes to %s)", d->str,
-                      got.str);
-        goto out;
-    }
-    rc = mark_written(s, d, err);
-out:
-    chrun_digest_hasher_release(&h);
-    return rc;
+        return -1;
+    if (!streq(got.str, d->str) || h.size_bytes != (uint64_t) sb.st_size)
+        return chrun_err_set(err, CHRUN_E_DIGEST, "blob %s in store is corrupt (hashes to %s)",
+                             d->str, got.str);
+    return mark_written(s, d, err);
 }
 
 static const char *oci_layer_type(const char *mt)

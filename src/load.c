@@ -6,9 +6,12 @@
  * manifest.json, oci-layout, repositories) stay in memory under caps. Resolve:
  * walk index.json or manifest.json, find every referenced blob in the table,
  * check digests, sizes and diff_ids, and build the OCI manifests of docker
- * images. Commit: only now are the needed staged files renamed into blobs/
- * and the names recorded. The staging directory is locked with flock while in
- * use, so a later load can tell an abandoned one (kill -9) from a live one. */
+ * images (the formats: load-oci.c, load-docker.c). Commit: only now are the
+ * needed staged files renamed into blobs/ and the names recorded. The
+ * staging directory is locked with flock while in use, so a later load can
+ * tell an abandoned one (kill -9) from a live one. This file holds the
+ * staging, the member table, the tar and directory readers, the lookups both
+ * formats share, the commit and the entry points. */
 #include "chrun/archive.h"
 
 #include <errno.h>
@@ -28,7 +31,6 @@
 #include "chrun/attach.h"
 #include "chrun/cosign.h"
 #include "chrun/fs.h"
-#include "chrun/image.h"
 #include "chrun/inflate.h"
 #include "chrun/io.h"
 #include "chrun/layer.h"
@@ -37,77 +39,11 @@
 #include "chrun/walk.h"
 #include "chrun/ref.h"
 #include "cleanup.h"
+#include "load-internal.h"
 #include "util.h"
 
 #define STAGE_PREFIX "load-"
 #define STAGE_NEW_PREFIX "load."
-#define MAGIC_LEN 4
-#define ANNOTATION_CONTAINERD_NAME "io.containerd.image.name"
-
-struct member {
-    char *name;    /* normalized path inside the archive; "" for generated blobs */
-    char *link;    /* symlink target (as written) or hardlink target; NULL for files */
-    bool hardlink;
-    bool staged;   /* content is in the staging directory as "m<index>" */
-    bool keep;     /* needed by an image: goes to blobs/ at commit */
-    struct chrun_digest digest;
-    uint64_t size;
-    unsigned char magic[MAGIC_LEN];
-    size_t magic_len;
-};
-
-/* An in-memory JSON member of the archive. */
-struct doc {
-    char *buf;
-    size_t len;
-    bool present;
-};
-
-struct pending_tag {
-    char ref[CHRUN_REF_STR_MAX];
-    char media_type[CHRUN_MEDIA_TYPE_MAX];
-    struct chrun_digest digest;
-    int64_t size;
-};
-
-/* Compressed bytes from FD in CHRUN_IO_BUFSZ chunks; the first chunk, read
- * to sniff the compression, is handed out again first. */
-struct chunk_source {
-    int fd;
-    unsigned char *buf;
-    size_t pending;
-};
-
-struct loader {
-    struct chrun_store *st;
-    const char *input;
-    int dirfd; /* directory input, else -1 */
-    int stage_fd;
-    char stage_name[NAME_MAX];
-    struct member *members;
-    size_t n_members, cap_members;
-    struct doc index, manifest, layout, repositories;
-    unsigned char *buf; /* CHRUN_IO_BUFSZ, member data */
-    struct archive *raw; /* decompressing outer reader (tar input) */
-    struct chrun_inflate *z; /* instead of RAW for a gzip or zstd outer stream */
-    struct chunk_source zsrc;
-    unsigned char *zout;   /* CHRUN_IO_BUFSZ, what Z inflated for the tar reader */
-    struct chrun_err zerr; /* why the outer stream failed under the tar reader */
-    const char *blob_dir; /* where blobs live: "blobs/sha256/", or "" (skopeo dir:) */
-    struct pending_tag *tags;
-    size_t n_tags;
-    struct chrun_archive_result *result;
-    struct chrun_attachment *atts; /* recorded after the tags (attach.h) */
-    size_t n_atts;
-    const struct chrun_cosign_opts *verify; /* --verify-key, or NULL */
-    struct chrun_walk walk; /* over every image of the archive: shared trees once */
-    const struct doc *root_doc; /* skopeo dir: the root manifest, not a blob member */
-    bool delta;            /* index.json says CHRUN_ANNOTATION_DELTA */
-    char *missing;         /* delta: "image: digest, ..." lines in neither archive nor store */
-    size_t missing_len;
-    const char *cur_image; /* the index.json entry being checked, for missing */
-    const char *last_missing_image;
-};
 
 void chrun_archive_result_release(struct chrun_archive_result *r)
 {
@@ -289,11 +225,10 @@ typedef ssize_t (*chunk_reader)(void *src, unsigned char *buf, size_t size, stru
 static int stage_copy(struct loader *l, struct member *m, chunk_reader read_chunk, void *src,
                       struct chrun_err *err)
 {
-    struct chrun_digest_hasher h = {0};
+    cleanup_hasher struct chrun_digest_hasher h = {0};
     char fname[32];
     cleanup_close int fd = -1;
     ssize_t n;
-    int rc = -1;
 
     if (stage_member_name(member_index(l, m), fname, sizeof(fname)) < 0)
         return chrun_err_sys(err, ENAMETOOLONG, "staging");
@@ -312,18 +247,15 @@ static int stage_copy(struct loader *l, struct member *m, chunk_reader read_chun
         }
         if (chrun_io_write_full(fd, l->buf, (size_t) n, err) < 0 ||
             chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
-            goto out;
+            return -1;
     }
     if (n < 0)
-        goto out;
+        return -1;
     m->size = h.size_bytes;
     if (chrun_digest_hasher_final(&h, &m->digest, err) < 0)
-        goto out;
+        return -1;
     m->staged = true;
-    rc = 0;
-out:
-    chrun_digest_hasher_release(&h);
-    return rc;
+    return 0;
 }
 
 /* Member names that carry their own digest: OCI blobs/sha256/<hex> and the
@@ -637,47 +569,40 @@ static const char *tar_what(struct loader *l, bool started)
 
 static int stream_tar(struct loader *l, int fd, struct chrun_err *err)
 {
+    cleanup_archive struct archive *tar = NULL;
     struct tar_source s = {l, NULL};
     struct archive_entry *e;
     bool started = false;
-    int r, rc = -1;
+    int r;
 
     if (open_raw(l, fd, err) < 0)
         return -1;
-    s.tar = archive_read_new();
-    if (s.tar == NULL)
+    tar = archive_read_new();
+    if (tar == NULL)
         return chrun_err_sys(err, ENOMEM, "archive reader");
+    s.tar = tar;
     /* The tar reader takes ustar, pax and GNU tar alike. */
-    if (archive_read_support_format_tar(s.tar) != ARCHIVE_OK) {
-        archive_fail(s.tar, "archive reader", err);
-        goto out;
-    }
-    if (archive_read_open(s.tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK) {
-        tar_fail(l, s.tar, tar_what(l, started), err);
-        goto out;
-    }
-    while ((r = archive_read_next_header(s.tar, &e)) != ARCHIVE_EOF) {
-        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(s.tar)) {
+    if (archive_read_support_format_tar(tar) != ARCHIVE_OK)
+        return archive_fail(tar, "archive reader", err);
+    if (archive_read_open(tar, l, NULL, raw_read_cb, NULL) != ARCHIVE_OK)
+        return tar_fail(l, tar, tar_what(l, started), err);
+    while ((r = archive_read_next_header(tar, &e)) != ARCHIVE_EOF) {
+        if (r == ARCHIVE_WARN && !chrun_layer_tar_warning_benign(tar)) {
             /* a malformed PAX record: the member would go by its ustar name */
-            const char *name = archive_entry_pathname(e), *w = archive_error_string(s.tar);
-            chrun_err_set(err, CHRUN_E_INPUT, "member '%s': damaged tar header: %s",
-                          name ? name : "", w ? w : "libarchive warning");
-            goto out;
+            const char *name = archive_entry_pathname(e), *w = archive_error_string(tar);
+            return chrun_err_set(err, CHRUN_E_INPUT, "member '%s': damaged tar header: %s",
+                                 name ? name : "", w ? w : "libarchive warning");
         } else if (r == ARCHIVE_WARN) {
-            const char *w = archive_error_string(s.tar);
+            const char *w = archive_error_string(tar);
             chrun_log_debug("archive: %s", w ? w : "warning");
         } else if (r != ARCHIVE_OK) {
-            tar_fail(l, s.tar, tar_what(l, started), err);
-            goto out;
+            return tar_fail(l, tar, tar_what(l, started), err);
         }
         started = true;
         if (tar_member(&s, e, err) < 0)
-            goto out;
+            return -1;
     }
-    rc = drain_raw(l, err);
-out:
-    archive_read_free(s.tar);
-    return rc;
+    return drain_raw(l, err);
 }
 
 /* Directory input */
@@ -761,7 +686,7 @@ static int dir_read_docs(struct loader *l, struct chrun_err *err)
 /* Find the member PATH names (archive-relative, as written in manifest.json
  * or built from a digest), following symlink and hardlink members inside the
  * archive. */
-static int lookup(struct loader *l, const char *path, struct member **ret, struct chrun_err *err)
+int load_lookup(struct loader *l, const char *path, struct member **ret, struct chrun_err *err)
 {
     char cur[PATH_MAX], dir[PATH_MAX], next[PATH_MAX];
     struct member *m;
@@ -799,17 +724,16 @@ static int lookup(struct loader *l, const char *path, struct member **ret, struc
 }
 
 /* The blob D describes: present, of its digest and declared size. */
-static int lookup_blob(struct loader *l, const struct chrun_digest *d, int64_t size,
-                       struct member **ret, struct chrun_err *err)
+int load_lookup_blob(struct loader *l, const struct chrun_digest *d, int64_t size,
+                     struct member **ret, struct chrun_err *err)
 {
     char path[32 + CHRUN_DIGEST_HEX_LEN];
     struct member *m;
 
     snprintf(path, sizeof(path), "%s%s", l->blob_dir, chrun_digest_hex(d));
-    if (lookup(l, path, &m, err) < 0) {
+    if (load_lookup(l, path, &m, err) < 0) {
         if (err->code == CHRUN_E_NOTFOUND)
-            return chrun_err_set(err, CHRUN_E_INPUT, "blob %s is missing from the archive",
-                                 d->str);
+            return chrun_err_set(err, CHRUN_E_INPUT, "blob %s is missing from the archive", d->str);
         return -1;
     }
     if (!streq(m->digest.str, d->str))
@@ -824,8 +748,8 @@ static int lookup_blob(struct loader *l, const struct chrun_digest *d, int64_t s
     return 0;
 }
 
-static int read_staged(struct loader *l, struct member *m, size_t cap, char **ret_buf,
-                       size_t *ret_len, struct chrun_err *err)
+int load_read_staged(struct loader *l, struct member *m, size_t cap, char **ret_buf,
+                     size_t *ret_len, struct chrun_err *err)
 {
     char fname[32];
     if (stage_member_name(member_index(l, m), fname, sizeof(fname)) < 0)
@@ -836,8 +760,8 @@ static int read_staged(struct loader *l, struct member *m, size_t cap, char **re
     return chrun_io_read_file_at(l->stage_fd, fname, cap, ret_buf, ret_len, err);
 }
 
-static int parse_json_doc(const char *buf, size_t len, const char *what, json_t **ret,
-                          struct chrun_err *err)
+int load_parse_json_doc(const char *buf, size_t len, const char *what, json_t **ret,
+                        struct chrun_err *err)
 {
     json_error_t jerr;
     *ret = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -847,7 +771,7 @@ static int parse_json_doc(const char *buf, size_t len, const char *what, json_t 
     return 0;
 }
 
-static enum chrun_compression member_compression(const struct member *m)
+enum chrun_compression load_member_compression(const struct member *m)
 {
     return chrun_inflate_sniff(m->magic, m->magic_len);
 }
@@ -857,40 +781,40 @@ static enum chrun_compression member_compression(const struct member *m)
 static int staged_diff_id(struct loader *l, struct member *m, struct chrun_digest *ret,
                           struct chrun_err *err)
 {
-    struct chrun_digest_hasher h = {0};
+    cleanup_hasher struct chrun_digest_hasher h = {0};
+    cleanup_free unsigned char *buf = NULL;
     cleanup_inflate struct chrun_inflate *z = NULL;
     cleanup_close int fd = -1;
     struct chunk_source src = {-1, NULL, 0};
     char fname[32];
     ssize_t n;
-    int rc = 0;
 
     stage_member_name(member_index(l, m), fname, sizeof(fname));
     fd = openat(l->stage_fd, fname, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return chrun_err_sys(err, errno, "open staged layer");
-    src.fd = fd;
-    src.buf = malloc(CHRUN_IO_BUFSZ);
-    if (src.buf == NULL)
+    buf = malloc(CHRUN_IO_BUFSZ);
+    if (buf == NULL)
         return chrun_err_sys(err, ENOMEM, "decompress layer");
-    z = chrun_inflate_new(member_compression(m), chunk_source_read, &src, err);
+    src.fd = fd;
+    src.buf = buf;
+    z = chrun_inflate_new(load_member_compression(m), chunk_source_read, &src, err);
     if (z == NULL || chrun_digest_hasher_init(&h, err) < 0)
-        rc = -1;
-    while (rc == 0 && (n = chrun_inflate_read(z, l->buf, CHRUN_IO_BUFSZ, err)) != 0)
-        rc = n < 0 ? chrun_err_prefix(err, "layer %s", m->digest.str)
-                   : chrun_digest_hasher_update(&h, l->buf, (size_t) n, err);
-    if (rc == 0)
-        rc = chrun_digest_hasher_final(&h, ret, err);
-    chrun_digest_hasher_release(&h);
-    free(src.buf);
-    return rc;
+        return -1;
+    while ((n = chrun_inflate_read(z, l->buf, CHRUN_IO_BUFSZ, err)) != 0) {
+        if (n < 0)
+            return chrun_err_prefix(err, "layer %s", m->digest.str);
+        if (chrun_digest_hasher_update(&h, l->buf, (size_t) n, err) < 0)
+            return -1;
+    }
+    return chrun_digest_hasher_final(&h, ret, err);
 }
 
-static int check_diff_id(struct loader *l, struct member *m, const struct chrun_digest *want,
-                         bool may_decompress, struct chrun_err *err)
+int load_check_diff_id(struct loader *l, struct member *m, const struct chrun_digest *want,
+                       bool may_decompress, struct chrun_err *err)
 {
     struct chrun_digest got;
-    if (member_compression(m) == CHRUN_COMPRESSION_NONE)
+    if (load_member_compression(m) == CHRUN_COMPRESSION_NONE)
         got = m->digest;
     else if (!may_decompress)
         return 0; /* checked when the layer is applied */
@@ -905,8 +829,8 @@ static int check_diff_id(struct loader *l, struct member *m, const struct chrun_
 }
 
 /* Record the name REF (as the archive wrote it) for an image. */
-static int add_tag(struct loader *l, const char *ref, const char *media_type,
-                   const struct chrun_digest *d, int64_t size, struct chrun_err *err)
+int load_add_tag(struct loader *l, const char *ref, const char *media_type,
+                 const struct chrun_digest *d, int64_t size, struct chrun_err *err)
 {
     struct chrun_ref r;
     struct pending_tag *t, *p;
@@ -925,7 +849,7 @@ static int add_tag(struct loader *l, const char *ref, const char *media_type,
     return 0;
 }
 
-static int add_result(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
+int load_add_result(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
 {
     struct chrun_archive_result *r = l->result;
     struct chrun_digest *p;
@@ -940,191 +864,33 @@ static int add_result(struct loader *l, const struct chrun_digest *d, struct chr
     return 0;
 }
 
-/* OCI image layouts */
+/* Generated blobs */
 
-static bool is_image_config_type(const char *mt)
+/* Stage the generated manifest TEXT as a blob member. */
+int load_stage_generated(struct loader *l, const char *text, size_t len, struct member **ret,
+                         struct chrun_err *err)
 {
-    return chrun_image_is_config_type(mt);
-}
+    char fname[32];
+    cleanup_close int fd = -1;
+    struct member *m = member_add(l, "", err);
 
-/* Record that the image being checked needs blob D, which neither the
- * archive nor the store has: "; IMAGE: D1, D2" */
-static int note_missing(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
-{
-    size_t add = strlen(l->cur_image) + CHRUN_DIGEST_STR_MAX + 8;
-    char *p = realloc(l->missing, l->missing_len + add);
-    const char *last_image = NULL;
-    int n;
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "load");
-    l->missing = p;
-    p[l->missing_len] = '\0';
-    if (strstr(p, d->str) != NULL) /* checked twice per layer: listed once */
-        return 0;
-    if (l->missing_len > 0)
-        last_image = l->last_missing_image;
-    if (last_image == l->cur_image)
-        n = snprintf(p + l->missing_len, add, ", %s", d->str);
-    else
-        n = snprintf(p + l->missing_len, add, "%s%s: %s", l->missing_len ? "; " : "",
-                     l->cur_image, d->str);
-    l->missing_len += (size_t) n;
-    l->last_missing_image = l->cur_image;
-    return 0;
-}
-
-/* A layer of a delta archive may be absent when the store has it; one the
- * store lacks too is recorded in l->missing (reported before anything is
- * published). *RET is NULL then. */
-static int lookup_layer(struct loader *l, const struct chrun_descriptor *d, struct member **ret,
-                        struct chrun_err *err)
-{
-    char path[32 + CHRUN_DIGEST_HEX_LEN];
-    struct chrun_err absent = CHRUN_ERR_INIT;
-    struct member *m;
-
-    *ret = NULL;
-    snprintf(path, sizeof(path), "%s%s", l->blob_dir, chrun_digest_hex(&d->digest));
-    if (l->delta && lookup(l, path, &m, &absent) < 0 &&
-        (absent.code == CHRUN_E_NOTFOUND || absent.errnum == ENOENT)) {
-        if (chrun_store_has_blob(l->st, &d->digest))
-            return 0;
-        return note_missing(l, &d->digest, err);
-    }
-    return lookup_blob(l, &d->digest, d->size, ret, err);
-}
-
-static int resolve_oci_manifest(struct loader *l, const struct chrun_manifest *mf,
-                                struct chrun_err *err)
-{
-    struct chrun_image_config cfg;
-    cleanup_free char *buf = NULL;
-    struct member *m;
-    size_t len;
-
-    if (lookup_blob(l, &mf->config.digest, mf->config.size, &m, err) < 0)
-        return chrun_err_prefix(err, "config");
-    for (size_t i = 0; i < mf->n_layers; i++) {
-        enum chrun_compression want;
-        if (lookup_layer(l, &mf->layers[i], &m, err) < 0)
-            return chrun_err_prefix(err, "layer %zu", i + 1);
-        /* A layer whose bytes are not what its media type says would only
-         * fail later, in unpack, after the image was named. */
-        if (m != NULL &&
-            chrun_manifest_layer_compression(mf->layers[i].media_type, &want, err) == 0 &&
-            want != CHRUN_COMPRESSION_NONE && member_compression(m) != want)
-            return chrun_err_set(err, CHRUN_E_INPUT,
-                                 "layer %zu: %s is not compressed as its media type '%s' says",
-                                 i + 1, mf->layers[i].digest.str, mf->layers[i].media_type);
-    }
-    if (!is_image_config_type(mf->config.media_type))
-        return 0;
-    if (lookup_blob(l, &mf->config.digest, mf->config.size, &m, err) < 0 ||
-        read_staged(l, m, CHRUN_CONFIG_MAX, &buf, &len, err) < 0 ||
-        chrun_image_config_parse(&cfg, buf, len, err) < 0)
-        return chrun_err_prefix(err, "config %s", mf->config.digest.str);
-    if (cfg.n_diff_ids != mf->n_layers) {
-        chrun_image_config_release(&cfg);
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "config %s lists %zu diff_ids for %zu layers",
-                             mf->config.digest.str, cfg.n_diff_ids, mf->n_layers);
-    }
-    for (size_t i = 0; i < mf->n_layers; i++) {
-        /* a layer from the store was checked when it arrived there */
-        if (lookup_layer(l, &mf->layers[i], &m, err) < 0 ||
-            (m != NULL && check_diff_id(l, m, &cfg.diff_ids[i], false, err) < 0)) {
-            chrun_image_config_release(&cfg);
-            return chrun_err_prefix(err, "layer %zu", i + 1);
-        }
-    }
-    chrun_image_config_release(&cfg);
-    return 0;
-}
-
-/* The walk of a load: documents come from the staging directory; every
- * blob an image names must be in the archive, of its declared size. */
-static int load_read(void *ctx, const struct chrun_walk_node *n, char **ret_buf, size_t *ret_len,
-                     struct chrun_err *err)
-{
-    struct loader *l = ctx;
-    struct member *m;
-    if (n->parent == NULL && l->root_doc != NULL) {
-        *ret_buf = malloc(l->root_doc->len ? l->root_doc->len : 1);
-        if (*ret_buf == NULL)
-            return chrun_err_sys(err, ENOMEM, "load");
-        memcpy(*ret_buf, l->root_doc->buf, l->root_doc->len);
-        *ret_len = l->root_doc->len;
-        return 0;
-    }
-    if (lookup_blob(l, &n->desc->digest, n->desc->size, &m, err) < 0)
+    if (m == NULL)
         return -1;
-    return read_staged(l, m, CHRUN_MANIFEST_MAX, ret_buf, ret_len, err);
-}
-
-static int load_visit(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
-{
-    struct loader *l = ctx;
-    struct member *m;
-    if (n->kind != CHRUN_WALK_OTHER)
-        return CHRUN_WALK_CONTINUE; /* documents: read; a manifest's blobs: on leave */
-    return lookup_blob(l, &n->desc->digest, n->desc->size, &m, err);
-}
-
-static int load_leave(void *ctx, const struct chrun_walk_node *n, struct chrun_err *err)
-{
-    if (!n->m->is_index && resolve_oci_manifest(ctx, n->m, err) < 0)
-        return chrun_err_prefix(err, "manifest %s", n->desc->digest.str);
-    return 0;
-}
-
-static const struct chrun_walk_ops load_walk_ops = {load_read, load_visit, load_leave};
-
-/* A ref.name that is only a tag ("latest", "1.0", "v2": what umoci and skopeo
- * write when given a tag) names no repository. */
-static bool looks_like_bare_tag(const char *s)
-{
-    if (strpbrk(s, "/:@") != NULL)
-        return false;
-    return streq(s, "latest") || (s[0] >= '0' && s[0] <= '9') ||
-           (s[0] == 'v' && s[1] >= '0' && s[1] <= '9');
-}
-
-/* The name an index.json entry gives its image, or NULL. The
- * io.containerd.image.name annotation (docker 25+, nerdctl) is a full
- * reference. A ref.name that parses as one ("fixture/basic:1", or "basic" as
- * given to `skopeo copy ... oci-archive:F:basic`) is what the user typed when
- * making the archive and is kept, normalized as everywhere; a bare tag is
- * not a name, so that image is loaded without one. */
-static const char *entry_name(json_t *entry)
-{
-    json_t *ann = json_object_get(entry, "annotations");
-    const char *cd = json_string_value(json_object_get(ann, ANNOTATION_CONTAINERD_NAME));
-    const char *rn = json_string_value(json_object_get(ann, CHRUN_ANNOTATION_REF_NAME));
-    struct chrun_ref r;
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    if (cd != NULL && *cd && chrun_ref_parse(&r, cd, &ignored) == 0)
-        return cd;
-    if (rn == NULL || *rn == '\0')
-        return NULL;
-    if (!looks_like_bare_tag(rn) && chrun_ref_parse(&r, rn, &ignored) == 0)
-        return rn;
-    chrun_log_info("'%s' is a tag without a repository: image loaded without a name", rn);
-    return NULL;
-}
-
-/* An attachment listed in the archive's index.json: recorded with its
- * annotations once everything is committed; not an image of the result. */
-static int add_attachment(struct loader *l, json_t *entry, struct chrun_err *err)
-{
-    struct chrun_attachment *p = realloc(l->atts, (l->n_atts + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "attachments");
-    l->atts = p;
-    if (chrun_attach_from_entry(entry, &l->atts[l->n_atts], err) < 0)
+    stage_member_name(member_index(l, m), fname, sizeof(fname));
+    fd = openat(l->stage_fd, fname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "create staging file");
+    if (chrun_io_write_full(fd, text, len, err) < 0 ||
+        chrun_digest_of_buffer(&m->digest, text, len, err) < 0)
         return -1;
-    l->n_atts++;
+    m->size = len;
+    m->staged = true;
+    m->keep = true;
+    *ret = m;
     return 0;
 }
+
+/* Signatures (--verify-key) and attachments */
 
 static int staged_blob(void *data, const struct chrun_digest *d, int64_t size, size_t max,
                        char **ret_buf, size_t *ret_len, struct chrun_err *err)
@@ -1132,9 +898,9 @@ static int staged_blob(void *data, const struct chrun_digest *d, int64_t size, s
     struct loader *l = data;
     struct member *m;
     /* staging hashed every member: lookup_blob checks digest and size */
-    if (lookup_blob(l, d, size, &m, err) < 0)
+    if (load_lookup_blob(l, d, size, &m, err) < 0)
         return -1;
-    return read_staged(l, m, max, ret_buf, ret_len, err);
+    return load_read_staged(l, m, max, ret_buf, ret_len, err);
 }
 
 /* --verify-key: every image of the archive needs a signature that verifies
@@ -1166,226 +932,6 @@ static int commit_attachments(struct loader *l, struct chrun_err *err)
     for (size_t i = 0; i < l->n_atts; i++)
         if (chrun_attach_add(l->st, &l->atts[i], err) < 0)
             return -1;
-    return 0;
-}
-
-static int resolve_oci(struct loader *l, struct chrun_err *err)
-{
-    const char *delta;
-    struct chrun_manifest idx;
-    cleanup_json json_t *layout = NULL;
-    json_t *entries;
-    int rc = 0;
-
-    if (l->layout.present) {
-        const char *v;
-        if (parse_json_doc(l->layout.buf, l->layout.len, "oci-layout", &layout, err) < 0)
-            return -1;
-        v = json_string_value(json_object_get(layout, "imageLayoutVersion"));
-        if (v == NULL)
-            return chrun_err_set(err, CHRUN_E_INPUT, "oci-layout: no imageLayoutVersion");
-        if (!str_has_prefix(v, "1."))
-            return chrun_err_set(err, CHRUN_E_UNSUPPORTED,
-                                 "oci-layout: unsupported imageLayoutVersion '%.32s'", v);
-    }
-    if (chrun_manifest_parse(&idx, l->index.buf, l->index.len, CHRUN_MT_OCI_INDEX, err) < 0)
-        return chrun_err_prefix(err, "index.json");
-    if (!idx.is_index) {
-        chrun_manifest_release(&idx);
-        return chrun_err_set(err, CHRUN_E_INPUT, "index.json: not an image index");
-    }
-    entries = json_object_get(idx.json, "manifests");
-    delta = json_string_value(
-        json_object_get(json_object_get(idx.json, "annotations"), CHRUN_ANNOTATION_DELTA));
-    l->delta = delta != NULL && streq(delta, "true");
-    for (size_t i = 0; i < idx.n_manifests && rc == 0; i++) {
-        const struct chrun_descriptor *d = &idx.manifests[i];
-        const char *name = NULL;
-        if (chrun_attach_entry_is_attachment(json_array_get(entries, i))) {
-            l->cur_image = d->digest.str;
-            rc = chrun_walk_from(&l->walk, d, err);
-            if (rc == 0)
-                rc = add_attachment(l, json_array_get(entries, i), err);
-            if (rc < 0)
-                chrun_err_prefix(err, "index.json manifests[%zu]", i);
-            continue;
-        }
-        name = entry_name(json_array_get(entries, i));
-        l->cur_image = name != NULL ? name : d->digest.str;
-        rc = chrun_walk_from(&l->walk, d, err);
-        if (rc == 0 && name != NULL)
-            rc = add_tag(l, name, d->media_type, &d->digest, d->size, err);
-        if (rc == 0)
-            rc = add_result(l, &d->digest, err);
-        if (rc < 0)
-            chrun_err_prefix(err, "index.json manifests[%zu]", i);
-    }
-    if (rc == 0 && idx.n_manifests == 0)
-        rc = chrun_err_set(err, CHRUN_E_INPUT, "index.json lists no images");
-    /* SPEC chrun-load: a delta loads only if every blob is somewhere */
-    if (rc == 0 && l->missing != NULL)
-        rc = chrun_err_set(err, CHRUN_E_NOTFOUND,
-                           "delta archive: blobs in neither the archive nor the store: %.900s",
-                           l->missing);
-    chrun_manifest_release(&idx);
-    return rc;
-}
-
-/* docker save archives */
-
-/* Stage the generated manifest TEXT as a blob member. */
-static int stage_generated(struct loader *l, const char *text, size_t len, struct member **ret,
-                           struct chrun_err *err)
-{
-    char fname[32];
-    cleanup_close int fd = -1;
-    struct member *m = member_add(l, "", err);
-
-    if (m == NULL)
-        return -1;
-    stage_member_name(member_index(l, m), fname, sizeof(fname));
-    fd = openat(l->stage_fd, fname, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "create staging file");
-    if (chrun_io_write_full(fd, text, len, err) < 0 ||
-        chrun_digest_of_buffer(&m->digest, text, len, err) < 0)
-        return -1;
-    m->size = len;
-    m->staged = true;
-    m->keep = true;
-    *ret = m;
-    return 0;
-}
-
-static const char *layer_media_type(const struct member *m)
-{
-    switch (member_compression(m)) {
-    case CHRUN_COMPRESSION_GZIP: return CHRUN_MT_OCI_LAYER_GZIP;
-    case CHRUN_COMPRESSION_ZSTD: return CHRUN_MT_OCI_LAYER_ZSTD;
-    default: return CHRUN_MT_OCI_LAYER;
-    }
-}
-
-static json_t *descriptor_json(const char *media_type, const struct member *m)
-{
-    return json_pack("{s:s, s:s, s:I}", "mediaType", media_type, "digest", m->digest.str, "size",
-                     (json_int_t) m->size);
-}
-
-static int resolve_docker_image(struct loader *l, json_t *item, struct chrun_err *err)
-{
-    json_t *layers = json_object_get(item, "Layers");
-    json_t *tags = json_object_get(item, "RepoTags");
-    const char *config_path = json_string_value(json_object_get(item, "Config"));
-    cleanup_json json_t *doc = NULL;
-    cleanup_free char *buf = NULL, *text = NULL;
-    struct chrun_image_config cfg;
-    struct member *cm = NULL, *lm = NULL, *mm = NULL;
-    json_t *arr, *v;
-    size_t i, len;
-    int rc = -1;
-
-    if (!json_is_object(item) || config_path == NULL || !json_is_array(layers) ||
-        (tags != NULL && !json_is_null(tags) && !json_is_array(tags)))
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "not an image entry (needs Config, Layers, RepoTags)");
-    if (lookup(l, config_path, &cm, err) < 0 ||
-        read_staged(l, cm, CHRUN_CONFIG_MAX, &buf, &len, err) < 0 ||
-        chrun_image_config_parse(&cfg, buf, len, err) < 0)
-        return chrun_err_prefix(err, "Config '%s'", config_path);
-    cm->keep = true;
-    if (cfg.n_diff_ids != json_array_size(layers)) {
-        rc = chrun_err_set(err, CHRUN_E_INPUT, "config lists %zu diff_ids for %zu layers",
-                           cfg.n_diff_ids, json_array_size(layers));
-        goto out;
-    }
-    arr = json_array();
-    doc = json_pack("{s:i, s:s, s:o, s:o}", "schemaVersion", 2, "mediaType",
-                    CHRUN_MT_OCI_MANIFEST, "config", descriptor_json(CHRUN_MT_OCI_CONFIG, cm),
-                    "layers", arr);
-    if (doc == NULL) {
-        rc = chrun_err_sys(err, ENOMEM, "build manifest");
-        goto out;
-    }
-    json_array_foreach (layers, i, v) {
-        const char *p = json_string_value(v);
-        if (p == NULL) {
-            rc = chrun_err_set(err, CHRUN_E_INPUT, "Layers[%zu] is not a string", i);
-            goto out;
-        }
-        if (lookup(l, p, &lm, err) < 0 || check_diff_id(l, lm, &cfg.diff_ids[i], true, err) < 0) {
-            rc = chrun_err_prefix(err, "Layers[%zu] '%s'", i, p);
-            goto out;
-        }
-        lm->keep = true;
-        if (json_array_append_new(arr, descriptor_json(layer_media_type(lm), lm)) < 0) {
-            rc = chrun_err_sys(err, ENOMEM, "build manifest");
-            goto out;
-        }
-    }
-    /* Deterministic bytes: fixed key order, compact, so the digest is the
-     * same on every load of the same archive. */
-    text = json_dumps(doc, JSON_COMPACT);
-    if (text == NULL) {
-        rc = chrun_err_sys(err, ENOMEM, "build manifest");
-        goto out;
-    }
-    if (stage_generated(l, text, strlen(text), &mm, err) < 0)
-        goto out;
-    json_array_foreach (tags, i, v) {
-        const char *t = json_string_value(v);
-        if (t == NULL) {
-            rc = chrun_err_set(err, CHRUN_E_INPUT, "RepoTags[%zu] is not a string", i);
-            goto out;
-        }
-        if (add_tag(l, t, CHRUN_MT_OCI_MANIFEST, &mm->digest, (int64_t) mm->size, err) < 0) {
-            rc = chrun_err_prefix(err, "RepoTags[%zu]", i);
-            goto out;
-        }
-    }
-    rc = add_result(l, &mm->digest, err);
-out:
-    chrun_image_config_release(&cfg);
-    return rc;
-}
-
-/* skopeo's dir: transport: manifest.json is the image manifest itself, kept
- * byte for byte, and the blobs are <hex> files beside it. It has no name. */
-static int resolve_skopeo_dir(struct loader *l, json_t *doc, struct chrun_err *err)
-{
-    struct chrun_descriptor d = {0};
-    const char *mt = json_string_value(json_object_get(doc, "mediaType"));
-    struct member *m;
-
-    l->blob_dir = "";
-    if (stage_generated(l, l->manifest.buf, l->manifest.len, &m, err) < 0)
-        return -1;
-    snprintf(d.media_type, sizeof(d.media_type), "%s", mt ? mt : CHRUN_MT_OCI_MANIFEST);
-    d.digest = m->digest;
-    d.size = (int64_t) m->size;
-    l->root_doc = &l->manifest;
-    if (chrun_walk_from(&l->walk, &d, err) < 0)
-        return chrun_err_prefix(err, "manifest.json");
-    return add_result(l, &d.digest, err);
-}
-
-static int resolve_docker(struct loader *l, struct chrun_err *err)
-{
-    cleanup_json json_t *doc = NULL;
-    json_t *item;
-    size_t i;
-
-    if (parse_json_doc(l->manifest.buf, l->manifest.len, "manifest.json", &doc, err) < 0)
-        return -1;
-    if (json_is_object(doc) && json_object_get(doc, "schemaVersion") != NULL)
-        return resolve_skopeo_dir(l, doc, err);
-    if (!json_is_array(doc))
-        return chrun_err_set(err, CHRUN_E_INPUT, "manifest.json is not an array");
-    if (json_array_size(doc) == 0)
-        return chrun_err_set(err, CHRUN_E_INPUT, "manifest.json lists no images");
-    json_array_foreach (doc, i, item)
-        if (resolve_docker_image(l, item, err) < 0)
-            return chrun_err_prefix(err, "manifest.json[%zu]", i);
     return 0;
 }
 
@@ -1453,6 +999,37 @@ static void loader_release(struct loader *l)
     chrun_walk_release(&l->walk);
 }
 
+/* Stream (or read the directory), resolve, verify, then publish. */
+static int load_run(struct loader *l, int fd, struct chrun_err *err)
+{
+    struct chrun_err stale_err = CHRUN_ERR_INIT;
+
+    if (chrun_archive_clean_stale(l->st, &stale_err) < 0)
+        chrun_log_warn("%s", stale_err.msg);
+    l->buf = malloc(CHRUN_IO_BUFSZ);
+    if (l->buf == NULL)
+        return chrun_err_sys(err, ENOMEM, "load");
+    if (stage_create(l, err) < 0)
+        return -1;
+    if (l->dirfd >= 0 ? dir_read_docs(l, err) : stream_tar(l, fd, err))
+        return -1;
+    if (l->index.present) {
+        if (load_resolve_oci(l, err) < 0)
+            return -1;
+    } else if (l->manifest.present) {
+        if (load_resolve_docker(l, err) < 0)
+            return -1;
+    } else {
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "neither index.json nor manifest.json: not an image archive");
+    }
+    if (l->verify != NULL && verify_images(l, err) < 0)
+        return -1;
+    if (commit_blobs(l, err) < 0 || commit_tags(l, err) < 0 || commit_attachments(l, err) < 0)
+        return -1;
+    return 0;
+}
+
 static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
                 const struct chrun_cosign_opts *verify, struct chrun_archive_result *ret,
                 struct chrun_err *err)
@@ -1461,38 +1038,11 @@ static int load(struct chrun_store *st, int fd, int dirfd, const char *name,
         .st = st, .input = name, .dirfd = dirfd, .stage_fd = -1, .result = ret,
         .blob_dir = "blobs/sha256/", .verify = verify,
     };
-    struct chrun_err stale_err = CHRUN_ERR_INIT;
-    int rc = -1;
+    int rc;
 
     memset(ret, 0, sizeof(*ret));
     chrun_walk_init(&l.walk, &load_walk_ops, &l, CHRUN_WALK_BOUNDED);
-    if (chrun_archive_clean_stale(st, &stale_err) < 0)
-        chrun_log_warn("%s", stale_err.msg);
-    l.buf = malloc(CHRUN_IO_BUFSZ);
-    if (l.buf == NULL) {
-        chrun_err_sys(err, ENOMEM, "load");
-        goto out;
-    }
-    if (stage_create(&l, err) < 0)
-        goto out;
-    if (dirfd >= 0 ? dir_read_docs(&l, err) : stream_tar(&l, fd, err))
-        goto out;
-    if (l.index.present)
-        rc = resolve_oci(&l, err);
-    else if (l.manifest.present)
-        rc = resolve_docker(&l, err);
-    else
-        rc = chrun_err_set(err, CHRUN_E_INPUT,
-                           "neither index.json nor manifest.json: not an image archive");
-    if (rc == 0 && verify != NULL)
-        rc = verify_images(&l, err);
-    if (rc == 0)
-        rc = commit_blobs(&l, err);
-    if (rc == 0)
-        rc = commit_tags(&l, err);
-    if (rc == 0)
-        rc = commit_attachments(&l, err);
-out:
+    rc = load_run(&l, fd, err);
     loader_release(&l);
     if (rc < 0) {
         chrun_archive_result_release(ret);

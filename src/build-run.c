@@ -710,15 +710,15 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
                                                                O_CLOEXEC)) < 0)
         rc = chrun_err_sys(err, errno, "open the overlay upper");
     if (rc == 0)
-        rc = chrun_changeset_write_upper(b->st, upperfd,
+        rc = chrun_changeset_write_upper(b->st, upperfd, s->rootfd,
                                          geteuid() != 0 ? CHRUN_CHANGESET_USERXATTR : 0,
                                          b->epoch, l, err);
     remove_overlay_dir(s, upper_name);
     if (rc > 0) {
         /* the command's effects went with the upper; run it again where
          * its changes land in the rootfs itself */
-        chrun_log_debug("RUN: full walk, the overlay upper needs its lower (redirect or "
-                        "metacopy): running the step again");
+        chrun_log_debug("RUN: full walk, the overlay upper alone is not the change (a lower "
+                        "hardlink copied up, or redirect/metacopy): running the step again");
         return 0;
     }
     if (rc == 0)

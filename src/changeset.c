@@ -91,8 +91,9 @@ static char *read_link_at(int dfd, const char *name, const struct stat *st, stru
 struct walker {
     struct chrun_snapshot *s;
     struct plan *upper;   /* NULL: a plain tree */
+    int lowerfd;          /* the upper's lower tree */
     const char *xattr_ns; /* the overlay's xattrs: "trusted." or "user." */
-    bool needs_lower;     /* a redirect or metacopy xattr: the upper alone says too little */
+    bool needs_lower;     /* the upper alone says too little (see chrun_changeset_write_upper) */
 };
 
 static int plan_add_whiteout(struct plan *p, const char *dir, size_t dir_len, const char *name,
@@ -130,6 +131,19 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
     /* overlayfs: a character device 0/0 in the upper hides NAME of the lower */
     if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
         return plan_add_whiteout(w->upper, prefix, strlen(prefix), name, err) < 0 ? -1 : 1;
+    if (!S_ISDIR(st->st_mode)) {
+        /* copying up one name of a hardlinked lower file breaks the link:
+         * the step saw the other names unchanged, where on one tree it
+         * would have changed them all */
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        struct stat lst;
+        cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
+                                                CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
+        if (fd >= 0 && fstat(fd, &lst) == 0 && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
+            w->needs_lower = true;
+            return 0;
+        }
+    }
     if (!S_ISREG(st->st_mode))
         return 0;
     /* a metacopy upper file holds no data: its bytes are in the lower */
@@ -139,6 +153,21 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
     if (rc > 0)
         w->needs_lower = true;
     return rc < 0 ? -1 : 0;
+}
+
+/* Whether the lower has a directory at DIR_PATH ("a/b/"), reached without
+ * symlinks: only then has an opaque directory of the upper something to
+ * hide (overlayfs also marks a directory made where a file was). */
+static bool lower_is_dir(const struct walker *w, const char *dir_path)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    char path[PATH_MAX];
+    struct stat st;
+    cleanup_close int fd = -1;
+    snprintf(path, sizeof(path), "%.*s", (int) strlen(dir_path) - 1, dir_path);
+    fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0, CHRUN_FS_BENEATH_NO_SYMLINKS,
+                          &ignored);
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
 }
 
 /* The overlay-upper parts of directory FD (PATH): an opaque one hides the
@@ -152,8 +181,8 @@ static int upper_dir(struct walker *w, int fd, const char *path, struct chrun_er
         return rc < 0 ? -1 : 0;
     }
     rc = overlay_xattr(w, fd, NULL, "opaque", "y", path, err);
-    if (rc > 0)
-        rc = plan_add_whiteout(w->upper, path, strlen(path), WHITEOUT_PREFIX "opq", err);
+    if (rc > 0 && lower_is_dir(w, path))
+        rc = plan_add_whiteout(w->upper, path, strlen(path), WHITEOUT_PREFIX ".opq", err);
     return rc < 0 ? -1 : 0;
 }
 
@@ -721,13 +750,13 @@ int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
 
 /* ---- the third input: an overlayfs upper directory ------------------------ */
 
-int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, unsigned flags,
+int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,
                                 int64_t clamp_mtime, struct chrun_changeset_layer *ret,
                                 struct chrun_err *err)
 {
     struct chrun_snapshot *s = calloc(1, sizeof(*s));
     struct plan p = {.after = s};
-    struct walker w = {.s = s, .upper = &p,
+    struct walker w = {.s = s, .upper = &p, .lowerfd = lowerfd,
                        .xattr_ns = (flags & CHRUN_CHANGESET_USERXATTR) ? "user." : "trusted."};
     int fd, rc;
 

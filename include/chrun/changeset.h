@@ -87,21 +87,24 @@ enum chrun_changeset_upper_flags {
 
 /* The third input of the changeset rules (after layer tars and snapshot
  * pairs): the upper directory UPPERFD (not closed) of an overlayfs that ran
- * one step over a lower tree and is unmounted now. Its entries are the
- * step's changes: each is written whole, as chrun_changeset_write_layer
- * writes an added or modified entry (an entry overlayfs copied up for a
- * metadata change, or that was only opened for writing, goes in whole, as
- * Docker writes it); a whiteout (character device 0/0) becomes ".wh.NAME";
- * a directory whose overlay.opaque xattr is "y" gets ".wh..wh..opq" (entries
- * of the same layer survive it). The walk never reads the lower tree, so it
- * costs what changed, not the size of the tree. FLAGS: enum
- * chrun_changeset_upper_flags. CLAMP_MTIME as chrun_changeset_write_layer.
+ * one step over the lower tree LOWERFD (not closed; only probed, see 1
+ * below) and is unmounted now. The upper's entries are the step's changes:
+ * each is written whole, as chrun_changeset_write_layer writes an added or
+ * modified entry (an entry overlayfs copied up for a metadata change, or
+ * that was only opened for writing, goes in whole, as Docker writes it); a
+ * whiteout (character device 0/0) becomes ".wh.NAME"; a directory whose
+ * overlay.opaque xattr is "y" gets ".wh..wh..opq" (entries of the same
+ * layer survive it). Only the upper is walked, so it costs what changed,
+ * not the size of the tree. FLAGS: enum chrun_changeset_upper_flags.
+ * CLAMP_MTIME as chrun_changeset_write_layer.
  * Returns 0 with *RET set (empty: no changes, nothing written); 1 when the
- * upper alone does not say what changed (a redirect xattr of a renamed
- * directory, or a metacopy file whose bytes are in the lower: overlayfs
- * made them because redirect_dir or metacopy is on), nothing written, *RET
- * empty; -1 with ERR set. */
-int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, unsigned flags,
+ * upper alone does not say what the step would have done on one tree,
+ * nothing written, *RET empty: a redirect xattr (a renamed directory,
+ * redirect_dir=on), a metacopy file (its bytes are in the lower,
+ * metacopy=on), or a copied-up name of a lower file with more than one link
+ * (overlayfs broke the link, so the other names kept the old file); -1 with
+ * ERR set. */
+int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,
                                 int64_t clamp_mtime, struct chrun_changeset_layer *ret,
                                 struct chrun_err *err);
 

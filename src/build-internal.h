@@ -6,7 +6,6 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include <jansson.h>
 
@@ -113,14 +112,6 @@ struct step_ops {
     int (*run_layer)(struct builder *b, struct stage *s, void *data,
                      struct chrun_changeset_layer *l, struct chrun_err *err);
 };
-
-/* Monotonic milliseconds, for the debug timing lines of a step's diff. */
-static inline double build_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double) ts.tv_sec * 1e3 + (double) ts.tv_nsec / 1e6;
-}
 
 /* ---- build.c ---- */
 

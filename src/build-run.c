@@ -674,7 +674,7 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     struct chrun_exec_overlay ov = {lower, upper, work};
     const char *why = b->no_overlay ? "the kernel refused it before" : overlay_obstacle();
     cleanup_close int upperfd = -1;
-    double diff_ms;
+    double start_ms = monotonic_ms(), diff_ms;
     int status = 0, rc;
 
     if (why != NULL) {
@@ -705,7 +705,7 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     }
     if (rc == 0 && status != 0)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "RUN returned exit status %d", status);
-    diff_ms = build_now_ms();
+    diff_ms = monotonic_ms();
     if (rc == 0 && (upperfd = openat(s->workfd, upper_name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
                                                                O_CLOEXEC)) < 0)
         rc = chrun_err_sys(err, errno, "open the overlay upper");
@@ -713,6 +713,7 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
         rc = chrun_changeset_write_upper(b->st, upperfd, s->rootfd,
                                          geteuid() != 0 ? CHRUN_CHANGESET_USERXATTR : 0,
                                          b->epoch, l, err);
+    diff_ms = monotonic_ms() - diff_ms;
     remove_overlay_dir(s, upper_name);
     if (rc > 0) {
         /* the command's effects went with the upper; run it again where
@@ -722,7 +723,8 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
         return 0;
     }
     if (rc == 0)
-        chrun_log_debug("step diff: overlay upper, %.1f ms", build_now_ms() - diff_ms);
+        chrun_log_debug("step diff: overlay upper, %.1f ms (step %.1f ms)", diff_ms,
+                        monotonic_ms() - start_ms);
     return rc < 0 ? -1 : 1;
 }
 

@@ -266,26 +266,27 @@ static int run_and_diff(struct builder *b, struct stage *s, const struct step_op
     struct chrun_snapshot *before = NULL, *after = NULL;
     int rc = ops->prepare ? ops->prepare(b, s, data, err) : 0;
     bool prepared = rc == 0;
-    double before_ms = 0, after_ms = 0;
+    double start_ms = 0, before_ms = 0, after_ms = 0;
     if (rc == 0 && ops->run_layer)
         rc = ops->run_layer(b, s, data, l, err);
     if (rc == 0) {
-        before_ms = build_now_ms();
+        before_ms = start_ms = monotonic_ms();
         if ((before = chrun_snapshot_take(s->rootfd, err)) == NULL)
             rc = -1;
-        before_ms = build_now_ms() - before_ms;
+        before_ms = monotonic_ms() - before_ms;
     }
     if (rc == 0)
         rc = ops->run(b, s, data, err);
     if (rc == 0) {
-        after_ms = build_now_ms();
+        after_ms = monotonic_ms();
         if ((after = chrun_snapshot_take(s->rootfd, err)) == NULL)
             rc = -1;
     }
     if (rc == 0)
         rc = chrun_changeset_write_layer(b->st, s->rootfd, before, after, b->epoch, l, err);
     if (rc == 0 && before != NULL)
-        chrun_log_debug("step diff: full walk, %.1f ms", before_ms + build_now_ms() - after_ms);
+        chrun_log_debug("step diff: full walk, %.1f ms (step %.1f ms)",
+                        before_ms + monotonic_ms() - after_ms, monotonic_ms() - start_ms);
     if (prepared && ops->cleanup)
         ops->cleanup(b, s, data);
     chrun_snapshot_free(before);

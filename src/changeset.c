@@ -20,6 +20,7 @@
 
 #include "chrun/fs.h"
 #include "chrun/io.h"
+#include "chrun/log.h"
 #include "archive-error.h"
 #include "cleanup.h"
 #include "util.h"
@@ -711,11 +712,12 @@ static int write_planned(struct chrun_store *st, int rootfd, struct plan *p, int
                          struct chrun_changeset_layer *ret, struct chrun_err *err)
 {
     struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL)};
-    bool any = false;
+    double start_ms = monotonic_ms();
+    size_t n = 0;
     int rc = 0;
     for (size_t i = 0; i < p->after->n; i++)
-        any |= p->marked[i];
-    if (any || p->n_whiteouts > 0) {
+        n += p->marked[i];
+    if (n > 0 || p->n_whiteouts > 0) {
         if (p->n_whiteouts > 0)
             qsort(p->whiteouts, p->n_whiteouts, sizeof(char *), str_cmp);
         rc = out_open(&o, st, err);
@@ -726,6 +728,9 @@ static int write_planned(struct chrun_store *st, int rootfd, struct plan *p, int
         ret->empty = false;
     }
     out_release(&o);
+    if (rc == 0)
+        chrun_log_debug("layer: %zu entries, %zu whiteouts, written in %.1f ms", n,
+                        p->n_whiteouts, monotonic_ms() - start_ms);
     return rc;
 }
 

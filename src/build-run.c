@@ -674,6 +674,7 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     struct chrun_exec_overlay ov = {lower, upper, work};
     const char *why = b->no_overlay ? "the kernel refused it before" : overlay_obstacle();
     cleanup_close int upperfd = -1;
+    struct stat root;
     double start_ms = monotonic_ms(), diff_ms;
     int status = 0, rc;
 
@@ -687,7 +688,13 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
         snprintf(upper, sizeof(upper), "%s/%s", s->bundle, upper_name) >= (int) sizeof(upper) ||
         snprintf(work, sizeof(work), "%s/%s", s->bundle, work_name) >= (int) sizeof(work))
         return chrun_err_sys(err, ENAMETOOLONG, "overlay directories of '%s'", s->bundle);
-    if (mkdirat(s->workfd, upper_name, 0755) < 0 || mkdirat(s->workfd, work_name, 0700) < 0) {
+    /* the merged root directory is the upper's: it gets the rootfs' mode
+     * and owner, so the step sees "/" as it is */
+    if (fstat(s->rootfd, &root) < 0 || mkdirat(s->workfd, upper_name, 0700) < 0 ||
+        (geteuid() == 0 && fchownat(s->workfd, upper_name, root.st_uid, root.st_gid,
+                                    AT_SYMLINK_NOFOLLOW) < 0) ||
+        fchmodat(s->workfd, upper_name, root.st_mode & 07777, 0) < 0 ||
+        mkdirat(s->workfd, work_name, 0700) < 0) {
         rc = chrun_err_sys(err, errno, "create overlay directories");
         remove_overlay_dir(s, upper_name);
         return rc;

@@ -17,7 +17,7 @@ RUN rm /data/gone /srv/README && rm -rf /app/lib/deep && chmod 600 /etc/group &&
 # 3: write through a lower hardlink pair made by step 1, then a new name
 RUN echo changed >/app/one && ln /app/one /app/one-again
 # 4: what the steps left, as RUN sees it
-RUN find / -xdev \( -path /proc -o -path /sys -o -path /dev \) -prune -o -print | sort | \
+RUN find / -xdev \( -path /proc -o -path /sys -o -path /dev -o -path /seen \) -prune -o -print | sort | \
     while read -r p; do stat -c "%n %a %u:%g %F %s" "$p"; done | grep -v "^/ \|directory [0-9]*$" >/seen && \
     find / -xdev -type d \( -path /proc -o -path /sys -o -path /dev \) -prune -o -type d -print | \
     sort | while read -r p; do stat -c "%n %a %u:%g" "$p"; done >>/seen

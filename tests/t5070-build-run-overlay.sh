@@ -94,6 +94,14 @@ test_expect_success 'a failing RUN leaves no overlay directory behind; a .wh. na
     test -z "$(ls -A "$CHRUN_ROOT/tmp")"
 '
 
+test_expect_success 'moving a lower directory that holds a mount point: refused over the overlay (as Docker), done by the full walk' '
+    mkdir mv && printf "FROM fixture/basic:1\nRUN mv /etc /etc.old\n" >mv/Dockerfile &&
+    test_expect_code 1 chrun-build -q mv 2>err &&
+    grep -q "^mv: can.t remove ./etc/resolv.conf.: Device or resource busy" err &&
+    CHRUN_BUILD_FULL_WALK=1 chrun-build -q -t mv:1 mv >/dev/null &&
+    layers mv:1 >l-mv && grep -q " \.wh\.etc$" l-mv && grep -q " etc\.old/passwd$" l-mv
+'
+
 test_expect_success 'an ordinary user: the overlay with user.overlay xattrs, the same rootfs' '
     mkdir -p nb-store && chown 65534:65534 nb-store && chmod -R a+rX opaque &&
     nobody="setpriv --reuid 65534 --regid 65534 --clear-groups env CHRUN_ROOT=$TRASH_DIRECTORY/nb-store PATH=$PATH" &&

@@ -102,6 +102,21 @@ test_expect_success 'moving a lower directory that holds a mount point: refused 
     layers mv:1 >l-mv && grep -q " \.wh\.etc$" l-mv && grep -q " etc\.old/passwd$" l-mv
 '
 
+test_expect_success ROOT 'the kernel refuses the overlay (a store on overlayfs): the full walk, the same image' '
+    mkdir -p nest/l nest/u nest/w nest/m ref &&
+    printf "FROM fixture/basic:1\nRUN echo a >/a\nRUN rm /srv/README\n" >ref/Dockerfile &&
+    chrun-build -q -t ref:1 ref >d-ref &&
+    unshare -m sh -c "mount -t overlay overlay -o lowerdir=nest/l,upperdir=nest/u,workdir=nest/w nest/m &&
+        export CHRUN_ROOT=\$PWD/nest/m/store CHRUN_DEBUG=1 &&
+        chrun-load -q \"\$FIXTURES/basic.oci.tar\" >/dev/null &&
+        chrun-build -t ref:1 ref >d-nest 2>err && ls -A nest/m/store/tmp >tmp-left" &&
+    test_cmp d-ref d-nest &&
+    test "$(grep -c "RUN: full walk, overlay refused: mount overlay" err)" = 1 &&
+    grep -q "RUN: full walk, no overlay: the kernel refused it before" err &&
+    test "$(grep -c "step diff: full walk" err)" = 2 &&
+    test ! -s tmp-left
+'
+
 test_expect_success 'an ordinary user: the overlay with user.overlay xattrs, the same rootfs' '
     mkdir -p nb-store && chown 65534:65534 nb-store && chmod -R a+rX opaque &&
     nobody="setpriv --reuid 65534 --regid 65534 --clear-groups env CHRUN_ROOT=$TRASH_DIRECTORY/nb-store PATH=$PATH" &&

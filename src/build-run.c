@@ -691,8 +691,8 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     /* the merged root directory is the upper's: it gets the rootfs' mode
      * and owner, so the step sees "/" as it is */
     if (fstat(s->rootfd, &root) < 0 || mkdirat(s->workfd, upper_name, 0700) < 0 ||
-        (geteuid() == 0 && fchownat(s->workfd, upper_name, root.st_uid, root.st_gid,
-                                    AT_SYMLINK_NOFOLLOW) < 0) ||
+        (geteuid() == 0 &&
+         fchownat(s->workfd, upper_name, root.st_uid, root.st_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
         fchmodat(s->workfd, upper_name, root.st_mode & 07777, 0) < 0 ||
         mkdirat(s->workfd, work_name, 0700) < 0) {
         rc = chrun_err_sys(err, errno, "create overlay directories");
@@ -703,8 +703,7 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     remove_overlay_dir(s, work_name);
     if (rc < 0 && err->code == CHRUN_E_UNSUPPORTED && err->errnum != 0) {
         /* nothing ran: the snapshot path does the step, and the next ones */
-        chrun_log_debug("RUN: full walk, overlay refused: %s: %s", err->msg,
-                        strerror(err->errnum));
+        chrun_log_debug("RUN: full walk, overlay refused: %s: %s", err->msg, strerror(err->errnum));
         chrun_err_clear(err);
         b->no_overlay = true;
         remove_overlay_dir(s, upper_name);
@@ -713,13 +712,13 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     if (rc == 0 && status != 0)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "RUN returned exit status %d", status);
     diff_ms = monotonic_ms();
-    if (rc == 0 && (upperfd = openat(s->workfd, upper_name, O_PATH | O_DIRECTORY | O_NOFOLLOW |
-                                                               O_CLOEXEC)) < 0)
+    if (rc == 0 && (upperfd = openat(s->workfd, upper_name,
+                                     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         rc = chrun_err_sys(err, errno, "open the overlay upper");
     if (rc == 0)
         rc = chrun_changeset_write_upper(b->st, upperfd, s->rootfd,
-                                         geteuid() != 0 ? CHRUN_CHANGESET_USERXATTR : 0,
-                                         b->epoch, l, err);
+                                         geteuid() != 0 ? CHRUN_CHANGESET_USERXATTR : 0, b->epoch,
+                                         l, err);
     diff_ms = monotonic_ms() - diff_ms;
     remove_overlay_dir(s, upper_name);
     if (rc > 0) {

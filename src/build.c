@@ -309,7 +309,8 @@ int build_fs_step(struct builder *b, struct stage *s, const char *text, const ch
         chrun_log_info("%s: using cache", text);
     } else {
         chrun_log_debug("%s: running (cache key %s)", text, key.str);
-        if (build_materialize(b, s, err) < 0 || (ran = run_and_diff(b, s, ops, data, &l, err)) < 0 ||
+        if (build_materialize(b, s, err) < 0 ||
+            (ran = run_and_diff(b, s, ops, data, &l, err)) < 0 ||
             chrun_build_cache_put(b->st, &key, &l, err) < 0)
             return -1;
     }

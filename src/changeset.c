@@ -111,7 +111,8 @@ static int overlay_xattr(const struct walker *w, int fd, const char *proc_path, 
     char key[64], buf[8];
     ssize_t n;
     snprintf(key, sizeof(key), "%soverlay.%s", w->xattr_ns, name);
-    n = fd >= 0 ? fgetxattr(fd, key, buf, sizeof(buf)) : lgetxattr(proc_path, key, buf, sizeof(buf));
+    n = fd >= 0 ? fgetxattr(fd, key, buf, sizeof(buf))
+                : lgetxattr(proc_path, key, buf, sizeof(buf));
     if (n < 0 && (errno == ENODATA || errno == ENOTSUP))
         return 0;
     if (n < 0 && errno != ERANGE)

@@ -14,8 +14,7 @@
 #include "harness.h"
 
 /* "NAME[->TARGET]\n" per entry of layer D. */
-static void list_layer(struct chrun_store *st, const struct chrun_digest *d, char *out,
-                       size_t size)
+static void list_layer(struct chrun_store *st, const struct chrun_digest *d, char *out, size_t size)
 {
     struct archive *a = archive_read_new();
     struct archive_entry *e;

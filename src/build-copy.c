@@ -141,7 +141,7 @@ static int parse_chmod(const char *v, struct chrun_copy *c, struct chrun_err *er
 static int add_url(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
                    char **w, size_t n, const char *dest, const char *args, struct chrun_err *err)
 {
-    static const struct step_ops ops = {NULL, url_fn, NULL};
+    static const struct step_ops ops = {NULL, url_fn, NULL, NULL};
     struct url_step u = {.cs = {.c = {.extract = false, .tmpfd = b->tmpfd, .dest = dest},
                                 .srcs = w, .n = n - 1},
                          .urls = NULL, .dirfd = -1};
@@ -328,7 +328,7 @@ static int copy_setup(struct builder *b, struct stage *s, const struct chrun_df_
 int build_do_copy(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
                   struct chrun_err *err)
 {
-    static const struct step_ops ops = {NULL, copy_fn, NULL};
+    static const struct step_ops ops = {NULL, copy_fn, NULL, NULL};
     struct copy_step cs = {.c = {.ctxfd = b->ctxfd, .extract = in->kind == CHRUN_DF_ADD,
                                  .tmpfd = b->tmpfd, .filter = build_context_filter(b)}};
     cleanup_free char *text = NULL, *extra = NULL, *dest = NULL, *args = NULL;
@@ -386,7 +386,7 @@ static int workdir_fn(struct builder *b, struct stage *s, void *data, struct chr
 int build_do_workdir(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
                      struct chrun_err *err)
 {
-    static const struct step_ops ops = {NULL, workdir_fn, NULL};
+    static const struct step_ops ops = {NULL, workdir_fn, NULL, NULL};
     json_t *config;
     cleanup_free char *path = NULL, *text = NULL, *w = build_word1(b, in->args, err);
     if (w == NULL)

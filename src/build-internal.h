@@ -94,15 +94,23 @@ struct builder {
     char created[32];
     char platform[96];
     bool located;               /* ERR already names a Dockerfile line */
+    bool no_overlay;            /* RUN: the kernel refused an overlay once */
 };
 
 /* A step's work on the materialized rootfs. PREPARE runs before the "before"
  * snapshot, RUN between the snapshots, CLEANUP (when PREPARE ran) after the
- * layer is written, also on failure. */
+ * layer is written, also on failure. RUN_LAYER, when set, is tried after
+ * PREPARE instead of the snapshots and RUN: it does the step and writes its
+ * layer to *L, leaving the rootfs as it was (build-run.c: over an overlay,
+ * diffing only its upper; build_materialize applies the layer when a later
+ * step needs the rootfs, as after a cache hit); it returns 1 when done, 0
+ * when it did nothing and the snapshot path must do the step, -1 with ERR. */
 struct step_ops {
     int (*prepare)(struct builder *b, struct stage *s, void *data, struct chrun_err *err);
     int (*run)(struct builder *b, struct stage *s, void *data, struct chrun_err *err);
     void (*cleanup)(struct builder *b, struct stage *s, void *data);
+    int (*run_layer)(struct builder *b, struct stage *s, void *data,
+                     struct chrun_changeset_layer *l, struct chrun_err *err);
 };
 
 /* ---- build.c ---- */

@@ -571,7 +571,8 @@ static void run_cleanup(struct builder *b, struct stage *s, void *data)
 
 /* Run through the runtime with stdout on our stderr (stdout carries only the
  * digest) and stdin from /dev/null, as a build step has no terminal. */
-static int run_exec(struct stage *s, struct run_step *rs, int *ret_status, struct chrun_err *err)
+static int run_exec(struct stage *s, struct run_step *rs, const struct chrun_exec_overlay *overlay,
+                    int *ret_status, struct chrun_err *err)
 {
     struct chrun_exec_opts eo = CHRUN_EXEC_OPTS_INIT;
     cleanup_close int saved_out = -1, saved_in = -1, null = -1;
@@ -580,6 +581,7 @@ static int run_exec(struct stage *s, struct run_step *rs, int *ret_status, struc
     eo.n_env = rs->n_env;
     eo.volumes = rs->volumes;
     eo.n_volumes = rs->n_volumes;
+    eo.overlay = overlay;
     eo.flags |= CHRUN_EXEC_SINGLE_ID;
     /* a Dockerfile runs as root: its own pid namespace (no /proc/PID/root of
      * host processes) and pivot_root (no chroot to climb out of) */
@@ -610,10 +612,126 @@ static int run_fn(struct builder *b, struct stage *s, void *data, struct chrun_e
     struct run_step *rs = data;
     int status = 0, rc;
     (void) b;
-    rc = run_exec(s, rs, &status, err);
+    rc = run_exec(s, rs, NULL, &status, err);
     if (rc == 0 && status != 0)
         rc = chrun_err_set(err, CHRUN_E_INPUT, "RUN returned exit status %d", status);
     return rc;
+}
+
+/* ---- RUN over an overlay: the step's changes are the upper directory ---- */
+
+/* Why RUN steps cannot diff an overlay upper here, or NULL. An upper read
+ * alone needs overlayfs to keep every change in it: redirect_dir=on (a
+ * renamed directory points at the lower) and metacopy=on (a chmod copies up
+ * no data) break that, and are module defaults a root mount inherits (an
+ * ordinary user's userxattr mount never makes either). */
+static const char *overlay_obstacle(void)
+{
+    static const char *const params[] = {"redirect_dir", "metacopy"};
+    const char *force = getenv("CHRUN_BUILD_FULL_WALK");
+    if (force != NULL && *force != '\0' && !streq(force, "0"))
+        return "CHRUN_BUILD_FULL_WALK is set";
+    for (size_t i = 0; geteuid() == 0 && i < ARRAY_SIZE(params); i++) {
+        char path[96], v = 'N';
+        cleanup_close int fd = -1;
+        snprintf(path, sizeof(path), "/sys/module/overlay/parameters/%s", params[i]);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0 && read(fd, &v, 1) == 1 && v == 'Y')
+            return params[i][0] == 'r' ? "overlayfs has redirect_dir=on"
+                                       : "overlayfs has metacopy=on";
+    }
+    return NULL;
+}
+
+/* Remove the overlay directory NAME of the stage. An ordinary user's
+ * overlay leaves directories of mode 0 in its work directory: made
+ * searchable first (as tree.c does for runs/). */
+static void remove_overlay_dir(struct stage *s, const char *name)
+{
+    static const char *const work_dirs[] = {"work", "work/incompat", "work/incompat/volatile",
+                                            "index"};
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    cleanup_close int dfd = openat(s->workfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    for (size_t i = 0; dfd >= 0 && geteuid() != 0 && i < ARRAY_SIZE(work_dirs); i++)
+        if (fchmodat(dfd, work_dirs[i], 0700, 0) < 0 && errno != ENOENT)
+            break; /* the stage's work directory goes at the end of the build */
+    chrun_fs_rm_rf_at(s->workfd, name, &ignored);
+}
+
+/* The RUN step over overlayfs: lower = the stage's rootfs as it is, upper
+ * and work fresh in the stage's work directory, mounted by the runtime on
+ * the rootfs inside the step's own mount namespace (the one overlay
+ * mounter, chrun_runtime_exec), so the lower is never written. The upper
+ * then is the step's change set: the layer is written from it alone, and
+ * the rootfs gets that layer from build_materialize when a later step
+ * needs it. Mount points run_prepare made live in the lower, so they never
+ * reach the upper; the runtime's mounts never copy anything up. */
+static int run_layer(struct builder *b, struct stage *s, void *data,
+                     struct chrun_changeset_layer *l, struct chrun_err *err)
+{
+    struct run_step *rs = data;
+    char upper_name[32], work_name[32], lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX];
+    struct chrun_exec_overlay ov = {lower, upper, work};
+    const char *why = b->no_overlay ? "the kernel refused it before" : overlay_obstacle();
+    cleanup_close int upperfd = -1;
+    struct stat root;
+    double start_ms = monotonic_ms(), diff_ms;
+    int status = 0, rc;
+
+    if (why != NULL) {
+        chrun_log_debug("RUN: full walk, no overlay: %s", why);
+        return 0;
+    }
+    snprintf(upper_name, sizeof(upper_name), "upper-%u", s->scratch_seq);
+    snprintf(work_name, sizeof(work_name), "ovlwork-%u", s->scratch_seq++);
+    if (snprintf(lower, sizeof(lower), "%s/rootfs", s->bundle) >= (int) sizeof(lower) ||
+        snprintf(upper, sizeof(upper), "%s/%s", s->bundle, upper_name) >= (int) sizeof(upper) ||
+        snprintf(work, sizeof(work), "%s/%s", s->bundle, work_name) >= (int) sizeof(work))
+        return chrun_err_sys(err, ENAMETOOLONG, "overlay directories of '%s'", s->bundle);
+    /* the merged root directory is the upper's: it gets the rootfs' mode
+     * and owner, so the step sees "/" as it is */
+    if (fstat(s->rootfd, &root) < 0 || mkdirat(s->workfd, upper_name, 0700) < 0 ||
+        (geteuid() == 0 &&
+         fchownat(s->workfd, upper_name, root.st_uid, root.st_gid, AT_SYMLINK_NOFOLLOW) < 0) ||
+        fchmodat(s->workfd, upper_name, root.st_mode & 07777, 0) < 0 ||
+        mkdirat(s->workfd, work_name, 0700) < 0) {
+        rc = chrun_err_sys(err, errno, "create overlay directories");
+        remove_overlay_dir(s, upper_name);
+        return rc;
+    }
+    rc = run_exec(s, rs, &ov, &status, err);
+    remove_overlay_dir(s, work_name);
+    if (rc < 0 && err->code == CHRUN_E_UNSUPPORTED && err->errnum != 0) {
+        /* nothing ran: the snapshot path does the step, and the next ones */
+        chrun_log_debug("RUN: full walk, overlay refused: %s: %s", err->msg, strerror(err->errnum));
+        chrun_err_clear(err);
+        b->no_overlay = true;
+        remove_overlay_dir(s, upper_name);
+        return 0;
+    }
+    if (rc == 0 && status != 0)
+        rc = chrun_err_set(err, CHRUN_E_INPUT, "RUN returned exit status %d", status);
+    diff_ms = monotonic_ms();
+    if (rc == 0 && (upperfd = openat(s->workfd, upper_name,
+                                     O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = chrun_err_sys(err, errno, "open the overlay upper");
+    if (rc == 0)
+        rc = chrun_changeset_write_upper(b->st, upperfd, s->rootfd,
+                                         geteuid() != 0 ? CHRUN_CHANGESET_USERXATTR : 0, b->epoch,
+                                         l, err);
+    diff_ms = monotonic_ms() - diff_ms;
+    remove_overlay_dir(s, upper_name);
+    if (rc > 0) {
+        /* the command's effects went with the upper; run it again where
+         * its changes land in the rootfs itself */
+        chrun_log_debug("RUN: full walk, the overlay upper alone is not the change (a lower "
+                        "hardlink copied up, or redirect/metacopy): running the step again");
+        return 0;
+    }
+    if (rc == 0)
+        chrun_log_debug("step diff: overlay upper, %.1f ms (step %.1f ms)", diff_ms,
+                        monotonic_ms() - start_ms);
+    return rc < 0 ? -1 : 1;
 }
 
 static int build_run_env(struct stage *s, struct run_step *rs, struct chrun_err *err)
@@ -732,7 +850,7 @@ char *build_instr_text(const struct chrun_df_instr *in, const char *args)
 int build_do_run(struct builder *b, struct stage *s, const struct chrun_df_instr *in,
                  struct chrun_err *err)
 {
-    static const struct step_ops ops = {run_prepare, run_fn, run_cleanup};
+    static const struct step_ops ops = {run_prepare, run_fn, run_cleanup, run_layer};
     struct run_step *rs = calloc(1, sizeof(*rs));
     cleanup_free char *text = NULL, *argv_json = NULL, *extra = NULL;
     cleanup_json json_t *arr = json_array();

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -18,6 +20,7 @@
 
 #include "chrun/fs.h"
 #include "chrun/io.h"
+#include "chrun/log.h"
 #include "archive-error.h"
 #include "cleanup.h"
 #include "util.h"
@@ -84,14 +87,114 @@ static char *read_link_at(int dfd, const char *name, const struct stat *st, stru
     return buf;
 }
 
-static int walk_dir(struct chrun_snapshot *s, int dfd, const char *prefix, struct chrun_err *err);
+/* What a walk fills: a snapshot, and for an overlay upper directory also
+ * the whiteouts its whiteout devices and opaque directories stand for. */
+struct walker {
+    struct chrun_snapshot *s;
+    struct plan *upper;   /* NULL: a plain tree */
+    int lowerfd;          /* the upper's lower tree */
+    const char *xattr_ns; /* the overlay's xattrs: "trusted." or "user." */
+    bool needs_lower;     /* the upper alone says too little (see chrun_changeset_write_upper) */
+};
+
+static int plan_add_whiteout(struct plan *p, const char *dir, size_t dir_len, const char *name,
+                             struct chrun_err *err);
+
+static int walk_dir(struct walker *w, int dfd, const char *prefix, struct chrun_err *err);
+
+/* Whether the overlay xattr W->xattr_ns + "overlay." + NAME of FD (or of
+ * PROC_PATH when FD < 0) exists; with VALUE, whether it holds that value.
+ * Returns 1, 0, or -1 with ERR. */
+static int overlay_xattr(const struct walker *w, int fd, const char *proc_path, const char *name,
+                         const char *value, const char *what, struct chrun_err *err)
+{
+    char key[64], buf[8];
+    ssize_t n;
+    snprintf(key, sizeof(key), "%soverlay.%s", w->xattr_ns, name);
+    n = fd >= 0 ? fgetxattr(fd, key, buf, sizeof(buf))
+                : lgetxattr(proc_path, key, buf, sizeof(buf));
+    if (n < 0 && (errno == ENODATA || errno == ENOTSUP))
+        return 0;
+    if (n < 0 && errno != ERANGE)
+        return chrun_err_sys(err, errno, "read %s of '%s'", key, what);
+    if (value == NULL)
+        return 1;
+    return n == (ssize_t) strlen(value) && memcmp(buf, value, (size_t) n) == 0;
+}
+
+/* The overlay-upper parts of entry NAME (PATH) of directory DFD: returns 1
+ * when the entry is a whiteout (recorded, not to be kept as an entry), 0 to
+ * record it, -1 with ERR. Sets W->needs_lower on a metacopy file. */
+static int upper_entry(struct walker *w, int dfd, const char *prefix, const char *name,
+                       const char *path, const struct stat *st, struct chrun_err *err)
+{
+    char proc[PATH_MAX];
+    int rc;
+    /* overlayfs: a character device 0/0 in the upper hides NAME of the lower */
+    if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
+        return plan_add_whiteout(w->upper, prefix, strlen(prefix), name, err) < 0 ? -1 : 1;
+    if (!S_ISDIR(st->st_mode)) {
+        /* copying up one name of a hardlinked lower file breaks the link:
+         * the step saw the other names unchanged, where on one tree it
+         * would have changed them all */
+        struct chrun_err ignored = CHRUN_ERR_INIT;
+        struct stat lst;
+        cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
+                                                CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
+        if (fd >= 0 && fstat(fd, &lst) == 0 && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
+            w->needs_lower = true;
+            return 0;
+        }
+    }
+    if (!S_ISREG(st->st_mode))
+        return 0;
+    /* a metacopy upper file holds no data: its bytes are in the lower */
+    if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name) >= (int) sizeof(proc))
+        return chrun_err_sys(err, ENAMETOOLONG, "'%s'", path);
+    rc = overlay_xattr(w, -1, proc, "metacopy", NULL, path, err);
+    if (rc > 0)
+        w->needs_lower = true;
+    return rc < 0 ? -1 : 0;
+}
+
+/* Whether the lower has a directory at DIR_PATH ("a/b/"), reached without
+ * symlinks: only then has an opaque directory of the upper something to
+ * hide (overlayfs also marks a directory made where a file was). */
+static bool lower_is_dir(const struct walker *w, const char *dir_path)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    char path[PATH_MAX];
+    struct stat st;
+    cleanup_close int fd = -1;
+    snprintf(path, sizeof(path), "%.*s", (int) strlen(dir_path) - 1, dir_path);
+    fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0, CHRUN_FS_BENEATH_NO_SYMLINKS,
+                          &ignored);
+    return fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The overlay-upper parts of directory FD (PATH): an opaque one hides the
+ * lower directory's whole contents; a redirected one (a renamed lower
+ * directory, redirect_dir=on) takes them from elsewhere in the lower. */
+static int upper_dir(struct walker *w, int fd, const char *path, struct chrun_err *err)
+{
+    int rc = overlay_xattr(w, fd, NULL, "redirect", NULL, path, err);
+    if (rc != 0) {
+        w->needs_lower = rc > 0;
+        return rc < 0 ? -1 : 0;
+    }
+    rc = overlay_xattr(w, fd, NULL, "opaque", "y", path, err);
+    if (rc > 0 && lower_is_dir(w, path))
+        rc = plan_add_whiteout(w->upper, path, strlen(path), WHITEOUT_PREFIX ".opq", err);
+    return rc < 0 ? -1 : 0;
+}
 
 /* Record entry NAME of directory DFD (path PREFIX/NAME) and descend. */
-static int walk_entry(struct chrun_snapshot *s, int dfd, const char *prefix, const char *name,
+static int walk_entry(struct walker *w, int dfd, const char *prefix, const char *name,
                       struct chrun_err *err)
 {
     struct stat st;
     char *path = NULL, *link = NULL;
+    int rc;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return chrun_err_sys(err, errno, "stat '%s%s'", prefix, name);
     if (asprintf(&path, "%s%s", prefix, name) < 0)
@@ -110,11 +213,16 @@ static int walk_entry(struct chrun_snapshot *s, int dfd, const char *prefix, con
         free(path);
         return -1;
     }
+    rc = w->upper ? upper_entry(w, dfd, prefix, name, path, &st, err) : 0;
+    if (rc != 0 || w->needs_lower) {
+        free(path);
+        return rc < 0 ? -1 : 0;
+    }
     if (S_ISLNK(st.st_mode) && (link = read_link_at(dfd, name, &st, err)) == NULL) {
         free(path);
         return -1;
     }
-    if (snap_add(s, path, &st, link, err) < 0)
+    if (snap_add(w->s, path, &st, link, err) < 0)
         return -1;
     if (S_ISDIR(st.st_mode)) {
         cleanup_free char *sub = NULL;
@@ -123,13 +231,17 @@ static int walk_entry(struct chrun_snapshot *s, int dfd, const char *prefix, con
             return chrun_err_sys(err, errno, "open '%s%s'", prefix, name);
         if (asprintf(&sub, "%s%s/", prefix, name) < 0)
             return chrun_err_sys(err, ENOMEM, "snapshot");
-        return walk_dir(s, take_fd(fd), sub, err);
+        if (w->upper && upper_dir(w, fd, sub, err) < 0)
+            return -1;
+        if (w->needs_lower)
+            return 0;
+        return walk_dir(w, take_fd(fd), sub, err);
     }
     return 0;
 }
 
 /* Walk the directory DFD (taken: closed here) whose path is PREFIX. */
-static int walk_dir(struct chrun_snapshot *s, int dfd, const char *prefix, struct chrun_err *err)
+static int walk_dir(struct walker *w, int dfd, const char *prefix, struct chrun_err *err)
 {
     cleanup_closedir DIR *d = fdopendir(dfd);
     struct dirent *de;
@@ -138,13 +250,13 @@ static int walk_dir(struct chrun_snapshot *s, int dfd, const char *prefix, struc
         close(dfd);
         return chrun_err_sys(err, e, "read directory '%s'", prefix);
     }
-    while ((errno = 0, de = readdir(d)) != NULL) {
+    while (!w->needs_lower && (errno = 0, de = readdir(d)) != NULL) {
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (walk_entry(s, dirfd(d), prefix, de->d_name, err) < 0)
+        if (walk_entry(w, dirfd(d), prefix, de->d_name, err) < 0)
             return -1;
     }
-    if (errno != 0)
+    if (!w->needs_lower && errno != 0)
         return chrun_err_sys(err, errno, "read directory '%s'", prefix);
     return 0;
 }
@@ -163,7 +275,7 @@ struct chrun_snapshot *chrun_snapshot_take(int rootfd, struct chrun_err *err)
         return NULL;
     }
     fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || walk_dir(s, fd, "", err) < 0) {
+    if (fd < 0 || walk_dir(&(struct walker){.s = s}, fd, "", err) < 0) {
         if (fd < 0)
             chrun_err_sys(err, errno, "open rootfs");
         chrun_snapshot_free(s);
@@ -286,18 +398,13 @@ static void mark_with_parents(struct plan *p, const char *path, bool self)
     }
 }
 
-static int plan_change(void *data, enum chrun_change_kind kind, const char *path,
-                       struct chrun_err *err)
+/* Add the whiteout DIR (its first DIR_LEN bytes, ending in '/' or empty)
+ * + ".wh." + NAME to P. */
+static int plan_add_whiteout(struct plan *p, const char *dir, size_t dir_len, const char *name,
+                             struct chrun_err *err)
 {
-    struct plan *p = data;
-    const char *base = strrchr(path, '/');
     char *wh = NULL;
-    if (kind != CHRUN_CHANGE_DELETE) {
-        mark_with_parents(p, path, true);
-        return 0;
-    }
-    base = base ? base + 1 : path;
-    if (asprintf(&wh, "%.*s" WHITEOUT_PREFIX "%s", (int) (base - path), path, base) < 0)
+    if (asprintf(&wh, "%.*s" WHITEOUT_PREFIX "%s", (int) dir_len, dir, name) < 0)
         return chrun_err_sys(err, ENOMEM, "layer plan");
     if (p->n_whiteouts == p->cap_whiteouts) {
         size_t cap = p->cap_whiteouts ? p->cap_whiteouts * 2 : 16;
@@ -310,6 +417,21 @@ static int plan_change(void *data, enum chrun_change_kind kind, const char *path
         p->cap_whiteouts = cap;
     }
     p->whiteouts[p->n_whiteouts++] = wh;
+    return 0;
+}
+
+static int plan_change(void *data, enum chrun_change_kind kind, const char *path,
+                       struct chrun_err *err)
+{
+    struct plan *p = data;
+    const char *base = strrchr(path, '/');
+    if (kind != CHRUN_CHANGE_DELETE) {
+        mark_with_parents(p, path, true);
+        return 0;
+    }
+    base = base ? base + 1 : path;
+    if (plan_add_whiteout(p, path, (size_t) (base - path), base, err) < 0)
+        return -1;
     mark_with_parents(p, path, false);
     return 0;
 }
@@ -585,14 +707,40 @@ static int out_finish(struct layer_out *o, struct chrun_changeset_layer *ret,
     return chrun_store_writer_commit(o->w, &ret->digest, err);
 }
 
+/* Write the layer P plans for ROOTFD (entries of P->after that are marked,
+ * and the whiteouts) into ST; *RET stays empty when P plans nothing. */
+static int write_planned(struct chrun_store *st, int rootfd, struct plan *p, int64_t clamp_mtime,
+                         struct chrun_changeset_layer *ret, struct chrun_err *err)
+{
+    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL)};
+    double start_ms = monotonic_ms();
+    size_t n = 0;
+    int rc = 0;
+    for (size_t i = 0; i < p->after->n; i++)
+        n += p->marked[i];
+    if (n > 0 || p->n_whiteouts > 0) {
+        if (p->n_whiteouts > 0)
+            qsort(p->whiteouts, p->n_whiteouts, sizeof(char *), str_cmp);
+        rc = out_open(&o, st, err);
+        if (rc == 0)
+            rc = write_plan(&o, rootfd, p, err);
+        if (rc == 0)
+            rc = out_finish(&o, ret, err);
+        ret->empty = false;
+    }
+    out_release(&o);
+    if (rc == 0)
+        chrun_log_debug("layer: %zu entries, %zu whiteouts, written in %.1f ms", n,
+                        p->n_whiteouts, monotonic_ms() - start_ms);
+    return rc;
+}
+
 int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
                                 const struct chrun_snapshot *before,
                                 const struct chrun_snapshot *after, int64_t clamp_mtime,
                                 struct chrun_changeset_layer *ret, struct chrun_err *err)
 {
     struct plan p = {.after = after};
-    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL)};
-    bool any = false;
     int rc;
 
     *ret = (struct chrun_changeset_layer){.empty = true};
@@ -600,19 +748,43 @@ int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
     if (p.marked == NULL)
         return chrun_err_sys(err, ENOMEM, "layer plan");
     rc = chrun_changeset_diff(before, after, plan_change, &p, err);
-    for (size_t i = 0; rc == 0 && i < after->n; i++)
-        any |= p.marked[i];
-    if (rc == 0 && (any || p.n_whiteouts > 0)) {
-        if (p.n_whiteouts > 0)
-            qsort(p.whiteouts, p.n_whiteouts, sizeof(char *), str_cmp);
-        rc = out_open(&o, st, err);
-        if (rc == 0)
-            rc = write_plan(&o, rootfd, &p, err);
-        if (rc == 0)
-            rc = out_finish(&o, ret, err);
-        ret->empty = false;
-    }
-    out_release(&o);
+    if (rc == 0)
+        rc = write_planned(st, rootfd, &p, clamp_mtime, ret, err);
     plan_release(&p);
+    return rc;
+}
+
+/* ---- the third input: an overlayfs upper directory ------------------------ */
+
+int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,
+                                int64_t clamp_mtime, struct chrun_changeset_layer *ret,
+                                struct chrun_err *err)
+{
+    struct chrun_snapshot *s = calloc(1, sizeof(*s));
+    struct plan p = {.after = s};
+    struct walker w = {.s = s, .upper = &p, .lowerfd = lowerfd,
+                       .xattr_ns = (flags & CHRUN_CHANGESET_USERXATTR) ? "user." : "trusted."};
+    int fd, rc;
+
+    *ret = (struct chrun_changeset_layer){.empty = true};
+    if (s == NULL)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    fd = openat(upperfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    rc = fd < 0 ? chrun_err_sys(err, errno, "open the overlay upper directory")
+                : walk_dir(&w, fd, "", err);
+    if (rc == 0 && w.needs_lower)
+        rc = 1;
+    if (rc == 0 && s->n > 0)
+        qsort(s->e, s->n, sizeof(*s->e), entry_cmp);
+    /* every upper entry is a change: overlayfs copies an entry up only to
+     * change it, and copies its parent directories up with it */
+    if (rc == 0 && (p.marked = calloc(s->n + 1, sizeof(bool))) == NULL)
+        rc = chrun_err_sys(err, ENOMEM, "layer plan");
+    for (size_t i = 0; rc == 0 && i < s->n; i++)
+        p.marked[i] = true;
+    if (rc == 0)
+        rc = write_planned(st, upperfd, &p, clamp_mtime, ret, err);
+    plan_release(&p);
+    chrun_snapshot_free(s);
     return rc;
 }

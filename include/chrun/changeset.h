@@ -24,7 +24,8 @@
  * gzip-compressed without a timestamp (libarchive's gzip filter) and
  * streamed into a store blob writer while the uncompressed stream is hashed
  * for the diff_id: nothing is held in memory. Extended attributes are not
- * recorded. */
+ * recorded. chrun_changeset_write_upper writes the same layer format from an
+ * overlayfs upper directory instead of two snapshots. */
 #ifndef CHRUN_CHANGESET_H
 #define CHRUN_CHANGESET_H
 
@@ -76,5 +77,35 @@ int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
                                 const struct chrun_snapshot *before,
                                 const struct chrun_snapshot *after, int64_t clamp_mtime,
                                 struct chrun_changeset_layer *ret, struct chrun_err *err);
+
+/* Flags of chrun_changeset_write_upper. */
+enum chrun_changeset_upper_flags {
+    /* the overlay was mounted with userxattr (an ordinary user's mount): its
+     * markers are user.overlay.* instead of trusted.overlay.* */
+    CHRUN_CHANGESET_USERXATTR = 1 << 0,
+};
+
+/* The third input of the changeset rules (after layer tars and snapshot
+ * pairs): the upper directory UPPERFD (not closed) of an overlayfs that ran
+ * one step over the lower tree LOWERFD (not closed; only probed, see 1
+ * below) and is unmounted now. The upper's entries are the step's changes:
+ * each is written whole, as chrun_changeset_write_layer writes an added or
+ * modified entry (an entry overlayfs copied up for a metadata change, or
+ * that was only opened for writing, goes in whole, as Docker writes it); a
+ * whiteout (character device 0/0) becomes ".wh.NAME"; a directory whose
+ * overlay.opaque xattr is "y" gets ".wh..wh..opq" (entries of the same
+ * layer survive it). Only the upper is walked, so it costs what changed,
+ * not the size of the tree. FLAGS: enum chrun_changeset_upper_flags.
+ * CLAMP_MTIME as chrun_changeset_write_layer.
+ * Returns 0 with *RET set (empty: no changes, nothing written); 1 when the
+ * upper alone does not say what the step would have done on one tree,
+ * nothing written, *RET empty: a redirect xattr (a renamed directory,
+ * redirect_dir=on), a metacopy file (its bytes are in the lower,
+ * metacopy=on), or a copied-up name of a lower file with more than one link
+ * (overlayfs broke the link, so the other names kept the old file); -1 with
+ * ERR set. */
+int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,
+                                int64_t clamp_mtime, struct chrun_changeset_layer *ret,
+                                struct chrun_err *err);
 
 #endif

@@ -126,6 +126,7 @@ struct run_mount {
     char scratch[32];      /* a secret's copy or a scratch directory in the stage's
                             * work directory, removed after the step; or "" */
     int lockfd;
+    int srcfd;             /* bind: the source as resolved (O_PATH), kept for the run */
 };
 
 static void mount_release(struct run_mount *m)
@@ -136,6 +137,8 @@ static void mount_release(struct run_mount *m)
     free(m->id);
     if (m->lockfd >= 0)
         close(m->lockfd);
+    if (m->srcfd >= 0)
+        close(m->srcfd);
 }
 
 static int mount_bool(const char *key, const char *v, bool *ret, struct chrun_err *err)
@@ -269,7 +272,7 @@ static int parse_mount(struct builder *b, struct stage *s, const char *spec, str
 {
     cleanup_free char *text = build_word1(b, spec, err);
     char *save = NULL;
-    *m = (struct run_mount){.uid = -1, .gid = -1, .mode = -1, .lockfd = -1};
+    *m = (struct run_mount){.uid = -1, .gid = -1, .mode = -1, .lockfd = -1, .srcfd = -1};
     if (text == NULL)
         return -1;
     for (char *kv = strtok_r(text, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
@@ -308,7 +311,10 @@ static int parse_mount(struct builder *b, struct stage *s, const char *spec, str
     return 0;
 }
 
-/* The canonical host path of FD (O_PATH): what the runtime bind-mounts. */
+/* The canonical host path of FD (O_PATH): what the runtime bind-mounts. The
+ * runtime also gets FD itself and refuses to start if the path no longer
+ * names that file (a context another user can write could swap a directory
+ * for a symlink between our in-root open and the mount). */
 static int fd_host_path(int fd, char *buf, size_t size, struct chrun_err *err)
 {
     char proc[64];
@@ -457,8 +463,12 @@ static int prepare_bind(struct builder *b, struct stage *s, struct run_mount *m,
         return chrun_err_prefix(err, "RUN --mount source '%s'", source);
     m->is_file = !S_ISDIR(st.st_mode);
     /* the context as .dockerignore leaves it: what COPY could see, no more */
-    if (!m->rw && (src != NULL || build_context_filter(b) == NULL))
-        return fd_host_path(fd, m->host, sizeof(m->host), err);
+    if (!m->rw && (src != NULL || build_context_filter(b) == NULL)) {
+        if (m->srcfd >= 0) /* a step run again (the full walk after the overlay) */
+            close(m->srcfd);
+        m->srcfd = take_fd(fd);
+        return fd_host_path(m->srcfd, m->host, sizeof(m->host), err);
+    }
     {
         struct chrun_copy c = {.ctxfd = rootfd, .src_in_root = src != NULL, .dest = "/",
                                .tmpfd = -1, .filter = src != NULL ? NULL : build_context_filter(b)};
@@ -547,7 +557,8 @@ static int run_prepare(struct builder *b, struct stage *s, void *data, struct ch
             return chrun_err_prefix(err, "RUN --mount target '%s'", m->target);
         rs->volumes[rs->n_volumes++] = (struct chrun_volume){
             .host = m->host, .ctr = m->target,
-            .ro = m->type == MOUNT_SECRET || (m->type == MOUNT_BIND && !m->rw)};
+            .ro = m->type == MOUNT_SECRET || (m->type == MOUNT_BIND && !m->rw),
+            .pinned = m->srcfd >= 0, .fd = m->srcfd};
     }
     return 0;
 }

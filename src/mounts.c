@@ -245,10 +245,21 @@ int runtime_setup_mounts(struct run *r, int *ret_rootfd, struct chrun_err *err)
     if (rootfd < 0)
         return chrun_err_sys(err, errno, "open rootfs '%s'", r->root_path);
     for (size_t i = 0; i < r->opts->n_volumes; i++) {
+        const char *host = r->opts->volumes[i].host;
+        struct stat before, now;
+        int fd = open(host, O_PATH | O_CLOEXEC);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "-v source '%s'", host);
+        /* the same file as the one opened (or handed over) before: a path
+         * swapped meanwhile never decides what the container sees */
+        if (fstat(r->volume_fds[i], &before) < 0 || fstat(fd, &now) < 0 ||
+            before.st_dev != now.st_dev || before.st_ino != now.st_ino) {
+            close(fd);
+            return chrun_err_set(err, CHRUN_E_INPUT,
+                                 "-v source '%s' changed while the container started", host);
+        }
         close(r->volume_fds[i]);
-        r->volume_fds[i] = open(r->opts->volumes[i].host, O_PATH | O_CLOEXEC);
-        if (r->volume_fds[i] < 0)
-            return chrun_err_sys(err, errno, "-v source '%s'", r->opts->volumes[i].host);
+        r->volume_fds[i] = fd;
     }
     /* The rootfs becomes a mount of its own: pivot_root and --read-only need it. */
     fd_path(self, sizeof(self), rootfd);

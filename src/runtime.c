@@ -253,9 +253,11 @@ static int open_volumes(struct run *r, struct chrun_err *err)
     for (size_t i = 0; i < n; i++)
         r->volume_fds[i] = -1;
     for (size_t i = 0; i < n; i++) {
-        r->volume_fds[i] = open(r->opts->volumes[i].host, O_PATH | O_CLOEXEC);
+        const struct chrun_volume *v = &r->opts->volumes[i];
+        r->volume_fds[i] = v->pinned ? fcntl(v->fd, F_DUPFD_CLOEXEC, 0)
+                                     : open(v->host, O_PATH | O_CLOEXEC);
         if (r->volume_fds[i] < 0)
-            return chrun_err_sys(err, errno, "-v source '%s'", r->opts->volumes[i].host);
+            return chrun_err_sys(err, errno, "-v source '%s'", v->host);
     }
     return 0;
 }

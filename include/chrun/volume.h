@@ -11,6 +11,13 @@ struct chrun_volume {
     char *host; /* host path, as given */
     char *ctr;  /* absolute path inside the container */
     bool ro;
+    /* PINNED: FD (O_PATH, still the caller's) is the source as the caller
+     * resolved it, and HOST its path. The runtime mounts that file and
+     * refuses to start if HOST names another by then. Without it, the
+     * runtime opens HOST itself (and still refuses if HOST changes between
+     * that open and the mount). */
+    bool pinned;
+    int fd;
 };
 
 /* Parse -v SPEC "HOST:CTR[:ro|:rw]" into RET (strings newly allocated; free

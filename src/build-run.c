@@ -636,11 +636,10 @@ static int run_fn(struct builder *b, struct stage *s, void *data, struct chrun_e
  * renamed directory points at the lower) and metacopy=on (a chmod copies up
  * no data) break that, and are module defaults a root mount inherits (an
  * ordinary user's userxattr mount never makes either). */
-static const char *overlay_obstacle(void)
+static const char *overlay_obstacle(const struct builder *b)
 {
     static const char *const params[] = {"redirect_dir", "metacopy"};
-    const char *force = getenv("CHRUN_BUILD_FULL_WALK");
-    if (force != NULL && *force != '\0' && !streq(force, "0"))
+    if (chrun_settings_or_defaults(b->opts->settings)->build_full_walk)
         return "CHRUN_BUILD_FULL_WALK is set";
     for (size_t i = 0; geteuid() == 0 && i < ARRAY_SIZE(params); i++) {
         char path[96], v = 'N';
@@ -683,7 +682,7 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
     struct run_step *rs = data;
     char upper_name[32], work_name[32], lower[PATH_MAX], upper[PATH_MAX], work[PATH_MAX];
     struct chrun_exec_overlay ov = {lower, upper, work};
-    const char *why = b->no_overlay ? "the kernel refused it before" : overlay_obstacle();
+    const char *why = b->no_overlay ? "the kernel refused it before" : overlay_obstacle(b);
     cleanup_close int upperfd = -1;
     struct stat root;
     double start_ms = monotonic_ms(), diff_ms;

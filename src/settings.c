@@ -114,6 +114,8 @@ int chrun_settings_from_env(struct chrun_settings *s, struct chrun_err *err)
         return chrun_err_prefix(err, "CHRUN_PUSH_CHUNK_SIZE");
     s->mirrors = env_value("CHRUN_REGISTRY_MIRRORS");
     s->insecure_registries = env_value("CHRUN_INSECURE_REGISTRIES");
+    s->build_full_walk = env_value("CHRUN_BUILD_FULL_WALK") != NULL &&
+                         !streq(env_value("CHRUN_BUILD_FULL_WALK"), "0");
     s->sign_password = getenv("CHRUN_SIGN_PASSWORD"); /* its length is checked where it is used */
     return docker_config_dir(s->docker_config_dir, sizeof(s->docker_config_dir), err);
 }

@@ -43,6 +43,8 @@ struct chrun_settings {
     uint64_t fetch_timeout_s;  /* CHRUN_FETCH_TIMEOUT */
     uint64_t fetch_max_bytes;  /* CHRUN_FETCH_MAX_BYTES */
     uint64_t push_chunk_bytes; /* CHRUN_PUSH_CHUNK_SIZE */
+    bool build_full_walk;      /* CHRUN_BUILD_FULL_WALK (set, not "0"): a RUN step's
+                                  layer walks the whole rootfs, not an overlay upper */
     /* Borrowed strings (the caller keeps them alive while the settings are
      * in use; chrun_settings_from_env points into the environment). */
     const char *mirrors;             /* CHRUN_REGISTRY_MIRRORS: comma-separated

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "chrun/tree.h"
 #include "build-internal.h"
 
 /* ---- RUN -------------------------------------------------------------------- */
@@ -658,13 +659,9 @@ static const char *overlay_obstacle(const struct builder *b)
  * searchable first (as tree.c does for runs/). */
 static void remove_overlay_dir(struct stage *s, const char *name)
 {
-    static const char *const work_dirs[] = {"work", "work/incompat", "work/incompat/volatile",
-                                            "index"};
     struct chrun_err ignored = CHRUN_ERR_INIT;
-    cleanup_close int dfd = openat(s->workfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    for (size_t i = 0; dfd >= 0 && geteuid() != 0 && i < ARRAY_SIZE(work_dirs); i++)
-        if (fchmodat(dfd, work_dirs[i], 0700, 0) < 0 && errno != ENOENT)
-            break; /* the stage's work directory goes at the end of the build */
+    /* what stays goes with the stage's work directory at the end of the build */
+    chrun_tree_overlay_work_release(s->workfd, name);
     chrun_fs_rm_rf_at(s->workfd, name, &ignored);
 }
 

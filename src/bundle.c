@@ -497,8 +497,10 @@ static int check_existing(int parentfd, const struct target *t, const char *mani
                          "'%s' exists and is not a bundle (--force replaces it)", t->path);
 }
 
-static int apply_layers(struct chrun_store *st, int bundlefd, const struct chrun_manifest *m,
-                        const struct chrun_image_config *cfg, struct chrun_err *err)
+int chrun_bundle_apply_rootfs(int bundlefd, size_t n,
+                              int (*apply_one)(void *data, struct chrun_layer_applier *a,
+                                               size_t i, struct chrun_err *err),
+                              void *data, struct chrun_err *err)
 {
     cleanup_close int rootfd = -1;
     struct chrun_layer_applier *a;
@@ -512,18 +514,38 @@ static int apply_layers(struct chrun_store *st, int bundlefd, const struct chrun
     a = chrun_layer_applier_new(rootfd, err);
     if (a == NULL)
         return -1;
-    for (size_t i = 0; rc == 0 && i < m->n_layers; i++) {
-        cleanup_close int bfd = chrun_store_open_blob(st, &m->layers[i].digest, err);
-        chrun_log_debug("layer %zu/%zu %s", i + 1, m->n_layers, m->layers[i].digest.str);
-        if (bfd < 0)
-            rc = -1;
-        else
-            rc = chrun_layer_apply(a, bfd, &m->layers[i], &cfg->diff_ids[i], err);
-    }
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        rc = apply_one(data, a, i, err);
     if (rc == 0)
         rc = chrun_layer_applier_finish(a, err);
     chrun_layer_applier_free(a);
     return rc;
+}
+
+struct stored_layers {
+    struct chrun_store *st;
+    const struct chrun_manifest *m;
+    const struct chrun_image_config *cfg;
+};
+
+/* Layer I from the store. */
+static int apply_stored(void *data, struct chrun_layer_applier *a, size_t i,
+                        struct chrun_err *err)
+{
+    const struct stored_layers *sl = data;
+    const struct chrun_descriptor *d = &sl->m->layers[i];
+    cleanup_close int bfd = chrun_store_open_blob(sl->st, &d->digest, err);
+    chrun_log_debug("layer %zu/%zu %s", i + 1, sl->m->n_layers, d->digest.str);
+    if (bfd < 0)
+        return -1;
+    return chrun_layer_apply(a, bfd, d, &sl->cfg->diff_ids[i], err);
+}
+
+static int apply_layers(struct chrun_store *st, int bundlefd, const struct chrun_manifest *m,
+                        const struct chrun_image_config *cfg, struct chrun_err *err)
+{
+    struct stored_layers sl = {st, m, cfg};
+    return chrun_bundle_apply_rootfs(bundlefd, m->n_layers, apply_stored, &sl, err);
 }
 
 /* Build the bundle's contents in the temporary directory BUNDLEFD. */

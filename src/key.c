@@ -178,6 +178,22 @@ static void first_pem_name(const struct secret *s, char *name, size_t size)
     chrun_sanitize(name);
 }
 
+/* Read the PEM file PATH into FILE, its first block's name into NAME (64
+ * bytes) and a memory BIO over it into *RET_BIO. Returns 0 or -1. */
+static int open_pem(const char *path, struct secret *file, char *name, size_t size,
+                    BIO **ret_bio, struct chrun_err *err)
+{
+    if (read_key_file(path, file, err) < 0)
+        return -1;
+    first_pem_name(file, name, size);
+    if (name[0] == '\0')
+        return chrun_err_set(err, CHRUN_E_INPUT, "key '%s' is not a PEM file", path);
+    *ret_bio = BIO_new_mem_buf(file->p, (int) file->len);
+    if (*ret_bio == NULL)
+        return chrun_err_sys(err, ENOMEM, "key '%s'", path);
+    return 0;
+}
+
 int chrun_key_load_public(const char *path, struct chrun_key **ret, struct chrun_err *err)
 {
     cleanup_secret struct secret file = {0};
@@ -185,17 +201,11 @@ int chrun_key_load_public(const char *path, struct chrun_key **ret, struct chrun
     cleanup_pkey EVP_PKEY *pkey = NULL;
     char name[64], why[256];
 
-    if (read_key_file(path, &file, err) < 0)
+    if (open_pem(path, &file, name, sizeof(name), &bio, err) < 0)
         return -1;
-    first_pem_name(&file, name, sizeof(name));
-    if (name[0] == '\0')
-        return chrun_err_set(err, CHRUN_E_INPUT, "key '%s' is not a PEM file", path);
     if (!streq(name, "PUBLIC KEY"))
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "key '%s' holds a '%s' PEM block, not a PUBLIC KEY", path, name);
-    bio = BIO_new_mem_buf(file.p, (int) file.len);
-    if (bio == NULL)
-        return chrun_err_sys(err, ENOMEM, "key '%s'", path);
     pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
     if (pkey == NULL)
         return chrun_err_set(err, CHRUN_E_INPUT, "key '%s': invalid public key: %s", path,
@@ -373,14 +383,8 @@ int chrun_key_load_private(const char *path, const char *password, struct chrun_
     cleanup_pkey EVP_PKEY *pkey = NULL;
     char name[64], why[256];
 
-    if (read_key_file(path, &file, err) < 0)
+    if (open_pem(path, &file, name, sizeof(name), &bio, err) < 0)
         return -1;
-    first_pem_name(&file, name, sizeof(name));
-    if (name[0] == '\0')
-        return chrun_err_set(err, CHRUN_E_INPUT, "key '%s' is not a PEM file", path);
-    bio = BIO_new_mem_buf(file.p, (int) file.len);
-    if (bio == NULL)
-        return chrun_err_sys(err, ENOMEM, "key '%s'", path);
     if (streq(name, PEM_ENCRYPTED_SIGSTORE) || streq(name, PEM_ENCRYPTED_COSIGN)) {
         char *pem_name = NULL, *header = NULL;
         unsigned char *data = NULL;

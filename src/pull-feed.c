@@ -292,45 +292,41 @@ static int read_config(struct pull_feed *feed, struct chrun_image_config *cfg,
     return chrun_image_config_parse(cfg, buf, (size_t) n, err);
 }
 
+struct feed_layers {
+    struct pull_feed *feed;
+    const struct chrun_image_config *cfg;
+};
+
+/* Layer I from its blob's temporary file, as it grows. */
+static int apply_fed(void *data, struct chrun_layer_applier *a, size_t i, struct chrun_err *err)
+{
+    const struct feed_layers *fl = data;
+    struct pull_feed *feed = fl->feed;
+    const struct chrun_descriptor *d = &feed->m.layers[i];
+    struct chrun_layer_source src;
+    struct feed_reader r;
+    int rc;
+    if (reader_open(feed, d, &r, err) < 0)
+        return -1;
+    /* the event tests look for: this layer is applied as it arrives */
+    if (reader_growing(&r))
+        chrun_log_debug("applying layer %zu/%zu %s while it downloads", i + 1, feed->m.n_layers,
+                        d->digest.str);
+    src.read = reader_read;
+    src.data = &r;
+    rc = chrun_layer_apply_source(a, &src, d, &fl->cfg->diff_ids[i], err);
+    reader_close(&r);
+    return rc;
+}
+
 /* Apply every layer into the staging bundle's rootfs and write its config. */
 static int apply_all(struct pull_feed *feed, int bundlefd, const struct chrun_image_config *cfg,
                      struct chrun_err *err)
 {
-    cleanup_close int rootfd = -1;
-    struct chrun_layer_applier *a;
-    int rc = 0;
-
-    if (mkdirat(bundlefd, "rootfs", 0755) < 0)
-        return chrun_err_sys(err, errno, "create rootfs");
-    rootfd = openat(bundlefd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (rootfd < 0)
-        return chrun_err_sys(err, errno, "open rootfs");
-    a = chrun_layer_applier_new(rootfd, err);
-    if (a == NULL)
+    struct feed_layers fl = {feed, cfg};
+    if (chrun_bundle_apply_rootfs(bundlefd, feed->m.n_layers, apply_fed, &fl, err) < 0)
         return -1;
-    for (size_t i = 0; rc == 0 && i < feed->m.n_layers; i++) {
-        const struct chrun_descriptor *d = &feed->m.layers[i];
-        struct chrun_layer_source src;
-        struct feed_reader r;
-        if (reader_open(feed, d, &r, err) < 0) {
-            rc = -1;
-            break;
-        }
-        /* the event tests look for: this layer is applied as it arrives */
-        if (reader_growing(&r))
-            chrun_log_debug("applying layer %zu/%zu %s while it downloads", i + 1, feed->m.n_layers,
-                            d->digest.str);
-        src.read = reader_read;
-        src.data = &r;
-        rc = chrun_layer_apply_source(a, &src, d, &cfg->diff_ids[i], err);
-        reader_close(&r);
-    }
-    if (rc == 0)
-        rc = chrun_layer_applier_finish(a, err);
-    chrun_layer_applier_free(a);
-    if (rc == 0)
-        rc = chrun_bundle_write_config(bundlefd, cfg->json, err);
-    return rc;
+    return chrun_bundle_write_config(bundlefd, cfg->json, err);
 }
 
 static int apply_image(struct pull_feed *feed, struct chrun_err *err)

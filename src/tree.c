@@ -152,33 +152,30 @@ static int make_tree(struct chrun_store *st, const struct chrun_digest *md, stru
     return rc;
 }
 
-struct rm_args {
-    int dirfd;
-    const char *name;
-};
-
-static int rm_in_ns(void *data, struct chrun_err *err)
-{
-    struct rm_args *a = data;
-    return chrun_fs_rm_rf_at(a->dirfd, a->name, err);
-}
-
 /* Remove runs/NAME. An ordinary user's overlay leaves directories of mode 0
  * in work/ (and a command may leave such in upper/): they are the caller's
  * own, so a user namespace mapping just the caller to root removes them
  * when chrun_userns_rm_rf_at (files of subordinate ids) could not. */
+void chrun_tree_overlay_work_release(int dirfd, const char *workdir)
+{
+    static const char *const made[] = {"work", "work/incompat", "work/incompat/volatile",
+                                       "index"};
+    cleanup_close int wfd = -1;
+    if (geteuid() == 0)
+        return;
+    wfd = openat(dirfd, workdir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    for (size_t i = 0; wfd >= 0 && i < ARRAY_SIZE(made); i++)
+        if (fchmodat(wfd, made[i], 0700, 0) < 0 && errno != ENOENT)
+            break;
+}
+
 static int remove_run(int runsfd, const char *name, struct chrun_err *err)
 {
-    static const char *const work_dirs[] = {"work/work", "work/work/incompat",
-                                            "work/work/incompat/volatile", "work/index"};
-    struct rm_args args = {runsfd, name};
     struct chrun_idmap map;
-    cleanup_close int dfd = -1;
+    char work[NAME_MAX + 8];
 
-    dfd = openat(runsfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    for (size_t i = 0; dfd >= 0 && geteuid() != 0 && i < ARRAY_SIZE(work_dirs); i++)
-        if (fchmodat(dfd, work_dirs[i], 0700, 0) < 0 && errno != ENOENT)
-            break; /* the removal below reports what stays */
+    snprintf(work, sizeof(work), "%s/work", name);
+    chrun_tree_overlay_work_release(runsfd, work);
     if (chrun_userns_rm_rf_at(runsfd, name, err) == 0)
         return 0;
     if (geteuid() == 0 || (err->errnum != EACCES && err->errnum != EPERM))
@@ -187,7 +184,7 @@ static int remove_run(int runsfd, const char *name, struct chrun_err *err)
     map.uid = getuid();
     map.gid = getgid();
     chrun_err_clear(err);
-    return chrun_userns_run(&map, rm_in_ns, &args, err);
+    return chrun_userns_rm_rf_at_mapped(&map, runsfd, name, err);
 }
 
 /* Remove runs/NAME if its lock is free (or, with MISSING_STALE, absent).

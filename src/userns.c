@@ -443,10 +443,16 @@ static int rm_in_ns(void *data, struct chrun_err *err)
     return chrun_fs_rm_rf_at(a->dirfd, a->name, err);
 }
 
+int chrun_userns_rm_rf_at_mapped(const struct chrun_idmap *map, int dirfd, const char *name,
+                                 struct chrun_err *err)
+{
+    struct rm_args args = {dirfd, name};
+    return chrun_userns_run(map, rm_in_ns, &args, err);
+}
+
 int chrun_userns_rm_rf_at(int dirfd, const char *name, struct chrun_err *err)
 {
     struct chrun_idmap map;
-    struct rm_args args = {dirfd, name};
     if (chrun_fs_rm_rf_at(dirfd, name, err) == 0)
         return 0;
     if (geteuid() == 0 || (err->errnum != EACCES && err->errnum != EPERM))
@@ -456,5 +462,5 @@ int chrun_userns_rm_rf_at(int dirfd, const char *name, struct chrun_err *err)
         return -1;
     chrun_log_debug("removing '%s' in a user namespace (files of subordinate ids)", name);
     chrun_err_clear(err);
-    return chrun_userns_run(&map, rm_in_ns, &args, err);
+    return chrun_userns_rm_rf_at_mapped(&map, dirfd, name, err);
 }

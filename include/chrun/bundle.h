@@ -66,6 +66,17 @@ int chrun_bundle_unpack(struct chrun_store *st, const char *image, const char *b
  * CHRUN_E_NOTFOUND when BUNDLEFD holds no chrun bundle. Returns 0 or -1. */
 int chrun_bundle_manifest_digest(int bundlefd, char *ret_digest, struct chrun_err *err);
 
+/* Make BUNDLEFD/rootfs and apply N layers into it, in order, through one
+ * layer applier: APPLY_ONE(DATA, APPLIER, I, ERR) applies layer I (from the
+ * store, or from a blob still downloading); then the applier's deferred
+ * directory metadata is set. Returns 0, or -1 with ERR (the first failure;
+ * the caller discards the bundle). */
+struct chrun_layer_applier;
+int chrun_bundle_apply_rootfs(int bundlefd, size_t n,
+                              int (*apply_one)(void *data, struct chrun_layer_applier *a,
+                                               size_t i, struct chrun_err *err),
+                              void *data, struct chrun_err *err);
+
 /* Write BUNDLEFD/config.json (replacing one that is there) for the image
  * config IMAGE_CONFIG and the rootfs already at BUNDLEFD/rootfs, as an
  * unpack would, without a manifest digest annotation: chrun-build runs its

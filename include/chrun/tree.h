@@ -92,6 +92,12 @@ int chrun_tree_use_begin(struct chrun_store *st, const char *image, const char *
  * (the removal failed). */
 int chrun_tree_use_end(struct chrun_tree_use *use, struct chrun_err *err);
 
+/* An ordinary user's overlay mount leaves directories of mode 0 in its work
+ * directory WORKDIR (relative to DIRFD): give them 0700 so that their owner
+ * can remove WORKDIR. Nothing to do for root; best effort (the removal that
+ * follows reports what stays). */
+void chrun_tree_overlay_work_release(int dirfd, const char *workdir);
+
 /* For chrun-gc, under the store's exclusive lock: remove the uses whose lock
  * is free, the unfinished ones, unfinished trees, and every tree for which
  * NAMED(hex, DATA) is false and that no live use names. DRY_RUN removes

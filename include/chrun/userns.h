@@ -96,4 +96,10 @@ int chrun_userns_run(const struct chrun_idmap *map, int (*fn)(void *data, struct
  * caller's subordinate-id mapping. Returns 0 or -1. */
 int chrun_userns_rm_rf_at(int dirfd, const char *name, struct chrun_err *err);
 
+/* chrun_fs_rm_rf_at of DIRFD/NAME inside a user namespace with MAP (e.g.
+ * only the caller, mapped to root, who may then remove its own directories
+ * of mode 0). Returns 0 or -1. */
+int chrun_userns_rm_rf_at_mapped(const struct chrun_idmap *map, int dirfd, const char *name,
+                                 struct chrun_err *err);
+
 #endif

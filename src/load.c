@@ -183,15 +183,9 @@ static struct member *member_add(struct loader *l, const char *name, struct chru
         chrun_err_set(err, CHRUN_E_INPUT, "more than %d members", CHRUN_ARCHIVE_MAX_MEMBERS);
         return NULL;
     }
-    if (l->n_members == l->cap_members) {
-        size_t cap = l->cap_members ? l->cap_members * 2 : 64;
-        struct member *p = realloc(l->members, cap * sizeof(*p));
-        if (p == NULL) {
-            chrun_err_sys(err, ENOMEM, "member table");
-            return NULL;
-        }
-        l->members = p;
-        l->cap_members = cap;
+    if (chrun_grow(&l->members, &l->cap_members, l->n_members + 1, sizeof(*l->members), err) < 0) {
+        chrun_err_prefix(err, "member table");
+        return NULL;
     }
     m = &l->members[l->n_members];
     memset(m, 0, sizeof(*m));
@@ -410,7 +404,7 @@ static la_ssize_t raw_read_cb(struct archive *a, void *client, const void **buf)
 static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char *name,
                     int64_t declared, struct chrun_err *err)
 {
-    size_t have = 0, alloc = 0;
+    size_t have = 0, room = 0, alloc = 0; /* room: bytes read into d->buf, at most cap + 1 */
     la_ssize_t n;
 
     if (d->present)
@@ -418,21 +412,17 @@ static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char 
     if (declared > (int64_t) cap)
         return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name, cap);
     for (;;) {
-        if (have == alloc) {
-            size_t want = alloc ? alloc * 2 : 16384;
-            char *p;
-            if (want > cap + 1)
-                want = cap + 1;
-            if (want <= alloc)
+        if (have == room) {
+            if (room > cap)
                 return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name,
                                      cap);
-            p = realloc(d->buf, want + 1);
-            if (p == NULL)
-                return chrun_err_sys(err, ENOMEM, "read member '%s'", name);
-            d->buf = p;
-            alloc = want;
+            room = have ? have * 2 : 16384;
+            if (room > cap + 1 || room < have)
+                room = cap + 1;
+            if (chrun_grow(&d->buf, &alloc, room + 1, 1, err) < 0) /* + 1: the final '\0' */
+                return chrun_err_prefix(err, "read member '%s'", name);
         }
-        n = archive_read_data(s->tar, d->buf + have, alloc - have);
+        n = archive_read_data(s->tar, d->buf + have, room - have);
         if (n < 0)
             return tar_fail(s->l, s->tar, "read archive", err);
         if (n == 0)
@@ -441,8 +431,6 @@ static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char 
         if (have > cap)
             return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name, cap);
     }
-    if (d->buf == NULL && (d->buf = malloc(1)) == NULL)
-        return chrun_err_sys(err, ENOMEM, "read member '%s'", name);
     d->buf[have] = '\0';
     d->len = have;
     d->present = true;
@@ -833,14 +821,12 @@ int load_add_tag(struct loader *l, const char *ref, const char *media_type,
                  const struct chrun_digest *d, int64_t size, struct chrun_err *err)
 {
     struct chrun_ref r;
-    struct pending_tag *t, *p;
+    struct pending_tag *t;
 
     if (chrun_ref_parse(&r, ref, err) < 0)
         return -1;
-    p = realloc(l->tags, (l->n_tags + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "tags");
-    l->tags = p;
+    if (chrun_grow(&l->tags, &l->cap_tags, l->n_tags + 1, sizeof(*l->tags), err) < 0)
+        return chrun_err_prefix(err, "tags");
     t = &l->tags[l->n_tags++];
     chrun_ref_format(&r, t->ref, sizeof(t->ref));
     snprintf(t->media_type, sizeof(t->media_type), "%s", media_type);
@@ -852,14 +838,11 @@ int load_add_tag(struct loader *l, const char *ref, const char *media_type,
 int load_add_result(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
 {
     struct chrun_archive_result *r = l->result;
-    struct chrun_digest *p;
     for (size_t i = 0; i < r->n_digests; i++)
         if (streq(r->digests[i].str, d->str))
             return 0;
-    p = realloc(r->digests, (r->n_digests + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "results");
-    r->digests = p;
+    if (chrun_grow(&r->digests, &l->cap_result, r->n_digests + 1, sizeof(*r->digests), err) < 0)
+        return chrun_err_prefix(err, "results");
     r->digests[r->n_digests++] = *d;
     return 0;
 }

@@ -43,7 +43,7 @@
 #include "util.h"
 
 #define STAGE_PREFIX "load-"
-#define STAGE_NEW_PREFIX "load."
+#define STAGE_OLD_PREFIX "load."
 
 void chrun_archive_result_release(struct chrun_archive_result *r)
 {
@@ -109,31 +109,56 @@ static int stage_member_name(size_t idx, char *out, size_t size)
     return (n < 0 || (size_t) n >= size) ? -1 : 0;
 }
 
+/* tmp/ opened for flock (the store's tmp fd is O_PATH) and locked with OP
+ * (LOCK_SH or LOCK_EX). Returns the fd holding the lock (close it to unlock),
+ * or -1. */
+static int lock_tmp(struct chrun_store *st, int op, struct chrun_err *err)
+{
+    cleanup_close int fd =
+        openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open store tmp/");
+    if (TEMP_FAILURE_RETRY_INT(flock(fd, op)) < 0)
+        return chrun_err_sys(err, errno, "lock store tmp/");
+    return take_fd(fd);
+}
+
+/* A staging directory is "tmp/load-<random>", flock-held by its loader; the
+ * lock tells the sweeper (chrun_archive_clean_stale) it is alive. A directory
+ * cannot be made already locked, so the moment between its mkdir and its
+ * flock is covered by a lock taken before the directory exists: the loader
+ * holds tmp/ itself shared across both steps, and the sweeper holds tmp/
+ * exclusively, so it never sees a live loader's directory unlocked. */
 static int stage_create(struct loader *l, struct chrun_err *err)
 {
-    char newname[NAME_MAX];
     int tmpfd = chrun_store_tmp_fd(l->st);
+    cleanup_close int tmp_lock = lock_tmp(l->st, LOCK_SH, err);
 
-    /* Made as "load.<hex>", which stale-cleaning skips, locked, then renamed
-     * to "load-<hex>": a staging directory never shows under its final name
-     * without its lock. */
-    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_NEW_PREFIX, newname, sizeof(newname), err) < 0)
+    if (tmp_lock < 0)
         return -1;
-    l->stage_fd = openat(tmpfd, newname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_PREFIX, l->stage_name, sizeof(l->stage_name), err) <
+        0) {
+        l->stage_name[0] = '\0';
+        return -1;
+    }
+    l->stage_fd = openat(tmpfd, l->stage_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (l->stage_fd < 0 || flock(l->stage_fd, LOCK_EX) < 0) {
         int e = errno;
-        unlinkat(tmpfd, newname, AT_REMOVEDIR);
-        return chrun_err_sys(err, e, "staging directory 'tmp/%s'", newname);
-    }
-    snprintf(l->stage_name, sizeof(l->stage_name), "%s%s", STAGE_PREFIX,
-             newname + strlen(STAGE_NEW_PREFIX));
-    if (renameat(tmpfd, newname, tmpfd, l->stage_name) < 0) {
-        int e = errno;
-        unlinkat(tmpfd, newname, AT_REMOVEDIR);
+        unlinkat(tmpfd, l->stage_name, AT_REMOVEDIR);
+        chrun_err_sys(err, e, "staging directory 'tmp/%s'", l->stage_name);
         l->stage_name[0] = '\0';
-        return chrun_err_sys(err, e, "staging directory 'tmp/%s'", newname);
+        return -1;
     }
     return 0;
+}
+
+/* A name chrun-load's staging directories have: "load-<random>", or
+ * "load.<random>", the name an older chrun made them under before it locked
+ * and renamed them (mkdtemp names hold no dot). */
+static bool is_stage_name(const char *name)
+{
+    return (str_has_prefix(name, STAGE_PREFIX) || str_has_prefix(name, STAGE_OLD_PREFIX)) &&
+           strchr(name + strlen(STAGE_PREFIX), '.') == NULL;
 }
 
 static void stage_remove(struct loader *l)
@@ -148,10 +173,16 @@ static void stage_remove(struct loader *l)
 
 int chrun_archive_clean_stale(struct chrun_store *st, struct chrun_err *err)
 {
+    cleanup_close int tmp_lock = -1;
     cleanup_closedir DIR *dir = NULL;
     struct dirent *de;
-    int fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd;
 
+    /* exclusive: no loader is between making its directory and locking it */
+    tmp_lock = lock_tmp(st, LOCK_EX, err);
+    if (tmp_lock < 0)
+        return -1;
+    fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return chrun_err_sys(err, errno, "open store tmp/");
     dir = fdopendir(fd);
@@ -161,7 +192,7 @@ int chrun_archive_clean_stale(struct chrun_store *st, struct chrun_err *err)
     }
     while ((de = readdir(dir)) != NULL) {
         cleanup_close int dfd = -1;
-        if (!str_has_prefix(de->d_name, STAGE_PREFIX) || strchr(de->d_name, '.') != NULL)
+        if (!is_stage_name(de->d_name))
             continue;
         dfd = openat(chrun_store_tmp_fd(st), de->d_name,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -114,8 +114,7 @@ static int stage_member_name(size_t idx, char *out, size_t size)
  * or -1. */
 static int lock_tmp(struct chrun_store *st, int op, struct chrun_err *err)
 {
-    cleanup_close int fd =
-        openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cleanup_close int fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return chrun_err_sys(err, errno, "open store tmp/");
     if (TEMP_FAILURE_RETRY_INT(flock(fd, op)) < 0)
@@ -136,8 +135,7 @@ static int stage_create(struct loader *l, struct chrun_err *err)
 
     if (tmp_lock < 0)
         return -1;
-    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_PREFIX, l->stage_name, sizeof(l->stage_name), err) <
-        0) {
+    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_PREFIX, l->stage_name, sizeof(l->stage_name), err) < 0) {
         l->stage_name[0] = '\0';
         return -1;
     }

@@ -33,14 +33,8 @@
 static int add_action(struct exporter *x, struct occurrence occ, enum action_kind kind,
                       struct node *n, struct chrun_err *err)
 {
-    if (x->n_actions == x->cap_actions) {
-        size_t cap = x->cap_actions ? x->cap_actions * 2 : 1024;
-        struct action *a = realloc(x->actions, cap * sizeof(*a));
-        if (a == NULL)
-            return chrun_err_sys(err, ENOMEM, "export: plan");
-        x->actions = a;
-        x->cap_actions = cap;
-    }
+    if (chrun_grow(&x->actions, &x->cap_actions, x->n_actions + 1, sizeof(*x->actions), err) < 0)
+        return chrun_err_prefix(err, "export: plan");
     x->actions[x->n_actions++] = (struct action){occ, kind, n};
     return 0;
 }

@@ -77,16 +77,17 @@ struct loader {
     struct chrun_err zerr; /* why the outer stream failed under the tar reader */
     const char *blob_dir; /* where blobs live: "blobs/sha256/", or "" (skopeo dir:) */
     struct pending_tag *tags;
-    size_t n_tags;
+    size_t n_tags, cap_tags;
     struct chrun_archive_result *result;
+    size_t cap_result; /* capacity of result->digests, which the loader grows */
     struct chrun_attachment *atts; /* recorded after the tags (attach.h) */
-    size_t n_atts;
+    size_t n_atts, cap_atts;
     const struct chrun_cosign_opts *verify; /* --verify-key, or NULL */
     struct chrun_walk walk; /* over every image of the archive: shared trees once */
     const struct doc *root_doc; /* skopeo dir: the root manifest, not a blob member */
     bool delta;            /* index.json says CHRUN_ANNOTATION_DELTA */
     char *missing;         /* delta: "image: digest, ..." lines in neither archive nor store */
-    size_t missing_len;
+    size_t missing_len, cap_missing;
     const char *cur_image; /* the index.json entry being checked, for missing */
     const char *last_missing_image;
 };

@@ -34,12 +34,12 @@ static bool is_image_config_type(const char *mt)
 static int note_missing(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
 {
     size_t add = strlen(l->cur_image) + CHRUN_DIGEST_STR_MAX + 8;
-    char *p = realloc(l->missing, l->missing_len + add);
     const char *last_image = NULL;
+    char *p;
     int n;
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "load");
-    l->missing = p;
+    if (chrun_grow(&l->missing, &l->cap_missing, l->missing_len + add, 1, err) < 0)
+        return chrun_err_prefix(err, "load");
+    p = l->missing;
     p[l->missing_len] = '\0';
     if (strstr(p, d->str) != NULL) /* checked twice per layer: listed once */
         return 0;
@@ -198,10 +198,8 @@ static const char *entry_name(json_t *entry)
  * annotations once everything is committed; not an image of the result. */
 static int add_attachment(struct loader *l, json_t *entry, struct chrun_err *err)
 {
-    struct chrun_attachment *p = realloc(l->atts, (l->n_atts + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "attachments");
-    l->atts = p;
+    if (chrun_grow(&l->atts, &l->cap_atts, l->n_atts + 1, sizeof(*l->atts), err) < 0)
+        return chrun_err_prefix(err, "attachments");
     if (chrun_attach_from_entry(entry, &l->atts[l->n_atts], err) < 0)
         return -1;
     l->n_atts++;

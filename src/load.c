@@ -43,7 +43,7 @@
 #include "util.h"
 
 #define STAGE_PREFIX "load-"
-#define STAGE_NEW_PREFIX "load."
+#define STAGE_OLD_PREFIX "load."
 
 void chrun_archive_result_release(struct chrun_archive_result *r)
 {
@@ -109,31 +109,54 @@ static int stage_member_name(size_t idx, char *out, size_t size)
     return (n < 0 || (size_t) n >= size) ? -1 : 0;
 }
 
+/* tmp/ opened for flock (the store's tmp fd is O_PATH) and locked with OP
+ * (LOCK_SH or LOCK_EX). Returns the fd holding the lock (close it to unlock),
+ * or -1. */
+static int lock_tmp(struct chrun_store *st, int op, struct chrun_err *err)
+{
+    cleanup_close int fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "open store tmp/");
+    if (TEMP_FAILURE_RETRY_INT(flock(fd, op)) < 0)
+        return chrun_err_sys(err, errno, "lock store tmp/");
+    return take_fd(fd);
+}
+
+/* A staging directory is "tmp/load-<random>", flock-held by its loader; the
+ * lock tells the sweeper (chrun_archive_clean_stale) it is alive. A directory
+ * cannot be made already locked, so the moment between its mkdir and its
+ * flock is covered by a lock taken before the directory exists: the loader
+ * holds tmp/ itself shared across both steps, and the sweeper holds tmp/
+ * exclusively, so it never sees a live loader's directory unlocked. */
 static int stage_create(struct loader *l, struct chrun_err *err)
 {
-    char newname[NAME_MAX];
     int tmpfd = chrun_store_tmp_fd(l->st);
+    cleanup_close int tmp_lock = lock_tmp(l->st, LOCK_SH, err);
 
-    /* Made as "load.<hex>", which stale-cleaning skips, locked, then renamed
-     * to "load-<hex>": a staging directory never shows under its final name
-     * without its lock. */
-    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_NEW_PREFIX, newname, sizeof(newname), err) < 0)
+    if (tmp_lock < 0)
         return -1;
-    l->stage_fd = openat(tmpfd, newname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (chrun_fs_mkdtemp_at(tmpfd, STAGE_PREFIX, l->stage_name, sizeof(l->stage_name), err) < 0) {
+        l->stage_name[0] = '\0';
+        return -1;
+    }
+    l->stage_fd = openat(tmpfd, l->stage_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (l->stage_fd < 0 || flock(l->stage_fd, LOCK_EX) < 0) {
         int e = errno;
-        unlinkat(tmpfd, newname, AT_REMOVEDIR);
-        return chrun_err_sys(err, e, "staging directory 'tmp/%s'", newname);
-    }
-    snprintf(l->stage_name, sizeof(l->stage_name), "%s%s", STAGE_PREFIX,
-             newname + strlen(STAGE_NEW_PREFIX));
-    if (renameat(tmpfd, newname, tmpfd, l->stage_name) < 0) {
-        int e = errno;
-        unlinkat(tmpfd, newname, AT_REMOVEDIR);
+        unlinkat(tmpfd, l->stage_name, AT_REMOVEDIR);
+        chrun_err_sys(err, e, "staging directory 'tmp/%s'", l->stage_name);
         l->stage_name[0] = '\0';
-        return chrun_err_sys(err, e, "staging directory 'tmp/%s'", newname);
+        return -1;
     }
     return 0;
+}
+
+/* A name chrun-load's staging directories have: "load-<random>", or
+ * "load.<random>", the name an older chrun made them under before it locked
+ * and renamed them (mkdtemp names hold no dot). */
+static bool is_stage_name(const char *name)
+{
+    return (str_has_prefix(name, STAGE_PREFIX) || str_has_prefix(name, STAGE_OLD_PREFIX)) &&
+           strchr(name + strlen(STAGE_PREFIX), '.') == NULL;
 }
 
 static void stage_remove(struct loader *l)
@@ -148,10 +171,16 @@ static void stage_remove(struct loader *l)
 
 int chrun_archive_clean_stale(struct chrun_store *st, struct chrun_err *err)
 {
+    cleanup_close int tmp_lock = -1;
     cleanup_closedir DIR *dir = NULL;
     struct dirent *de;
-    int fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int fd;
 
+    /* exclusive: no loader is between making its directory and locking it */
+    tmp_lock = lock_tmp(st, LOCK_EX, err);
+    if (tmp_lock < 0)
+        return -1;
+    fd = openat(chrun_store_tmp_fd(st), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return chrun_err_sys(err, errno, "open store tmp/");
     dir = fdopendir(fd);
@@ -161,7 +190,7 @@ int chrun_archive_clean_stale(struct chrun_store *st, struct chrun_err *err)
     }
     while ((de = readdir(dir)) != NULL) {
         cleanup_close int dfd = -1;
-        if (!str_has_prefix(de->d_name, STAGE_PREFIX) || strchr(de->d_name, '.') != NULL)
+        if (!is_stage_name(de->d_name))
             continue;
         dfd = openat(chrun_store_tmp_fd(st), de->d_name,
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -183,15 +212,9 @@ static struct member *member_add(struct loader *l, const char *name, struct chru
         chrun_err_set(err, CHRUN_E_INPUT, "more than %d members", CHRUN_ARCHIVE_MAX_MEMBERS);
         return NULL;
     }
-    if (l->n_members == l->cap_members) {
-        size_t cap = l->cap_members ? l->cap_members * 2 : 64;
-        struct member *p = realloc(l->members, cap * sizeof(*p));
-        if (p == NULL) {
-            chrun_err_sys(err, ENOMEM, "member table");
-            return NULL;
-        }
-        l->members = p;
-        l->cap_members = cap;
+    if (chrun_grow(&l->members, &l->cap_members, l->n_members + 1, sizeof(*l->members), err) < 0) {
+        chrun_err_prefix(err, "member table");
+        return NULL;
     }
     m = &l->members[l->n_members];
     memset(m, 0, sizeof(*m));
@@ -410,7 +433,7 @@ static la_ssize_t raw_read_cb(struct archive *a, void *client, const void **buf)
 static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char *name,
                     int64_t declared, struct chrun_err *err)
 {
-    size_t have = 0, alloc = 0;
+    size_t have = 0, room = 0, alloc = 0; /* room: bytes read into d->buf, at most cap + 1 */
     la_ssize_t n;
 
     if (d->present)
@@ -418,21 +441,17 @@ static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char 
     if (declared > (int64_t) cap)
         return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name, cap);
     for (;;) {
-        if (have == alloc) {
-            size_t want = alloc ? alloc * 2 : 16384;
-            char *p;
-            if (want > cap + 1)
-                want = cap + 1;
-            if (want <= alloc)
+        if (have == room) {
+            if (room > cap)
                 return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name,
                                      cap);
-            p = realloc(d->buf, want + 1);
-            if (p == NULL)
-                return chrun_err_sys(err, ENOMEM, "read member '%s'", name);
-            d->buf = p;
-            alloc = want;
+            room = have ? have * 2 : 16384;
+            if (room > cap + 1 || room < have)
+                room = cap + 1;
+            if (chrun_grow(&d->buf, &alloc, room + 1, 1, err) < 0) /* + 1: the final '\0' */
+                return chrun_err_prefix(err, "read member '%s'", name);
         }
-        n = archive_read_data(s->tar, d->buf + have, alloc - have);
+        n = archive_read_data(s->tar, d->buf + have, room - have);
         if (n < 0)
             return tar_fail(s->l, s->tar, "read archive", err);
         if (n == 0)
@@ -441,8 +460,6 @@ static int read_doc(struct tar_source *s, struct doc *d, size_t cap, const char 
         if (have > cap)
             return chrun_err_sys(err, EFBIG, "member '%s' is larger than %zu bytes", name, cap);
     }
-    if (d->buf == NULL && (d->buf = malloc(1)) == NULL)
-        return chrun_err_sys(err, ENOMEM, "read member '%s'", name);
     d->buf[have] = '\0';
     d->len = have;
     d->present = true;
@@ -833,14 +850,12 @@ int load_add_tag(struct loader *l, const char *ref, const char *media_type,
                  const struct chrun_digest *d, int64_t size, struct chrun_err *err)
 {
     struct chrun_ref r;
-    struct pending_tag *t, *p;
+    struct pending_tag *t;
 
     if (chrun_ref_parse(&r, ref, err) < 0)
         return -1;
-    p = realloc(l->tags, (l->n_tags + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "tags");
-    l->tags = p;
+    if (chrun_grow(&l->tags, &l->cap_tags, l->n_tags + 1, sizeof(*l->tags), err) < 0)
+        return chrun_err_prefix(err, "tags");
     t = &l->tags[l->n_tags++];
     chrun_ref_format(&r, t->ref, sizeof(t->ref));
     snprintf(t->media_type, sizeof(t->media_type), "%s", media_type);
@@ -852,14 +867,11 @@ int load_add_tag(struct loader *l, const char *ref, const char *media_type,
 int load_add_result(struct loader *l, const struct chrun_digest *d, struct chrun_err *err)
 {
     struct chrun_archive_result *r = l->result;
-    struct chrun_digest *p;
     for (size_t i = 0; i < r->n_digests; i++)
         if (streq(r->digests[i].str, d->str))
             return 0;
-    p = realloc(r->digests, (r->n_digests + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "results");
-    r->digests = p;
+    if (chrun_grow(&r->digests, &l->cap_result, r->n_digests + 1, sizeof(*r->digests), err) < 0)
+        return chrun_err_prefix(err, "results");
     r->digests[r->n_digests++] = *d;
     return 0;
 }

@@ -100,15 +100,10 @@ static int share_claim(struct pull_share *sh, struct plan *p, struct chrun_descr
             (*ret_wait)[(*ret_n_wait)++] = p->blobs[i];
             continue;
         }
-        if (cl == NULL && sh->n_claims == sh->cap_claims) {
-            size_t cap = sh->cap_claims ? sh->cap_claims * 2 : 64;
-            struct claim *n = realloc(sh->claims, cap * sizeof(*n));
-            if (n == NULL) {
-                rc = chrun_err_sys(err, ENOMEM, "pull plan");
-                break;
-            }
-            sh->claims = n;
-            sh->cap_claims = cap;
+        if (cl == NULL && chrun_grow(&sh->claims, &sh->cap_claims, sh->n_claims + 1,
+                                     sizeof(*sh->claims), err) < 0) {
+            rc = chrun_err_prefix(err, "pull plan");
+            break;
         }
         if (cl == NULL)
             cl = &sh->claims[sh->n_claims++];

@@ -67,28 +67,17 @@ static int plan_add_blob(struct plan *p, struct registry_client *c,
         }
         return 0;
     }
-    if (p->n_blobs == p->cap_blobs) {
-        size_t cap = p->cap_blobs ? p->cap_blobs * 2 : 16;
-        struct chrun_descriptor *n = realloc(p->blobs, cap * sizeof(*n));
-        if (n == NULL)
-            return chrun_err_sys(err, ENOMEM, "pull plan");
-        p->blobs = n;
-        p->cap_blobs = cap;
-    }
+    if (chrun_grow(&p->blobs, &p->cap_blobs, p->n_blobs + 1, sizeof(*p->blobs), err) < 0)
+        return chrun_err_prefix(err, "pull plan");
     p->blobs[p->n_blobs++] = *d;
     return 0;
 }
 
 static int plan_add_manifest(struct plan *p, struct fetched *f, struct chrun_err *err)
 {
-    if (p->n_manifests == p->cap_manifests) {
-        size_t cap = p->cap_manifests ? p->cap_manifests * 2 : 4;
-        struct fetched *n = realloc(p->manifests, cap * sizeof(*n));
-        if (n == NULL)
-            return chrun_err_sys(err, ENOMEM, "pull plan");
-        p->manifests = n;
-        p->cap_manifests = cap;
-    }
+    if (chrun_grow(&p->manifests, &p->cap_manifests, p->n_manifests + 1, sizeof(*p->manifests),
+                   err) < 0)
+        return chrun_err_prefix(err, "pull plan");
     p->manifests[p->n_manifests++] = *f;
     memset(f, 0, sizeof(*f));
     return 0;

@@ -32,7 +32,7 @@ struct saver {
     struct archive *a;
     unsigned char *buf;
     struct chrun_digest *written;
-    size_t n_written;
+    size_t n_written, cap_written;
     json_t *index_entries;  /* index.json manifests */
     /* manifests and indexes already saved: what each became. An index may
      * list one child many times, at every level: without this the walk is
@@ -41,7 +41,7 @@ struct saver {
         struct chrun_digest from;
         struct chrun_descriptor to;
     } *saved;
-    size_t n_saved;
+    size_t n_saved, cap_saved;
     json_t *docker_entries; /* manifest.json */
     bool attachments;       /* signatures and the like travel with their image */
     struct chrun_walk walk;  /* one walk over all images: shared blobs once */
@@ -98,10 +98,8 @@ static bool already_written(struct saver *s, const struct chrun_digest *d)
 
 static int mark_written(struct saver *s, const struct chrun_digest *d, struct chrun_err *err)
 {
-    struct chrun_digest *p = realloc(s->written, (s->n_written + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "save");
-    s->written = p;
+    if (chrun_grow(&s->written, &s->cap_written, s->n_written + 1, sizeof(*s->written), err) < 0)
+        return chrun_err_prefix(err, "save");
     s->written[s->n_written++] = *d;
     return 0;
 }
@@ -243,10 +241,8 @@ static bool tree_saved(const struct saver *s, const struct chrun_digest *d,
 static int remember_tree(struct saver *s, const struct chrun_descriptor *d,
                          const struct chrun_descriptor *to, struct chrun_err *err)
 {
-    struct saved_tree *p = realloc(s->saved, (s->n_saved + 1) * sizeof(*p));
-    if (p == NULL)
-        return chrun_err_sys(err, ENOMEM, "save");
-    s->saved = p;
+    if (chrun_grow(&s->saved, &s->cap_saved, s->n_saved + 1, sizeof(*s->saved), err) < 0)
+        return chrun_err_prefix(err, "save");
     s->saved[s->n_saved].from = d->digest;
     s->saved[s->n_saved++].to = *to;
     return 0;

@@ -339,14 +339,8 @@ static int gc_run(int dfd, const char *name, void *data, struct chrun_err *err)
     int rc = remove_run_if_free(dfd, name, true, g->dry_run, err);
     if (rc != 0 || name[0] == '.' || strlen(name) <= CHRUN_DIGEST_HEX_LEN)
         return rc < 0 ? -1 : 0;
-    if (g->n_live == g->cap_live) {
-        size_t cap = g->cap_live ? 2 * g->cap_live : 16;
-        void *p = reallocarray(g->live, cap, sizeof(*g->live));
-        if (p == NULL)
-            return chrun_err_sys(err, ENOMEM, "gc trees");
-        g->live = p;
-        g->cap_live = cap;
-    }
+    if (chrun_grow(&g->live, &g->cap_live, g->n_live + 1, sizeof(*g->live), err) < 0)
+        return chrun_err_prefix(err, "gc trees");
     snprintf(g->live[g->n_live++], CHRUN_DIGEST_HEX_LEN + 1, "%s", name);
     return 0;
 }

@@ -73,4 +73,43 @@ test_expect_success 'two loads of the same archive at once both succeed' '
     store_readable
 '
 
+# A load killed between making its staging directory and locking it leaves
+# an unlocked directory. Planted here, one per name chrun-load has used
+# ("load.<random>" was the name before the lock, "load-<random>" after).
+plant_dead_stages() {
+    for d in load.dEad01 load-dEad02; do
+        mkdir "$CHRUN_ROOT/tmp/$d" && echo x >"$CHRUN_ROOT/tmp/$d/m0" || return 1
+    done
+}
+
+test_expect_success 'unlocked staging directories of dead loads are swept by the next chrun-load' '
+    plant_dead_stages &&
+    chrun-load -q "$BIG" >actual &&
+    test_cmp expect actual &&
+    test -z "$(ls -A "$CHRUN_ROOT/tmp")"
+'
+
+test_expect_success 'a staging directory whose lock is held is left alone' '
+    live=$CHRUN_ROOT/tmp/load-LiVe01 &&
+    mkdir "$live" && echo x >"$live/m0" &&
+    rm -f ready hold && mkfifo ready hold &&
+    { flock -x "$live" sh -c "echo locked >ready && exec cat hold >/dev/null" & } && holder=$! &&
+    test_when_finished "exec 8>&-; wait $holder; rm -rf \"$live\"" &&
+    read -r state <ready && test "$state" = locked &&
+    exec 8>hold &&
+    plant_dead_stages &&
+    chrun-load -q "$BIG" >actual &&
+    test_cmp expect actual &&
+    test -f "$live/m0" &&
+    test "$(ls -A "$CHRUN_ROOT/tmp")" = load-LiVe01
+'
+
+test_expect_success 'unlocked staging directories of dead loads are swept by chrun-gc' '
+    plant_dead_stages &&
+    chrun-gc -q &&
+    test -z "$(ls -A "$CHRUN_ROOT/tmp")" &&
+    store_readable &&
+    grep -q fixture/big "$CHRUN_ROOT/index.json"
+'
+
 test_done

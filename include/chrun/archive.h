@@ -73,7 +73,10 @@ int chrun_archive_load_dir(struct chrun_store *st, int dirfd, const char *name,
                            struct chrun_archive_result *ret, struct chrun_err *err);
 
 /* Remove staging directories that interrupted loads left under tmp/ (those
- * not locked by a running load). Returns 0 or -1. */
+ * not locked by a running load). Holds tmp/ locked exclusively while it
+ * looks, which a load holds shared from before it makes its directory until
+ * it has locked it, so a live load's directory is never taken for abandoned.
+ * Returns 0 or -1. */
 int chrun_archive_clean_stale(struct chrun_store *st, struct chrun_err *err);
 
 enum chrun_archive_format {

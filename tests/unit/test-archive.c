@@ -131,27 +131,37 @@ static void test_failure_changes_nothing(void)
     chrun_store_close(st);
 }
 
-/* Abandoned staging directories go; one a live load holds stays. */
+/* Abandoned staging directories go, under either name chrun-load has used
+ * ("load.<random>" before its lock, "load-<random>" after); one a live load
+ * holds stays. */
 static void test_clean_stale(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
     struct chrun_store *st = chrun_store_open(NULL, CHRUN_STORE_CREATE, &err);
-    int tmpfd, held;
+    const char *live[] = {"load-live", "load.live"};
+    int tmpfd, held[2];
     CHECK(st != NULL);
     tmpfd = chrun_store_tmp_fd(st);
     CHECK_INT_EQ(mkdirat(tmpfd, "load-dead", 0700), 0);
     CHECK_INT_EQ(mkdirat(tmpfd, "load-dead/m0", 0700), 0);
-    CHECK_INT_EQ(mkdirat(tmpfd, "load-live", 0700), 0);
-    CHECK_INT_EQ(mkdirat(tmpfd, "load.new", 0700), 0);
-    held = openat(tmpfd, "load-live", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    CHECK(held >= 0);
-    CHECK_INT_EQ(flock(held, LOCK_EX), 0);
+    CHECK_INT_EQ(mkdirat(tmpfd, "load.dead", 0700), 0);
+    CHECK_INT_EQ(mkdirat(tmpfd, "load.dead/m0", 0700), 0);
+    CHECK_INT_EQ(mkdirat(tmpfd, "blob-x.partial", 0700), 0); /* not a staging directory */
+    for (int i = 0; i < 2; i++) {
+        CHECK_INT_EQ(mkdirat(tmpfd, live[i], 0700), 0);
+        held[i] = openat(tmpfd, live[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        CHECK(held[i] >= 0);
+        CHECK_INT_EQ(flock(held[i], LOCK_EX), 0);
+    }
     /* A lock held through another open file description excludes ours. */
     CHECK_INT_EQ(chrun_archive_clean_stale(st, &err), 0);
     CHECK(!chrun_fs_exists_at(tmpfd, "load-dead"));
+    CHECK(!chrun_fs_exists_at(tmpfd, "load.dead"));
     CHECK(chrun_fs_exists_at(tmpfd, "load-live"));
-    CHECK(chrun_fs_exists_at(tmpfd, "load.new"));
-    close(held);
+    CHECK(chrun_fs_exists_at(tmpfd, "load.live"));
+    CHECK(chrun_fs_exists_at(tmpfd, "blob-x.partial"));
+    for (int i = 0; i < 2; i++)
+        close(held[i]);
     chrun_store_close(st);
 }
 

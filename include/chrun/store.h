@@ -8,8 +8,8 @@
  * Locking: every open handle holds locks/gc shared; chrun-gc holds it
  * exclusive. So gc never runs beside a writer, and a writer never sees a blob
  * it just checked for vanish under it. index.json edits take locks/index
- * exclusive for the read-modify-replace cycle. A staging directory in tmp/
- * (or trees/) is locked by its maker before any sweeper can see its name:
+ * exclusive for the read-modify-replace cycle. A load's staging directory
+ * in tmp/ is locked by its maker before any sweeper can see its name:
  * the maker holds tmp/ itself shared from before the mkdir until it has
  * locked the new directory, and a sweeper holds tmp/ exclusive while it
  * removes the unlocked ones. flock(2) locks die with their process, so

@@ -33,6 +33,16 @@ static int try_help(void)
     return 2;
 }
 
+int chrun_tool_common_option(int c, char **argv, int (*usage)(FILE *out, int status))
+{
+    switch (c) {
+    case 'q': chrun_log_set_quiet(true); return -1;
+    case 'h': return usage(stdout, 0);
+    case CHRUN_OPT_VERSION: return chrun_tool_version();
+    default: return chrun_tool_bad_option(argv);
+    }
+}
+
 int chrun_tool_bad_option(char **argv)
 {
     const char *arg = argv[optind - 1];
@@ -110,10 +120,7 @@ bool chrun_tool_key_args(int argc, char **argv, int (*usage)(FILE *out, int stat
     static const struct option longopts[] = {
         {"key", required_argument, NULL, 'k'},
         {"annotation", required_argument, NULL, 'a'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     int c;
@@ -131,10 +138,9 @@ bool chrun_tool_key_args(int argc, char **argv, int (*usage)(FILE *out, int stat
             }
             args->annotations[args->n_annotations++] = optarg;
             break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': *ret_status = usage(stdout, 0); return false;
-        case CHRUN_OPT_VERSION: *ret_status = chrun_tool_version(); return false;
-        default: *ret_status = chrun_tool_bad_option(argv); return false;
+        default:
+            if ((*ret_status = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return false;
         }
     }
     if (args->key_path == NULL)

@@ -78,10 +78,7 @@ int main(int argc, char **argv)
         {"label", required_argument, NULL, OPT_LABEL},
         {"network", required_argument, NULL, OPT_NETWORK},
         {"platform", required_argument, NULL, OPT_PLATFORM},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_build_opts opts = CHRUN_BUILD_OPTS_INIT;
     struct chrun_settings settings;
@@ -114,10 +111,9 @@ int main(int argc, char **argv)
         case OPT_NETWORK: opts.network = optarg; break;
         case OPT_PLATFORM: opts.platform = optarg; break;
         case OPT_NO_CACHE: opts.no_cache = true; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (rc != 0)

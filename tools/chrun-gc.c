@@ -31,10 +31,7 @@ int main(int argc, char **argv)
         {"bundles", no_argument, NULL, OPT_BUNDLES},
         {"build-cache", no_argument, NULL, OPT_BUILD_CACHE},
         {"json", no_argument, NULL, OPT_JSON},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_gc_opts opts = CHRUN_GC_OPTS_INIT;
     struct chrun_gc_report r;
@@ -50,10 +47,9 @@ int main(int argc, char **argv)
         case OPT_BUNDLES: opts.bundles = true; break;
         case OPT_BUILD_CACHE: opts.build_cache = true; break;
         case OPT_JSON: json = true; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (optind != argc)

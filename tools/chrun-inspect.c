@@ -22,10 +22,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"platform", required_argument, NULL, 'p'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     char image[CHRUN_REF_STR_MAX * 2];
@@ -38,10 +35,9 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+p:qh", longopts, NULL)) != -1) {
         switch (c) {
         case 'p': platform = optarg; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (argc - optind > 1)

@@ -30,10 +30,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"verify-key", required_argument, NULL, OPT_VERIFY_KEY},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     struct chrun_archive_result res = {0};
@@ -47,10 +44,9 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_VERIFY_KEY: key_path = optarg; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (argc - optind > 1)

@@ -89,10 +89,7 @@ int main(int argc, char **argv)
         {"tree", no_argument, NULL, OPT_TREE},
         {"jobs", required_argument, NULL, 'j'},
         {"images", required_argument, NULL, 'i'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_pull_opts opts = CHRUN_PULL_OPTS_INIT;
     struct chrun_settings settings;
@@ -121,10 +118,9 @@ int main(int argc, char **argv)
                                               CHRUN_PULL_JOBS_MAX);
             break;
         case 'i': list_path = optarg; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (list_path != NULL && argc > optind)

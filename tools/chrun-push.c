@@ -36,10 +36,7 @@ int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"no-signatures", no_argument, NULL, OPT_NO_SIGNATURES},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_push_opts opts = CHRUN_PUSH_OPTS_INIT;
     struct chrun_settings settings;
@@ -54,10 +51,9 @@ int main(int argc, char **argv)
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_NO_SIGNATURES: opts.no_signatures = true; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (argc - optind != 2)

@@ -20,23 +20,19 @@ static int usage(FILE *out, int status)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     char full[CHRUN_REF_STR_MAX];
     struct chrun_store *st;
-    int c, status = 0;
+    int c, rc, status = 0;
 
     chrun_tool_init("chrun-rmi");
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (optind >= argc)

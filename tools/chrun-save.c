@@ -64,10 +64,7 @@ int main(int argc, char **argv)
         {"have", required_argument, NULL, OPT_HAVE},
         {"images", required_argument, NULL, 'i'},
         {"no-signatures", no_argument, NULL, OPT_NO_SIGNATURES},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     struct chrun_save_opts opts = CHRUN_SAVE_OPTS_INIT;
@@ -110,10 +107,9 @@ int main(int argc, char **argv)
             break;
         case 'i': list_path = optarg; break;
         case OPT_NO_SIGNATURES: opts.flags |= CHRUN_ARCHIVE_NO_ATTACHMENTS; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (output == NULL && isatty(STDOUT_FILENO))

@@ -20,10 +20,7 @@ static int usage(FILE *out, int status)
 int main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_err err = CHRUN_ERR_INIT;
     char image[CHRUN_REF_STR_MAX * 2], full[CHRUN_REF_STR_MAX];
@@ -34,10 +31,9 @@ int main(int argc, char **argv)
     chrun_tool_init("chrun-tag");
     while ((c = getopt_long(argc, argv, "+qh", longopts, NULL)) != -1) {
         switch (c) {
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (argc - optind != 2)

@@ -31,10 +31,7 @@ int main(int argc, char **argv)
     static const struct option longopts[] = {
         {"platform", required_argument, NULL, 'p'},
         {"force", no_argument, NULL, 'f'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, CHRUN_OPT_VERSION},
-        {NULL, 0, NULL, 0},
+        CHRUN_TOOL_LONGOPTS_COMMON,
     };
     struct chrun_unpack_opts opts = CHRUN_UNPACK_OPTS_INIT;
     struct chrun_err err = CHRUN_ERR_INIT;
@@ -48,10 +45,9 @@ int main(int argc, char **argv)
         switch (c) {
         case 'p': opts.platform = optarg; break;
         case 'f': opts.force = true; break;
-        case 'q': chrun_log_set_quiet(true); break;
-        case 'h': return usage(stdout, 0);
-        case CHRUN_OPT_VERSION: return chrun_tool_version();
-        default: return chrun_tool_bad_option(argv);
+        default:
+            if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+                return rc;
         }
     }
     if (argc - optind > 2)

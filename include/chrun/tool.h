@@ -21,6 +21,20 @@ enum {
     CHRUN_OPT_TOOL_BASE = 0x200,
 };
 
+/* The long options every program takes (-q, -h, --version), and the end of
+ * the table: the last entry of each program's longopts. */
+#define CHRUN_TOOL_LONGOPTS_COMMON                                                                \
+    {"quiet", no_argument, NULL, 'q'}, {"help", no_argument, NULL, 'h'},                           \
+        {"version", no_argument, NULL, CHRUN_OPT_VERSION}, {NULL, 0, NULL, 0}
+
+/* What getopt_long returned, C, when it is none of the program's own
+ * options: -q sets quiet and returns -1 (parse on); -h prints USAGE to
+ * stdout and returns 0; --version prints the version and returns 0; anything
+ * else is reported as a bad option and returns 2. A program's switch ends
+ * with `default: if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
+ * return rc;`. */
+int chrun_tool_common_option(int c, char **argv, int (*usage)(FILE *out, int status));
+
 /* Set the program name for messages and getopt's opterr = 0. */
 void chrun_tool_init(const char *prog);
 

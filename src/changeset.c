@@ -53,16 +53,10 @@ void chrun_snapshot_free(struct chrun_snapshot *s)
 static int snap_add(struct chrun_snapshot *s, char *path, const struct stat *st, char *link,
                     struct chrun_err *err)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        struct snap_entry *p = realloc(s->e, cap * sizeof(*p));
-        if (p == NULL) {
-            free(path);
-            free(link);
-            return chrun_err_sys(err, ENOMEM, "snapshot");
-        }
-        s->e = p;
-        s->cap = cap;
+    if (chrun_grow(&s->e, &s->cap, s->n + 1, sizeof(*s->e), err) < 0) {
+        free(path);
+        free(link);
+        return chrun_err_prefix(err, "snapshot");
     }
     s->e[s->n++] = (struct snap_entry){.path = path, .st = *st, .link = link};
     return 0;
@@ -406,15 +400,10 @@ static int plan_add_whiteout(struct plan *p, const char *dir, size_t dir_len, co
     char *wh = NULL;
     if (asprintf(&wh, "%.*s" WHITEOUT_PREFIX "%s", (int) dir_len, dir, name) < 0)
         return chrun_err_sys(err, ENOMEM, "layer plan");
-    if (p->n_whiteouts == p->cap_whiteouts) {
-        size_t cap = p->cap_whiteouts ? p->cap_whiteouts * 2 : 16;
-        char **v = realloc(p->whiteouts, cap * sizeof(*v));
-        if (v == NULL) {
-            free(wh);
-            return chrun_err_sys(err, ENOMEM, "layer plan");
-        }
-        p->whiteouts = v;
-        p->cap_whiteouts = cap;
+    if (chrun_grow(&p->whiteouts, &p->cap_whiteouts, p->n_whiteouts + 1, sizeof(*p->whiteouts),
+                   err) < 0) {
+        free(wh);
+        return chrun_err_prefix(err, "layer plan");
     }
     p->whiteouts[p->n_whiteouts++] = wh;
     return 0;
@@ -458,7 +447,7 @@ struct layer_out {
         ino_t ino;
         const char *path;
     } *links;
-    size_t n_links;
+    size_t n_links, cap_links;
 };
 
 static la_ssize_t gz_write_cb(struct archive *a, void *data, const void *buf, size_t len)
@@ -594,19 +583,16 @@ static int write_content(struct layer_out *o, int rootfd, const struct snap_entr
 static const char *hardlink_target(struct layer_out *o, const struct snap_entry *se,
                                    struct chrun_err *err, int *ret_rc)
 {
-    void *p;
     *ret_rc = 0;
     if (!S_ISREG(se->st.st_mode) || se->st.st_nlink < 2)
         return NULL;
     for (size_t i = 0; i < o->n_links; i++)
         if (o->links[i].dev == se->st.st_dev && o->links[i].ino == se->st.st_ino)
             return o->links[i].path;
-    p = realloc(o->links, (o->n_links + 1) * sizeof(*o->links));
-    if (p == NULL) {
-        *ret_rc = chrun_err_sys(err, ENOMEM, "layer writer");
+    if (chrun_grow(&o->links, &o->cap_links, o->n_links + 1, sizeof(*o->links), err) < 0) {
+        *ret_rc = chrun_err_prefix(err, "layer writer");
         return NULL;
     }
-    o->links = p;
     o->links[o->n_links].dev = se->st.st_dev;
     o->links[o->n_links].ino = se->st.st_ino;
     o->links[o->n_links++].path = se->path;

@@ -430,6 +430,12 @@ static void file_job_free(void *data)
     free(j);
 }
 
+static void file_job_freep(struct file_job **j)
+{
+    file_job_free(*j);
+}
+#define cleanup_file_job __attribute__((cleanup(file_job_freep)))
+
 static int file_job_run(void *data, struct chrun_err *err)
 {
     struct file_job *j = data;
@@ -517,7 +523,7 @@ static int apply_regular(struct chrun_layer_applier *a, struct archive *tar,
                          struct archive_entry *e, struct chrun_err *err)
 {
     la_int64_t size = archive_entry_size(e);
-    struct file_job *j;
+    cleanup_file_job struct file_job *j = NULL;
     dev_t dev;
     ino_t ino;
 
@@ -531,20 +537,18 @@ static int apply_regular(struct chrun_layer_applier *a, struct archive *tar,
         return chrun_err_sys(err, ENOMEM, "'%s'", path);
     j->a = a;
     j->dirfd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    if (j->dirfd < 0)
+        return chrun_err_sys(err, errno, "'%s': duplicate directory fd", path);
     j->path = strdup(path);
     j->base = strdup(name);
     j->e = archive_entry_clone(e);
-    if (j->dirfd < 0 || j->path == NULL || j->base == NULL || j->e == NULL) {
-        int errnum = j->dirfd < 0 ? errno : ENOMEM;
-        file_job_free(j);
-        return chrun_err_sys(err, errnum, "'%s'", path);
-    }
-    if (read_file_data(tar, j, (size_t) size, path, err) < 0) {
-        file_job_free(j);
+    if (j->path == NULL || j->base == NULL || j->e == NULL)
+        return chrun_err_sys(err, ENOMEM, "'%s'", path);
+    if (read_file_data(tar, j, (size_t) size, path, err) < 0)
         return -1;
-    }
+    /* the pool owns the job from here, even when it fails */
     return apply_pool_submit(a->pool, dev, ino, name, (size_t) size + sizeof(*j) + strlen(path),
-                             file_job_run, file_job_free, j, err);
+                             file_job_run, file_job_free, take_ptr(j), err);
 }
 
 static int apply_symlink(struct chrun_layer_applier *a, int pfd, const char *base,

@@ -152,8 +152,8 @@ static int pool_error(struct apply_pool *p, struct chrun_err *err)
     return -1;
 }
 
-int apply_pool_submit(struct apply_pool *p, dev_t dev, ino_t ino, const char *name,
-                      size_t bytes, apply_pool_fn *run, apply_pool_free_fn *free_fn, void *data,
+int apply_pool_submit(struct apply_pool *p, dev_t dev, ino_t ino, const char *name, size_t bytes,
+                      apply_pool_fn *run, apply_pool_free_fn *free_fn, void *data,
                       struct chrun_err *err)
 {
     struct pool_job *j = calloc(1, sizeof(*j));

@@ -60,8 +60,8 @@ struct apply_pool *apply_pool_new(unsigned threads, struct chrun_err *err);
  * the pool is full. The pool owns DATA from this call on, even when it
  * fails, and frees it with FREE_FN. Returns 0; -1 when an earlier job failed
  * (ERR holds its error) or on ENOMEM. */
-int apply_pool_submit(struct apply_pool *p, dev_t dev, ino_t ino, const char *name,
-                      size_t bytes, apply_pool_fn *run, apply_pool_free_fn *free_fn, void *data,
+int apply_pool_submit(struct apply_pool *p, dev_t dev, ino_t ino, const char *name, size_t bytes,
+                      apply_pool_fn *run, apply_pool_free_fn *free_fn, void *data,
                       struct chrun_err *err);
 
 /* Wait until no job keyed (DEV, INO, NAME) is pending. Returns 0, or -1

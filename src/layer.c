@@ -63,8 +63,8 @@ struct chrun_layer_applier {
     bool cache_valid;
     dev_t cache_dev, root_dev; /* keys of the jobs made in them (apply-pool.h) */
     ino_t cache_ino, root_ino;
-    unsigned threads;          /* 1: no pool, every file made in line */
-    struct apply_pool *pool;   /* started with the first file it takes */
+    unsigned threads;            /* 1: no pool, every file made in line */
+    struct apply_pool *pool;     /* started with the first file it takes */
     struct changeset_applier cs; /* the changeset rules, over disk_ops */
     struct deferred_dir *dirs;
     size_t n_dirs, cap_dirs;
@@ -112,9 +112,9 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
 
 void chrun_layer_applier_set_threads(struct chrun_layer_applier *a, unsigned threads)
 {
-    a->threads = threads == 0                        ? apply_pool_default_threads()
+    a->threads = threads == 0                       ? apply_pool_default_threads()
                  : threads > APPLY_POOL_THREADS_MAX ? APPLY_POOL_THREADS_MAX
-                                                     : threads;
+                                                    : threads;
 }
 
 void chrun_layer_applier_set_tarball(struct chrun_layer_applier *a, bool tarball)
@@ -467,8 +467,7 @@ static int read_file_data(struct archive *tar, struct file_job *j, size_t size, 
         if (n == 0)
             continue;
         if (offset < (la_int64_t) j->len || (uint64_t) offset > size || n > size - (size_t) offset)
-            return chrun_err_set(err, CHRUN_E_INPUT, "'%s': data beyond its declared size",
-                                 path);
+            return chrun_err_set(err, CHRUN_E_INPUT, "'%s': data beyond its declared size", path);
         memset(j->data + j->len, 0, (size_t) offset - j->len);
         memcpy(j->data + offset, buf, n);
         j->len = (size_t) offset + n;
@@ -498,8 +497,8 @@ static int dir_key(struct chrun_layer_applier *a, const struct changeset_dir *d,
 }
 
 /* Wait until the file a job makes at D/NAME, if any, is complete. */
-static int wait_name(struct chrun_layer_applier *a, const struct changeset_dir *d,
-                     const char *name, struct chrun_err *err)
+static int wait_name(struct chrun_layer_applier *a, const struct changeset_dir *d, const char *name,
+                     struct chrun_err *err)
 {
     dev_t dev;
     ino_t ino;

@@ -403,8 +403,8 @@ static char *same_as_one_thread(const char *const *const *layers, size_t n, rlim
 
 static void test_pool_hardlink_after_target(void)
 {
-    static const char *const l1[] = {"f:d/t=target", "h:d/h>d/t", "f:d/u=u", "h:h2>d/u",
-                                     "h:h3>d/h", NULL};
+    static const char *const l1[] = {"f:d/t=target", "h:d/h>d/t", "f:d/u=u",
+                                     "h:h2>d/u",     "h:h3>d/h",  NULL};
     static const char *const *layers[] = {l1};
     struct chrun_err err;
     struct stat st;
@@ -422,9 +422,8 @@ static void test_pool_hardlink_after_target(void)
 static void test_pool_whiteout_pending(void)
 {
     static const char *const l1[] = {"d:w", "f:w/a=1", "f:low=lower", "f:w2/keep=k", NULL};
-    static const char *const l2[] = {"f:w/c=3",  "f:w/d=4",     "f:low=again",
-                                     "f:.wh.w", "f:.wh.low",   "f:w2/x=x",
-                                     "f:.wh.w2", "f:w2/y=after", NULL};
+    static const char *const l2[] = {"f:w/c=3",  "f:w/d=4",  "f:low=again",  "f:.wh.w", "f:.wh.low",
+                                     "f:w2/x=x", "f:.wh.w2", "f:w2/y=after", NULL};
     static const char *const *layers[] = {l1, l2};
     struct chrun_err err;
     int rc;
@@ -439,8 +438,8 @@ static void test_pool_whiteout_pending(void)
 
 static void test_pool_same_path_twice(void)
 {
-    static const char *const l1[] = {"f:s=first", "f:t=one", "f:s=second", "f:t=two",
-                                     "f:s=third", NULL};
+    static const char *const l1[] = {"f:s=first", "f:t=one",   "f:s=second",
+                                     "f:t=two",   "f:s=third", NULL};
     static const char *const *layers[] = {l1};
     struct chrun_err err;
     int rc;
@@ -455,7 +454,7 @@ static void test_pool_same_path_twice(void)
  * one layer and across two. */
 static void test_pool_file_then_dir(void)
 {
-    static const char *const l1[] = {"f:x=file", "d:x", "f:x/y=inner", "d:z", "f:z/a=1",
+    static const char *const l1[] = {"f:x=file",       "d:x",   "f:x/y=inner", "d:z", "f:z/a=1",
                                      "f:z=now a file", "f:v=v", NULL};
     static const char *const l2[] = {"f:v2/implicit=parent made", "f:x=file again", NULL};
     static const char *const *layers[] = {l1, l2};

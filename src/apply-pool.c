@@ -29,6 +29,7 @@ struct apply_pool {
     /* Pending jobs: those before `queued` run, `queued` and after wait. */
     struct pool_job *head, *tail, *queued;
     size_t n_jobs, n_bytes;
+    size_t max_jobs;
     uint64_t next_seq;
     bool stop;
     bool failed;
@@ -122,7 +123,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-struct apply_pool *apply_pool_new(unsigned threads, struct chrun_err *err)
+struct apply_pool *apply_pool_new(unsigned threads, size_t max_jobs, struct chrun_err *err)
 {
     struct apply_pool *p = calloc(1, sizeof(*p));
     if (p == NULL) {
@@ -131,6 +132,7 @@ struct apply_pool *apply_pool_new(unsigned threads, struct chrun_err *err)
     }
     if (threads > APPLY_POOL_THREADS_MAX)
         threads = APPLY_POOL_THREADS_MAX;
+    p->max_jobs = max_jobs == 0 || max_jobs > APPLY_POOL_JOBS_MAX ? APPLY_POOL_JOBS_MAX : max_jobs;
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->work_cv, NULL);
     pthread_cond_init(&p->done_cv, NULL);
@@ -172,7 +174,7 @@ int apply_pool_submit(struct apply_pool *p, dev_t dev, ino_t ino, const char *na
     pthread_mutex_lock(&p->mu);
     /* One job larger than the byte cap still goes, alone. */
     while (!p->failed && p->n_jobs > 0 &&
-           (p->n_jobs >= APPLY_POOL_JOBS_MAX || p->n_bytes + bytes > APPLY_POOL_BYTES_MAX))
+           (p->n_jobs >= p->max_jobs || p->n_bytes + bytes > APPLY_POOL_BYTES_MAX))
         pthread_cond_wait(&p->done_cv, &p->mu);
     if (p->failed) {
         rc = pool_error(p, err);

@@ -14,8 +14,8 @@
  *  - apply_pool_drain waits for every job, for what may touch a subtree or
  *    a path the back-end cannot key (removing or emptying a directory, a
  *    parent directory that does not resolve yet).
- * Memory is bounded: at most APPLY_POOL_JOBS_MAX jobs and APPLY_POOL_BYTES_MAX
- * bytes (as the submitter counts them) wait at once; apply_pool_submit
+ * Memory is bounded: at most APPLY_POOL_JOBS_MAX jobs (or fewer, as the pool
+ * is told) and APPLY_POOL_BYTES_MAX bytes (as the submitter counts them) wait at once; apply_pool_submit
  * blocks until there is room.
  *
  * Errors: the first failing job in submission order wins; after a failure
@@ -52,9 +52,10 @@ struct apply_pool;
  * between 2 and 4. 1 means no pool: the caller does everything itself. */
 unsigned apply_pool_default_threads(void);
 
-/* Start THREADS (>= 1) threads. Returns a new pool (apply_pool_free), or
- * NULL with ERR. */
-struct apply_pool *apply_pool_new(unsigned threads, struct chrun_err *err);
+/* Start THREADS (>= 1) threads that hold at most MAX_JOBS jobs (at most
+ * APPLY_POOL_JOBS_MAX; a job may hold file descriptors, which the caller
+ * counts). Returns a new pool (apply_pool_free), or NULL with ERR. */
+struct apply_pool *apply_pool_new(unsigned threads, size_t max_jobs, struct chrun_err *err);
 
 /* Queue RUN(DATA) under key (DEV, INO, NAME), counted as BYTES. Blocks while
  * the pool is full. The pool owns DATA from this call on, even when it

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -35,6 +36,11 @@
  * applier's thread straight from the stream, once the jobs it depends on
  * are done. With APPLY_POOL_BYTES_MAX this bounds the copies in memory. */
 #define POOL_FILE_MAX ((la_int64_t) 1 << 20)
+/* File descriptors kept free for everything but the pool's jobs, each of
+ * which holds a directory and, while it runs, its file: the pool never makes
+ * a file fail for want of descriptors where one thread would not. */
+#define POOL_FDS_SPARE 64
+#define POOL_JOBS_MIN 8
 
 
 /* ---- the applier ---- */
@@ -515,6 +521,24 @@ static int drain(struct chrun_layer_applier *a, struct chrun_err *err)
     return a->pool == NULL ? 0 : apply_pool_drain(a->pool, err);
 }
 
+/* Start the pool, with as many jobs as the descriptor limit leaves room
+ * for; none (A->threads = 1) when that is too few to matter. */
+static int start_pool(struct chrun_layer_applier *a, struct chrun_err *err)
+{
+    struct rlimit nofile;
+    size_t max_jobs = APPLY_POOL_JOBS_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        max_jobs = nofile.rlim_cur < POOL_FDS_SPARE + 2 * POOL_JOBS_MIN
+                       ? 0
+                       : (size_t) (nofile.rlim_cur - POOL_FDS_SPARE) / 2;
+    if (max_jobs < POOL_JOBS_MIN) {
+        a->threads = 1;
+        return 0;
+    }
+    a->pool = apply_pool_new(a->threads, max_jobs, err);
+    return a->pool == NULL ? -1 : 0;
+}
+
 /* Regular file entry E at the free name D/NAME: to the pool when it is small
  * and has no holes, else written here. */
 static int apply_regular(struct chrun_layer_applier *a, struct archive *tar,
@@ -528,14 +552,18 @@ static int apply_regular(struct chrun_layer_applier *a, struct archive *tar,
 
     if (a->threads <= 1 || size < 0 || size > POOL_FILE_MAX || archive_entry_sparse_count(e) > 0)
         return apply_file(a, tar, d->fd, name, path, e, err);
-    if (a->pool == NULL && (a->pool = apply_pool_new(a->threads, err)) == NULL)
+    if (a->pool == NULL && start_pool(a, err) < 0)
         return -1;
+    if (a->pool == NULL)
+        return apply_file(a, tar, d->fd, name, path, e, err);
     if (dir_key(a, d, &dev, &ino, err) < 0)
         return -1;
     if ((j = calloc(1, sizeof(*j))) == NULL)
         return chrun_err_sys(err, ENOMEM, "'%s'", path);
     j->a = a;
     j->dirfd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    if (j->dirfd < 0 && (errno == EMFILE || errno == ENFILE))
+        return apply_file(a, tar, d->fd, name, path, e, err); /* out of fds: in line */
     if (j->dirfd < 0)
         return chrun_err_sys(err, errno, "'%s': duplicate directory fd", path);
     j->path = strdup(path);

@@ -516,6 +516,31 @@ static void test_pool_worker_failure(void)
     CHECK_INT_EQ(err.errnum, EFBIG);
 }
 
+/* Few file descriptors (each job holds one): the pool shrinks, or is not
+ * used, and no file fails where one thread would succeed. */
+static void test_pool_few_descriptors(void)
+{
+    static const char *const l1[] = {"f:a=1", "f:a=2", "h:b>a", NULL};
+    static const char *const *layers[] = {l1};
+    struct rlimit old, lim;
+    struct chrun_err err;
+    int rc;
+    getrlimit(RLIMIT_NOFILE, &old);
+    for (rlim_t n = 40; n <= 120; n += 40) {
+        char *tree;
+        lim = (struct rlimit){.rlim_cur = n, .rlim_max = old.rlim_max};
+        CHECK_INT_EQ(setrlimit(RLIMIT_NOFILE, &lim), 0);
+        tree = same_as_one_thread(layers, 1, 0, &rc, &err);
+        setrlimit(RLIMIT_NOFILE, &old);
+        CHECK_INT_EQ(rc, 0);
+        CHECK(strstr(tree, "\na 100644 1 =2 same-as") == NULL);
+        CHECK(strstr(tree, "\nb 100644 1 =2 same-as a") != NULL);
+        free(tree);
+        if (system("rm -rf one pool*") != 0)
+            CHECK(0);
+    }
+}
+
 int main(void)
 {
     RUN_TEST(test_files_dirs_symlinks);
@@ -537,5 +562,6 @@ int main(void)
     RUN_TEST(test_pool_parent_is_pending_file);
     RUN_TEST(test_pool_opaque_dir);
     RUN_TEST(test_pool_worker_failure);
+    RUN_TEST(test_pool_few_descriptors);
     return harness_done();
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -19,6 +20,7 @@
 #include "chrun/inflate.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
+#include "apply-pool.h"
 #include "changeset-apply.h"
 #include "archive-error.h"
 #include "cleanup.h"
@@ -28,6 +30,17 @@
 /* Buffers queued between the decompressing thread and the tar reader:
  * 8 x CHRUN_IO_BUFSZ = 1 MiB in flight per layer. */
 #define STREAM_SLOTS 8
+
+/* A regular file up to this size is copied out of the stream and created by
+ * the file creation threads (apply-pool.h); a larger one is written by the
+ * applier's thread straight from the stream, once the jobs it depends on
+ * are done. With APPLY_POOL_BYTES_MAX this bounds the copies in memory. */
+#define POOL_FILE_MAX ((la_int64_t) 1 << 20)
+/* File descriptors kept free for everything but the pool's jobs, each of
+ * which holds a directory and, while it runs, its file: the pool never makes
+ * a file fail for want of descriptors where one thread would not. */
+#define POOL_FDS_SPARE 64
+#define POOL_JOBS_MIN 8
 
 
 /* ---- the applier ---- */
@@ -54,9 +67,14 @@ struct chrun_layer_applier {
     char cache_path[PATH_MAX];
     int cache_fd;
     bool cache_valid;
+    dev_t cache_dev, root_dev; /* keys of the jobs made in them (apply-pool.h) */
+    ino_t cache_ino, root_ino;
+    unsigned threads;            /* 1: no pool, every file made in line */
+    struct apply_pool *pool;     /* started with the first file it takes */
     struct changeset_applier cs; /* the changeset rules, over disk_ops */
     struct deferred_dir *dirs;
     size_t n_dirs, cap_dirs;
+    /* set once, atomically: the pool's threads warn too */
     bool warned_owner, warned_dev, warned_xattr;
 };
 
@@ -75,6 +93,7 @@ static void proc_fd_path(int fd, char *out)
 struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err *err)
 {
     struct chrun_layer_applier *a = calloc(1, sizeof(*a));
+    struct stat st;
     if (a == NULL) {
         chrun_err_sys(err, ENOMEM, "layer applier");
         return NULL;
@@ -86,7 +105,22 @@ struct chrun_layer_applier *chrun_layer_applier_new(int rootfd, struct chrun_err
     a->euid = geteuid();
     a->egid = getegid();
     a->is_root = (a->euid == 0);
+    a->threads = apply_pool_default_threads();
+    if (fstat(rootfd, &st) < 0) {
+        chrun_err_sys(err, errno, "stat the root");
+        chrun_layer_applier_free(a);
+        return NULL;
+    }
+    a->root_dev = st.st_dev;
+    a->root_ino = st.st_ino;
     return a;
+}
+
+void chrun_layer_applier_set_threads(struct chrun_layer_applier *a, unsigned threads)
+{
+    a->threads = threads == 0                       ? apply_pool_default_threads()
+                 : threads > APPLY_POOL_THREADS_MAX ? APPLY_POOL_THREADS_MAX
+                                                    : threads;
 }
 
 void chrun_layer_applier_set_tarball(struct chrun_layer_applier *a, bool tarball)
@@ -98,6 +132,7 @@ void chrun_layer_applier_free(struct chrun_layer_applier *a)
 {
     if (a == NULL)
         return;
+    apply_pool_free(a->pool);
     if (a->cache_fd >= 0)
         close(a->cache_fd);
     changeset_applier_release(&a->cs);
@@ -177,8 +212,8 @@ static int set_owner(struct chrun_layer_applier *a, int fd, int pfd, const char 
     gid_t gid = (gid_t) archive_entry_gid(e);
     int rc;
     if (!a->is_root) {
-        if ((uid != a->euid || gid != a->egid) && !a->warned_owner) {
-            a->warned_owner = true;
+        if ((uid != a->euid || gid != a->egid) &&
+            !__atomic_exchange_n(&a->warned_owner, true, __ATOMIC_RELAXED)) {
             chrun_log_warn("not running as root: files belong to uid %u, not to the owners "
                            "the image records (first: '%s' %u:%u)",
                            (unsigned) a->euid, path, (unsigned) uid, (unsigned) gid);
@@ -215,8 +250,7 @@ static void set_xattrs(struct chrun_layer_applier *a, int fd, const char *path,
             why = "needs root";
         else if (fsetxattr(fd, name, value, size, 0) < 0)
             why = strerror(errno);
-        if (why != NULL && !a->warned_xattr) {
-            a->warned_xattr = true;
+        if (why != NULL && !__atomic_exchange_n(&a->warned_xattr, true, __ATOMIC_RELAXED)) {
             chrun_log_warn("extended attributes not kept (first: %s on '%s': %s)", name, path,
                            why);
         }
@@ -250,14 +284,8 @@ static int defer_dir(struct chrun_layer_applier *a, const char *path, const stru
                      struct archive_entry *e, struct chrun_err *err)
 {
     struct deferred_dir *d;
-    if (a->n_dirs == a->cap_dirs) {
-        size_t cap = a->cap_dirs ? a->cap_dirs * 2 : 256;
-        struct deferred_dir *nd = realloc(a->dirs, cap * sizeof(*nd));
-        if (nd == NULL)
-            return chrun_err_sys(err, ENOMEM, "directory list");
-        a->dirs = nd;
-        a->cap_dirs = cap;
-    }
+    if (chrun_grow(&a->dirs, &a->cap_dirs, a->n_dirs + 1, sizeof(*a->dirs), err) < 0)
+        return chrun_err_prefix(err, "directory list");
     d = &a->dirs[a->n_dirs];
     d->path = strdup(path);
     if (d->path == NULL)
@@ -324,20 +352,26 @@ static int write_data(struct archive *tar, int fd, const char *path, struct chru
     }
 }
 
-static int apply_file(struct chrun_layer_applier *a, struct archive *tar, int pfd,
-                      const char *base, const char *path, struct archive_entry *e,
-                      struct chrun_err *err)
+/* Create the regular file PFD/BASE (a free name) for writing. Returns the fd
+ * or -1 with ERR. */
+static int create_file(int pfd, const char *base, const char *path, struct chrun_err *err)
 {
-    cleanup_close int fd = -1;
+    int fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return chrun_err_sys(err, errno, "create '%s'", path);
+    return fd;
+}
+
+/* The rest of regular file FD (PFD/BASE), its data written: size, owner,
+ * mode, xattrs, times; then close it. */
+static int finish_file(struct chrun_layer_applier *a, int fd, int pfd, const char *base,
+                       const char *path, struct archive_entry *e, struct chrun_err *err)
+{
+    cleanup_close int owned = fd;
     struct timespec times[2];
     mode_t mode = archive_entry_mode(e) & 07777;
     la_int64_t size = archive_entry_size(e);
 
-    fd = openat(pfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return chrun_err_sys(err, errno, "create '%s'", path);
-    if (write_data(tar, fd, path, err) < 0)
-        return -1;
     if (size > 0 && lseek(fd, 0, SEEK_CUR) != (off_t) size && ftruncate(fd, (off_t) size) < 0)
         return chrun_err_sys(err, errno, "truncate '%s'", path);
     if (set_owner(a, fd, pfd, base, path, e, err) < 0)
@@ -349,9 +383,193 @@ static int apply_file(struct chrun_layer_applier *a, struct archive *tar, int pf
     entry_times(e, times);
     if (futimens(fd, times) < 0)
         return chrun_err_sys(err, errno, "set times of '%s'", path);
-    if (close(take_fd(fd)) < 0)
+    if (close(take_fd(owned)) < 0)
         return chrun_err_sys(err, errno, "close '%s'", path);
     return 0;
+}
+
+/* A regular file written from the stream by the applier's thread. */
+static int apply_file(struct chrun_layer_applier *a, struct archive *tar, int pfd,
+                      const char *base, const char *path, struct archive_entry *e,
+                      struct chrun_err *err)
+{
+    int fd = create_file(pfd, base, path, err);
+    if (fd < 0)
+        return -1;
+    if (write_data(tar, fd, path, err) < 0) {
+        close(fd);
+        return -1;
+    }
+    return finish_file(a, fd, pfd, base, path, e, err);
+}
+
+/* A regular file for the pool: everything it needs, copied out of the
+ * stream and the entry, which move on. */
+struct file_job {
+    struct chrun_layer_applier *a;
+    int dirfd;               /* the parent, as the rules resolved it */
+    char *path;              /* the entry name, for messages */
+    char *base;              /* the name in DIRFD */
+    struct archive_entry *e; /* a clone: owner, mode, times, xattrs */
+    char *data;
+    size_t len;
+};
+
+static void file_job_free(void *data)
+{
+    struct file_job *j = data;
+    if (j == NULL)
+        return;
+    if (j->dirfd >= 0)
+        close(j->dirfd);
+    if (j->e != NULL)
+        archive_entry_free(j->e);
+    free(j->path);
+    free(j->base);
+    free(j->data);
+    free(j);
+}
+
+static void file_job_freep(struct file_job **j)
+{
+    file_job_free(*j);
+}
+#define cleanup_file_job __attribute__((cleanup(file_job_freep)))
+
+static int file_job_run(void *data, struct chrun_err *err)
+{
+    struct file_job *j = data;
+    int fd = create_file(j->dirfd, j->base, j->path, err);
+    if (fd < 0)
+        return -1;
+    if (j->len > 0 && chrun_io_write_full(fd, j->data, j->len, err) < 0) {
+        close(fd);
+        return chrun_err_prefix(err, "write '%s'", j->path);
+    }
+    return finish_file(j->a, fd, j->dirfd, j->base, j->path, j->e, err);
+}
+
+/* Copy the data of regular file entry E (SIZE bytes, no holes) into J. */
+static int read_file_data(struct archive *tar, struct file_job *j, size_t size, const char *path,
+                          struct chrun_err *err)
+{
+    if (size > 0 && (j->data = malloc(size)) == NULL)
+        return chrun_err_sys(err, ENOMEM, "'%s'", path);
+    for (;;) {
+        const void *buf;
+        size_t n;
+        la_int64_t offset;
+        int r = archive_read_data_block(tar, &buf, &n, &offset);
+        if (r == ARCHIVE_EOF)
+            return 0;
+        if (r < ARCHIVE_WARN)
+            return chrun_archive_error(err, tar, "'%s'", path);
+        if (n == 0)
+            continue;
+        if (offset < (la_int64_t) j->len || (uint64_t) offset > size || n > size - (size_t) offset)
+            return chrun_err_set(err, CHRUN_E_INPUT, "'%s': data beyond its declared size", path);
+        memset(j->data + j->len, 0, (size_t) offset - j->len);
+        memcpy(j->data + offset, buf, n);
+        j->len = (size_t) offset + n;
+    }
+}
+
+/* Key of the jobs made in directory D (apply-pool.h). */
+static int dir_key(struct chrun_layer_applier *a, const struct changeset_dir *d, dev_t *ret_dev,
+                   ino_t *ret_ino, struct chrun_err *err)
+{
+    struct stat st;
+    if (d->fd == a->rootfd) {
+        *ret_dev = a->root_dev;
+        *ret_ino = a->root_ino;
+        return 0;
+    }
+    if (a->cache_valid && d->fd == a->cache_fd) {
+        *ret_dev = a->cache_dev;
+        *ret_ino = a->cache_ino;
+        return 0;
+    }
+    if (fstat(d->fd, &st) < 0)
+        return chrun_err_sys(err, errno, "stat directory");
+    *ret_dev = st.st_dev;
+    *ret_ino = st.st_ino;
+    return 0;
+}
+
+/* Wait until the file a job makes at D/NAME, if any, is complete. */
+static int wait_name(struct chrun_layer_applier *a, const struct changeset_dir *d, const char *name,
+                     struct chrun_err *err)
+{
+    dev_t dev;
+    ino_t ino;
+    if (a->pool == NULL || !apply_pool_busy(a->pool))
+        return 0;
+    if (dir_key(a, d, &dev, &ino, err) < 0)
+        return -1;
+    return apply_pool_wait(a->pool, dev, ino, name, err);
+}
+
+/* Wait until every job is done. */
+static int drain(struct chrun_layer_applier *a, struct chrun_err *err)
+{
+    return a->pool == NULL ? 0 : apply_pool_drain(a->pool, err);
+}
+
+/* Start the pool, with as many jobs as the descriptor limit leaves room
+ * for; none (A->threads = 1) when that is too few to matter. */
+static int start_pool(struct chrun_layer_applier *a, struct chrun_err *err)
+{
+    struct rlimit nofile;
+    size_t max_jobs = APPLY_POOL_JOBS_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY)
+        max_jobs = nofile.rlim_cur < POOL_FDS_SPARE + 2 * POOL_JOBS_MIN
+                       ? 0
+                       : (size_t) (nofile.rlim_cur - POOL_FDS_SPARE) / 2;
+    if (max_jobs < POOL_JOBS_MIN) {
+        a->threads = 1;
+        return 0;
+    }
+    a->pool = apply_pool_new(a->threads, max_jobs, err);
+    return a->pool == NULL ? -1 : 0;
+}
+
+/* Regular file entry E at the free name D/NAME: to the pool when it is small
+ * and has no holes, else written here. */
+static int apply_regular(struct chrun_layer_applier *a, struct archive *tar,
+                         const struct changeset_dir *d, const char *name, const char *path,
+                         struct archive_entry *e, struct chrun_err *err)
+{
+    la_int64_t size = archive_entry_size(e);
+    cleanup_file_job struct file_job *j = NULL;
+    dev_t dev;
+    ino_t ino;
+
+    if (a->threads <= 1 || size < 0 || size > POOL_FILE_MAX || archive_entry_sparse_count(e) > 0)
+        return apply_file(a, tar, d->fd, name, path, e, err);
+    if (a->pool == NULL && start_pool(a, err) < 0)
+        return -1;
+    if (a->pool == NULL)
+        return apply_file(a, tar, d->fd, name, path, e, err);
+    if (dir_key(a, d, &dev, &ino, err) < 0)
+        return -1;
+    if ((j = calloc(1, sizeof(*j))) == NULL)
+        return chrun_err_sys(err, ENOMEM, "'%s'", path);
+    j->a = a;
+    j->dirfd = fcntl(d->fd, F_DUPFD_CLOEXEC, 0);
+    if (j->dirfd < 0 && (errno == EMFILE || errno == ENFILE))
+        return apply_file(a, tar, d->fd, name, path, e, err); /* out of fds: in line */
+    if (j->dirfd < 0)
+        return chrun_err_sys(err, errno, "'%s': duplicate directory fd", path);
+    j->path = strdup(path);
+    j->base = strdup(name);
+    j->e = archive_entry_clone(e);
+    if (j->path == NULL || j->base == NULL || j->e == NULL)
+        return chrun_err_sys(err, ENOMEM, "'%s'", path);
+    if (read_file_data(tar, j, (size_t) size, path, err) < 0)
+        return -1;
+    /* the pool owns the job from here, even when it fails */
+    return apply_pool_submit(a->pool, dev, ino, name, (size_t) size + sizeof(*j) + strlen(path),
+                             file_job_run, file_job_free, take_ptr(j), err);
 }
 
 static int apply_symlink(struct chrun_layer_applier *a, int pfd, const char *base,
@@ -413,6 +631,13 @@ static int disk_open_dir(void *be, const char *dir, enum chrun_fs_resolve how,
         return 0;
     }
     fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, how);
+    if (fd < 0 && a->pool != NULL && apply_pool_busy(a->pool)) {
+        /* A file a job has yet to make may be on the way (a directory that
+         * became a file): look again once every job is done. */
+        if (drain(a, err) < 0)
+            return -1;
+        fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, how);
+    }
     if (fd < 0) {
         if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != EXDEV &&
             errno != ENAMETOOLONG)
@@ -426,8 +651,16 @@ static int disk_open_dir(void *be, const char *dir, enum chrun_fs_resolve how,
         /* Parent directory of the last entry, reused while entries stay in it. */
         if (a->cache_fd >= 0)
             close(a->cache_fd);
+        struct stat st;
+        if (fstat(fd, &st) < 0) {
+            int errnum = errno;
+            close(fd);
+            return chrun_err_sys(err, errnum, "stat directory '%s'", dir);
+        }
         snprintf(a->cache_path, sizeof(a->cache_path), "%s", dir);
         a->cache_fd = fd;
+        a->cache_dev = st.st_dev;
+        a->cache_ino = st.st_ino;
         a->cache_valid = true;
     }
     return 0;
@@ -444,6 +677,8 @@ static void disk_close_dir(void *be, struct changeset_dir *d)
 static int disk_mkdir_p(void *be, const char *dir, struct chrun_err *err)
 {
     struct chrun_layer_applier *a = be;
+    if (drain(a, err) < 0)
+        return -1;
     return chrun_fs_mkdir_p_in_root(a->rootfd, dir, 0755, 0, err);
 }
 
@@ -451,7 +686,8 @@ static int disk_kind(void *be, const struct changeset_dir *d, const char *name,
                      struct chrun_err *err)
 {
     struct stat st;
-    (void) be;
+    if (wait_name(be, d, name, err) < 0)
+        return -1;
     if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
         return S_ISDIR(st.st_mode) ? 1 : 2;
     if (errno == ENOENT)
@@ -463,7 +699,10 @@ static bool disk_same_file(void *be, const struct changeset_dir *d1, const char 
                            const struct changeset_dir *d2, const char *n2)
 {
     struct stat s1, s2;
-    (void) be;
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    /* a failed job fails the next step, which waits too */
+    if (wait_name(be, d1, n1, &ignored) < 0 || wait_name(be, d2, n2, &ignored) < 0)
+        return false;
     return fstatat(d1->fd, n1, &s1, AT_SYMLINK_NOFOLLOW) == 0 &&
            fstatat(d2->fd, n2, &s2, AT_SYMLINK_NOFOLLOW) == 0 && s1.st_dev == s2.st_dev &&
            s1.st_ino == s2.st_ino;
@@ -474,11 +713,16 @@ static int disk_remove(void *be, const struct changeset_dir *d, const char *name
 {
     struct chrun_layer_applier *a = be;
     struct stat st;
+    if (wait_name(a, d, name, err) < 0)
+        return -1;
     if (fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
         if (errno == ENOENT)
             return 0;
         return chrun_err_sys(err, errno, "stat '%s'", path);
     }
+    /* jobs may be making files anywhere below a directory that goes */
+    if (S_ISDIR(st.st_mode) && drain(a, err) < 0)
+        return -1;
     /* The cached parent may be what goes (or lie below it). */
     a->cache_valid = false;
     if (!S_ISDIR(st.st_mode)) {
@@ -494,7 +738,9 @@ static int disk_remove(void *be, const struct changeset_dir *d, const char *name
 static int disk_list(void *be, const struct changeset_dir *d, char ***ret_names, size_t *ret_n,
                      struct chrun_err *err)
 {
-    (void) be;
+    /* an opaque whiteout: the names of files still being made count too */
+    if (drain(be, err) < 0)
+        return -1;
     return chrun_fs_list_at(d->fd, ret_names, ret_n, err);
 }
 
@@ -509,7 +755,7 @@ static int disk_inode(void *be, const struct changeset_dir *d, const char *name,
                       struct chrun_err *err)
 {
     if (archive_entry_filetype(e) == AE_IFREG)
-        return apply_file(be, tar, d->fd, name, path, e, err);
+        return apply_regular(be, tar, d, name, path, e, err);
     if (archive_entry_filetype(e) == AE_IFLNK)
         return apply_symlink(be, d->fd, name, path, e, err);
     return apply_node(be, d->fd, name, path, e, err);
@@ -959,16 +1205,35 @@ static int apply_entry_cb(struct archive *tar, struct archive_entry *e, const ch
                           const char *target, void *data, struct chrun_err *err)
 {
     struct chrun_layer_applier *a = data;
-    return changeset_apply_entry(&a->cs, tar, e, path, target, err);
+    struct chrun_err first = CHRUN_ERR_INIT;
+    int rc;
+    /* A job that failed stops the layer at the next entry. */
+    if (a->pool != NULL && apply_pool_failed(a->pool))
+        return drain(a, err);
+    rc = changeset_apply_entry(&a->cs, tar, e, path, target, err);
+    /* The error of an earlier entry still being written is the one the
+     * applier would have met first without the pool. */
+    if (rc < 0 && drain(a, &first) < 0)
+        *err = first;
+    return rc;
 }
 
 static int apply_layer(struct chrun_layer_applier *a, int blob_fd,
                        const struct chrun_layer_source *src, const struct chrun_descriptor *desc,
                        const struct chrun_digest *diff_id, struct chrun_err *err)
 {
+    struct chrun_err ignored = CHRUN_ERR_INIT;
     int rc;
     changeset_applier_begin_layer(&a->cs);
     rc = read_layer(blob_fd, src, desc, diff_id, apply_entry_cb, a, err);
+    /* The end of the layer: every file is complete, the first failure (in
+     * entry order) is the layer's error. */
+    if (rc == 0 && drain(a, err) < 0)
+        rc = chrun_err_prefix(err, "layer %s", desc->digest.str);
+    else if (rc < 0)
+        drain(a, &ignored);
+    if (a->pool != NULL)
+        apply_pool_clear_error(a->pool);
     changeset_applier_begin_layer(&a->cs);
     return rc;
 }
@@ -1026,6 +1291,8 @@ static int open_deferred(struct chrun_layer_applier *a, const struct deferred_di
 
 int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *err)
 {
+    if (drain(a, err) < 0)
+        return -1;
     /* Several entries (several layers, or names through symlinks) may make
      * or keep one directory: the last one still leading to it wins. */
     for (size_t i = 0; i < a->n_dirs; i++) {

@@ -5,7 +5,10 @@
  * media type, checked against the magic bytes) -> SHA-256 of the tar stream
  * (checked against config.rootfs.diff_ids[i]) -> tar reader -> disk, in one
  * pass over fixed buffers. Decompression and hashing run on a second thread,
- * so two cores share the work; memory does not grow with the layer.
+ * so two cores share the work; small regular files are created, written and
+ * given their metadata by a few more (chrun_layer_applier_set_threads), each
+ * with a copy of its data, at most 16 MiB in all; memory does not grow with
+ * the layer.
  *
  * The image-spec changeset rules apply, as src/changeset-apply.h writes them
  * once for chrun-unpack, chrun-build and chrun-export: ".wh.NAME" removes
@@ -111,6 +114,15 @@ int chrun_layer_applier_finish(struct chrun_layer_applier *a, struct chrun_err *
  * layer: an entry named ".wh.*" is refused (CHRUN_E_INPUT) rather than
  * deleting anything, since no image layer could carry such a file. */
 void chrun_layer_applier_set_tarball(struct chrun_layer_applier *a, bool tarball);
+
+/* Create regular files on THREADS threads (1: all on the caller's thread;
+ * 0: the default, CHRUN_APPLY_THREADS or 2 to 4 by the CPU count) while the
+ * stream is read. The changeset rules hold as with one thread: a name is
+ * looked at or changed only once the file a thread makes there is complete,
+ * a whiteout or a replaced directory waits for every file below it, and a
+ * layer ends only when all its files are complete, failing with the error
+ * of the first entry that failed. */
+void chrun_layer_applier_set_threads(struct chrun_layer_applier *a, unsigned threads);
 
 /* Free the applier (NULL is fine). Does not close ROOTFD. */
 void chrun_layer_applier_free(struct chrun_layer_applier *a);

@@ -1,8 +1,10 @@
 #!/bin/bash
 # Bench: unpack a realistic multi-layer image (Debian minbase made with
 # debootstrap, cached in $BENCH_DIR, plus two layers on top) with chrun-unpack,
-# umoci unpack and `tar -xzf` of each layer in order. Prints the times, the
-# ratios and chrun-unpack's peak RSS. Run from the repo root with bin/ on PATH.
+# umoci unpack and `tar -xzf` of each layer in order, and chrun-unpack with
+# one file creation thread against the default (CHRUN_APPLY_THREADS). Prints
+# the times, the ratios, user and sys time of both chrun runs and
+# chrun-unpack's peak RSS. Run from the repo root with bin/ on PATH.
 set -euo pipefail
 : "${BENCH_DIR:?BENCH_DIR must be set}"
 repo=$(pwd)
@@ -47,13 +49,24 @@ best() { # best of 3 runs of "$@" after CLEANUP
 untar_all() { mkdir -p "$work/out/rootfs"; for l in "${layers[@]}"; do tar --numeric-owner -xzf "$l" -C "$work/out/rootfs"; done; }
 
 chrun_s=$(best chrun-unpack bench:1 "$work/out")
+one_s=$(best env CHRUN_APPLY_THREADS=1 chrun-unpack bench:1 "$work/out")
 umoci_s=$(best umoci unpack --image "$CHRUN_ROOT:docker.io/library/bench:1" "$work/out")
 tar_s=$(best untar_all)
 rm -rf "$work/out"
 /usr/bin/time -f %M -o "$work/rss" chrun-unpack bench:1 "$work/out" >/dev/null
 rm -rf "$work/out"
+sync
+/usr/bin/time -f '%U %S' -o "$work/cpu" chrun-unpack bench:1 "$work/out" >/dev/null
+rm -rf "$work/out"
+sync
+/usr/bin/time -f '%U %S' -o "$work/cpu1" env CHRUN_APPLY_THREADS=1 chrun-unpack bench:1 "$work/out" >/dev/null
+rm -rf "$work/out"
 printf 'unpack (%d MB, %d layers): chrun %.2f s, peer umoci %.2f s, ratio %.2f\n' \
     "$size_mb" "${#layers[@]}" "$chrun_s" "$umoci_s" "$(echo "$chrun_s / $umoci_s" | bc -l)"
 printf 'unpack (%d MB, %d layers): chrun %.2f s, peer tar -xzf %.2f s, ratio %.2f\n' \
     "$size_mb" "${#layers[@]}" "$chrun_s" "$tar_s" "$(echo "$chrun_s / $tar_s" | bc -l)"
+printf 'unpack (%d MB, %d layers): chrun %.2f s, chrun with one file thread %.2f s, ratio %.2f\n' \
+    "$size_mb" "${#layers[@]}" "$chrun_s" "$one_s" "$(echo "$chrun_s / $one_s" | bc -l)"
+read -r u s <"$work/cpu" && read -r u1 s1 <"$work/cpu1"
+echo "unpack: chrun user $u s sys $s s; with one file thread user $u1 s sys $s1 s"
 echo "unpack: chrun peak RSS $(cat "$work/rss") KiB"

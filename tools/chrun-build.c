@@ -114,6 +114,7 @@ int main(int argc, char **argv)
         default:
             if ((rc = chrun_tool_common_option(c, argv, usage)) >= 0)
                 return rc;
+            rc = 0; /* -q: parse on */
         }
     }
     if (rc != 0)

@@ -40,18 +40,29 @@ size_mb=$(( ($(stat -c %s "$base") + $(stat -c %s "$work/top1.tar") + $(stat -c 
 manifest=$CHRUN_ROOT/blobs/sha256/$(cut -c8- "$work/image.digest")
 mapfile -t layers < <(jq -r '.layers[].digest' "$manifest" | sed "s|sha256:|$CHRUN_ROOT/blobs/sha256/|")
 
-t() { local s e; s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
-best() { # best of 3 runs of "$@" after CLEANUP
-    local b=999999 x i
-    for i in 1 2 3; do rm -rf "$work/out"; sync; x=$(t "$@"); b=$(echo "if ($x < $b) $x else $b" | bc); done
-    echo "$b"
+# t CMD...: wall seconds of CMD; a failure is said and never counts as fast
+t() {
+    local s e
+    s=$(date +%s.%N)
+    if ! "$@" >/dev/null 2>&1; then echo "bench: '$*' failed" >&2; echo 999999; return; fi
+    e=$(date +%s.%N)
+    echo "$e - $s" | bc
 }
 untar_all() { mkdir -p "$work/out/rootfs"; for l in "${layers[@]}"; do tar --numeric-owner -xzf "$l" -C "$work/out/rootfs"; done; }
 
-chrun_s=$(best chrun-unpack bench:1 "$work/out")
-one_s=$(best env CHRUN_APPLY_THREADS=1 chrun-unpack bench:1 "$work/out")
-umoci_s=$(best umoci unpack --image "$CHRUN_ROOT:docker.io/library/bench:1" "$work/out")
-tar_s=$(best untar_all)
+# Rounds interleave the contenders, so that the disk's drift (this
+# machine's file creation time varies by 2x from minute to minute) falls on
+# all of them alike; each keeps its best round.
+chrun_s=999999 one_s=999999 umoci_s=999999 tar_s=999999
+keep_best() { echo "if ($2 < $1) $2 else $1" | bc; }
+for round in 1 2 3; do
+    rm -rf "$work/out"; sync; chrun_s=$(keep_best "$chrun_s" "$(t chrun-unpack bench:1 "$work/out")")
+    rm -rf "$work/out"; sync
+    one_s=$(keep_best "$one_s" "$(t env CHRUN_APPLY_THREADS=1 chrun-unpack bench:1 "$work/out")")
+    rm -rf "$work/out"; sync
+    umoci_s=$(keep_best "$umoci_s" "$(t umoci unpack --image "$CHRUN_ROOT:docker.io/library/bench:1" "$work/out")")
+    rm -rf "$work/out"; sync; tar_s=$(keep_best "$tar_s" "$(t untar_all)")
+done
 rm -rf "$work/out"
 /usr/bin/time -f %M -o "$work/rss" chrun-unpack bench:1 "$work/out" >/dev/null
 rm -rf "$work/out"

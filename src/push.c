@@ -42,30 +42,6 @@ static void pusher_release(struct pusher *p)
     memset(p, 0, sizeof(*p));
 }
 
-int chrun_push_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_err *err)
-{
-    char *end;
-    unsigned long long n;
-    unsigned shift = 0;
-
-    errno = 0;
-    n = strtoull(value, &end, 10);
-    if (end != value && end[0] != '\0' && end[1] == '\0') {
-        switch (toupper((unsigned char) end[0])) {
-        case 'K': shift = 10; end++; break;
-        case 'M': shift = 20; end++; break;
-        case 'G': shift = 30; end++; break;
-        default: break;
-        }
-    }
-    if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno != 0 || n == 0 ||
-        n > (UINT64_MAX >> shift))
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "invalid size '%.64s': want a number of bytes, K, M or G", value);
-    *ret_bytes = (uint64_t) n << shift;
-    return 0;
-}
-
 /* Upload Locations */
 
 /* LOCATION of reply R made absolute against the URL that answered (a

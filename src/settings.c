@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "chrun/push.h"
 #include "chrun/ref.h"
 #include "util.h"
 
@@ -99,6 +98,30 @@ static int docker_config_dir(char *buf, size_t size, struct chrun_err *err)
     return 0;
 }
 
+int chrun_settings_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_err *err)
+{
+    char *end;
+    unsigned long long n;
+    unsigned shift = 0;
+
+    errno = 0;
+    n = strtoull(value, &end, 10);
+    if (end != value && end[0] != '\0' && end[1] == '\0') {
+        switch (toupper((unsigned char) end[0])) {
+        case 'K': shift = 10; end++; break;
+        case 'M': shift = 20; end++; break;
+        case 'G': shift = 30; end++; break;
+        default: break;
+        }
+    }
+    if (!isdigit((unsigned char) value[0]) || *end != '\0' || errno != 0 || n == 0 ||
+        n > (UINT64_MAX >> shift))
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "invalid size '%.64s': want a number of bytes, K, M or G", value);
+    *ret_bytes = (uint64_t) n << shift;
+    return 0;
+}
+
 int chrun_settings_from_env(struct chrun_settings *s, struct chrun_err *err)
 {
     const char *chunk = env_value("CHRUN_PUSH_CHUNK_SIZE");
@@ -110,7 +133,7 @@ int chrun_settings_from_env(struct chrun_settings *s, struct chrun_err *err)
         env_u64("CHRUN_FETCH_TIMEOUT", &s->fetch_timeout_s, err) < 0 ||
         env_u64("CHRUN_FETCH_MAX_BYTES", &s->fetch_max_bytes, err) < 0)
         return -1;
-    if (chunk != NULL && chrun_push_parse_size(chunk, &s->push_chunk_bytes, err) < 0)
+    if (chunk != NULL && chrun_settings_parse_size(chunk, &s->push_chunk_bytes, err) < 0)
         return chrun_err_prefix(err, "CHRUN_PUSH_CHUNK_SIZE");
     s->mirrors = env_value("CHRUN_REGISTRY_MIRRORS");
     s->insecure_registries = env_value("CHRUN_INSECURE_REGISTRIES");

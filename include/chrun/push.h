@@ -62,8 +62,4 @@ int chrun_push_image(struct chrun_store *st, const char *image, const char *dest
                      const struct chrun_push_opts *opts, struct chrun_digest *ret_digest,
                      struct chrun_err *err);
 
-/* Parse a chunk size VALUE: a positive number of bytes with an optional
- * K, M or G suffix (powers of 1024). Returns 0 or -1 (CHRUN_E_INPUT). */
-int chrun_push_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_err *err);
-
 #endif

@@ -60,6 +60,11 @@ struct chrun_settings {
     char docker_config_dir[PATH_MAX];
 };
 
+/* Parse a size VALUE (CHRUN_PUSH_CHUNK_SIZE): a positive number of bytes
+ * with an optional K, M or G suffix (powers of 1024). Returns 0 or -1
+ * (CHRUN_E_INPUT). */
+int chrun_settings_parse_size(const char *value, uint64_t *ret_bytes, struct chrun_err *err);
+
 /* Fill S with the defaults: the CHRUN_SETTINGS_* values, no mirrors, no
  * insecure registries, no password, no docker config directory. */
 void chrun_settings_init_defaults(struct chrun_settings *s);
@@ -74,7 +79,7 @@ const struct chrun_settings *chrun_settings_or_defaults(const struct chrun_setti
  * settings. A value that is not a number in range fails with CHRUN_E_INPUT
  * naming the variable and the value ("CHRUN_STALL_TIMEOUT: invalid value
  * 'x': want 1 to 86399 seconds"; a bad CHRUN_PUSH_CHUNK_SIZE as
- * chrun_push_parse_size words it); S then holds the defaults for it. The
+ * chrun_settings_parse_size words it); S then holds the defaults for it. The
  * string fields point into the environment: S is valid until the process
  * changes those variables. Not thread-safe against setenv. Returns 0 or -1. */
 int chrun_settings_from_env(struct chrun_settings *s, struct chrun_err *err);

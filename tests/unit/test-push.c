@@ -5,30 +5,31 @@
 #include <string.h>
 
 #include "chrun/push.h"
+#include "chrun/settings.h"
 #include "registry-client.h"
 
 static void test_parse_size(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
     uint64_t n = 0;
-    CHECK_INT_EQ(chrun_push_parse_size("1", &n, &err), 0);
+    CHECK_INT_EQ(chrun_settings_parse_size("1", &n, &err), 0);
     CHECK(n == 1);
-    CHECK_INT_EQ(chrun_push_parse_size("256K", &n, &err), 0);
+    CHECK_INT_EQ(chrun_settings_parse_size("256K", &n, &err), 0);
     CHECK(n == 256 * 1024);
-    CHECK_INT_EQ(chrun_push_parse_size("32m", &n, &err), 0);
+    CHECK_INT_EQ(chrun_settings_parse_size("32m", &n, &err), 0);
     CHECK(n == 32ULL * 1024 * 1024);
-    CHECK_INT_EQ(chrun_push_parse_size("5G", &n, &err), 0);
+    CHECK_INT_EQ(chrun_settings_parse_size("5G", &n, &err), 0);
     CHECK(n == 5ULL << 30);
-    CHECK_INT_EQ(chrun_push_parse_size("0", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("0", &n, &err), -1);
     CHECK_INT_EQ(err.code, CHRUN_E_INPUT);
-    CHECK_INT_EQ(chrun_push_parse_size("", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size("-1", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size(" 1", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size("1KB", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size("K", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size("lots", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size("99999999999999999999", &n, &err), -1);
-    CHECK_INT_EQ(chrun_push_parse_size("17179869184G", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("-1", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size(" 1", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("1KB", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("K", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("lots", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("99999999999999999999", &n, &err), -1);
+    CHECK_INT_EQ(chrun_settings_parse_size("17179869184G", &n, &err), -1);
 }
 
 static void feed(struct registry_resp *r, const char *line)

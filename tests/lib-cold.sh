@@ -6,7 +6,7 @@
 #       its second layer's digest.
 #   cold_wait_for GLOB
 #       Until a file matching GLOB exists (chrun's own progress, such as an
-#       entry in a staging tree), at most 20 s.
+#       entry in a staging tree), through test_wait_until.
 #   link_start NAME [link-proxy.py ARGS...]
 #       Starts scripts/link-proxy.py in front of $REGISTRY, stopped at exit;
 #       sets $NAME to its 127.0.0.1:PORT.
@@ -30,16 +30,12 @@ link_start() { # NAME [ARGS...]
     pid=$!
     _registry_atexit "kill $pid"
     # the proxy renames its address file into place once it listens
-    for _ in $(seq 400); do [ -s "$dir/addr" ] && break; sleep 0.05; done
-    [ -s "$dir/addr" ] || { cat "$dir/out" >&2; return 1; }
+    test_wait_until "the link proxy's address" test -s "$dir/addr" ||
+        { cat "$dir/out" >&2; return 1; }
     export "$name=$(cat "$dir/addr")"
 }
 
+_cold_glob_exists() { compgen -G "$1" >/dev/null; }
 cold_wait_for() { # GLOB
-    for _ in $(seq 400); do
-        compgen -G "$1" >/dev/null && return 0
-        sleep 0.05
-    done
-    echo "timed out waiting for $1" >&2
-    return 1
+    test_wait_until "$1" _cold_glob_exists "$1"
 }

@@ -120,7 +120,7 @@ registry_token_start() {
         --pass "$REGISTRY_PASS" "$@" </dev/null >"$dir/token.out" 2>&1 &
     tpid=$!
     _registry_atexit "kill $tpid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
+    test_wait_until "$dir/addr" test -s "$dir/addr" || return 1
     port=$("$py" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     cat >"$dir/config.yml" <<-EOF2
 	version: 0.1
@@ -162,7 +162,7 @@ evil_start() {
         </dev/null >"$dir/out" 2>&1 &
     pid=$!
     _registry_atexit "kill $pid"
-    for _ in $(seq 200); do [ -s "$dir/addr" ] && break; sleep 0.05; done
+    test_wait_until "$dir/addr" test -s "$dir/addr" || return 1
     EVIL=$(cat "$dir/addr") EVIL_LOG=$dir/log EVIL_OTHER_LOG=$dir/other.log
     : >"$EVIL_LOG"
     : >"$EVIL_OTHER_LOG"

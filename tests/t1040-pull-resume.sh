@@ -12,6 +12,7 @@ fixture_push full "$REGISTRY/full:1"
 rm -rf "$TRASH_DIRECTORY/big"
 
 partial_bytes() { cat "$CHRUN_ROOT"/tmp/blob-*.partial 2>/dev/null | wc -c; }
+partial_over() { [ "$(partial_bytes)" -gt "$1" ]; }
 
 evil_start slow --rate 200000
 SLOW=$EVIL
@@ -20,10 +21,7 @@ test_expect_success 'SIGKILL in the middle of the blobs leaves partials, nothing
     mkdir -p "$CHRUN_ROOT" &&
     { chrun-pull -q "$SLOW/big:1" >out 2>err & } &&
     pid=$! &&
-    for _ in $(seq 200); do
-        [ "$(partial_bytes)" -gt 300000 ] && break
-        sleep 0.05
-    done &&
+    test_wait_until "300 kB of partial blob" partial_over 300000 &&
     kill -9 $pid && { wait $pid; true; } &&
     [ "$(partial_bytes)" -gt 300000 ] &&
     test -z "$(ls "$CHRUN_ROOT/blobs/sha256")" &&
@@ -58,10 +56,7 @@ test_expect_success 'a server that ignores Range (200, not 206): start over, sti
     rm -rf "$CHRUN_ROOT" && mkdir -p "$CHRUN_ROOT" &&
     { chrun-pull -q "$SLOW/big:1" >/dev/null 2>&1 & } &&
     pid=$! &&
-    for _ in $(seq 200); do
-        [ "$(partial_bytes)" -gt 300000 ] && break
-        sleep 0.05
-    done &&
+    test_wait_until "300 kB of partial blob" partial_over 300000 &&
     kill -9 $pid && { wait $pid; true; } &&
     [ "$(partial_bytes)" -gt 0 ] &&
     evil_start ignore-range &&

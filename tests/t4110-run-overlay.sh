@@ -15,24 +15,15 @@ our_mounts() {
 }
 
 # wait_for_file F: until F exists and is not empty (a ready file a container
-# writes), at most 20 s.
+# writes).
 wait_for_file() {
-    for _ in $(seq 400); do
-        [ -s "$1" ] && return 0
-        sleep 0.05
-    done
-    echo "timed out waiting for $1" >&2
-    return 1
+    test_wait_until "$1" test -s "$1"
 }
 
 # wait_gone PID: until process PID (not our child) has exited.
+_gone() { ! kill -0 "$1" 2>/dev/null; }
 wait_gone() {
-    for _ in $(seq 400); do
-        kill -0 "$1" 2>/dev/null || return 0
-        sleep 0.05
-    done
-    echo "process $1 still alive" >&2
-    return 1
+    test_wait_until "process $1 to exit" _gone "$1"
 }
 
 # root_fstype: what `chrun run --rm` mounts as the container's /.

@@ -11,13 +11,7 @@ fi
 
 # wait_for_line PATTERN FILE: until FILE has a line matching PATTERN.
 wait_for_line() {
-    for _ in $(seq 400); do
-        grep -Eq -- "$1" "$2" 2>/dev/null && return 0
-        sleep 0.05
-    done
-    echo "timed out waiting for '$1' in $2:" >&2
-    cat "$2" >&2
-    return 1
+    test_wait_until "'$1' in $2" grep -Eq -- "$1" "$2" || { cat "$2" >&2; return 1; }
 }
 
 # The store but tmp/: a failed pull may keep resumable partials of blobs

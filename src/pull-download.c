@@ -25,14 +25,15 @@
 /* How often a running download loop wakes to redraw progress bars. */
 #define PROGRESS_TICK_MS 100
 
-static bool share_take_slot(struct pull_share *sh)
+/* Whether the shared pool has a free connection slot; with TAKE, take it. */
+static bool share_slot(struct pull_share *sh, bool take)
 {
     bool ok;
     if (sh == NULL)
         return true;
     pthread_mutex_lock(&sh->mu);
     ok = sh->free_slots > 0;
-    if (ok)
+    if (ok && take)
         sh->free_slots--;
     pthread_mutex_unlock(&sh->mu);
     return ok;
@@ -57,17 +58,6 @@ void pull_share_wait_slot(struct pull_share *sh)
         pthread_cond_wait(&sh->cv, &sh->mu);
     sh->free_slots--;
     pthread_mutex_unlock(&sh->mu);
-}
-
-static bool share_has_slot(struct pull_share *sh)
-{
-    bool ok;
-    if (sh == NULL)
-        return true;
-    pthread_mutex_lock(&sh->mu);
-    ok = sh->free_slots > 0;
-    pthread_mutex_unlock(&sh->mu);
-    return ok;
 }
 
 static struct claim *claim_find(struct pull_share *sh, const struct chrun_digest *d)
@@ -659,7 +649,7 @@ static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
         if (j->finished || j->active || j->not_before_ms > now)
             continue;
         /* with several images, connections are counted across all of them */
-        if (!share_take_slot(dl->share))
+        if (!share_slot(dl->share, true))
             return 0;
         if (job_start(dl, j, err) < 0) {
             pull_share_give_slot(dl->share);
@@ -676,7 +666,7 @@ static int start_ready_jobs(struct downloader *dl, struct chrun_err *err)
 static long long next_start_ms(const struct downloader *dl)
 {
     long long now = registry_mono_ms(), wait_ms = PROGRESS_TICK_MS;
-    if (dl->n_active >= dl->c->jobs || !share_has_slot(dl->share))
+    if (dl->n_active >= dl->c->jobs || !share_slot(dl->share, false))
         return wait_ms;
     for (size_t i = 0; i < dl->n_jobs; i++) {
         const struct job *j = &dl->jobs[i];

@@ -548,44 +548,145 @@ static int apply_layers(struct chrun_store *st, int bundlefd, const struct chrun
     return chrun_bundle_apply_rootfs(bundlefd, m->n_layers, apply_stored, &sl, err);
 }
 
-/* Build the bundle's contents in the temporary directory BUNDLEFD. */
-static int build(struct chrun_store *st, int bundlefd, const struct chrun_manifest *m,
-                 const struct chrun_image_config *cfg, const char *manifest_digest,
-                 const char *ref, const char *idmap, struct chrun_err *err)
+struct chrun_bundle_staging {
+    struct target t;
+    struct chrun_digest md;
+    int parentfd;             /* the target's parent directory */
+    int dirfd;                /* the temporary bundle, flock held */
+    char tmpname[NAME_MAX + 1]; /* its name in the parent, "" once gone */
+    bool replace;             /* publish exchanges it with what is there */
+};
+
+int chrun_bundle_staging_fd(const struct chrun_bundle_staging *bs)
 {
-    cleanup_json json_t *doc = NULL;
-    cleanup_close int rootfd = -1;
-    if (apply_layers(st, bundlefd, m, cfg, err) < 0)
-        return -1;
-    rootfd = openat(bundlefd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (rootfd < 0)
-        return chrun_err_sys(err, errno, "open rootfs");
-    doc = build_config(rootfd, cfg->json, manifest_digest, ref, idmap, err);
-    if (doc == NULL)
-        return -1;
-    return write_config(bundlefd, doc, err);
+    return bs->dirfd;
 }
 
-/* Move the finished temporary TMPNAME to the target. */
-static int publish(int parentfd, const char *tmpname, const struct target *t, bool replace,
-                   const char *manifest_digest, struct chrun_err *err)
+const char *chrun_bundle_staging_path(const struct chrun_bundle_staging *bs)
+{
+    return bs->t.path;
+}
+
+void chrun_bundle_staging_free(struct chrun_bundle_staging *bs)
 {
     struct chrun_err ignored = CHRUN_ERR_INIT;
-    if (replace) {
-        if (renameat2(parentfd, tmpname, parentfd, t->base, RENAME_EXCHANGE) < 0)
+    if (bs == NULL)
+        return;
+    if (bs->tmpname[0] != '\0')
+        chrun_fs_rm_rf_at(bs->parentfd, bs->tmpname, &ignored);
+    if (bs->dirfd >= 0)
+        close(bs->dirfd);
+    if (bs->parentfd >= 0)
+        close(bs->parentfd);
+    free(bs);
+}
+
+static void staging_free_fn(struct chrun_bundle_staging **bs)
+{
+    chrun_bundle_staging_free(*bs);
+}
+#define cleanup_staging __attribute__((cleanup(staging_free_fn)))
+
+/* Make BS's temporary directory, locked. The lock tells a later unpack the
+ * directory is alive; it is taken under a name no sweep looks at
+ * (".<base>.new-"), and only then is the directory given its sweepable
+ * ".tmp-" name, so no sweep ever sees it unlocked. */
+static int staging_mkdir(struct chrun_bundle_staging *bs, struct chrun_err *err)
+{
+    char prefix[NAME_MAX + 1], fresh[NAME_MAX + 1];
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    int rc = 0;
+
+    snprintf(prefix, sizeof(prefix), ".%.200s.new-", bs->t.base);
+    if (chrun_fs_mkdtemp_at(bs->parentfd, prefix, fresh, sizeof(fresh), err) < 0)
+        return -1;
+    snprintf(bs->tmpname, sizeof(bs->tmpname), ".%.200s" TEMP_MARK "%s", bs->t.base,
+             fresh + strlen(prefix));
+    bs->dirfd = openat(bs->parentfd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (bs->dirfd < 0 || flock(bs->dirfd, LOCK_EX) < 0)
+        rc = chrun_err_sys(err, errno, "lock '%s'", fresh);
+    if (rc == 0 && renameat(bs->parentfd, fresh, bs->parentfd, bs->tmpname) < 0)
+        rc = chrun_err_sys(err, errno, "rename '%s'", fresh);
+    if (rc < 0) {
+        chrun_fs_rm_rf_at(bs->parentfd, fresh, &ignored);
+        bs->tmpname[0] = '\0';
+    }
+    return rc;
+}
+
+/* Begin at the initialized target T. */
+static int staging_begin_at(const struct target *t, const struct chrun_digest *md, bool force,
+                            struct chrun_bundle_staging **ret, struct chrun_err *err)
+{
+    cleanup_staging struct chrun_bundle_staging *bs = calloc(1, sizeof(*bs));
+    int existing;
+
+    *ret = NULL;
+    if (bs == NULL)
+        return chrun_err_sys(err, ENOMEM, "bundle '%s'", t->path);
+    bs->t = *t;
+    bs->md = *md;
+    bs->dirfd = -1;
+    bs->parentfd = open(t->parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (bs->parentfd < 0)
+        return chrun_err_sys(err, errno, "bundle directory '%s'", t->parent);
+    existing = check_existing(bs->parentfd, t, md->str, force, err);
+    if (existing < 0)
+        return -1;
+    if (existing == 1)
+        return 1; /* SPEC: re-running on a complete bundle is instant */
+    bs->replace = existing == 2;
+    remove_stale_temps(bs->parentfd, t);
+    if (staging_mkdir(bs, err) < 0)
+        return -1;
+    *ret = take_ptr(bs);
+    return 0;
+}
+
+int chrun_bundle_staging_begin(struct chrun_store *st, const char *bundle,
+                               const struct chrun_digest *md, bool force,
+                               struct chrun_bundle_staging **ret, struct chrun_err *err)
+{
+    struct target t;
+    *ret = NULL;
+    if (target_init(&t, st, bundle, md, err) < 0)
+        return -1;
+    return staging_begin_at(&t, md, force, ret, err);
+}
+
+int chrun_bundle_staging_config(struct chrun_bundle_staging *bs, json_t *image_config,
+                                const char *ref, const char *idmap, struct chrun_err *err)
+{
+    cleanup_json json_t *doc = NULL;
+    cleanup_close int rootfd = openat(bs->dirfd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                                               O_CLOEXEC);
+    if (rootfd < 0)
+        return chrun_err_sys(err, errno, "open rootfs");
+    doc = build_config(rootfd, image_config, bs->md.str, ref != NULL && *ref ? ref : NULL,
+                       idmap != NULL && *idmap ? idmap : NULL, err);
+    if (doc == NULL)
+        return -1;
+    return write_config(bs->dirfd, doc, err);
+}
+
+int chrun_bundle_staging_publish(struct chrun_bundle_staging *bs, struct chrun_err *err)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    const struct target *t = &bs->t;
+    if (bs->replace) {
+        if (renameat2(bs->parentfd, bs->tmpname, bs->parentfd, t->base, RENAME_EXCHANGE) < 0)
             return chrun_err_sys(err, errno, "replace bundle '%s'", t->path);
-        /* TMPNAME now holds the old bundle */
-        chrun_fs_rm_rf_at(parentfd, tmpname, &ignored);
-    } else if (renameat2(parentfd, tmpname, parentfd, t->base, RENAME_NOREPLACE) < 0) {
+        /* the temporary name now holds the old bundle, which free removes */
+        return chrun_fs_fsync_dir(bs->parentfd, err);
+    }
+    if (renameat2(bs->parentfd, bs->tmpname, bs->parentfd, t->base, RENAME_NOREPLACE) < 0) {
         int e = errno;
-        if (e == EEXIST && check_existing(parentfd, t, manifest_digest, false, &ignored) == 1) {
-            /* a concurrent unpack of the same image finished first */
-            chrun_fs_rm_rf_at(parentfd, tmpname, &ignored);
-            return 0;
-        }
+        if (e == EEXIST && check_existing(bs->parentfd, t, bs->md.str, false, &ignored) == 1)
+            return 0; /* a concurrent unpack of the same image finished first */
         return chrun_err_sys(err, e, "rename bundle into '%s'", t->path);
     }
-    return chrun_fs_fsync_dir(parentfd, err);
+    bs->tmpname[0] = '\0';
+    return chrun_fs_fsync_dir(bs->parentfd, err);
 }
 
 /* Build the bundle for manifest M (digest MD) of IMG at target T. */
@@ -594,44 +695,24 @@ static int unpack_to(struct chrun_store *st, const struct chrun_store_image *img
                      const struct target *t, bool force, const char *idmap,
                      struct chrun_err *err)
 {
+    cleanup_staging struct chrun_bundle_staging *bs = NULL;
     struct chrun_image_config cfg;
-    char tmpname[NAME_MAX + 1], prefix[NAME_MAX + 1];
-    cleanup_close int parentfd = -1, tmpfd = -1;
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    int existing, rc;
+    int rc = staging_begin_at(t, md, force, &bs, err);
 
-    parentfd = open(t->parent, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (parentfd < 0)
-        return chrun_err_sys(err, errno, "bundle directory '%s'", t->parent);
-    existing = check_existing(parentfd, t, md->str, force, err);
-    if (existing < 0)
-        return -1;
-    if (existing == 1)
-        return 0; /* SPEC: re-running on a complete bundle is instant */
-    remove_stale_temps(parentfd, t);
+    if (rc != 0)
+        return rc < 0 ? -1 : 0;
     if (chrun_image_config_load(&cfg, st, &m->config.digest, err) < 0)
         return -1;
-    if (cfg.n_diff_ids != m->n_layers) {
-        chrun_image_config_release(&cfg);
-        return chrun_err_set(err, CHRUN_E_INPUT,
-                             "manifest %s has %zu layers but its config lists %zu diff_ids",
-                             md->str, m->n_layers, cfg.n_diff_ids);
-    }
-    snprintf(prefix, sizeof(prefix), ".%.200s" TEMP_MARK, t->base);
-    if (chrun_fs_mkdtemp_at(parentfd, prefix, tmpname, sizeof(tmpname), err) < 0) {
-        chrun_image_config_release(&cfg);
-        return -1;
-    }
-    /* The lock tells a later unpack this temporary directory is alive. */
-    tmpfd = openat(parentfd, tmpname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (tmpfd < 0 || flock(tmpfd, LOCK_EX) < 0)
-        rc = chrun_err_sys(err, errno, "open '%s'", tmpname);
-    else
-        rc = build(st, tmpfd, m, &cfg, md->str, img->ref, idmap, err);
+    if (cfg.n_diff_ids != m->n_layers)
+        rc = chrun_err_set(err, CHRUN_E_INPUT,
+                           "manifest %s has %zu layers but its config lists %zu diff_ids",
+                           md->str, m->n_layers, cfg.n_diff_ids);
     if (rc == 0)
-        rc = publish(parentfd, tmpname, t, existing == 2, md->str, err);
-    if (rc < 0)
-        chrun_fs_rm_rf_at(parentfd, tmpname, &ignored);
+        rc = apply_layers(st, bs->dirfd, m, &cfg, err);
+    if (rc == 0)
+        rc = chrun_bundle_staging_config(bs, cfg.json, img->ref, idmap, err);
+    if (rc == 0)
+        rc = chrun_bundle_staging_publish(bs, err);
     chrun_image_config_release(&cfg);
     return rc;
 }

@@ -1,5 +1,5 @@
-/* chrun-pull --tree: the image's layers applied into a staging tree while
- * they download. The downloader (pull-download.c) tells the feed where each
+/* chrun-pull --tree and --unpack: the image's layers applied into a staging
+ * tree or bundle while they download. The downloader (pull-download.c) tells the feed where each
  * blob's temporary file is and how far it got; an applier thread reads each
  * layer from that growing file in layer order, waiting on a condition
  * variable for more bytes, and the blob is final only when the downloader
@@ -48,7 +48,10 @@ struct pull_feed {
     /* applier side */
     struct chrun_store *st;
     struct chrun_manifest m;
-    struct chrun_tree_staging ts;
+    struct chrun_digest md;            /* the image manifest applied */
+    struct chrun_bundle_staging *bs;   /* the bundle made, or NULL: a tree */
+    struct chrun_tree_staging ts;      /* the tree made (without BS) */
+    char ref[CHRUN_REF_STR_MAX];       /* the name BS's config records */
     pthread_t thread;
     bool started;
 };
@@ -319,14 +322,34 @@ static int apply_fed(void *data, struct chrun_layer_applier *a, size_t i, struct
     return rc;
 }
 
-/* Apply every layer into the staging bundle's rootfs and write its config. */
+/* Apply every layer into the staging bundle at BUNDLEFD and write its
+ * config: a tree's without a manifest digest (chrun/tree.h), a bundle's as
+ * chrun-unpack writes it. */
 static int apply_all(struct pull_feed *feed, int bundlefd, const struct chrun_image_config *cfg,
                      struct chrun_err *err)
 {
     struct feed_layers fl = {feed, cfg};
     if (chrun_bundle_apply_rootfs(bundlefd, feed->m.n_layers, apply_fed, &fl, err) < 0)
         return -1;
+    if (feed->bs != NULL)
+        return chrun_bundle_staging_config(feed->bs, cfg->json, feed->ref, NULL, err);
     return chrun_bundle_write_config(bundlefd, cfg->json, err);
+}
+
+/* The staging bundle to fill: BS's directory, or the tree's "b". */
+static int open_bundle(struct pull_feed *feed, struct chrun_err *err)
+{
+    int fd;
+    if (feed->bs != NULL) {
+        fd = fcntl(chrun_bundle_staging_fd(feed->bs), F_DUPFD_CLOEXEC, 0);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "bundle '%s'", chrun_bundle_staging_path(feed->bs));
+        return fd;
+    }
+    if (mkdirat(feed->ts.dir_fd, "b", 0700) < 0 ||
+        (fd = openat(feed->ts.dir_fd, "b", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        return chrun_err_sys(err, errno, "create '%s'", feed->ts.bundle);
+    return fd;
 }
 
 static int apply_image(struct pull_feed *feed, struct chrun_err *err)
@@ -337,17 +360,14 @@ static int apply_image(struct pull_feed *feed, struct chrun_err *err)
 
     if (read_config(feed, &cfg, err) < 0)
         return -1;
-    if (cfg.n_diff_ids != feed->m.n_layers) {
+    if (cfg.n_diff_ids != feed->m.n_layers)
         rc = chrun_err_set(err, CHRUN_E_INPUT,
                            "manifest %s has %zu layers but its config lists %zu diff_ids",
-                           feed->ts.md.str, feed->m.n_layers, cfg.n_diff_ids);
-    } else if (mkdirat(feed->ts.dir_fd, "b", 0700) < 0 ||
-               (bundlefd = openat(feed->ts.dir_fd, "b",
-                                  O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
-        rc = chrun_err_sys(err, errno, "create '%s'", feed->ts.bundle);
-    } else {
+                           feed->md.str, feed->m.n_layers, cfg.n_diff_ids);
+    else if ((bundlefd = open_bundle(feed, err)) < 0)
+        rc = -1;
+    else
         rc = apply_all(feed, bundlefd, &cfg, err);
-    }
     chrun_image_config_release(&cfg);
     return rc;
 }
@@ -358,7 +378,8 @@ static void *applier_main(void *arg)
     struct chrun_err err = CHRUN_ERR_INIT;
     int rc = apply_image(feed, &err);
     if (rc < 0 && feed->stale)
-        chrun_log_debug("tree of %s left to chrun run: %s", feed->ts.md.str, err.msg);
+        chrun_log_debug("%s of %s left to be unpacked after the pull: %s",
+                        feed->bs ? "bundle" : "tree", feed->md.str, err.msg);
     pthread_mutex_lock(&feed->mu);
     feed->rc = rc;
     feed->err = err;
@@ -371,30 +392,38 @@ static void *applier_main(void *arg)
 struct pull_feed *pull_feed_start(struct chrun_store *st, const struct chrun_digest *md,
                                   const char *buf, size_t len, const char *media_type,
                                   const struct chrun_descriptor *blobs, size_t n_blobs,
+                                  struct chrun_bundle_staging *bs, const char *ref,
                                   struct chrun_err *err)
 {
     cleanup_free struct pull_feed *feed = calloc(1, sizeof(*feed));
     int prc;
 
     if (feed == NULL) {
-        chrun_err_sys(err, ENOMEM, "tree of %s", md->str);
+        chrun_bundle_staging_free(bs);
+        chrun_err_sys(err, ENOMEM, "unpack %s", md->str);
         return NULL;
     }
     feed->st = st;
+    feed->md = *md;
+    feed->bs = bs;
+    snprintf(feed->ref, sizeof(feed->ref), "%s", ref != NULL ? ref : "");
     feed->ts.trees_fd = feed->ts.dir_fd = -1;
     if (chrun_manifest_parse(&feed->m, buf, len, media_type, err) < 0) {
+        chrun_bundle_staging_free(bs);
         chrun_err_prefix(err, "manifest %s", md->str);
         return NULL;
     }
     if (feed->m.is_index) {
+        chrun_bundle_staging_free(bs);
         chrun_manifest_release(&feed->m);
-        chrun_err_set(err, CHRUN_E_INPUT, "manifest %s: an index has no tree", md->str);
+        chrun_err_set(err, CHRUN_E_INPUT, "manifest %s: an index has no root filesystem", md->str);
         return NULL;
     }
     feed->blobs = calloc(n_blobs ? n_blobs : 1, sizeof(*feed->blobs));
-    if (feed->blobs == NULL || chrun_tree_staging_begin(st, md, &feed->ts, err) < 0) {
+    if (feed->blobs == NULL || (bs == NULL && chrun_tree_staging_begin(st, md, &feed->ts, err) < 0)) {
         if (feed->blobs == NULL)
-            chrun_err_sys(err, ENOMEM, "tree of %s", md->str);
+            chrun_err_sys(err, ENOMEM, "unpack %s", md->str);
+        chrun_bundle_staging_free(bs);
         chrun_tree_staging_release(&feed->ts);
         chrun_manifest_release(&feed->m);
         free(feed->blobs);
@@ -428,10 +457,15 @@ int pull_feed_finish(struct pull_feed *feed, bool publish, struct chrun_err *err
     if (feed->started)
         pthread_join(feed->thread, NULL);
     feed->started = false;
-    if (publish && feed->rc == 0)
+    if (!publish || feed->rc != 0)
+        return 0;
+    if (feed->bs != NULL)
+        rc = chrun_bundle_staging_publish(feed->bs, err);
+    else
         rc = chrun_tree_staging_publish(&feed->ts, err);
-    if (rc == 0 && publish && feed->rc == 0)
-        chrun_log_debug("tree of %s made while it downloaded", feed->ts.md.str);
+    if (rc == 0)
+        chrun_log_debug("%s of %s made while it downloaded", feed->bs ? "bundle" : "tree",
+                        feed->md.str);
     return rc;
 }
 
@@ -441,6 +475,7 @@ void pull_feed_free(struct pull_feed *feed)
     if (feed == NULL)
         return;
     pull_feed_finish(feed, false, &ignored);
+    chrun_bundle_staging_free(feed->bs);
     chrun_tree_staging_release(&feed->ts);
     for (size_t i = 0; i < feed->n_blobs; i++)
         if (feed->blobs[i].fd >= 0)

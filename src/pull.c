@@ -15,6 +15,7 @@
 #include <pthread.h>
 
 #include "chrun/auth.h"
+#include "chrun/bundle.h"
 #include "chrun/io.h"
 #include "chrun/log.h"
 #include "chrun/manifest.h"
@@ -24,6 +25,7 @@
 #include "chrun/store.h"
 #include "chrun/tree.h"
 #include "chrun/tool.h"
+#include "chrun/userns.h"
 #include "chrun/walk.h"
 #include "attach-pull.h"
 #include "cleanup.h"
@@ -309,35 +311,71 @@ static int plan_pull(struct registry_client *c, struct plan *p, const char *refe
     return rc;
 }
 
-/* One endpoint: resolve, download, publish, name. */
-/* With opts->tree: start making the tree of the image P names while its
- * blobs download, or leave *RET_FEED NULL when that does not apply. */
-static int tree_begin(struct registry_client *c, struct plan *p,
+/* Whether this process makes trees and bundles itself: root, or an
+ * ordinary user without subordinate ids (whose files are all its own).
+ * One with them unpacks in a user namespace (chrun_bundle_unpack), which a
+ * threaded pull cannot enter. */
+static bool unpacks_here(void)
+{
+    struct chrun_idmap map;
+    if (geteuid() == 0)
+        return true;
+    chrun_idmap_load(&map);
+    return !map.subids;
+}
+
+/* With opts->tree or opts->unpack: start making the tree or bundle of the
+ * image P names while its blobs download, or leave *RET_FEED NULL when that
+ * does not apply. A bundle that cannot be made at opts->bundle fails here,
+ * before any download. */
+static int feed_begin(struct registry_client *c, struct plan *p,
                       const struct chrun_pull_opts *opts, struct pull_share *share,
                       struct pull_feed **ret_feed, struct chrun_err *err)
 {
     const struct chrun_descriptor *r = &p->result;
     const struct fetched *f;
+    struct chrun_bundle_staging *bs = NULL;
     cleanup_free char *buf = NULL;
     size_t len = 0;
+    int rc;
 
     *ret_feed = NULL;
-    /* an ordinary user's tree is unpacked in a user namespace by chrun run */
-    if (!opts->tree || share != NULL || opts->all_platforms || geteuid() != 0 ||
-        chrun_tree_exists(c->st, &r->digest))
+    if ((!opts->tree && !opts->unpack) || share != NULL || opts->all_platforms ||
+        chrun_manifest_type_is_index(r->media_type) || !unpacks_here())
         return 0;
+    if (opts->unpack) {
+        rc = chrun_bundle_staging_begin(c->st, opts->bundle, &r->digest, false, &bs, err);
+        if (rc != 0)
+            return rc < 0 ? -1 : 0; /* refused, or there already */
+    } else if (chrun_tree_exists(c->st, &r->digest)) {
+        return 0;
+    }
     f = plan_find_manifest(p, &r->digest);
     if (f == NULL &&
-        chrun_store_read_blob(c->st, &r->digest, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0)
+        chrun_store_read_blob(c->st, &r->digest, CHRUN_MANIFEST_MAX, &buf, &len, err) < 0) {
+        chrun_bundle_staging_free(bs);
         return -1;
+    }
     *ret_feed = pull_feed_start(c->st, &r->digest, f ? f->buf : buf, f ? f->len : len,
-                                r->media_type, p->blobs, p->n_blobs, err);
+                                r->media_type, p->blobs, p->n_blobs, bs, c->display, err);
     if (*ret_feed == NULL) {
-        /* the tree is an extra: chrun run makes it from the store instead */
-        chrun_log_debug("tree of %s not made while downloading: %s", r->digest.str, err->msg);
+        /* made from the store after the pull instead */
+        chrun_log_debug("%s of %s not made while downloading: %s", opts->unpack ? "bundle" : "tree",
+                        r->digest.str, err->msg);
         chrun_err_clear(err);
     }
     return 0;
+}
+
+/* One endpoint: resolve, download, publish, name. */
+/* chrun_bundle_unpack of manifest (or index) MD into opts->bundle. */
+static int unpack_stored(struct chrun_store *st, const struct chrun_digest *md,
+                         const struct chrun_pull_opts *opts, struct chrun_err *err)
+{
+    struct chrun_unpack_opts uo = CHRUN_UNPACK_OPTS_INIT;
+    char path[PATH_MAX];
+    uo.platform = opts->platform;
+    return chrun_bundle_unpack(st, md->str, opts->bundle, &uo, path, sizeof(path), err);
 }
 
 static void feed_free_fn(struct pull_feed **feed)
@@ -361,7 +399,7 @@ static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
         return -1;
     rc = plan_pull(c, &p, ref->digest[0] ? ref->digest : ref->tag, &pin, opts, err);
     if (rc == 0)
-        rc = tree_begin(c, &p, opts, share, &feed, err);
+        rc = feed_begin(c, &p, opts, share, &feed, err);
     if (rc == 0)
         rc = pull_fetch_blobs(c, &p, share, feed, err);
     /* manifests after their blobs, so a stored manifest is always complete */
@@ -374,9 +412,12 @@ static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
     if (rc == 0)
         rc = chrun_store_tag(c->st, c->display, p.result.media_type, &p.result.digest,
                              p.result.size, err);
-    /* the tree last: it exists only for a stored image */
+    /* the tree or bundle last: it exists only for a stored image */
     if (rc == 0)
         rc = pull_feed_finish(feed, true, err);
+    /* a bundle not made while downloading is made now (at once when it was) */
+    if (rc == 0 && opts->unpack)
+        rc = unpack_stored(c->st, &p.result.digest, opts, err);
     if (rc == 0)
         *ret_digest = p.result.digest;
     plan_release(&p);
@@ -473,6 +514,8 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
         opts = &defaults;
     if (chrun_ref_parse(&ref, ref_s, err) < 0 || chrun_registry_platform_check(opts->platform, err) < 0)
         return -1;
+    if (opts->tree && opts->unpack)
+        return chrun_err_set(err, CHRUN_E_USAGE, "a tree and a bundle exclude each other");
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
     if (opts->progress && !chrun_log_quiet())
@@ -527,6 +570,12 @@ int chrun_registry_pull_many(struct chrun_store *st, const char *const *refs, si
     pool.opts = opts;
     if (chrun_registry_platform_check(opts->platform, err) < 0)
         return -1;
+    if (opts->unpack) {
+        chrun_err_set(err, CHRUN_E_USAGE, "unpacking takes one image, not %zu", n);
+        for (size_t i = 0; i < n; i++)
+            ret[i] = (struct chrun_pull_result){.rc = -1, .err = *err};
+        return -1;
+    }
     parsed = calloc(n ? n : 1, sizeof(*parsed));
     if (parsed == NULL)
         return chrun_err_sys(err, ENOMEM, "pull");

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "chrun/bundle.h"
 #include "chrun/digest.h"
 #include "chrun/err.h"
 #include "chrun/manifest.h"
@@ -56,8 +57,8 @@ void pull_share_wait_slot(struct pull_share *sh);
 /* Give back a connection taken with pull_share_wait_slot (SH may be NULL). */
 void pull_share_give_slot(struct pull_share *sh);
 
-/* The tree of the pulled image, made while its blobs download
- * (src/pull-feed.c; chrun_pull_opts.tree). */
+/* The tree or bundle of the pulled image, made while its blobs download
+ * (src/pull-feed.c; chrun_pull_opts.tree and .unpack). */
 struct pull_feed;
 /* One blob the feed follows. */
 struct pull_follow;
@@ -72,13 +73,16 @@ int pull_fetch_blobs(struct registry_client *c, struct plan *p, struct pull_shar
                      struct pull_feed *feed, struct chrun_err *err);
 
 /* Start applying the image manifest MD (LEN bytes at BUF, of MEDIA_TYPE)
- * into a staging tree (chrun_tree_staging_begin) on a thread of its own.
- * BLOBS (N_BLOBS) are the blobs this pull downloads: the applier follows
- * them as they grow; any other blob is read from the store. Returns the
- * feed (end with pull_feed_free) or NULL with ERR set. */
+ * on a thread of its own: into the staging bundle BS (taken, freed with
+ * the feed or on failure; its config records REF), or with BS NULL into a
+ * staging tree (chrun_tree_staging_begin). BLOBS (N_BLOBS) are the blobs
+ * this pull downloads: the applier follows them as they grow; any other
+ * blob is read from the store. Returns the feed (end with pull_feed_free)
+ * or NULL with ERR set. */
 struct pull_feed *pull_feed_start(struct chrun_store *st, const struct chrun_digest *md,
                                   const char *buf, size_t len, const char *media_type,
                                   const struct chrun_descriptor *blobs, size_t n_blobs,
+                                  struct chrun_bundle_staging *bs, const char *ref,
                                   struct chrun_err *err);
 
 /* The downloader's side, each a no-op for a NULL FEED or F. F is what
@@ -99,8 +103,8 @@ void pull_feed_restarted(struct pull_feed *feed, struct pull_follow *f);
 int pull_feed_wait_applied(struct pull_feed *feed, struct chrun_err *err);
 
 /* End the downloads' side (a blob not verified now never will be), wait
- * for the applier and, with PUBLISH and a complete tree, rename it into
- * trees/. Returns 0 or -1 with ERR set (the rename failed). */
+ * for the applier and, with PUBLISH and a complete tree or bundle, rename
+ * it into place. Returns 0 or -1 with ERR set (the rename failed). */
 int pull_feed_finish(struct pull_feed *feed, bool publish, struct chrun_err *err);
 
 /* Finish without publishing (if not done), remove the staging directory and

@@ -68,16 +68,25 @@ void chrun_run_exec_sibling(const char *sub, char **argv)
         execvp(path, argv);
 }
 
+/* What a cold run has chrun-pull make while the layers download. */
+struct pull_extra {
+    bool tree;          /* the image's tree (chrun-pull --tree) */
+    bool unpack;        /* a bundle (chrun-pull --unpack) */
+    const char *bundle; /* with unpack: where; NULL = the cached bundle */
+};
+
 /* Pull IMAGE with chrun-pull and read the manifest digest it prints. The
  * network client (libcurl and its thirty libraries) then loads only when a
- * pull is needed, not on every cached `chrun run`. With TREE, chrun-pull
- * --tree also makes the image's tree, each layer applied while it
- * downloads. chrun-pull's messages go to our stderr. Returns 0; or -1 with
- * ERR set, or with ERR's code CHRUN_E_OK when chrun-pull already said why. */
-static int pull_with_sibling(const char *image, const char *platform, bool tree,
+ * pull is needed, not on every cached `chrun run`. With X->tree or
+ * X->unpack chrun-pull also makes the image's tree or bundle, each layer
+ * applied while it downloads. chrun-pull's messages go to our stderr.
+ * Returns 0; or -1 with ERR set, or with ERR's code CHRUN_E_OK when
+ * chrun-pull already said why. */
+static int pull_with_sibling(const char *image, const char *platform, const struct pull_extra *x,
                              struct chrun_digest *ret, struct chrun_err *err)
 {
     char path[PATH_MAX + 160];
+    cleanup_free char *unpack = NULL;
     const char *argv[8];
     struct chrun_process_opts o = {
         .argv = argv,
@@ -94,8 +103,15 @@ static int pull_with_sibling(const char *image, const char *platform, bool tree,
     argv[0] = path;
     if (chrun_log_quiet())
         argv[argc++] = "-q";
-    if (tree)
+    if (x->tree)
         argv[argc++] = "--tree";
+    if (x->unpack && x->bundle == NULL)
+        argv[argc++] = "--unpack";
+    if (x->unpack && x->bundle != NULL) {
+        if (asprintf(&unpack, "--unpack=%s", x->bundle) < 0)
+            return chrun_err_sys(err, ENOMEM, "pull '%s'", image);
+        argv[argc++] = unpack;
+    }
     if (platform != NULL) {
         argv[argc++] = "--platform";
         argv[argc++] = platform;
@@ -124,10 +140,11 @@ static int pull_with_sibling(const char *image, const char *platform, bool tree,
 }
 
 /* The operand to unpack: IMAGE itself when the store has it, else the
- * digest chrun-pull prints after fetching it (into PULLED), with the tree
- * made as it downloads when TREE. */
+ * digest chrun-pull prints after fetching it (into PULLED), with what X
+ * asks for made as it downloads. */
 static const char *find_or_pull(struct chrun_store *st, const char *image, const char *platform,
-                                bool tree, struct chrun_digest *pulled, struct chrun_err *err)
+                                const struct pull_extra *x, struct chrun_digest *pulled,
+                                struct chrun_err *err)
 {
     struct chrun_store_image img;
     if (chrun_store_resolve(st, image, &img, err) == 0)
@@ -135,7 +152,7 @@ static const char *find_or_pull(struct chrun_store *st, const char *image, const
     if (err->code != CHRUN_E_NOTFOUND)
         return NULL;
     chrun_err_clear(err);
-    if (pull_with_sibling(image, platform, tree, pulled, err) < 0)
+    if (pull_with_sibling(image, platform, x, pulled, err) < 0)
         return NULL;
     return pulled->str;
 }
@@ -169,17 +186,25 @@ static int run_bundle(struct chrun_store **st, const char *image, const char *pl
     return chrun_runtime_exec(path, exec, cmd, ret_status, err);
 }
 
+/* --rm by copying: IMAGE unpacked into a throwaway bundle (as it
+ * downloads, when the store does not have it yet). */
 static int run_copy(struct chrun_store **st, const char *image, const char *platform,
                     const struct chrun_exec_opts *exec, char *const cmd[], int *ret_status,
                     struct chrun_err *err)
 {
     char dir[PATH_MAX], bundle[PATH_MAX + 16];
     struct chrun_err rm_err = CHRUN_ERR_INIT;
+    struct pull_extra x = {.unpack = true, .bundle = bundle};
+    struct chrun_digest pulled;
     int rc;
     if (make_throwaway_dir(dir, sizeof(dir), err) < 0)
         return -1;
     snprintf(bundle, sizeof(bundle), "%s/bundle", dir);
-    rc = run_bundle(st, image, platform, bundle, exec, cmd, ret_status, err);
+    image = find_or_pull(*st, image, platform, &x, &pulled, err);
+    if (image == NULL)
+        rc = -1;
+    else
+        rc = run_bundle(st, image, platform, bundle, exec, cmd, ret_status, err);
     /* a failed removal is reported; the status stays the command's */
     if (chrun_userns_rm_rf_at(AT_FDCWD, dir, &rm_err) < 0 && rc == 0) {
         *err = rm_err;
@@ -244,22 +269,24 @@ int chrun_run(const char *image, const struct chrun_run_opts *opts, struct chrun
     cleanup_store struct chrun_store *st = NULL;
     struct chrun_digest pulled;
     const char *why = opts->rm ? overlay_obstacle(opts, exec) : "no --rm";
+    /* an image not stored yet is unpacked while it downloads (SPEC: nothing
+     * half-applied is ever published): into its tree for an overlay run,
+     * its cached bundle for a plain one, a throwaway bundle for a copy */
+    struct pull_extra x = {.tree = opts->rm, .unpack = !opts->rm};
 
     *ret_status = 1;
     st = chrun_store_open(NULL, CHRUN_STORE_CREATE, err);
     if (st == NULL)
         return -1;
-    /* an overlay run of an image not stored yet: its tree is made while it
-     * downloads (SPEC: nothing half-applied is ever published) */
-    image = find_or_pull(st, image, opts->platform, why == NULL, &pulled, err);
+    if (opts->rm && why != NULL) {
+        chrun_log_debug("copying the image, no overlay: %s", why);
+        return run_copy(&st, image, opts->platform, exec, cmd, ret_status, err);
+    }
+    image = find_or_pull(st, image, opts->platform, &x, &pulled, err);
     if (image == NULL)
         return -1;
     if (opts->rm) {
-        int rc = 1;
-        if (why == NULL)
-            rc = run_overlay(&st, image, opts->platform, exec, cmd, ret_status, err);
-        else
-            chrun_log_debug("copying the image, no overlay: %s", why);
+        int rc = run_overlay(&st, image, opts->platform, exec, cmd, ret_status, err);
         if (rc <= 0)
             return rc;
         if (st == NULL && (st = chrun_store_open(NULL, CHRUN_STORE_CREATE, err)) == NULL)

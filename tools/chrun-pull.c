@@ -1,5 +1,6 @@
-/* chrun-pull [--platform os/arch[/variant]] [--all-platforms] [-j N] REF... | -i LIST:
- * fetch images from registries into the store; print their manifest digests. */
+/* chrun-pull [--platform os/arch[/variant]] [--all-platforms] [-j N]
+ * [--tree | --unpack[=BUNDLE]] REF... | -i LIST: fetch images from
+ * registries into the store; print their manifest digests. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@ enum {
     OPT_ALL_PLATFORMS,
     OPT_SIGNATURES,
     OPT_TREE,
+    OPT_UNPACK,
 };
 
 static int usage(FILE *out, int status)
@@ -40,6 +42,9 @@ static int usage(FILE *out, int status)
             "      --signatures      also fetch cosign signatures, attestations, SBOMs\n"
             "                        (sha256-<hex>.sig/.att/.sbom tags) and OCI referrers\n"
             "      --tree            also make the tree `chrun run --rm` mounts, each layer\n"
+            "                        applied while it downloads\n"
+            "      --unpack[=BUNDLE] also unpack the one REF into BUNDLE as chrun-unpack\n"
+            "                        would (default: its cached bundle), each layer\n"
             "                        applied while it downloads\n"
             "  -q, --quiet           no progress bars or informational messages\n"
             "  -h, --help            show this help\n"
@@ -87,6 +92,7 @@ int main(int argc, char **argv)
         {"all-platforms", no_argument, NULL, OPT_ALL_PLATFORMS},
         {"signatures", no_argument, NULL, OPT_SIGNATURES},
         {"tree", no_argument, NULL, OPT_TREE},
+        {"unpack", optional_argument, NULL, OPT_UNPACK},
         {"jobs", required_argument, NULL, 'j'},
         {"images", required_argument, NULL, 'i'},
         CHRUN_TOOL_LONGOPTS_COMMON,
@@ -110,6 +116,12 @@ int main(int argc, char **argv)
         case OPT_ALL_PLATFORMS: opts.all_platforms = true; break;
         case OPT_SIGNATURES: opts.signatures = true; break;
         case OPT_TREE: opts.tree = true; break;
+        case OPT_UNPACK:
+            opts.unpack = true;
+            opts.bundle = optarg;
+            if (optarg != NULL && *optarg == '\0')
+                return chrun_tool_usage_error("--unpack=BUNDLE: empty BUNDLE");
+            break;
         case 'j':
             opts.jobs = (int) strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || opts.jobs < 1 ||
@@ -134,6 +146,10 @@ int main(int argc, char **argv)
         return chrun_tool_usage_error("%s", err.msg);
     if (opts.platform != NULL && opts.all_platforms)
         return chrun_tool_usage_error("--platform and --all-platforms exclude each other");
+    if (opts.tree && opts.unpack)
+        return chrun_tool_usage_error("--tree and --unpack exclude each other");
+    if (opts.unpack && (list_path != NULL || argc - optind > 1))
+        return chrun_tool_usage_error("--unpack takes one REF");
     if (chrun_settings_from_env(&settings, &err) < 0)
         return chrun_tool_fail(&err);
     opts.settings = &settings;

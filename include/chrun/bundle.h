@@ -38,6 +38,7 @@
 
 #include <jansson.h>
 
+#include "chrun/digest.h"
 #include "chrun/err.h"
 #include "chrun/store.h"
 
@@ -76,6 +77,46 @@ int chrun_bundle_apply_rootfs(int bundlefd, size_t n,
                               int (*apply_one)(void *data, struct chrun_layer_applier *a,
                                                size_t i, struct chrun_err *err),
                               void *data, struct chrun_err *err);
+
+/* A bundle being made: a temporary directory beside its target (as the
+ * header comment says), locked while it lives. chrun_bundle_unpack makes
+ * one from the store; chrun-pull --unpack fills one while the layers
+ * download (src/pull-feed.c). */
+struct chrun_bundle_staging;
+
+/* Begin the bundle of manifest MD at BUNDLE (NULL: the cached bundle
+ * $CHRUN_ROOT/bundles/<12 hex>), applying chrun_bundle_unpack's rules to
+ * what is there (FORCE as opts->force). Returns 0 with *RET set (fill
+ * chrun_bundle_staging_fd(*RET): rootfs with chrun_bundle_apply_rootfs,
+ * then chrun_bundle_staging_config, then publish; end with
+ * chrun_bundle_staging_free); 1 when BUNDLE already holds this image's
+ * complete bundle (*RET NULL, nothing to do); -1 with ERR (CHRUN_E_EXISTS:
+ * another image or a non-empty directory is there). */
+int chrun_bundle_staging_begin(struct chrun_store *st, const char *bundle,
+                               const struct chrun_digest *md, bool force,
+                               struct chrun_bundle_staging **ret, struct chrun_err *err);
+
+/* The temporary bundle directory (O_PATH) to fill. */
+int chrun_bundle_staging_fd(const struct chrun_bundle_staging *bs);
+
+/* The bundle's final absolute path. */
+const char *chrun_bundle_staging_path(const struct chrun_bundle_staging *bs);
+
+/* Write the staging bundle's config.json for IMAGE_CONFIG (the image
+ * config document) over its finished rootfs: the manifest digest
+ * annotation, REF ("" or NULL: none) and IDMAP (chrun_idmap_format's text,
+ * or NULL) as chrun_bundle_unpack writes them. Returns 0 or -1. */
+int chrun_bundle_staging_config(struct chrun_bundle_staging *bs, json_t *image_config,
+                                const char *ref, const char *idmap, struct chrun_err *err);
+
+/* Rename the finished staging bundle into place (replacing what begin was
+ * told to replace; a concurrent maker's complete bundle of the same image
+ * is kept). Returns 0 or -1. */
+int chrun_bundle_staging_publish(struct chrun_bundle_staging *bs, struct chrun_err *err);
+
+/* Remove what is left of an unpublished staging bundle and free BS (NULL
+ * is fine). */
+void chrun_bundle_staging_free(struct chrun_bundle_staging *bs);
 
 /* Write BUNDLEFD/config.json (replacing one that is there) for the image
  * config IMAGE_CONFIG and the rootfs already at BUNDLEFD/rootfs, as an

@@ -38,12 +38,14 @@ struct chrun_pull_opts {
     bool progress;        /* bars on stderr (drawn only if it is a terminal) */
     bool signatures;      /* also fetch cosign tags and referrers (attach.h) */
     bool tree;            /* also make the image's tree (chrun/tree.h), see below */
+    bool unpack;          /* also unpack it as chrun_bundle_unpack does, see below */
+    const char *bundle;   /* with unpack: where (NULL: the cached bundle) */
     /* Timeouts, mirrors (settings->mirrors), insecure registries, docker's
      * config directory; NULL = defaults. Borrowed for the call. */
     const struct chrun_settings *settings;
 };
 
-#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false, false, NULL}
+#define CHRUN_PULL_OPTS_INIT {NULL, false, 0, false, false, false, false, NULL, NULL}
 #define CHRUN_PULL_JOBS_DEFAULT 4
 #define CHRUN_PULL_JOBS_MAX 64
 /* Retry-After is honoured up to this many seconds. */
@@ -69,7 +71,20 @@ struct chrun_pull_opts {
  * layer the applier refuses (diff_id, hostile entry) fails the pull before
  * anything is published; a failed download discards the staging tree. When
  * a blob's download starts over from byte 0 the tree is simply not made
- * here (chrun run makes it from the store). */
+ * here (chrun run makes it from the store). An ordinary user with
+ * subordinate ids makes trees and bundles in a user namespace, after the
+ * pull.
+ *
+ * With opts->unpack the image is also unpacked into the bundle
+ * opts->bundle (NULL: the cached one), as chrun_bundle_unpack(st, digest,
+ * opts->bundle) would, in the same way while it downloads; the bundle is
+ * renamed into place after the name is recorded. What is at opts->bundle
+ * is checked before anything is downloaded (CHRUN_E_EXISTS: another image
+ * or a non-empty directory; nothing changes). When the bundle cannot be
+ * made while downloading (a restart, an index, an ordinary user's user
+ * namespace) it is unpacked from the store after the pull; either way a
+ * successful return means it is complete. tree and unpack exclude each
+ * other (CHRUN_E_USAGE). */
 int chrun_registry_pull(struct chrun_store *st, const char *ref,
                         const struct chrun_pull_opts *opts, struct chrun_digest *ret_digest,
                         struct chrun_err *err);
@@ -83,7 +98,8 @@ struct chrun_pull_result {
 
 /* Pull the N references REFS as chrun_registry_pull does each, at once:
  * up to opts->jobs images in parallel, on threads, sharing opts->jobs
- * connections in all; a blob several of them need is downloaded once. Each
+ * connections in all; a blob several of them need is downloaded once.
+ * opts->unpack is refused (CHRUN_E_USAGE); opts->tree is ignored. Each
  * image succeeds or fails on its own: RET[i] (N entries, caller-owned) gets
  * its digest or its error. The progress option is ignored. Returns 0 when
  * all succeeded, else -1 with ERR saying how many failed. */

@@ -654,19 +654,20 @@ int chrun_bundle_staging_begin(struct chrun_store *st, const char *bundle,
     return staging_begin_at(&t, md, force, ret, err);
 }
 
-int chrun_bundle_staging_config(struct chrun_bundle_staging *bs, json_t *image_config,
-                                const char *ref, const char *idmap, struct chrun_err *err)
+int chrun_bundle_write_image_config(int bundlefd, json_t *image_config,
+                                    const char *manifest_digest, const char *ref,
+                                    const char *idmap, struct chrun_err *err)
 {
     cleanup_json json_t *doc = NULL;
-    cleanup_close int rootfd = openat(bs->dirfd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW |
-                                                               O_CLOEXEC);
+    cleanup_close int rootfd = openat(bundlefd, "rootfs", O_PATH | O_DIRECTORY | O_NOFOLLOW |
+                                                              O_CLOEXEC);
     if (rootfd < 0)
         return chrun_err_sys(err, errno, "open rootfs");
-    doc = build_config(rootfd, image_config, bs->md.str, ref != NULL && *ref ? ref : NULL,
+    doc = build_config(rootfd, image_config, manifest_digest, ref != NULL && *ref ? ref : NULL,
                        idmap != NULL && *idmap ? idmap : NULL, err);
     if (doc == NULL)
         return -1;
-    return write_config(bs->dirfd, doc, err);
+    return write_config(bundlefd, doc, err);
 }
 
 int chrun_bundle_staging_publish(struct chrun_bundle_staging *bs, struct chrun_err *err)
@@ -710,7 +711,7 @@ static int unpack_to(struct chrun_store *st, const struct chrun_store_image *img
     if (rc == 0)
         rc = apply_layers(st, bs->dirfd, m, &cfg, err);
     if (rc == 0)
-        rc = chrun_bundle_staging_config(bs, cfg.json, img->ref, idmap, err);
+        rc = chrun_bundle_write_image_config(bs->dirfd, cfg.json, md->str, img->ref, idmap, err);
     if (rc == 0)
         rc = chrun_bundle_staging_publish(bs, err);
     chrun_image_config_release(&cfg);
@@ -742,8 +743,10 @@ static int unpack_maybe_userns(struct chrun_store *st, const struct chrun_store_
 {
     struct chrun_idmap map;
     struct unpack_job job = {st, img, m, md, t, force, ""};
+    /* root, or root of the user namespace chrun-pull entered (its mapping
+     * is recorded as a child's would be) */
     if (geteuid() == 0)
-        return unpack_to(st, img, m, md, t, force, NULL, err);
+        return unpack_to(st, img, m, md, t, force, chrun_userns_entered_idmap(), err);
     chrun_idmap_load(&map);
     if (!map.subids) {
         chrun_log_debug("unpacking without a user namespace: %s", map.why);

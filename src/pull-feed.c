@@ -16,6 +16,7 @@
 #include "chrun/io.h"
 #include "chrun/layer.h"
 #include "chrun/log.h"
+#include "chrun/userns.h"
 #include "cleanup.h"
 #include "pull.h"
 #include "util.h"
@@ -323,17 +324,16 @@ static int apply_fed(void *data, struct chrun_layer_applier *a, size_t i, struct
 }
 
 /* Apply every layer into the staging bundle at BUNDLEFD and write its
- * config: a tree's without a manifest digest (chrun/tree.h), a bundle's as
- * chrun-unpack writes it. */
+ * config as chrun-unpack writes it (recording the user namespace chrun-pull
+ * entered, if it did). */
 static int apply_all(struct pull_feed *feed, int bundlefd, const struct chrun_image_config *cfg,
                      struct chrun_err *err)
 {
     struct feed_layers fl = {feed, cfg};
     if (chrun_bundle_apply_rootfs(bundlefd, feed->m.n_layers, apply_fed, &fl, err) < 0)
         return -1;
-    if (feed->bs != NULL)
-        return chrun_bundle_staging_config(feed->bs, cfg->json, feed->ref, NULL, err);
-    return chrun_bundle_write_config(bundlefd, cfg->json, err);
+    return chrun_bundle_write_image_config(bundlefd, cfg->json, feed->md.str, feed->ref,
+                                           chrun_userns_entered_idmap(), err);
 }
 
 /* The staging bundle to fill: BS's directory, or the tree's "b". */

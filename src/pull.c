@@ -311,10 +311,9 @@ static int plan_pull(struct registry_client *c, struct plan *p, const char *refe
     return rc;
 }
 
-/* Whether this process makes trees and bundles itself: root, or an
- * ordinary user without subordinate ids (whose files are all its own).
- * One with them unpacks in a user namespace (chrun_bundle_unpack), which a
- * threaded pull cannot enter. */
+/* Whether this process makes trees and bundles itself: root (also of the
+ * user namespace chrun_registry_pull entered), or an ordinary user without
+ * subordinate ids (whose files are all its own). */
 static bool unpacks_here(void)
 {
     struct chrun_idmap map;
@@ -322,6 +321,25 @@ static bool unpacks_here(void)
         return true;
     chrun_idmap_load(&map);
     return !map.subids;
+}
+
+/* An ordinary user with subordinate ids who wants a tree or bundle: move
+ * this process, still single-threaded, into a user namespace with that
+ * mapping, as chrun_bundle_unpack's child does, so that the layers get
+ * their owners while they download. The store is open already (its
+ * default path is the caller's). */
+static int enter_userns(const struct chrun_pull_opts *opts, struct chrun_err *err)
+{
+    struct chrun_idmap map;
+    char text[CHRUN_IDMAP_STR_MAX];
+    if ((!opts->tree && !opts->unpack) || geteuid() == 0)
+        return 0;
+    chrun_idmap_load(&map);
+    if (!map.subids)
+        return 0;
+    chrun_idmap_format(&map, text, sizeof(text));
+    chrun_log_debug("pulling in a user namespace: %s", text);
+    return chrun_userns_enter(&map, err);
 }
 
 /* With opts->tree or opts->unpack: start making the tree or bundle of the
@@ -516,6 +534,8 @@ int chrun_registry_pull(struct chrun_store *st, const char *ref_s,
         return -1;
     if (opts->tree && opts->unpack)
         return chrun_err_set(err, CHRUN_E_USAGE, "a tree and a bundle exclude each other");
+    if (enter_userns(opts, err) < 0)
+        return -1;
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         return chrun_err_set(err, CHRUN_E_SYS, "curl initialisation failed");
     if (opts->progress && !chrun_log_quiet())

@@ -304,6 +304,14 @@ static void wait_child(pid_t pid)
         ;
 }
 
+/* The mapping this process entered with subordinate ids, or "". */
+static char entered_idmap[CHRUN_IDMAP_STR_MAX];
+
+const char *chrun_userns_entered_idmap(void)
+{
+    return entered_idmap[0] != '\0' ? entered_idmap : NULL;
+}
+
 int chrun_userns_enter(const struct chrun_idmap *map, struct chrun_err *err)
 {
     struct chrun_err res_err = CHRUN_ERR_INIT;
@@ -371,6 +379,7 @@ int chrun_userns_enter(const struct chrun_idmap *map, struct chrun_err *err)
         return chrun_err_sys(err, errno, "switch to gid 0 in the user namespace");
     if (setresuid(0, 0, 0) < 0)
         return chrun_err_sys(err, errno, "switch to uid 0 in the user namespace");
+    chrun_idmap_format(map, entered_idmap, sizeof(entered_idmap));
     return 0;
 }
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 test_description='chrun-exec as an ordinary user with subordinate ids: non-root image users run rootless'
 . "$(dirname "$0")"/lib.sh && . "$TEST_DIRECTORY"/lib-unpack.sh &&
-    . "$TEST_DIRECTORY"/lib-bundle.sh && . "$TEST_DIRECTORY"/lib-subids.sh
+    . "$TEST_DIRECTORY"/lib-bundle.sh && . "$TEST_DIRECTORY"/lib-subids.sh &&
+    . "$TEST_DIRECTORY"/lib-registry.sh && . "$TEST_DIRECTORY"/lib-fixtures.sh
 
 subids_skip_unless_root
 
@@ -85,6 +86,39 @@ test_expect_success 'chrun run --rm: runs as the image user and removes its bund
         sh -c "id -un; touch /data/new" >out 2>err &&
     echo app >expect && test_cmp expect out &&
     test -z "$(ls -A tmp)"
+'
+
+# as_subid_user_in STORE CMD...: as_subid_user with CHRUN_ROOT=STORE.
+as_subid_user_in() {
+    local store=$1
+    shift
+    setpriv --reuid "$SUBID_UID" --regid "$SUBID_GID" --clear-groups \
+        env CHRUN_ROOT="$store" PATH="$PATH" HOME="$TRASH_DIRECTORY" "$@"
+}
+
+test_expect_success 'cold chrun run and run --rm: the layers are applied while they download, in a user namespace with the mapping' '
+    registry_start plain &&
+    ref=$(jq -r ".manifests[] | .annotations[\"org.opencontainers.image.ref.name\"]" \
+        "$CHRUN_ROOT/index.json" | grep "owners:1\$") &&
+    _fixture_skopeo_push "$REGISTRY/sub/owners:1" "oci:$CHRUN_ROOT:$ref" &&
+    mkdir cold && chown "$SUBID_UID:$SUBID_GID" cold &&
+    as_subid_user_in "$TRASH_DIRECTORY/cold/a" env CHRUN_DEBUG=1 \
+        chrun run "$REGISTRY/sub/owners:1" sh -c "id -un; stat -c %u:%g /data/mine /srv/other/f" \
+        >out 2>err &&
+    printf "app\n1000:1000\n1234:2000\n" >expect && test_cmp expect out &&
+    grep -q "pulling in a user namespace: uid 0:$SUBID_UID:1,1:$SUBID_START:$SUBID_COUNT" err &&
+    grep -q "bundle of sha256:.* made while it downloaded" err &&
+    b=$(as_subid_user_in "$TRASH_DIRECTORY/cold/a" chrun-unpack "$REGISTRY/sub/owners:1") &&
+    jq -r ".annotations[\"io.chrun.bundle.idmap\"]" "$b/config.json" >idmap &&
+    jq -r ".annotations[\"io.chrun.bundle.idmap\"]" "$(cat path)/config.json" >expect &&
+    test_cmp expect idmap &&
+    test -z "$(find cold/a/blobs cold/a/index.json ! -user "$SUBID_UID")" &&
+    as_subid_user_in "$TRASH_DIRECTORY/cold/b" env CHRUN_DEBUG=1 TMPDIR="$TRASH_DIRECTORY/tmp" \
+        chrun run --rm "$REGISTRY/sub/owners:1" sh -c "id -un; stat -c %u:%g /data/mine" \
+        >out 2>err &&
+    printf "app\n1000:1000\n" >expect && test_cmp expect out &&
+    grep -q "tree of sha256:.* made while it downloaded" err &&
+    test -z "$(find cold/b/blobs cold/b/index.json ! -user "$SUBID_UID")"
 '
 
 test_done

@@ -88,7 +88,7 @@ struct chrun_bundle_staging;
  * $CHRUN_ROOT/bundles/<12 hex>), applying chrun_bundle_unpack's rules to
  * what is there (FORCE as opts->force). Returns 0 with *RET set (fill
  * chrun_bundle_staging_fd(*RET): rootfs with chrun_bundle_apply_rootfs,
- * then chrun_bundle_staging_config, then publish; end with
+ * then chrun_bundle_write_image_config, then publish; end with
  * chrun_bundle_staging_free); 1 when BUNDLE already holds this image's
  * complete bundle (*RET NULL, nothing to do); -1 with ERR (CHRUN_E_EXISTS:
  * another image or a non-empty directory is there). */
@@ -102,13 +102,6 @@ int chrun_bundle_staging_fd(const struct chrun_bundle_staging *bs);
 /* The bundle's final absolute path. */
 const char *chrun_bundle_staging_path(const struct chrun_bundle_staging *bs);
 
-/* Write the staging bundle's config.json for IMAGE_CONFIG (the image
- * config document) over its finished rootfs: the manifest digest
- * annotation, REF ("" or NULL: none) and IDMAP (chrun_idmap_format's text,
- * or NULL) as chrun_bundle_unpack writes them. Returns 0 or -1. */
-int chrun_bundle_staging_config(struct chrun_bundle_staging *bs, json_t *image_config,
-                                const char *ref, const char *idmap, struct chrun_err *err);
-
 /* Rename the finished staging bundle into place (replacing what begin was
  * told to replace; a concurrent maker's complete bundle of the same image
  * is kept). Returns 0 or -1. */
@@ -117,6 +110,14 @@ int chrun_bundle_staging_publish(struct chrun_bundle_staging *bs, struct chrun_e
 /* Remove what is left of an unpublished staging bundle and free BS (NULL
  * is fine). */
 void chrun_bundle_staging_free(struct chrun_bundle_staging *bs);
+
+/* Write BUNDLEFD/config.json for IMAGE_CONFIG over the finished rootfs at
+ * BUNDLEFD/rootfs as chrun_bundle_unpack writes it: MANIFEST_DIGEST's
+ * annotation, REF's ("" or NULL: none) and IDMAP's (chrun_idmap_format's
+ * text, or NULL). Returns 0 or -1. */
+int chrun_bundle_write_image_config(int bundlefd, json_t *image_config,
+                                    const char *manifest_digest, const char *ref,
+                                    const char *idmap, struct chrun_err *err);
 
 /* Write BUNDLEFD/config.json (replacing one that is there) for the image
  * config IMAGE_CONFIG and the rootfs already at BUNDLEFD/rootfs, as an

@@ -71,9 +71,13 @@ struct chrun_pull_opts {
  * layer the applier refuses (diff_id, hostile entry) fails the pull before
  * anything is published; a failed download discards the staging tree. When
  * a blob's download starts over from byte 0 the tree is simply not made
- * here (chrun run makes it from the store). An ordinary user with
- * subordinate ids makes trees and bundles in a user namespace, after the
- * pull.
+ * here (chrun run makes it from the store).
+ *
+ * An ordinary user with subordinate ids (chrun/userns.h) who asks for a
+ * tree or a bundle: the calling process first enters a user namespace with
+ * that mapping and stays there (call before starting threads), so that the
+ * layers get the image's owners as they download; store files still belong
+ * to the caller, and the bundle records the mapping as chrun-unpack's do.
  *
  * With opts->unpack the image is also unpacked into the bundle
  * opts->bundle (NULL: the cached one), as chrun_bundle_unpack(st, digest,
@@ -81,8 +85,8 @@ struct chrun_pull_opts {
  * renamed into place after the name is recorded. What is at opts->bundle
  * is checked before anything is downloaded (CHRUN_E_EXISTS: another image
  * or a non-empty directory; nothing changes). When the bundle cannot be
- * made while downloading (a restart, an index, an ordinary user's user
- * namespace) it is unpacked from the store after the pull; either way a
+ * made while downloading (a restart, an index) it is unpacked from the
+ * store after the pull; either way a
  * successful return means it is complete. tree and unpack exclude each
  * other (CHRUN_E_USAGE). */
 int chrun_registry_pull(struct chrun_store *st, const char *ref,

@@ -84,6 +84,11 @@ uint32_t chrun_idmap_max_gid(const struct chrun_idmap *map);
  * first stderr line). Not thread-safe (forks). */
 int chrun_userns_enter(const struct chrun_idmap *map, struct chrun_err *err);
 
+/* The mapping (chrun_idmap_format's text) this process entered with
+ * chrun_userns_enter and subordinate ids, or NULL: what it unpacks then
+ * belongs to those ids, and bundles record it. */
+const char *chrun_userns_entered_idmap(void);
+
 /* Run FN(DATA, err) in a forked child that entered a user namespace with
  * MAP, and wait for it. FN's failure (its struct chrun_err) is carried back.
  * Returns FN's result (0 or -1 with ERR set). */

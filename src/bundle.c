@@ -587,31 +587,18 @@ static void staging_free_fn(struct chrun_bundle_staging **bs)
 }
 #define cleanup_staging __attribute__((cleanup(staging_free_fn)))
 
-/* Make BS's temporary directory, locked. The lock tells a later unpack the
- * directory is alive; it is taken under a name no sweep looks at
- * (".<base>.new-"), and only then is the directory given its sweepable
- * ".tmp-" name, so no sweep ever sees it unlocked. */
+/* Make BS's temporary directory, locked before it gets the ".tmp-" name
+ * remove_stale_temps sweeps (chrun_fs_mkdtemp_locked_at). */
 static int staging_mkdir(struct chrun_bundle_staging *bs, struct chrun_err *err)
 {
-    char prefix[NAME_MAX + 1], fresh[NAME_MAX + 1];
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    int rc = 0;
-
-    snprintf(prefix, sizeof(prefix), ".%.200s.new-", bs->t.base);
-    if (chrun_fs_mkdtemp_at(bs->parentfd, prefix, fresh, sizeof(fresh), err) < 0)
-        return -1;
-    snprintf(bs->tmpname, sizeof(bs->tmpname), ".%.200s" TEMP_MARK "%s", bs->t.base,
-             fresh + strlen(prefix));
-    bs->dirfd = openat(bs->parentfd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (bs->dirfd < 0 || flock(bs->dirfd, LOCK_EX) < 0)
-        rc = chrun_err_sys(err, errno, "lock '%s'", fresh);
-    if (rc == 0 && renameat(bs->parentfd, fresh, bs->parentfd, bs->tmpname) < 0)
-        rc = chrun_err_sys(err, errno, "rename '%s'", fresh);
-    if (rc < 0) {
-        chrun_fs_rm_rf_at(bs->parentfd, fresh, &ignored);
+    char hidden[NAME_MAX + 1], swept[NAME_MAX + 1];
+    snprintf(hidden, sizeof(hidden), ".%.200s.new-", bs->t.base);
+    snprintf(swept, sizeof(swept), ".%.200s" TEMP_MARK, bs->t.base);
+    bs->dirfd = chrun_fs_mkdtemp_locked_at(bs->parentfd, hidden, swept, bs->tmpname,
+                                           sizeof(bs->tmpname), err);
+    if (bs->dirfd < 0)
         bs->tmpname[0] = '\0';
-    }
-    return rc;
+    return bs->dirfd < 0 ? -1 : 0;
 }
 
 /* Begin at the initialized target T. */

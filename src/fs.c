@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -575,6 +576,29 @@ int chrun_fs_mkdtemp_at(int dirfd, const char *prefix, char *ret_name, size_t si
             return chrun_err_sys(err, errno, "create temporary directory '%s'", ret_name);
     }
     return chrun_err_sys(err, EEXIST, "create temporary directory '%s'", prefix);
+}
+
+int chrun_fs_mkdtemp_locked_at(int dirfd, const char *hidden_prefix, const char *swept_prefix,
+                               char *ret_name, size_t size, struct chrun_err *err)
+{
+    char fresh[NAME_MAX + 1];
+    int fd, e;
+
+    if (chrun_fs_mkdtemp_at(dirfd, hidden_prefix, fresh, sizeof(fresh), err) < 0)
+        return -1;
+    if (snprintf(ret_name, size, "%s%s", swept_prefix, fresh + strlen(hidden_prefix)) >=
+        (int) size) {
+        unlinkat(dirfd, fresh, AT_REMOVEDIR);
+        return chrun_err_sys(err, ENAMETOOLONG, "temporary directory '%s'", swept_prefix);
+    }
+    fd = openat(dirfd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && flock(fd, LOCK_EX) == 0 && renameat(dirfd, fresh, dirfd, ret_name) == 0)
+        return fd;
+    e = errno;
+    if (fd >= 0)
+        close(fd);
+    unlinkat(dirfd, fresh, AT_REMOVEDIR);
+    return chrun_err_sys(err, e, "lock temporary directory '%s'", fresh);
 }
 
 /* Fill the open temporary TMPNAME (FD) with DATA, then fsync, rename it

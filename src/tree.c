@@ -67,8 +67,7 @@ int chrun_tree_staging_begin(struct chrun_store *st, const struct chrun_digest *
 {
     struct chrun_err ignored = CHRUN_ERR_INIT;
     const char *hex = chrun_digest_hex(md);
-    char prefix[NAME_MAX + 1], fresh[NAME_MAX + 1];
-    int rc = 0;
+    char hidden[NAME_MAX + 1], swept[NAME_MAX + 1];
 
     memset(ts, 0, sizeof(*ts));
     ts->trees_fd = ts->dir_fd = -1;
@@ -77,21 +76,14 @@ int chrun_tree_staging_begin(struct chrun_store *st, const struct chrun_digest *
     if (ts->trees_fd < 0)
         return -1;
     chrun_fs_each_at(ts->trees_fd, sweep_stale_staging, NULL, &ignored);
-    snprintf(prefix, sizeof(prefix), ".%s.new-", hex);
-    if (chrun_fs_mkdtemp_at(ts->trees_fd, prefix, fresh, sizeof(fresh), err) < 0)
-        return -1;
-    /* the lock tells a later maker this staging directory is alive; it is
-     * taken before the directory gets the name such a maker sweeps, so no
-     * sweep can see it unlocked (a crash in between leaves a ".new-" name,
-     * which chrun-gc removes with every other unfinished tree) */
-    snprintf(ts->name, sizeof(ts->name), ".%s" STAGING_MARK "%s", hex, fresh + strlen(prefix));
-    ts->dir_fd = openat(ts->trees_fd, fresh, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (ts->dir_fd < 0 || flock(ts->dir_fd, LOCK_EX) < 0)
-        rc = chrun_err_sys(err, errno, "lock '%s'", fresh);
-    if (rc == 0 && renameat(ts->trees_fd, fresh, ts->trees_fd, ts->name) < 0)
-        rc = chrun_err_sys(err, errno, "rename '%s'", fresh);
-    if (rc < 0) {
-        chrun_userns_rm_rf_at(ts->trees_fd, fresh, &ignored);
+    /* locked before it gets the name a sweeper looks at (a crash in between
+     * leaves a ".new-" name, which chrun-gc removes with every other
+     * unfinished tree) */
+    snprintf(hidden, sizeof(hidden), ".%s.new-", hex);
+    snprintf(swept, sizeof(swept), ".%s" STAGING_MARK, hex);
+    ts->dir_fd = chrun_fs_mkdtemp_locked_at(ts->trees_fd, hidden, swept, ts->name,
+                                            sizeof(ts->name), err);
+    if (ts->dir_fd < 0) {
         ts->name[0] = '\0';
         return -1;
     }

@@ -69,8 +69,26 @@ test_expect_success 'layer 2 is applied into the staging bundle while its downlo
     no_staging "$CHRUN_ROOT/bundles"
 '
 
+test_expect_success 'SIGKILL of a cold run mid-download: no bundle under a name, store intact, the next run sweeps the staging and completes' '
+    chrun-rmi "$HOLD/cold/ok:1" && chrun-gc -q && rm -rf "$CHRUN_ROOT/bundles" &&
+    { chrun run "$HOLD/cold/ok:1" cat /cold/last >out 2>err & } &&
+    pid=$! &&
+    cold_wait_for "$CHRUN_ROOT/bundles/.*.tmp-*/rootfs/cold/first" &&
+    pulls=$(pgrep -P $pid) && test -n "$pulls" &&
+    kill -9 $pid $pulls && { wait $pid; true; } &&
+    test_wait_until "chrun-pull gone" sh -c "! kill -0 $pulls 2>/dev/null" &&
+    echo go >hold &&
+    test -z "$(ls "$CHRUN_ROOT/bundles")" &&
+    ! chrun-images | grep -q cold/ok &&
+    store_fsck &&
+    chrun run "$REGISTRY/cold/ok:1" cat /cold/last >out &&
+    echo "last ok" >expect && test_cmp expect out &&
+    no_staging "$CHRUN_ROOT/bundles" &&
+    store_fsck
+'
+
 test_expect_success 'the copy path (CHRUN_RUN_COPY) unpacks its throwaway bundle while downloading, then removes it' '
-    chrun-rmi "$HOLD/cold/ok:1" && chrun-gc -q &&
+    chrun-rmi "$REGISTRY/cold/ok:1" && chrun-gc -q &&
     mkdir tmp &&
     CHRUN_RUN_COPY=1 TMPDIR=$TRASH_DIRECTORY/tmp CHRUN_DEBUG=1 \
         chrun run --rm "$REGISTRY/cold/ok:1" cat /cold/first >out 2>err &&

@@ -144,6 +144,17 @@ int chrun_fs_mkstemp_at(int dirfd, const char *prefix, char *ret_name, size_t si
 int chrun_fs_mkdtemp_at(int dirfd, const char *prefix, char *ret_name, size_t size,
                         struct chrun_err *err);
 
+/* A temporary directory that is never seen unlocked: made in DIRFD as
+ * HIDDEN_PREFIX<random> (a name no sweeper looks at), locked with
+ * flock(LOCK_EX), and only then renamed to SWEPT_PREFIX<random>, the name a
+ * sweeper of stale temporaries (which removes only what it can lock) looks
+ * for. The final name is written to RET_NAME (SIZE bytes). Returns the
+ * directory's descriptor (O_RDONLY, close-on-exec, lock held: close it to
+ * release), or -1 with ERR and nothing left. A crash between mkdir and
+ * rename leaves a HIDDEN_PREFIX name, for chrun-gc. */
+int chrun_fs_mkdtemp_locked_at(int dirfd, const char *hidden_prefix, const char *swept_prefix,
+                               char *ret_name, size_t size, struct chrun_err *err);
+
 /* Open the file that the O_PATH fd PATHFD refers to with FLAGS (open(2)
  * flags; O_CLOEXEC and O_NOCTTY are added), through /proc/self/fd, only if it
  * is a regular file: a device node or FIFO an image or archive placed is

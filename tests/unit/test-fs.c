@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -675,6 +676,34 @@ static void test_mktemp_unique(void)
     close(dfd);
 }
 
+static void test_mkdtemp_locked(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    char name[64], tiny[8];
+    int dfd, fd, other;
+    CHECK(mkdir("lk", 0755) == 0);
+    dfd = open("lk", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    fd = chrun_fs_mkdtemp_locked_at(dfd, ".x.new-", ".x.tmp-", name, sizeof(name), &err);
+    CHECK(fd >= 0);
+    /* the swept name only, with the same random part, and the lock held */
+    CHECK(strncmp(name, ".x.tmp-", 7) == 0 && strlen(name) > 7);
+    CHECK_INT_EQ(count_entries("lk"), 1);
+    CHECK(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    other = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CHECK(other >= 0);
+    CHECK(flock(other, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK);
+    close(fd);
+    CHECK(flock(other, LOCK_EX | LOCK_NB) == 0);
+    close(other);
+    /* a final name that does not fit: an error, and nothing left behind */
+    CHECK_INT_EQ(chrun_fs_mkdtemp_locked_at(dfd, "h-", "a-much-longer-prefix-", tiny,
+                                            sizeof(tiny), &err),
+                 -1);
+    CHECK_INT_EQ(err.errnum, ENAMETOOLONG);
+    CHECK_INT_EQ(count_entries("lk"), 1);
+    close(dfd);
+}
+
 static void test_list_at(void)
 {
     struct chrun_err err = CHRUN_ERR_INIT;
@@ -818,6 +847,7 @@ int main(void)
     RUN_TEST(test_rm_rf_at_unprivileged);
     RUN_TEST(test_write_atomic_at);
     RUN_TEST(test_mktemp_unique);
+    RUN_TEST(test_mkdtemp_locked);
     RUN_TEST(test_list_at);
     RUN_TEST(test_each_at);
     RUN_TEST(test_read_regular_at);

@@ -385,7 +385,6 @@ static int feed_begin(struct registry_client *c, struct plan *p,
     return 0;
 }
 
-/* One endpoint: resolve, download, publish, name. */
 /* chrun_bundle_unpack of manifest (or index) MD into opts->bundle. */
 static int unpack_stored(struct chrun_store *st, const struct chrun_digest *md,
                          const struct chrun_pull_opts *opts, struct chrun_err *err)
@@ -402,6 +401,7 @@ static void feed_free_fn(struct pull_feed **feed)
 }
 #define cleanup_feed __attribute__((cleanup(feed_free_fn)))
 
+/* One endpoint: resolve, download, publish, name. */
 static int pull_from(struct registry_client *c, const struct chrun_ref *ref,
                      const struct chrun_pull_opts *opts, struct pull_share *share,
                      struct chrun_digest *ret_digest, struct chrun_err *err)

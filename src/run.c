@@ -268,7 +268,7 @@ int chrun_run(const char *image, const struct chrun_run_opts *opts, struct chrun
 {
     cleanup_store struct chrun_store *st = NULL;
     struct chrun_digest pulled;
-    const char *why = opts->rm ? overlay_obstacle(opts, exec) : "no --rm";
+    const char *why = opts->rm ? overlay_obstacle(opts, exec) : NULL;
     /* an image not stored yet is unpacked while it downloads (SPEC: nothing
      * half-applied is ever published): into its tree for an overlay run,
      * its cached bundle for a plain one, a throwaway bundle for a copy */

@@ -280,9 +280,7 @@ static size_t on_header(char *buf, size_t size, size_t n, void *data)
         }
     }
     registry_resp_header_line(&s->resp, buf, len);
-    /* refuse an oversized body before a byte of it arrives */
-    if (s->resp.status >= 200 && s->resp.status < 300 && s->resp.content_length >= 0 &&
-        (uint64_t) s->resp.content_length > s->max) {
+    if (registry_resp_declared_over(&s->resp, s->max)) {
         s->declared_too_big = true;
         return 0;
     }

@@ -372,6 +372,16 @@ struct downloader {
     size_t n_open_verified;
 };
 
+/* J's blob is whole and verified (OFF bytes): tell the feed and the bars. */
+static void job_verified(struct downloader *dl, struct job *j, uint64_t off)
+{
+    pull_feed_verified(j->feed, j->follow);
+    j->finished = true;
+    dl->n_done++;
+    dl->n_open_verified++;
+    chrun_progress_update(dl->c->progress, j->bar, off, "Download complete");
+}
+
 static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err)
 {
     struct registry_client *c = dl->c;
@@ -391,11 +401,7 @@ static int job_start(struct downloader *dl, struct job *j, struct chrun_err *err
     if ((int64_t) off == j->d.size) {
         /* an earlier run left the whole blob in tmp/: verify it, no network */
         if (chrun_store_writer_verify(j->w, NULL, err) == 0) {
-            pull_feed_verified(j->feed, j->follow);
-            j->finished = true;
-            dl->n_done++;
-            dl->n_open_verified++;
-            chrun_progress_update(c->progress, j->bar, off, "Download complete");
+            job_verified(dl, j, off);
             return 0;
         }
         chrun_store_writer_free(j->w);
@@ -534,11 +540,7 @@ static int job_finish(struct downloader *dl, struct job *j, CURLcode rc, struct 
             }
             return -1;
         }
-        pull_feed_verified(j->feed, j->follow);
-        j->finished = true;
-        dl->n_done++;
-        dl->n_open_verified++;
-        chrun_progress_update(c->progress, j->bar, off, "Download complete");
+        job_verified(dl, j, off);
         return 0;
     }
     if (st == 401 && j->auth_gen != c->auth_gen && j->auth_rounds++ < 1) {

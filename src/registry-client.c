@@ -448,14 +448,19 @@ const char *registry_curl_msg(CURLcode rc, const char *errbuf)
 /* Synchronous requests (ping, manifests, tokens) into a bounded buffer. */
 
 
+bool registry_resp_declared_over(const struct registry_resp *r, uint64_t max)
+{
+    return r->status >= 200 && r->status < 300 && r->content_length >= 0 &&
+           (uint64_t) r->content_length > max;
+}
+
 static size_t sync_on_header(char *buf, size_t size, size_t n, void *data)
 {
     struct registry_reply *r = data;
     size_t len = size * n;
     /* a HEAD reply's Content-Length is the size of what it describes */
-    if (registry_resp_header_line(&r->resp, buf, len) && !r->no_body && r->resp.status >= 200 &&
-        r->resp.status < 300 && r->resp.content_length > (int64_t) r->max) {
-        /* refuse before a byte of the body arrives */
+    if (registry_resp_header_line(&r->resp, buf, len) && !r->no_body &&
+        registry_resp_declared_over(&r->resp, r->max)) {
         r->too_big = true;
         return 0;
     }

@@ -133,6 +133,10 @@ void registry_resp_reset(struct registry_resp *r);
 /* Parse one header line into R. Returns true at the blank line that ends a
  * header block. Status lines start a new reply (redirects, 100 Continue). */
 bool registry_resp_header_line(struct registry_resp *r, const char *line, size_t len);
+
+/* Whether R is a success whose declared Content-Length exceeds MAX: the
+ * reply is refused then, before a byte of its body arrives. */
+bool registry_resp_declared_over(const struct registry_resp *r, uint64_t max);
 bool registry_status_retryable(long status);
 bool registry_curl_transient(CURLcode rc);
 /* Delay before retry ATTEMPT: the server's Retry-After, else backoff. */

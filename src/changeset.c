@@ -31,11 +31,19 @@ struct snap_entry {
     char *path; /* relative to the root, no leading "./" */
     struct stat st;
     char *link; /* symlink target, else NULL */
+    char *data; /* an overlay metacopy file: the lower path of its bytes, else NULL */
+    ino_t data_ino; /* the lower file DATA named when the upper was walked */
 };
 
 struct chrun_snapshot {
     struct snap_entry *e;
     size_t n, cap;
+};
+
+/* Where the bytes of an overlay metacopy file are: a lower path. */
+struct metacopy {
+    char *path; /* NULL: not a metacopy file */
+    ino_t ino;
 };
 
 void chrun_snapshot_free(struct chrun_snapshot *s)
@@ -45,20 +53,25 @@ void chrun_snapshot_free(struct chrun_snapshot *s)
     for (size_t i = 0; i < s->n; i++) {
         free(s->e[i].path);
         free(s->e[i].link);
+        free(s->e[i].data);
     }
     free(s->e);
     free(s);
 }
 
+/* Add an entry; PATH, LINK and DATA->path are taken (freed on failure). */
 static int snap_add(struct chrun_snapshot *s, char *path, const struct stat *st, char *link,
-                    struct chrun_err *err)
+                    struct metacopy *data, struct chrun_err *err)
 {
     if (chrun_grow(&s->e, &s->cap, s->n + 1, sizeof(*s->e), err) < 0) {
         free(path);
         free(link);
+        free(data->path);
         return chrun_err_prefix(err, "snapshot");
     }
-    s->e[s->n++] = (struct snap_entry){.path = path, .st = *st, .link = link};
+    s->e[s->n++] = (struct snap_entry){
+        .path = path, .st = *st, .link = link, .data = data->path, .data_ino = data->ino};
+    data->path = NULL;
     return 0;
 }
 
@@ -116,11 +129,99 @@ static int overlay_xattr(const struct walker *w, int fd, const char *proc_path, 
     return n == (ssize_t) strlen(value) && memcmp(buf, value, (size_t) n) == 0;
 }
 
+/* Cap on an overlay redirect xattr (the kernel's redirect_max is 256 by
+ * default, at most PATH_MAX). */
+#define REDIRECT_MAX PATH_MAX
+
+/* The lower path (into OUT, SIZE bytes) that overlayfs reads for entry NAME
+ * of the upper directory PREFIX ("a/b/" or ""), whose own redirect xattr is
+ * REDIRECT (NULL: none). As overlayfs looks it up (fs/overlayfs/namei.c):
+ * no redirect is the same path; an absolute one is a path from the lower
+ * root; a relative one is a name in the parent's lower directory, which is
+ * PREFIX as long as no directory above is itself redirected (the caller
+ * falls back then). Returns 0, or -1 for a redirect the kernel never writes
+ * (an empty, ".", ".." or, when relative, multi-component name). */
+static int redirect_path(const char *prefix, const char *name, const char *redirect, char *out,
+                         size_t size)
+{
+    const char *p;
+    int n;
+    if (redirect == NULL)
+        n = snprintf(out, size, "%s%s", prefix, name);
+    else if (redirect[0] == '/')
+        n = snprintf(out, size, "%s", redirect + 1);
+    else if (strchr(redirect, '/') == NULL)
+        n = snprintf(out, size, "%s%s", prefix, redirect);
+    else
+        return -1;
+    if (n < 0 || (size_t) n >= size)
+        return -1;
+    for (p = out;; p += strcspn(p, "/") + 1) {
+        size_t len = strcspn(p, "/");
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return -1;
+        if (p[len] == '\0')
+            return 0;
+    }
+}
+
+/* Entry NAME (PATH) of upper directory PREFIX, seen through PROC, is a
+ * metacopy file (metadata copied up, bytes left in the lower): find its
+ * bytes. The lower file is opened below W->lowerfd through real directories
+ * only (what the image controls is never followed), and must be a regular
+ * file of the upper's size. Sets W->needs_lower when the upper alone cannot
+ * say it: several upper names of one metacopy inode (each may come from
+ * elsewhere), or lower bytes shared by several names (overlayfs broke the
+ * link, as in upper_entry). Returns 0 (RET->path set, or needs_lower), or -1
+ * with ERR. */
+static int metacopy_data(struct walker *w, const char *proc, const char *prefix,
+                         const char *name, const char *path, const struct stat *st,
+                         struct metacopy *ret, struct chrun_err *err)
+{
+    cleanup_free char *redirect = NULL, *lower = NULL;
+    cleanup_close int fd = -1;
+    char key[64];
+    struct stat lst;
+    ssize_t n;
+    if (st->st_nlink > 1) {
+        w->needs_lower = true;
+        return 0;
+    }
+    redirect = malloc(REDIRECT_MAX);
+    lower = malloc(PATH_MAX);
+    if (redirect == NULL || lower == NULL)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    snprintf(key, sizeof(key), "%soverlay.redirect", w->xattr_ns);
+    n = lgetxattr(proc, key, redirect, REDIRECT_MAX - 1);
+    if (n < 0 && errno != ENODATA)
+        return chrun_err_sys(err, errno, "read %s of '%s'", key, path);
+    if (n >= 0)
+        redirect[n] = '\0';
+    if (redirect_path(prefix, name, n >= 0 ? redirect : NULL, lower, PATH_MAX) < 0)
+        return chrun_err_set(err, CHRUN_E_INPUT, "'%s': invalid %s", path, key);
+    fd = chrun_fs_open_at(w->lowerfd, lower, O_PATH | O_NOFOLLOW, 0, CHRUN_FS_BENEATH_NO_SYMLINKS,
+                          err);
+    if (fd < 0 || fstat(fd, &lst) < 0)
+        return chrun_err_prefix(err, "metacopy file '%s': its lower file", path);
+    if (!S_ISREG(lst.st_mode) || lst.st_size != st->st_size)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "metacopy file '%s': lower '%s' is not a file of its size", path,
+                             lower);
+    if (lst.st_nlink > 1) {
+        w->needs_lower = true;
+        return 0;
+    }
+    ret->path = take_ptr(lower);
+    ret->ino = lst.st_ino;
+    return 0;
+}
+
 /* The overlay-upper parts of entry NAME (PATH) of directory DFD: returns 1
  * when the entry is a whiteout (recorded, not to be kept as an entry), 0 to
- * record it, -1 with ERR. Sets W->needs_lower on a metacopy file. */
+ * record it (with RET set for a metacopy file), -1 with ERR. */
 static int upper_entry(struct walker *w, int dfd, const char *prefix, const char *name,
-                       const char *path, const struct stat *st, struct chrun_err *err)
+                       const char *path, const struct stat *st, struct metacopy *ret,
+                       struct chrun_err *err)
 {
     char proc[PATH_MAX];
     int rc;
@@ -142,13 +243,14 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
     }
     if (!S_ISREG(st->st_mode))
         return 0;
-    /* a metacopy upper file holds no data: its bytes are in the lower */
+    /* a metacopy upper file holds no data (never read it): its bytes are
+     * in the lower */
     if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name) >= (int) sizeof(proc))
         return chrun_err_sys(err, ENAMETOOLONG, "'%s'", path);
     rc = overlay_xattr(w, -1, proc, "metacopy", NULL, path, err);
-    if (rc > 0)
-        w->needs_lower = true;
-    return rc < 0 ? -1 : 0;
+    if (rc <= 0)
+        return rc;
+    return metacopy_data(w, proc, prefix, name, path, st, ret, err);
 }
 
 /* Whether the lower has a directory at DIR_PATH ("a/b/"), reached without
@@ -187,6 +289,7 @@ static int walk_entry(struct walker *w, int dfd, const char *prefix, const char 
                       struct chrun_err *err)
 {
     struct stat st;
+    struct metacopy data = {NULL, 0};
     char *path = NULL, *link = NULL;
     int rc;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -207,16 +310,17 @@ static int walk_entry(struct walker *w, int dfd, const char *prefix, const char 
         free(path);
         return -1;
     }
-    rc = w->upper ? upper_entry(w, dfd, prefix, name, path, &st, err) : 0;
+    rc = w->upper ? upper_entry(w, dfd, prefix, name, path, &st, &data, err) : 0;
     if (rc != 0 || w->needs_lower) {
         free(path);
+        free(data.path);
         return rc < 0 ? -1 : 0;
     }
     if (S_ISLNK(st.st_mode) && (link = read_link_at(dfd, name, &st, err)) == NULL) {
         free(path);
         return -1;
     }
-    if (snap_add(w->s, path, &st, link, err) < 0)
+    if (snap_add(w->s, path, &st, link, &data, err) < 0)
         return -1;
     if (S_ISDIR(st.st_mode)) {
         cleanup_free char *sub = NULL;
@@ -441,6 +545,7 @@ struct layer_out {
     char *buf;               /* CHRUN_IO_BUFSZ, for file contents */
     int64_t clamp;
     time_t now;
+    int lowerfd;             /* an overlay's lower: bytes of metacopy files, or -1 */
     /* hardlinked files already written: inode -> path */
     struct {
         dev_t dev;
@@ -551,17 +656,21 @@ static int open_beneath(int rootfd, const char *path, struct chrun_err *err)
                             CHRUN_FS_BENEATH_NO_SYMLINKS, err);
 }
 
+/* The bytes of SE: its file below ROOTFD, or for an overlay metacopy file
+ * its lower file (the upper one holds none). */
 static int write_content(struct layer_out *o, int rootfd, const struct snap_entry *se,
                          struct chrun_err *err)
 {
-    cleanup_close int fd = open_beneath(rootfd, se->path, err);
+    cleanup_close int fd = se->data ? open_beneath(o->lowerfd, se->data, err)
+                                    : open_beneath(rootfd, se->path, err);
     struct stat st;
     int64_t left = se->st.st_size;
     if (fd < 0)
-        return -1;
+        return se->data ? chrun_err_prefix(err, "metacopy file '%s'", se->path) : -1;
     if (fstat(fd, &st) < 0)
         return chrun_err_sys(err, errno, "stat '%s'", se->path);
-    if (!S_ISREG(st.st_mode) || st.st_ino != se->st.st_ino || st.st_size != se->st.st_size)
+    if (!S_ISREG(st.st_mode) || st.st_ino != (se->data ? se->data_ino : se->st.st_ino) ||
+        st.st_size != se->st.st_size)
         return chrun_err_set(err, CHRUN_E_INPUT, "'%s' changed while its layer was written",
                              se->path);
     while (left > 0) {
@@ -694,11 +803,13 @@ static int out_finish(struct layer_out *o, struct chrun_changeset_layer *ret,
 }
 
 /* Write the layer P plans for ROOTFD (entries of P->after that are marked,
- * and the whiteouts) into ST; *RET stays empty when P plans nothing. */
-static int write_planned(struct chrun_store *st, int rootfd, struct plan *p, int64_t clamp_mtime,
-                         struct chrun_changeset_layer *ret, struct chrun_err *err)
+ * and the whiteouts) into ST, the bytes of metacopy entries from LOWERFD;
+ * *RET stays empty when P plans nothing. */
+static int write_planned(struct chrun_store *st, int rootfd, int lowerfd, struct plan *p,
+                         int64_t clamp_mtime, struct chrun_changeset_layer *ret,
+                         struct chrun_err *err)
 {
-    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL)};
+    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL), .lowerfd = lowerfd};
     double start_ms = monotonic_ms();
     size_t n = 0;
     int rc = 0;
@@ -735,7 +846,7 @@ int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
         return chrun_err_sys(err, ENOMEM, "layer plan");
     rc = chrun_changeset_diff(before, after, plan_change, &p, err);
     if (rc == 0)
-        rc = write_planned(st, rootfd, &p, clamp_mtime, ret, err);
+        rc = write_planned(st, rootfd, -1, &p, clamp_mtime, ret, err);
     plan_release(&p);
     return rc;
 }
@@ -769,7 +880,7 @@ int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd
     for (size_t i = 0; rc == 0 && i < s->n; i++)
         p.marked[i] = true;
     if (rc == 0)
-        rc = write_planned(st, upperfd, &p, clamp_mtime, ret, err);
+        rc = write_planned(st, upperfd, lowerfd, &p, clamp_mtime, ret, err);
     plan_release(&p);
     chrun_snapshot_free(s);
     return rc;

@@ -861,6 +861,7 @@ int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd
     struct plan p = {.after = s};
     struct walker w = {.s = s, .upper = &p, .lowerfd = lowerfd,
                        .xattr_ns = (flags & CHRUN_CHANGESET_USERXATTR) ? "user." : "trusted."};
+    size_t n_metacopy = 0;
     int fd, rc;
 
     *ret = (struct chrun_changeset_layer){.empty = true};
@@ -877,8 +878,13 @@ int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd
      * change it, and copies its parent directories up with it */
     if (rc == 0 && (p.marked = calloc(s->n + 1, sizeof(bool))) == NULL)
         rc = chrun_err_sys(err, ENOMEM, "layer plan");
-    for (size_t i = 0; rc == 0 && i < s->n; i++)
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
         p.marked[i] = true;
+        n_metacopy += s->e[i].data != NULL;
+    }
+    if (rc == 0 && n_metacopy > 0)
+        chrun_log_debug("overlay upper: %zu metacopy files, their bytes from the lower",
+                        n_metacopy);
     if (rc == 0)
         rc = write_planned(st, upperfd, lowerfd, &p, clamp_mtime, ret, err);
     plan_release(&p);

@@ -30,8 +30,8 @@
 struct snap_entry {
     char *path; /* relative to the root, no leading "./" */
     struct stat st;
-    char *link; /* symlink target, else NULL */
-    char *data; /* an overlay metacopy file: the lower path of its bytes, else NULL */
+    char *link;     /* symlink target, else NULL */
+    char *data;     /* an overlay metacopy file: the lower path of its bytes, else NULL */
     ino_t data_ino; /* the lower file DATA named when the upper was walked */
 };
 
@@ -174,9 +174,9 @@ static int redirect_path(const char *prefix, const char *name, const char *redir
  * elsewhere), or lower bytes shared by several names (overlayfs broke the
  * link, as in upper_entry). Returns 0 (RET->path set, or needs_lower), or -1
  * with ERR. */
-static int metacopy_data(struct walker *w, const char *proc, const char *prefix,
-                         const char *name, const char *path, const struct stat *st,
-                         struct metacopy *ret, struct chrun_err *err)
+static int metacopy_data(struct walker *w, const char *proc, const char *prefix, const char *name,
+                         const char *path, const struct stat *st, struct metacopy *ret,
+                         struct chrun_err *err)
 {
     cleanup_free char *redirect = NULL, *lower = NULL;
     cleanup_close int fd = -1;

@@ -94,16 +94,24 @@ enum chrun_changeset_upper_flags {
  * that was only opened for writing, goes in whole, as Docker writes it); a
  * whiteout (character device 0/0) becomes ".wh.NAME"; a directory whose
  * overlay.opaque xattr is "y" gets ".wh..wh..opq" (entries of the same
- * layer survive it). Only the upper is walked, so it costs what changed,
- * not the size of the tree. FLAGS: enum chrun_changeset_upper_flags.
- * CLAMP_MTIME as chrun_changeset_write_layer.
+ * layer survive it); a metacopy file (overlay.metacopy xattr, metacopy=on:
+ * only its metadata was copied up) goes in whole with its metadata from the
+ * upper and its bytes from the lower file overlayfs reads: the same path,
+ * or the one its overlay.redirect xattr names (absolute from the lower
+ * root, or a name in the parent's lower directory), opened below LOWERFD
+ * through real directories only; the upper file's own bytes are never
+ * read. Only the upper is walked, so it costs what changed, not the size
+ * of the tree. FLAGS: enum chrun_changeset_upper_flags. CLAMP_MTIME as
+ * chrun_changeset_write_layer.
  * Returns 0 with *RET set (empty: no changes, nothing written); 1 when the
  * upper alone does not say what the step would have done on one tree,
- * nothing written, *RET empty: a redirect xattr (a renamed directory,
- * redirect_dir=on), a metacopy file (its bytes are in the lower,
- * metacopy=on), or a copied-up name of a lower file with more than one link
+ * nothing written, *RET empty: a redirect xattr on a directory (a renamed
+ * lower directory, redirect_dir=on), a metacopy file with several upper
+ * names, or a copied-up name of a lower file with more than one link
  * (overlayfs broke the link, so the other names kept the old file); -1 with
- * ERR set. */
+ * ERR set (CHRUN_E_INPUT for a metacopy file whose redirect overlayfs never
+ * writes, or whose lower file is missing, not a regular file or not of its
+ * size). */
 int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,
                                 int64_t clamp_mtime, struct chrun_changeset_layer *ret,
                                 struct chrun_err *err);

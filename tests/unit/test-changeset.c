@@ -33,6 +33,36 @@ static void list_layer(struct chrun_store *st, const struct chrun_digest *d, cha
     close(fd);
 }
 
+/* "NAME MODE SIZE:BYTES\n" per regular file of layer D but whiteouts (BYTES
+ * up to the first newline, at most 32). */
+static void layer_files(struct chrun_store *st, const struct chrun_digest *d, char *out,
+                        size_t size)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    int fd = chrun_store_open_blob(st, d, NULL);
+    CHECK(fd >= 0);
+    archive_read_support_filter_gzip(a);
+    archive_read_support_format_tar(a);
+    CHECK_INT_EQ(archive_read_open_fd(a, fd, 4096), ARCHIVE_OK);
+    out[0] = '\0';
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        char buf[33] = "";
+        la_ssize_t n;
+        if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != NULL ||
+            strstr(archive_entry_pathname(e), ".wh.") != NULL)
+            continue;
+        n = archive_read_data(a, buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        snprintf(out + strlen(out), size - strlen(out), "%s %o %lld:%s\n",
+                 archive_entry_pathname(e), (unsigned) archive_entry_perm(e),
+                 (long long) archive_entry_size(e), buf);
+    }
+    archive_read_free(a);
+    close(fd);
+}
+
 /* The overlay xattr namespace a mount by this user writes, and its flag. */
 static const char *xattr_ns(unsigned *ret_flags)
 {
@@ -122,9 +152,112 @@ static void test_upper_empty_and_refused(void)
     chrun_store_close(st);
 }
 
+/* overlayfs with metacopy=on: an upper file of the lower's size, no bytes
+ * (here: other bytes, which must never be read), a metacopy xattr, and for
+ * a renamed one a redirect to its lower path. */
+static void test_upper_metacopy(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_changeset_layer layer;
+    char listing[4096];
+    unsigned flags;
+    int upperfd, lowerfd;
+    xattr_ns(&flags);
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p lower/m upper/m upper/other && echo lower-a >lower/m/a && "
+                        "echo lower-b >lower/m/b && echo lower-c >lower/m/c && "
+                        "echo UPPER-A >upper/m/a && chmod 600 upper/m/a && "
+                        "echo UPPER-B >upper/m/renamed && echo UPPER-C >upper/other/x && "
+                        "head -c 200000 /dev/zero | tr '\\0' y >lower/m/big && "
+                        "truncate -s 200000 upper/m/big"),
+                 0);
+    CHECK_INT_EQ(mknod("upper/m/b", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/a", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/big", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/renamed", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/renamed", "redirect", "b"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/other/x", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/other/x", "redirect", "/m/c"), 0);
+    upperfd = open("upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    lowerfd = open("lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, 1000, &layer, &err), 0);
+    layer_files(st, &layer.digest, listing, sizeof(listing));
+    CHECK_STR_EQ(listing, "m/a 600 8:lower-a\n"
+                          "m/big 644 200000:yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n"
+                          "m/renamed 644 8:lower-b\n"
+                          "other/x 644 8:lower-c\n");
+    list_layer(st, &layer.digest, listing, sizeof(listing));
+    CHECK(strstr(listing, "m/.wh.b\n") != NULL);
+    close(upperfd);
+    close(lowerfd);
+    chrun_store_close(st);
+}
+
+/* A metacopy file's lower path is never one the image could steer: no
+ * symlink on the way, nothing outside the lower, no redirect the kernel
+ * never writes; a file whose link count the upper cannot settle falls back. */
+static void test_upper_metacopy_refused(void)
+{
+    static const struct {
+        const char *redirect; /* of upper/m/f (metacopy, 4 bytes) */
+        int rc;
+        const char *msg;
+    } cases[] = {
+        {"../../../etc/hostname", -1, "'m/f': invalid "},
+        {"/m/../m/ok", -1, "'m/f': invalid "},
+        {"/m//ok", -1, "'m/f': invalid "},
+        {"/", -1, "'m/f': invalid "},
+        {"/m/link", -1, "lower 'm/link' is not a file of its size"}, /* not followed */
+        {"/lnk/ok", -1, "metacopy file 'm/f': its lower file"},      /* through a symlink */
+        {"/m/short", -1, "lower 'm/short' is not a file of its size"},
+        {"/m/dir", -1, "lower 'm/dir' is not a file of its size"},
+        {"/m/missing", -1, "metacopy file 'm/f': its lower file"},
+        {"/m/hard", 1, NULL}, /* a hardlinked lower file: the full walk */
+        {"ok", 0, NULL},
+    };
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_changeset_layer layer;
+    unsigned flags;
+    int upperfd, lowerfd;
+    xattr_ns(&flags);
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p lower/m/dir upper/m && echo ok! >lower/m/ok && "
+                        "echo xy >lower/m/short && echo hrd >lower/m/hard && "
+                        "ln lower/m/hard lower/m/hard2 && ln -s ok lower/m/link && "
+                        "ln -s m lower/lnk && touch upper/m/f && "
+                        "truncate -s 4 upper/m/f"),
+                 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/f", "metacopy", ""), 0);
+    upperfd = open("upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    lowerfd = open("lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc;
+        err = (struct chrun_err) CHRUN_ERR_INIT;
+        CHECK_INT_EQ(set_overlay_xattr("upper/m/f", "redirect", cases[i].redirect), 0);
+        rc = chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err);
+        if (rc != cases[i].rc)
+            fprintf(stderr, "# redirect '%s': %d (%s)\n", cases[i].redirect, rc, err.msg);
+        CHECK_INT_EQ(rc, cases[i].rc);
+        CHECK(rc == 0 || layer.empty);
+        if (cases[i].msg != NULL && strstr(err.msg, cases[i].msg) == NULL)
+            fprintf(stderr, "# redirect '%s': message '%s'\n", cases[i].redirect, err.msg);
+        CHECK(cases[i].msg == NULL || strstr(err.msg, cases[i].msg) != NULL);
+    }
+    /* two upper names of one metacopy inode: each may come from elsewhere */
+    CHECK_INT_EQ(link("upper/m/f", "upper/m/g"), 0);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), 1);
+    close(upperfd);
+    close(lowerfd);
+    chrun_store_close(st);
+}
+
 int main(void)
 {
     RUN_TEST(test_upper_whiteouts_and_opaque);
     RUN_TEST(test_upper_empty_and_refused);
+    RUN_TEST(test_upper_metacopy);
+    RUN_TEST(test_upper_metacopy_refused);
     return harness_done();
 }

@@ -169,14 +169,15 @@ static int redirect_path(const char *prefix, const char *name, const char *redir
  * metacopy file (metadata copied up, bytes left in the lower): find its
  * bytes. The lower file is opened below W->lowerfd through real directories
  * only (what the image controls is never followed), and must be a regular
- * file of the upper's size. Sets W->needs_lower when the upper alone cannot
+ * file of the upper's size. SAME: the lower entry at PATH itself, when the
+ * caller found one (no second lookup of it), or NULL. Sets W->needs_lower when the upper alone cannot
  * say it: several upper names of one metacopy inode (each may come from
  * elsewhere), or lower bytes shared by several names (overlayfs broke the
  * link, as in upper_entry). Returns 0 (RET->path set, or needs_lower), or -1
  * with ERR. */
 static int metacopy_data(struct walker *w, const char *proc, const char *prefix, const char *name,
-                         const char *path, const struct stat *st, struct metacopy *ret,
-                         struct chrun_err *err)
+                         const char *path, const struct stat *st, const struct stat *same,
+                         struct metacopy *ret, struct chrun_err *err)
 {
     cleanup_free char *redirect = NULL, *lower = NULL;
     cleanup_close int fd = -1;
@@ -199,10 +200,14 @@ static int metacopy_data(struct walker *w, const char *proc, const char *prefix,
         redirect[n] = '\0';
     if (redirect_path(prefix, name, n >= 0 ? redirect : NULL, lower, PATH_MAX) < 0)
         return chrun_err_set(err, CHRUN_E_INPUT, "'%s': invalid %s", path, key);
-    fd = chrun_fs_open_at(w->lowerfd, lower, O_PATH | O_NOFOLLOW, 0, CHRUN_FS_BENEATH_NO_SYMLINKS,
-                          err);
-    if (fd < 0 || fstat(fd, &lst) < 0)
-        return chrun_err_prefix(err, "metacopy file '%s': its lower file", path);
+    if (n < 0 && same != NULL) {
+        lst = *same;
+    } else {
+        fd = chrun_fs_open_at(w->lowerfd, lower, O_PATH | O_NOFOLLOW, 0,
+                              CHRUN_FS_BENEATH_NO_SYMLINKS, err);
+        if (fd < 0 || fstat(fd, &lst) < 0)
+            return chrun_err_prefix(err, "metacopy file '%s': its lower file", path);
+    }
     if (!S_ISREG(lst.st_mode) || lst.st_size != st->st_size)
         return chrun_err_set(err, CHRUN_E_INPUT,
                              "metacopy file '%s': lower '%s' is not a file of its size", path,
@@ -211,7 +216,9 @@ static int metacopy_data(struct walker *w, const char *proc, const char *prefix,
         w->needs_lower = true;
         return 0;
     }
-    ret->path = take_ptr(lower);
+    ret->path = strdup(lower);
+    if (ret->path == NULL)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
     ret->ino = lst.st_ino;
     return 0;
 }
@@ -224,6 +231,8 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
                        struct chrun_err *err)
 {
     char proc[PATH_MAX];
+    struct stat lst;
+    bool in_lower = false;
     int rc;
     /* overlayfs: a character device 0/0 in the upper hides NAME of the lower */
     if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
@@ -233,10 +242,10 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
          * the step saw the other names unchanged, where on one tree it
          * would have changed them all */
         struct chrun_err ignored = CHRUN_ERR_INIT;
-        struct stat lst;
         cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
                                                 CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
-        if (fd >= 0 && fstat(fd, &lst) == 0 && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
+        in_lower = fd >= 0 && fstat(fd, &lst) == 0;
+        if (in_lower && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
             w->needs_lower = true;
             return 0;
         }
@@ -250,7 +259,7 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
     rc = overlay_xattr(w, -1, proc, "metacopy", NULL, path, err);
     if (rc <= 0)
         return rc;
-    return metacopy_data(w, proc, prefix, name, path, st, ret, err);
+    return metacopy_data(w, proc, prefix, name, path, st, in_lower ? &lst : NULL, ret, err);
 }
 
 /* Whether the lower has a directory at DIR_PATH ("a/b/"), reached without

@@ -16,10 +16,15 @@ RUN touch -d "2021-01-01 00:00:00" /m/f5 && echo more >>/m/f5
 # 4: lower files renamed: metacopy files with a redirect (relative in the
 #    same directory, absolute across), one renamed over another lower file
 RUN mv /m/f6 /m/f6-moved && mv /m/f7 /m/other/f7 && chmod 700 /m/other/f7 && mv /m/f8 /m/f9
-# 5: a lower directory renamed (redirect_dir=on): the step runs again on the full walk
-RUN mv /m/dir /m/dir-moved && echo new >/m/dir-moved/new
-# 6: hardlinked lower files touched or renamed: the step runs again on the full walk
+# 5: a lower directory renamed (redirect_dir=on: the upper directory points at
+#    the lower one), changed inside: the layer carries the whole moved tree
+RUN mv /m/dir /m/dir-moved && echo new >/m/dir-moved/new && rm /m/dir-moved/a && \
+    chmod 700 /m/dir-moved/sub/x
+# 6: a lower directory renamed onto one the step emptied and removed: the
+#    step runs again on the full walk
+RUN rm -rf /m/other && mv /m/dir-moved/sub /m/other
+# 7: hardlinked lower files touched or renamed: the step runs again on the full walk
 RUN touch -d "2022-01-01 00:00:00" /m/h1 && mv /m/h3 /m/h5
-# 7: what the steps left, as RUN sees it
+# 8: what the steps left, as RUN sees it
 RUN find /m | sort | while read -r p; do stat -c "%n %a %u:%g %F %s" "$p"; done >/seen && \
     stat -c "%n %Y" /m/f3 /m/h1 /m/h2 >>/seen && find /m -type f | sort | xargs md5sum >>/seen

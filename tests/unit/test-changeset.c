@@ -138,13 +138,15 @@ static void test_upper_empty_and_refused(void)
     CHECK_INT_EQ(system("echo changed >upper/a"), 0);
     CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), 1);
     CHECK(layer.empty);
-    /* a renamed directory (redirect_dir=on): neither */
-    CHECK_INT_EQ(system("rm upper/a && mkdir upper/moved"), 0);
-    CHECK_INT_EQ(set_overlay_xattr("upper/moved", "redirect", "dir"), 0);
+    /* a lower directory renamed onto a name the lower has too
+     * (redirect_dir=on): the layer would need whiteouts for what vanished
+     * there, so neither */
+    CHECK_INT_EQ(system("rm upper/a && mkdir lower/dir2 upper/dir2"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dir2", "redirect", "dir"), 0);
     CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), 1);
     CHECK(layer.empty);
     /* a name only a whiteout may have fails as on the full walk */
-    CHECK_INT_EQ(system("rmdir upper/moved && touch upper/.wh.x"), 0);
+    CHECK_INT_EQ(system("rmdir upper/dir2 && touch upper/.wh.x"), 0);
     CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), -1);
     CHECK(strstr(err.msg, "'.wh.x': a '.wh.' name cannot be kept") != NULL);
     close(upperfd);
@@ -253,11 +255,66 @@ static void test_upper_metacopy_refused(void)
     chrun_store_close(st);
 }
 
+/* A renamed lower directory (redirect_dir=on): the layer carries the whole
+ * moved tree, the upper's changes merged over the lower directory the
+ * redirect names, whiteouts inside it honoured, not written. */
+static void test_upper_redirected_dir(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_changeset_layer layer;
+    char listing[4096];
+    unsigned flags;
+    int upperfd, lowerfd;
+    xattr_ns(&flags);
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p lower/src/sub/deep lower/src/gone-dir upper/dst/sub upper/x && "
+                        "echo a >lower/src/a && echo b >lower/src/sub/b && "
+                        "echo c >lower/src/sub/c && echo d >lower/src/sub/deep/d && "
+                        "echo h >lower/src/hard1 && ln lower/src/hard1 lower/src/hard2 && "
+                        "ln -s a lower/src/link && echo g >lower/src/gone-dir/g && "
+                        "echo MOVED >upper/dst/a && chmod 600 upper/dst/a && "
+                        "echo new >upper/dst/new && echo e >lower/src/sub/e && "
+                        "echo E >upper/dst/sub/e && truncate -s 2 upper/dst/sub/e"),
+                 0);
+    CHECK_INT_EQ(truncate("upper/dst/a", 2), 0);
+    CHECK_INT_EQ(mknod("upper/src", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(mknod("upper/dst/sub/b", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(mknod("upper/dst/gone-dir", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst", "redirect", "/src"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst/a", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst/sub/e", "metacopy", ""), 0);
+    /* a metacopy file renamed into a moved directory keeps its own redirect */
+    CHECK_INT_EQ(system("echo xx >lower/x-src && truncate -s 3 upper/x/moved"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/x/moved", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/x/moved", "redirect", "/x-src"), 0);
+    CHECK_INT_EQ(mknod("upper/x-src", S_IFCHR | 0600, makedev(0, 0)), 0);
+    upperfd = open("upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    lowerfd = open("lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, 1000, &layer, &err), 0);
+    list_layer(st, &layer.digest, listing, sizeof(listing));
+    CHECK_STR_EQ(listing, ".wh.src\n.wh.x-src\ndst/\ndst/a\ndst/hard1\ndst/hard2->dst/hard1\n"
+                          "dst/link\ndst/new\ndst/sub/\ndst/sub/c\ndst/sub/deep/\n"
+                          "dst/sub/deep/d\ndst/sub/e\nx/\nx/moved\n");
+    layer_files(st, &layer.digest, listing, sizeof(listing));
+    CHECK_STR_EQ(listing, "dst/a 600 2:a\ndst/hard1 644 2:h\ndst/new 644 4:new\n"
+                          "dst/sub/c 644 2:c\ndst/sub/deep/d 644 2:d\ndst/sub/e 644 2:e\n"
+                          "x/moved 644 3:xx\n");
+    /* a redirect into a directory through a symlink of the lower: neither */
+    CHECK_INT_EQ(system("ln -s src lower/lnk"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst", "redirect", "/lnk"), 0);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, 1000, &layer, &err), 1);
+    close(upperfd);
+    close(lowerfd);
+    chrun_store_close(st);
+}
+
 int main(void)
 {
     RUN_TEST(test_upper_whiteouts_and_opaque);
     RUN_TEST(test_upper_empty_and_refused);
     RUN_TEST(test_upper_metacopy);
     RUN_TEST(test_upper_metacopy_refused);
+    RUN_TEST(test_upper_redirected_dir);
     return harness_done();
 }

@@ -725,7 +725,8 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
         /* the command's effects went with the upper; run it again where
          * its changes land in the rootfs itself */
         chrun_log_debug("RUN: full walk, the overlay upper alone is not the change (a lower "
-                        "hardlink copied up, or redirect/metacopy): running the step again");
+                        "hardlink copied up, or a rename onto a lower name): running the step "
+                        "again");
         return 0;
     }
     if (rc == 0)

@@ -37,7 +37,7 @@ test_expect_success 'whiteouts, renames, metadata-only changes, hardlinks: the s
     CHRUN_DEBUG=1 chrun-build -t ov:1 corners >d-ov 2>err &&
     if test_have_prereq ROOT
     then
-        # step 2: a redirected directory and a hardlinked metacopy file
+        # step 2: a metacopy file given a second name (chown, then ln)
         n_overlay=2
     else
         n_overlay=3

@@ -105,7 +105,7 @@ test_expect_success 'a failing RUN leaves no overlay directory behind; a .wh. na
 
 test_expect_success ROOT 'metadata-only changes copy up no data (metacopy): the same layers and rootfs both ways' '
     CHRUN_DEBUG=1 chrun-build -t mc:1 metacopy >d-ov 2>err &&
-    test "$(grep -c "step diff: overlay upper" err)" = 6 &&
+    test "$(grep -c "step diff: overlay upper" err)" = 7 &&
     test "$(grep -c "RUN: full walk, the overlay upper alone is not the change" err)" = 2 &&
     grep -q "overlay upper: 5 files with their bytes in the lower" err &&
     grep -q "overlay upper: 3 files with their bytes in the lower" err &&
@@ -117,6 +117,8 @@ test_expect_success ROOT 'metadata-only changes copy up no data (metacopy): the 
     grep -q "^-rwx------ 0/0 .* m/other/f7$" l-ov && grep -q " m/\.wh\.f8$" l-ov &&
     grep -q " m/\.wh\.dir$" l-ov && grep -q " m/dir-moved/new$" l-ov &&
     grep -q "^-rwx------ 0/0 .* m/dir-moved/sub/x$" l-ov && ! grep -q "dir-moved/\.wh\.a$" l-ov &&
+    grep -q "^-rw------- 0/0 .* m/top/d3/sub2/x$" l-ov && grep -q " m/top/d3/f9$" l-ov &&
+    ! grep -q "m/top/d3/\.wh\.new$" l-ov && grep -q " m/\.wh\.dir-moved$" l-ov &&
     b=$(chrun-unpack mc:1) &&
     grep -q "^/m/f3 1577836800$" "$b/rootfs/seen" &&
     test "$(grep -c "^/m/h[12] 1640995200$" "$b/rootfs/seen")" = 2 &&

@@ -20,11 +20,16 @@ RUN mv /m/f6 /m/f6-moved && mv /m/f7 /m/other/f7 && chmod 700 /m/other/f7 && mv 
 #    the lower one), changed inside: the layer carries the whole moved tree
 RUN mv /m/dir /m/dir-moved && echo new >/m/dir-moved/new && rm /m/dir-moved/a && \
     chmod 700 /m/dir-moved/sub/x
-# 6: a lower directory renamed onto one the step emptied and removed: the
+# 6: renames of renamed directories, one inside another, a metacopy file
+#    moved into one: a subdirectory's own redirect and a metacopy file
+#    resolve in their parent's lower directory
+RUN mv /m/dir-moved /m/d2 && mv /m/d2/sub /m/d2/sub2 && chmod 600 /m/d2/sub2/x && \
+    mkdir /m/top && mv /m/d2 /m/top/d3 && mv /m/f9 /m/top/d3/f9 && rm /m/top/d3/new
+# 7: a lower directory renamed onto one the step emptied and removed: the
 #    step runs again on the full walk
-RUN rm -rf /m/other && mv /m/dir-moved/sub /m/other
-# 7: hardlinked lower files touched or renamed: the step runs again on the full walk
+RUN rm -rf /m/other && mv /m/top/d3/sub2 /m/other
+# 8: hardlinked lower files touched or renamed: the step runs again on the full walk
 RUN touch -d "2022-01-01 00:00:00" /m/h1 && mv /m/h3 /m/h5
-# 8: what the steps left, as RUN sees it
+# 9: what the steps left, as RUN sees it
 RUN find /m | sort | while read -r p; do stat -c "%n %a %u:%g %F %s" "$p"; done >/seen && \
     stat -c "%n %Y" /m/f3 /m/h1 /m/h2 >>/seen && find /m -type f | sort | xargs md5sum >>/seen

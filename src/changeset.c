@@ -31,7 +31,8 @@ struct snap_entry {
     char *path; /* relative to the root, no leading "./" */
     struct stat st;
     char *link;     /* symlink target, else NULL */
-    char *data;     /* an overlay metacopy file: the lower path of its bytes, else NULL */
+    char *data;     /* bytes in an overlay's lower (a metacopy file, an entry of a moved
+                     * directory): that path, else NULL */
     ino_t data_ino; /* the lower file DATA named when the upper was walked */
 };
 
@@ -40,9 +41,9 @@ struct chrun_snapshot {
     size_t n, cap;
 };
 
-/* Where the bytes of an overlay metacopy file are: a lower path. */
-struct metacopy {
-    char *path; /* NULL: not a metacopy file */
+/* Where the bytes of an entry of an overlay upper are in the lower. */
+struct lower_data {
+    char *path; /* NULL: in the upper */
     ino_t ino;
 };
 
@@ -61,7 +62,7 @@ void chrun_snapshot_free(struct chrun_snapshot *s)
 
 /* Add an entry; PATH, LINK and DATA->path are taken (freed on failure). */
 static int snap_add(struct chrun_snapshot *s, char *path, const struct stat *st, char *link,
-                    struct metacopy *data, struct chrun_err *err)
+                    struct lower_data *data, struct chrun_err *err)
 {
     if (chrun_grow(&s->e, &s->cap, s->n + 1, sizeof(*s->e), err) < 0) {
         free(path);
@@ -201,7 +202,7 @@ static int redirect_path(const char *lower, const char *name, const char *redire
  * (RET->path set, or needs_lower), or -1 with ERR. */
 static int metacopy_data(struct walker *w, const char *proc, const char *lower, const char *name,
                          const char *path, const struct stat *st, const struct stat *same,
-                         struct metacopy *ret, struct chrun_err *err)
+                         struct lower_data *ret, struct chrun_err *err)
 {
     cleanup_free char *redirect = NULL, *from = NULL;
     cleanup_close int fd = -1;
@@ -260,7 +261,7 @@ static bool dir_moved(const char *prefix, const char *lower)
  * a metacopy file), -1 with ERR. */
 static int upper_entry(struct walker *w, int dfd, const char *prefix, const char *lower,
                        const char *name, const char *path, const struct stat *st,
-                       struct metacopy *ret, struct chrun_err *err)
+                       struct lower_data *ret, struct chrun_err *err)
 {
     char proc[PATH_MAX], below[PATH_MAX];
     struct stat lst;
@@ -405,7 +406,7 @@ static int lower_entry(struct walker *w, int ldfd, const char *prefix, const cha
                        const char *name, struct chrun_err *err)
 {
     struct stat st;
-    struct metacopy data = {NULL, 0};
+    struct lower_data data = {NULL, 0};
     char *path = NULL, *link = NULL;
     if (fstatat(ldfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return chrun_err_sys(err, errno, "stat '%s%s' of the lower", lower, name);
@@ -493,7 +494,7 @@ static int walk_entry(struct walker *w, int dfd, const char *prefix, const char 
                       const char *name, struct chrun_err *err)
 {
     struct stat st;
-    struct metacopy data = {NULL, 0};
+    struct lower_data data = {NULL, 0};
     char *path = NULL, *link = NULL;
     int rc;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
@@ -851,8 +852,9 @@ static int open_beneath(int rootfd, const char *path, struct chrun_err *err)
                             CHRUN_FS_BENEATH_NO_SYMLINKS, err);
 }
 
-/* The bytes of SE: its file below ROOTFD, or for an overlay metacopy file
- * its lower file (the upper one holds none). */
+/* The bytes of SE: its file below ROOTFD, or its lower file (SE->data: a
+ * metacopy file, whose upper file holds none, or an entry of a moved
+ * directory). */
 static int write_content(struct layer_out *o, int rootfd, const struct snap_entry *se,
                          struct chrun_err *err)
 {

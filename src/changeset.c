@@ -247,6 +247,16 @@ static int metacopy_data(struct walker *w, const char *proc, const char *lower, 
     return 0;
 }
 
+/* Stat PATH ("a/b", "" for the root) of the lower, reached without
+ * symlinks. Returns true when it is there. */
+static bool lower_stat(const struct walker *w, const char *path, struct stat *ret)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
+                                            CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
+    return fd >= 0 && fstat(fd, ret) == 0;
+}
+
 /* Whether the upper directory PREFIX, whose lower directory is LOWER, was
  * moved (a renamed lower directory, or inside one): its lower contents sit
  * under another name, and the layer must carry them. */
@@ -271,27 +281,25 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
      * lower; in a moved directory it hides a name of the old place, which
      * the layer's tree never had (chrun_changeset_write_upper takes the
      * whole moved tree only where the lower has nothing) */
-    if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0)) {
-        if (dir_moved(prefix, lower))
-            return 1;
-        return plan_add_whiteout(w->upper, prefix, strlen(prefix), name, err) < 0 ? -1 : 1;
-    }
+    bool whiteout = S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
     if (snprintf(below, sizeof(below), "%s%s", lower ? lower : prefix, name) >=
         (int) sizeof(below))
         return chrun_err_sys(err, ENAMETOOLONG, "'%s'", path);
     if (!S_ISDIR(st->st_mode)) {
         /* copying up one name of a hardlinked lower file breaks the link:
          * the step saw the other names unchanged, where on one tree it
-         * would have changed them all */
-        struct chrun_err ignored = CHRUN_ERR_INIT;
-        cleanup_close int fd = chrun_fs_open_at(w->lowerfd, below, O_PATH | O_NOFOLLOW, 0,
-                                                CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
-        in_lower = fd >= 0 && fstat(fd, &lst) == 0;
+         * would have changed them all; removing one changes the others'
+         * link count (and ctime), which the full walk records */
+        in_lower = lower_stat(w, below, &lst);
         if (in_lower && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
             w->needs_lower = true;
             return 0;
         }
     }
+    if (whiteout && dir_moved(prefix, lower))
+        return 1;
+    if (whiteout)
+        return plan_add_whiteout(w->upper, prefix, strlen(prefix), name, err) < 0 ? -1 : 1;
     if (!S_ISREG(st->st_mode))
         return 0;
     /* a metacopy upper file holds no data (never read it): its bytes are
@@ -303,16 +311,6 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
         return rc;
     return metacopy_data(w, proc, lower, name, path, st, in_lower && lower ? &lst : NULL, ret,
                          err);
-}
-
-/* Stat PATH ("a/b", "" for the root) of the lower, reached without
- * symlinks. Returns true when it is there. */
-static bool lower_stat(const struct walker *w, const char *path, struct stat *ret)
-{
-    struct chrun_err ignored = CHRUN_ERR_INIT;
-    cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
-                                            CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
-    return fd >= 0 && fstat(fd, ret) == 0;
 }
 
 /* Whether the lower has a directory at DIR_PATH ("a/b/"), reached without

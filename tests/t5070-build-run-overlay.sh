@@ -106,7 +106,7 @@ test_expect_success 'a failing RUN leaves no overlay directory behind; a .wh. na
 test_expect_success ROOT 'metadata-only changes copy up no data (metacopy): the same layers and rootfs both ways' '
     CHRUN_DEBUG=1 chrun-build -t mc:1 metacopy >d-ov 2>err &&
     test "$(grep -c "step diff: overlay upper" err)" = 7 &&
-    test "$(grep -c "RUN: full walk, the overlay upper alone is not the change" err)" = 2 &&
+    test "$(grep -c "RUN: full walk, the overlay upper alone is not the change" err)" = 3 &&
     grep -q "overlay upper: 5 files with their bytes in the lower" err &&
     grep -q "overlay upper: 3 files with their bytes in the lower" err &&
     CHRUN_BUILD_FULL_WALK=1 chrun-build -q --no-cache -t mc-fw:1 metacopy >d-fw &&
@@ -121,7 +121,7 @@ test_expect_success ROOT 'metadata-only changes copy up no data (metacopy): the 
     ! grep -q "m/top/d3/\.wh\.new$" l-ov && grep -q " m/\.wh\.dir-moved$" l-ov &&
     b=$(chrun-unpack mc:1) &&
     grep -q "^/m/f3 1577836800$" "$b/rootfs/seen" &&
-    test "$(grep -c "^/m/h[12] 1640995200$" "$b/rootfs/seen")" = 2 &&
+    grep -q "^/m/h1 1640995200$" "$b/rootfs/seen" && ! grep -q "^/m/h2 " "$b/rootfs/seen" &&
     test "$(sed -n "s/ .*m.big$//p" "$b/rootfs/seen")" = "$(yes abcdefgh | head -c 300000 | md5sum | cut -d" " -f1)"
 '
 

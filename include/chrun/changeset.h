@@ -112,9 +112,9 @@ enum chrun_changeset_upper_flags {
  * upper alone does not say what the step would have done on one tree,
  * nothing written, *RET empty: a directory renamed onto a name the lower
  * has too, or also opaque, or whose redirect leads to no lower directory; a
- * metacopy file with several upper names; or a copied-up name of a lower
- * file with more than one link (overlayfs broke the link, so the other
- * names kept the old file); -1 with ERR set (CHRUN_E_INPUT for a redirect
+ * metacopy file with several upper names; or a copied-up or removed name
+ * of a lower file with more than one link (overlayfs broke the link, so the
+ * other names kept the old file; a removal changes their link count); -1 with ERR set (CHRUN_E_INPUT for a redirect
  * overlayfs never writes, or a metacopy file whose lower file is missing,
  * not a regular file or not of its size). */
 int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,

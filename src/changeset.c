@@ -229,8 +229,10 @@ static int metacopy_data(struct walker *w, const char *proc, const char *lower, 
     } else {
         fd = chrun_fs_open_at(w->lowerfd, from, O_PATH | O_NOFOLLOW, 0,
                               CHRUN_FS_BENEATH_NO_SYMLINKS, err);
-        if (fd < 0 || fstat(fd, &lst) < 0)
+        if (fd < 0)
             return chrun_err_prefix(err, "metacopy file '%s': its lower file", path);
+        if (fstat(fd, &lst) < 0)
+            return chrun_err_sys(err, errno, "stat lower '%s'", from);
     }
     if (!S_ISREG(lst.st_mode) || lst.st_size != st->st_size)
         return chrun_err_set(err, CHRUN_E_INPUT,

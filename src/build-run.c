@@ -594,6 +594,10 @@ static int run_exec(struct stage *s, struct run_step *rs, const struct chrun_exe
     eo.volumes = rs->volumes;
     eo.n_volumes = rs->n_volumes;
     eo.overlay = overlay;
+    /* root: a metadata change (chmod, chown, touch) copies up no data;
+     * chrun_changeset_write_upper takes such a file's bytes from the lower */
+    if (overlay != NULL && geteuid() == 0)
+        eo.flags |= CHRUN_EXEC_OVERLAY_METACOPY;
     eo.flags |= CHRUN_EXEC_SINGLE_ID;
     /* a Dockerfile runs as root: its own pid namespace (no /proc/PID/root of
      * host processes) and pivot_root (no chroot to climb out of) */
@@ -632,25 +636,14 @@ static int run_fn(struct builder *b, struct stage *s, void *data, struct chrun_e
 
 /* ---- RUN over an overlay: the step's changes are the upper directory ---- */
 
-/* Why RUN steps cannot diff an overlay upper here, or NULL. An upper read
- * alone needs overlayfs to keep every change in it: redirect_dir=on (a
- * renamed directory points at the lower) and metacopy=on (a chmod copies up
- * no data) break that, and are module defaults a root mount inherits (an
- * ordinary user's userxattr mount never makes either). */
+/* Why RUN steps cannot diff an overlay upper here, or NULL. The module's
+ * redirect_dir and metacopy defaults do not matter: a root mount names both
+ * (CHRUN_EXEC_OVERLAY_METACOPY), and an ordinary user's userxattr mount
+ * never has either. */
 static const char *overlay_obstacle(const struct builder *b)
 {
-    static const char *const params[] = {"redirect_dir", "metacopy"};
     if (chrun_settings_or_defaults(b->opts->settings)->build_full_walk)
         return "CHRUN_BUILD_FULL_WALK is set";
-    for (size_t i = 0; geteuid() == 0 && i < ARRAY_SIZE(params); i++) {
-        char path[96], v = 'N';
-        cleanup_close int fd = -1;
-        snprintf(path, sizeof(path), "/sys/module/overlay/parameters/%s", params[i]);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd >= 0 && read(fd, &v, 1) == 1 && v == 'Y')
-            return params[i][0] == 'r' ? "overlayfs has redirect_dir=on"
-                                       : "overlayfs has metacopy=on";
-    }
     return NULL;
 }
 
@@ -732,7 +725,8 @@ static int run_layer(struct builder *b, struct stage *s, void *data,
         /* the command's effects went with the upper; run it again where
          * its changes land in the rootfs itself */
         chrun_log_debug("RUN: full walk, the overlay upper alone is not the change (a lower "
-                        "hardlink copied up, or redirect/metacopy): running the step again");
+                        "hardlink copied up, or a rename onto a lower name): running the step "
+                        "again");
         return 0;
     }
     if (rc == 0)

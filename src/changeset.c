@@ -30,12 +30,21 @@
 struct snap_entry {
     char *path; /* relative to the root, no leading "./" */
     struct stat st;
-    char *link; /* symlink target, else NULL */
+    char *link;     /* symlink target, else NULL */
+    char *data;     /* bytes in an overlay's lower (a metacopy file, an entry of a moved
+                     * directory): that path, else NULL */
+    ino_t data_ino; /* the lower file DATA named when the upper was walked */
 };
 
 struct chrun_snapshot {
     struct snap_entry *e;
     size_t n, cap;
+};
+
+/* Where the bytes of an entry of an overlay upper are in the lower. */
+struct lower_data {
+    char *path; /* NULL: in the upper */
+    ino_t ino;
 };
 
 void chrun_snapshot_free(struct chrun_snapshot *s)
@@ -45,20 +54,25 @@ void chrun_snapshot_free(struct chrun_snapshot *s)
     for (size_t i = 0; i < s->n; i++) {
         free(s->e[i].path);
         free(s->e[i].link);
+        free(s->e[i].data);
     }
     free(s->e);
     free(s);
 }
 
+/* Add an entry; PATH, LINK and DATA->path are taken (freed on failure). */
 static int snap_add(struct chrun_snapshot *s, char *path, const struct stat *st, char *link,
-                    struct chrun_err *err)
+                    struct lower_data *data, struct chrun_err *err)
 {
     if (chrun_grow(&s->e, &s->cap, s->n + 1, sizeof(*s->e), err) < 0) {
         free(path);
         free(link);
+        free(data->path);
         return chrun_err_prefix(err, "snapshot");
     }
-    s->e[s->n++] = (struct snap_entry){.path = path, .st = *st, .link = link};
+    s->e[s->n++] = (struct snap_entry){
+        .path = path, .st = *st, .link = link, .data = data->path, .data_ino = data->ino};
+    data->path = NULL;
     return 0;
 }
 
@@ -94,7 +108,8 @@ struct walker {
 static int plan_add_whiteout(struct plan *p, const char *dir, size_t dir_len, const char *name,
                              struct chrun_err *err);
 
-static int walk_dir(struct walker *w, int dfd, const char *prefix, struct chrun_err *err);
+static int walk_dir(struct walker *w, int dfd, const char *prefix, const char *lower,
+                    struct chrun_err *err);
 
 /* Whether the overlay xattr W->xattr_ns + "overlay." + NAME of FD (or of
  * PROC_PATH when FD < 0) exists; with VALUE, whether it holds that value.
@@ -116,39 +131,188 @@ static int overlay_xattr(const struct walker *w, int fd, const char *proc_path, 
     return n == (ssize_t) strlen(value) && memcmp(buf, value, (size_t) n) == 0;
 }
 
-/* The overlay-upper parts of entry NAME (PATH) of directory DFD: returns 1
- * when the entry is a whiteout (recorded, not to be kept as an entry), 0 to
- * record it, -1 with ERR. Sets W->needs_lower on a metacopy file. */
-static int upper_entry(struct walker *w, int dfd, const char *prefix, const char *name,
-                       const char *path, const struct stat *st, struct chrun_err *err)
+/* Cap on an overlay redirect xattr (the kernel's redirect_max is 256 by
+ * default, at most PATH_MAX). */
+#define REDIRECT_MAX PATH_MAX
+
+/* Read the overlay redirect xattr of FD (or of PROC when FD < 0; WHAT names
+ * the entry) into BUF (REDIRECT_MAX bytes). Returns 1 when there is one,
+ * 0 when not, -1 with ERR. */
+static int read_redirect(const struct walker *w, int fd, const char *proc, const char *what,
+                         char *buf, struct chrun_err *err)
 {
-    char proc[PATH_MAX];
+    char key[64];
+    ssize_t n;
+    snprintf(key, sizeof(key), "%soverlay.redirect", w->xattr_ns);
+    n = fd >= 0 ? fgetxattr(fd, key, buf, REDIRECT_MAX - 1)
+                : lgetxattr(proc, key, buf, REDIRECT_MAX - 1);
+    if (n < 0 && (errno == ENODATA || errno == ENOTSUP))
+        return 0;
+    if (n < 0)
+        return chrun_err_sys(err, errno, "read %s of '%s'", key, what);
+    buf[n] = '\0';
+    if (strlen(buf) != (size_t) n)
+        return chrun_err_set(err, CHRUN_E_INPUT, "'%s': invalid %s", what, key);
+    return 1;
+}
+
+/* The lower path (into OUT, SIZE bytes) that overlayfs reads for entry NAME
+ * of an upper directory whose lower directory is LOWER ("a/b/", "" for the
+ * root; NULL: it has none), when the entry's own redirect xattr is REDIRECT
+ * (NULL: none). As overlayfs looks it up (fs/overlayfs/namei.c): no redirect
+ * is NAME in LOWER; an absolute one is a path from the lower root; a
+ * relative one is a name in LOWER. Returns 0; 1 when there is no lower path
+ * (LOWER is NULL and the redirect is not absolute); -1 for a redirect the
+ * kernel never writes (an empty, ".", ".." or, when relative,
+ * multi-component name). */
+static int redirect_path(const char *lower, const char *name, const char *redirect, char *out,
+                         size_t size)
+{
+    const char *p;
+    int n;
+    if (redirect != NULL && redirect[0] != '/' && strchr(redirect, '/') != NULL)
+        return -1;
+    if (redirect != NULL && redirect[0] == '/')
+        n = snprintf(out, size, "%s", redirect + 1);
+    else if (lower == NULL)
+        return 1;
+    else
+        n = snprintf(out, size, "%s%s", lower, redirect ? redirect : name);
+    if (n < 0 || (size_t) n >= size)
+        return -1;
+    for (p = out;; p += strcspn(p, "/") + 1) {
+        size_t len = strcspn(p, "/");
+        if (len == 0 || (len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+            return -1;
+        if (p[len] == '\0')
+            return 0;
+    }
+}
+
+/* Entry NAME (PATH) of an upper directory whose lower directory is LOWER
+ * (see redirect_path), seen through PROC, is a metacopy file (metadata
+ * copied up, bytes left in the lower): find its bytes. The lower file is
+ * opened below W->lowerfd through real directories only (what the image
+ * controls is never followed), and must be a regular file of the upper's
+ * size. SAME: the lower entry NAME of LOWER, when the caller found one (no
+ * second lookup of it), or NULL. Sets W->needs_lower when the upper alone
+ * cannot say it: several upper names of one metacopy inode (each may come
+ * from elsewhere), lower bytes shared by several names (overlayfs broke the
+ * link, as in upper_entry), or no lower directory to look in. Returns 0
+ * (RET->path set, or needs_lower), or -1 with ERR. */
+static int metacopy_data(struct walker *w, const char *proc, const char *lower, const char *name,
+                         const char *path, const struct stat *st, const struct stat *same,
+                         struct lower_data *ret, struct chrun_err *err)
+{
+    cleanup_free char *redirect = NULL, *from = NULL;
+    cleanup_close int fd = -1;
+    struct stat lst;
     int rc;
-    /* overlayfs: a character device 0/0 in the upper hides NAME of the lower */
-    if (S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0))
-        return plan_add_whiteout(w->upper, prefix, strlen(prefix), name, err) < 0 ? -1 : 1;
+    if (st->st_nlink > 1) {
+        w->needs_lower = true;
+        return 0;
+    }
+    redirect = malloc(REDIRECT_MAX);
+    from = malloc(PATH_MAX);
+    if (redirect == NULL || from == NULL)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    rc = read_redirect(w, -1, proc, path, redirect, err);
+    if (rc < 0)
+        return -1;
+    switch (redirect_path(lower, name, rc > 0 ? redirect : NULL, from, PATH_MAX)) {
+    case 0: break;
+    case 1: w->needs_lower = true; return 0;
+    default: return chrun_err_set(err, CHRUN_E_INPUT, "'%s': invalid overlay redirect", path);
+    }
+    if (rc == 0 && same != NULL) {
+        lst = *same;
+    } else {
+        fd = chrun_fs_open_at(w->lowerfd, from, O_PATH | O_NOFOLLOW, 0,
+                              CHRUN_FS_BENEATH_NO_SYMLINKS, err);
+        if (fd < 0)
+            return chrun_err_prefix(err, "metacopy file '%s': its lower file", path);
+        if (fstat(fd, &lst) < 0)
+            return chrun_err_sys(err, errno, "stat lower '%s'", from);
+    }
+    if (!S_ISREG(lst.st_mode) || lst.st_size != st->st_size)
+        return chrun_err_set(err, CHRUN_E_INPUT,
+                             "metacopy file '%s': lower '%s' is not a file of its size", path,
+                             from);
+    if (lst.st_nlink > 1) {
+        w->needs_lower = true;
+        return 0;
+    }
+    ret->path = strdup(from);
+    if (ret->path == NULL)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    ret->ino = lst.st_ino;
+    return 0;
+}
+
+/* Stat PATH ("a/b", "" for the root) of the lower, reached without
+ * symlinks. Returns true when it is there. */
+static bool lower_stat(const struct walker *w, const char *path, struct stat *ret)
+{
+    struct chrun_err ignored = CHRUN_ERR_INIT;
+    cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
+                                            CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
+    return fd >= 0 && fstat(fd, ret) == 0;
+}
+
+/* Whether the upper directory PREFIX, whose lower directory is LOWER, was
+ * moved (a renamed lower directory, or inside one): its lower contents sit
+ * under another name, and the layer must carry them. */
+static bool dir_moved(const char *prefix, const char *lower)
+{
+    return lower != NULL && !streq(prefix, lower);
+}
+
+/* The overlay-upper parts of entry NAME (PATH) of directory DFD (PREFIX,
+ * its lower directory LOWER): returns 1 when the entry is a whiteout
+ * (recorded, not to be kept as an entry), 0 to record it (with RET set for
+ * a metacopy file), -1 with ERR. */
+static int upper_entry(struct walker *w, int dfd, const char *prefix, const char *lower,
+                       const char *name, const char *path, const struct stat *st,
+                       struct lower_data *ret, struct chrun_err *err)
+{
+    char proc[PATH_MAX], below[PATH_MAX];
+    struct stat lst;
+    bool in_lower = false;
+    int rc;
+    /* overlayfs: a character device 0/0 in the upper hides NAME of the
+     * lower; in a moved directory it hides a name of the old place, which
+     * the layer's tree never had (chrun_changeset_write_upper takes the
+     * whole moved tree only where the lower has nothing) */
+    bool whiteout = S_ISCHR(st->st_mode) && st->st_rdev == makedev(0, 0);
+    if (snprintf(below, sizeof(below), "%s%s", lower ? lower : prefix, name) >=
+        (int) sizeof(below))
+        return chrun_err_sys(err, ENAMETOOLONG, "'%s'", path);
     if (!S_ISDIR(st->st_mode)) {
         /* copying up one name of a hardlinked lower file breaks the link:
          * the step saw the other names unchanged, where on one tree it
-         * would have changed them all */
-        struct chrun_err ignored = CHRUN_ERR_INIT;
-        struct stat lst;
-        cleanup_close int fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0,
-                                                CHRUN_FS_BENEATH_NO_SYMLINKS, &ignored);
-        if (fd >= 0 && fstat(fd, &lst) == 0 && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
+         * would have changed them all; removing one changes the others'
+         * link count (and ctime), which the full walk records */
+        in_lower = lower_stat(w, below, &lst);
+        if (in_lower && S_ISREG(lst.st_mode) && lst.st_nlink > 1) {
             w->needs_lower = true;
             return 0;
         }
     }
+    if (whiteout && dir_moved(prefix, lower))
+        return 1;
+    if (whiteout)
+        return plan_add_whiteout(w->upper, prefix, strlen(prefix), name, err) < 0 ? -1 : 1;
     if (!S_ISREG(st->st_mode))
         return 0;
-    /* a metacopy upper file holds no data: its bytes are in the lower */
+    /* a metacopy upper file holds no data (never read it): its bytes are
+     * in the lower */
     if (snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dfd, name) >= (int) sizeof(proc))
         return chrun_err_sys(err, ENAMETOOLONG, "'%s'", path);
     rc = overlay_xattr(w, -1, proc, "metacopy", NULL, path, err);
-    if (rc > 0)
-        w->needs_lower = true;
-    return rc < 0 ? -1 : 0;
+    if (rc <= 0)
+        return rc;
+    return metacopy_data(w, proc, lower, name, path, st, in_lower && lower ? &lst : NULL, ret,
+                         err);
 }
 
 /* Whether the lower has a directory at DIR_PATH ("a/b/"), reached without
@@ -156,86 +320,220 @@ static int upper_entry(struct walker *w, int dfd, const char *prefix, const char
  * hide (overlayfs also marks a directory made where a file was). */
 static bool lower_is_dir(const struct walker *w, const char *dir_path)
 {
-    struct chrun_err ignored = CHRUN_ERR_INIT;
     char path[PATH_MAX];
     struct stat st;
-    cleanup_close int fd = -1;
     snprintf(path, sizeof(path), "%.*s", (int) strlen(dir_path) - 1, dir_path);
-    fd = chrun_fs_open_at(w->lowerfd, path, O_PATH | O_NOFOLLOW, 0, CHRUN_FS_BENEATH_NO_SYMLINKS,
-                          &ignored);
-    return fd >= 0 && fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    return lower_stat(w, path, &st) && S_ISDIR(st.st_mode);
 }
 
-/* The overlay-upper parts of directory FD (PATH): an opaque one hides the
- * lower directory's whole contents; a redirected one (a renamed lower
- * directory, redirect_dir=on) takes them from elsewhere in the lower. */
-static int upper_dir(struct walker *w, int fd, const char *path, struct chrun_err *err)
+/* The overlay-upper parts of directory FD (PATH, entry NAME of a directory
+ * whose lower directory is LOWER): *RET_LOWER becomes its own lower
+ * directory ("a/b/", malloc'd) or NULL. An opaque one hides the lower
+ * directory's whole contents; a redirected one (a renamed lower directory,
+ * redirect_dir=on) takes them from the lower directory its redirect names.
+ * Sets W->needs_lower for a redirect the upper alone cannot settle: the
+ * lower has something at PATH too (the layer would need whiteouts for what
+ * the step saw vanish there), the directory is also opaque, or the redirect
+ * leads to no lower directory. Returns 0 or -1 with ERR. */
+static int upper_dir(struct walker *w, int fd, const char *path, const char *name,
+                     const char *lower, char **ret_lower, struct chrun_err *err)
 {
-    int rc = overlay_xattr(w, fd, NULL, "redirect", NULL, path, err);
-    if (rc != 0) {
-        w->needs_lower = rc > 0;
-        return rc < 0 ? -1 : 0;
+    cleanup_free char *redirect = malloc(REDIRECT_MAX), *from = malloc(PATH_MAX);
+    char here[PATH_MAX];
+    struct stat st;
+    int rc, opaque;
+    *ret_lower = NULL;
+    if (redirect == NULL || from == NULL)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    rc = read_redirect(w, fd, NULL, path, redirect, err);
+    opaque = rc < 0 ? -1 : overlay_xattr(w, fd, NULL, "opaque", "y", path, err);
+    if (opaque < 0)
+        return -1;
+    if (rc > 0) {
+        snprintf(here, sizeof(here), "%.*s", (int) strlen(path) - 1, path);
+        switch (redirect_path(lower, name, redirect, from, PATH_MAX)) {
+        case 0: break;
+        case 1: w->needs_lower = true; return 0;
+        default: return chrun_err_set(err, CHRUN_E_INPUT, "'%s': invalid overlay redirect", path);
+        }
+        if (opaque > 0 || lower_stat(w, here, &st) || !lower_stat(w, from, &st) ||
+            !S_ISDIR(st.st_mode)) {
+            w->needs_lower = true;
+            return 0;
+        }
+        return asprintf(ret_lower, "%s/", from) < 0 ? chrun_err_sys(err, ENOMEM, "snapshot") : 0;
     }
-    rc = overlay_xattr(w, fd, NULL, "opaque", "y", path, err);
-    if (rc > 0 && lower_is_dir(w, path))
-        rc = plan_add_whiteout(w->upper, path, strlen(path), WHITEOUT_PREFIX ".opq", err);
-    return rc < 0 ? -1 : 0;
+    if (opaque > 0) {
+        if (lower_is_dir(w, path))
+            return plan_add_whiteout(w->upper, path, strlen(path), WHITEOUT_PREFIX ".opq", err);
+        return 0;
+    }
+    if (lower != NULL && asprintf(ret_lower, "%s%s/", lower, name) < 0)
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    return 0;
 }
 
-/* Record entry NAME of directory DFD (path PREFIX/NAME) and descend. */
-static int walk_entry(struct walker *w, int dfd, const char *prefix, const char *name,
-                      struct chrun_err *err)
+/* PREFIX + NAME as a new string in *RET, or -1 with ERR for a name no layer
+ * can keep. */
+static int entry_path(const char *prefix, const char *name, char **ret, struct chrun_err *err)
+{
+    if (asprintf(ret, "%s%s", prefix, name) < 0) {
+        *ret = NULL;
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    }
+    /* a layer entry named ".wh.*" is a whiteout to every reader */
+    if (strncmp(name, ".wh.", 4) == 0)
+        chrun_err_set(err, CHRUN_E_INPUT, "'%s': a '.wh.' name cannot be kept in an image layer",
+                      *ret);
+    /* the layer writer and its diff work on PATH_MAX names: a longer one
+     * would drop out of the layer unnoticed, so the step fails instead */
+    else if (strlen(*ret) >= PATH_MAX - 1)
+        chrun_err_sys(err, ENAMETOOLONG, "snapshot '%.64s...'", *ret);
+    else
+        return 0;
+    free(*ret);
+    *ret = NULL;
+    return -1;
+}
+
+static int lower_tree(struct walker *w, int ldfd, int udfd, const char *prefix,
+                      const char *lower, struct chrun_err *err);
+
+/* Record entry NAME of the lower directory LDFD (LOWER) as entry NAME of
+ * the moved upper directory PREFIX, its bytes from the lower, and its whole
+ * subtree with it. */
+static int lower_entry(struct walker *w, int ldfd, const char *prefix, const char *lower,
+                       const char *name, struct chrun_err *err)
 {
     struct stat st;
+    struct lower_data data = {NULL, 0};
+    char *path = NULL, *link = NULL;
+    if (fstatat(ldfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return chrun_err_sys(err, errno, "stat '%s%s' of the lower", lower, name);
+    if (entry_path(prefix, name, &path, err) < 0)
+        return -1;
+    if (S_ISREG(st.st_mode) && asprintf(&data.path, "%s%s", lower, name) < 0) {
+        free(path);
+        return chrun_err_sys(err, ENOMEM, "snapshot");
+    }
+    data.ino = st.st_ino;
+    if (S_ISLNK(st.st_mode) && (link = read_link_at(ldfd, name, &st, err)) == NULL) {
+        free(path);
+        return -1;
+    }
+    if (snap_add(w->s, path, &st, link, &data, err) < 0)
+        return -1;
+    if (S_ISDIR(st.st_mode)) {
+        cleanup_free char *sub = NULL, *lsub = NULL;
+        int fd = openat(ldfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd < 0)
+            return chrun_err_sys(err, errno, "open '%s%s' of the lower", lower, name);
+        if (asprintf(&sub, "%s%s/", prefix, name) < 0 ||
+            asprintf(&lsub, "%s%s/", lower, name) < 0) {
+            close(fd);
+            return chrun_err_sys(err, ENOMEM, "snapshot");
+        }
+        return lower_tree(w, fd, -1, sub, lsub, err);
+    }
+    return 0;
+}
+
+/* Record the entries of the lower directory LDFD (LOWER; taken: closed
+ * here) as entries of the moved upper directory PREFIX, except the names
+ * the upper directory UDFD (-1: none) has: its own entries, whiteouts and
+ * opaque directories, walked already. */
+static int lower_tree(struct walker *w, int ldfd, int udfd, const char *prefix,
+                      const char *lower, struct chrun_err *err)
+{
+    cleanup_closedir DIR *d = fdopendir(ldfd);
+    struct dirent *de;
+    if (d == NULL) {
+        int e = errno;
+        close(ldfd);
+        return chrun_err_sys(err, e, "read directory '%s' of the lower", lower);
+    }
+    while ((errno = 0, de = readdir(d)) != NULL) {
+        struct stat st;
+        if (streq(de->d_name, ".") || streq(de->d_name, ".."))
+            continue;
+        if (udfd >= 0 && fstatat(udfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+            continue;
+        if (udfd >= 0 && errno != ENOENT)
+            return chrun_err_sys(err, errno, "stat '%s%s'", prefix, de->d_name);
+        if (lower_entry(w, dirfd(d), prefix, lower, de->d_name, err) < 0)
+            return -1;
+    }
+    if (errno != 0)
+        return chrun_err_sys(err, errno, "read directory '%s' of the lower", lower);
+    return 0;
+}
+
+/* The moved upper directory UDFD (PREFIX) shows its lower directory LOWER
+ * beneath it: record what the upper does not replace or hide. */
+static int merge_lower(struct walker *w, int udfd, const char *prefix, const char *lower,
+                       struct chrun_err *err)
+{
+    struct chrun_err probe = CHRUN_ERR_INIT;
+    char path[PATH_MAX];
+    int fd;
+    snprintf(path, sizeof(path), "%.*s", (int) strlen(lower) - 1, lower);
+    fd = chrun_fs_open_at(w->lowerfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
+                          CHRUN_FS_BENEATH_NO_SYMLINKS, &probe);
+    if (fd < 0 && (probe.errnum == ENOENT || probe.errnum == ENOTDIR))
+        return 0; /* an upper directory made in the moved one: nothing beneath */
+    if (fd < 0) {
+        *err = probe;
+        return -1;
+    }
+    return lower_tree(w, fd, udfd, prefix, lower, err);
+}
+
+/* Record entry NAME of directory DFD (path PREFIX/NAME, lower directory
+ * LOWER when an overlay upper) and descend. */
+static int walk_entry(struct walker *w, int dfd, const char *prefix, const char *lower,
+                      const char *name, struct chrun_err *err)
+{
+    struct stat st;
+    struct lower_data data = {NULL, 0};
     char *path = NULL, *link = NULL;
     int rc;
     if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
         return chrun_err_sys(err, errno, "stat '%s%s'", prefix, name);
-    if (asprintf(&path, "%s%s", prefix, name) < 0)
-        return chrun_err_sys(err, ENOMEM, "snapshot");
-    /* a layer entry named ".wh.*" is a whiteout to every reader */
-    if (strncmp(name, ".wh.", 4) == 0) {
-        chrun_err_set(err, CHRUN_E_INPUT,
-                      "'%s': a '.wh.' name cannot be kept in an image layer", path);
-        free(path);
+    if (entry_path(prefix, name, &path, err) < 0)
         return -1;
-    }
-    /* the layer writer and its diff work on PATH_MAX names: a longer one
-     * would drop out of the layer unnoticed, so the step fails instead */
-    if (strlen(path) >= PATH_MAX - 1) {
-        chrun_err_sys(err, ENAMETOOLONG, "snapshot '%.64s...'", path);
-        free(path);
-        return -1;
-    }
-    rc = w->upper ? upper_entry(w, dfd, prefix, name, path, &st, err) : 0;
+    rc = w->upper ? upper_entry(w, dfd, prefix, lower, name, path, &st, &data, err) : 0;
     if (rc != 0 || w->needs_lower) {
         free(path);
+        free(data.path);
         return rc < 0 ? -1 : 0;
     }
     if (S_ISLNK(st.st_mode) && (link = read_link_at(dfd, name, &st, err)) == NULL) {
         free(path);
         return -1;
     }
-    if (snap_add(w->s, path, &st, link, err) < 0)
+    if (snap_add(w->s, path, &st, link, &data, err) < 0)
         return -1;
     if (S_ISDIR(st.st_mode)) {
-        cleanup_free char *sub = NULL;
+        cleanup_free char *sub = NULL, *sublower = NULL;
         cleanup_close int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0)
             return chrun_err_sys(err, errno, "open '%s%s'", prefix, name);
         if (asprintf(&sub, "%s%s/", prefix, name) < 0)
             return chrun_err_sys(err, ENOMEM, "snapshot");
-        if (w->upper && upper_dir(w, fd, sub, err) < 0)
+        if (w->upper && upper_dir(w, fd, sub, name, lower, &sublower, err) < 0)
             return -1;
         if (w->needs_lower)
             return 0;
-        return walk_dir(w, take_fd(fd), sub, err);
+        return walk_dir(w, take_fd(fd), sub, sublower, err);
     }
     return 0;
 }
 
-/* Walk the directory DFD (taken: closed here) whose path is PREFIX. */
-static int walk_dir(struct walker *w, int dfd, const char *prefix, struct chrun_err *err)
+/* Walk the directory DFD (taken: closed here) whose path is PREFIX; for an
+ * overlay upper, LOWER is its lower directory ("a/b/", "" for the root, NULL
+ * for none), and a moved directory gets what its lower directory holds. */
+static int walk_dir(struct walker *w, int dfd, const char *prefix, const char *lower,
+                    struct chrun_err *err)
 {
     cleanup_closedir DIR *d = fdopendir(dfd);
     struct dirent *de;
@@ -247,11 +545,13 @@ static int walk_dir(struct walker *w, int dfd, const char *prefix, struct chrun_
     while (!w->needs_lower && (errno = 0, de = readdir(d)) != NULL) {
         if (streq(de->d_name, ".") || streq(de->d_name, ".."))
             continue;
-        if (walk_entry(w, dirfd(d), prefix, de->d_name, err) < 0)
+        if (walk_entry(w, dirfd(d), prefix, lower, de->d_name, err) < 0)
             return -1;
     }
     if (!w->needs_lower && errno != 0)
         return chrun_err_sys(err, errno, "read directory '%s'", prefix);
+    if (w->upper && !w->needs_lower && dir_moved(prefix, lower))
+        return merge_lower(w, dirfd(d), prefix, lower, err);
     return 0;
 }
 
@@ -269,7 +569,7 @@ struct chrun_snapshot *chrun_snapshot_take(int rootfd, struct chrun_err *err)
         return NULL;
     }
     fd = openat(rootfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || walk_dir(&(struct walker){.s = s}, fd, "", err) < 0) {
+    if (fd < 0 || walk_dir(&(struct walker){.s = s}, fd, "", NULL, err) < 0) {
         if (fd < 0)
             chrun_err_sys(err, errno, "open rootfs");
         chrun_snapshot_free(s);
@@ -441,6 +741,7 @@ struct layer_out {
     char *buf;               /* CHRUN_IO_BUFSZ, for file contents */
     int64_t clamp;
     time_t now;
+    int lowerfd;             /* an overlay's lower: bytes of metacopy files, or -1 */
     /* hardlinked files already written: inode -> path */
     struct {
         dev_t dev;
@@ -551,17 +852,22 @@ static int open_beneath(int rootfd, const char *path, struct chrun_err *err)
                             CHRUN_FS_BENEATH_NO_SYMLINKS, err);
 }
 
+/* The bytes of SE: its file below ROOTFD, or its lower file (SE->data: a
+ * metacopy file, whose upper file holds none, or an entry of a moved
+ * directory). */
 static int write_content(struct layer_out *o, int rootfd, const struct snap_entry *se,
                          struct chrun_err *err)
 {
-    cleanup_close int fd = open_beneath(rootfd, se->path, err);
+    cleanup_close int fd = se->data ? open_beneath(o->lowerfd, se->data, err)
+                                    : open_beneath(rootfd, se->path, err);
     struct stat st;
     int64_t left = se->st.st_size;
     if (fd < 0)
-        return -1;
+        return se->data ? chrun_err_prefix(err, "metacopy file '%s'", se->path) : -1;
     if (fstat(fd, &st) < 0)
         return chrun_err_sys(err, errno, "stat '%s'", se->path);
-    if (!S_ISREG(st.st_mode) || st.st_ino != se->st.st_ino || st.st_size != se->st.st_size)
+    if (!S_ISREG(st.st_mode) || st.st_ino != (se->data ? se->data_ino : se->st.st_ino) ||
+        st.st_size != se->st.st_size)
         return chrun_err_set(err, CHRUN_E_INPUT, "'%s' changed while its layer was written",
                              se->path);
     while (left > 0) {
@@ -694,11 +1000,13 @@ static int out_finish(struct layer_out *o, struct chrun_changeset_layer *ret,
 }
 
 /* Write the layer P plans for ROOTFD (entries of P->after that are marked,
- * and the whiteouts) into ST; *RET stays empty when P plans nothing. */
-static int write_planned(struct chrun_store *st, int rootfd, struct plan *p, int64_t clamp_mtime,
-                         struct chrun_changeset_layer *ret, struct chrun_err *err)
+ * and the whiteouts) into ST, the bytes of metacopy entries from LOWERFD;
+ * *RET stays empty when P plans nothing. */
+static int write_planned(struct chrun_store *st, int rootfd, int lowerfd, struct plan *p,
+                         int64_t clamp_mtime, struct chrun_changeset_layer *ret,
+                         struct chrun_err *err)
 {
-    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL)};
+    struct layer_out o = {.clamp = clamp_mtime, .now = time(NULL), .lowerfd = lowerfd};
     double start_ms = monotonic_ms();
     size_t n = 0;
     int rc = 0;
@@ -735,7 +1043,7 @@ int chrun_changeset_write_layer(struct chrun_store *st, int rootfd,
         return chrun_err_sys(err, ENOMEM, "layer plan");
     rc = chrun_changeset_diff(before, after, plan_change, &p, err);
     if (rc == 0)
-        rc = write_planned(st, rootfd, &p, clamp_mtime, ret, err);
+        rc = write_planned(st, rootfd, -1, &p, clamp_mtime, ret, err);
     plan_release(&p);
     return rc;
 }
@@ -750,6 +1058,7 @@ int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd
     struct plan p = {.after = s};
     struct walker w = {.s = s, .upper = &p, .lowerfd = lowerfd,
                        .xattr_ns = (flags & CHRUN_CHANGESET_USERXATTR) ? "user." : "trusted."};
+    size_t n_from_lower = 0;
     int fd, rc;
 
     *ret = (struct chrun_changeset_layer){.empty = true};
@@ -757,7 +1066,7 @@ int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd
         return chrun_err_sys(err, ENOMEM, "snapshot");
     fd = openat(upperfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     rc = fd < 0 ? chrun_err_sys(err, errno, "open the overlay upper directory")
-                : walk_dir(&w, fd, "", err);
+                : walk_dir(&w, fd, "", "", err);
     if (rc == 0 && w.needs_lower)
         rc = 1;
     if (rc == 0 && s->n > 0)
@@ -766,10 +1075,15 @@ int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd
      * change it, and copies its parent directories up with it */
     if (rc == 0 && (p.marked = calloc(s->n + 1, sizeof(bool))) == NULL)
         rc = chrun_err_sys(err, ENOMEM, "layer plan");
-    for (size_t i = 0; rc == 0 && i < s->n; i++)
+    for (size_t i = 0; rc == 0 && i < s->n; i++) {
         p.marked[i] = true;
+        n_from_lower += s->e[i].data != NULL;
+    }
+    if (rc == 0 && n_from_lower > 0)
+        chrun_log_debug("overlay upper: %zu files with their bytes in the lower",
+                        n_from_lower);
     if (rc == 0)
-        rc = write_planned(st, upperfd, &p, clamp_mtime, ret, err);
+        rc = write_planned(st, upperfd, lowerfd, &p, clamp_mtime, ret, err);
     plan_release(&p);
     chrun_snapshot_free(s);
     return rc;

@@ -234,6 +234,22 @@ static int set_owner(struct chrun_layer_applier *a, int fd, int pfd, const char 
     return 0;
 }
 
+/* Why xattr NAME of an image is not set, or NULL to set it. SPEC "Bad
+ * input": overlayfs's own attributes (trusted.overlay.*, and user.overlay.*
+ * of an ordinary user's userxattr mount) would steer an overlay mounted over
+ * the tree (a redirect to other lower paths, a metacopy file whose bytes are
+ * elsewhere, an opaque directory), and the rest of trusted.* belongs to the
+ * host's privileged software: an image sets neither. */
+static const char *xattr_refused(const struct chrun_layer_applier *a, const char *name)
+{
+    if (str_has_prefix(name, "trusted.overlay.") || str_has_prefix(name, "user.overlay."))
+        return "overlayfs's own, never taken from an image";
+    if (str_has_prefix(name, "trusted."))
+        return a->is_root ? "the host's trusted namespace, never taken from an image"
+                          : "needs root";
+    return NULL;
+}
+
 static void set_xattrs(struct chrun_layer_applier *a, int fd, const char *path,
                        struct archive_entry *e)
 {
@@ -243,12 +259,11 @@ static void set_xattrs(struct chrun_layer_applier *a, int fd, const char *path,
     if (archive_entry_xattr_reset(e) == 0)
         return;
     while (archive_entry_xattr_next(e, &name, &value, &size) == ARCHIVE_OK) {
-        const char *why = NULL;
+        const char *why;
         if (name == NULL || *name == '\0')
             continue;
-        if (!a->is_root && str_has_prefix(name, "trusted."))
-            why = "needs root";
-        else if (fsetxattr(fd, name, value, size, 0) < 0)
+        why = xattr_refused(a, name);
+        if (why == NULL && fsetxattr(fd, name, value, size, 0) < 0)
             why = strerror(errno);
         if (why != NULL && !__atomic_exchange_n(&a->warned_xattr, true, __ATOMIC_RELAXED)) {
             chrun_log_warn("extended attributes not kept (first: %s on '%s': %s)", name, path,

@@ -203,6 +203,7 @@ static int mount_overlay(struct run *r, const char *target, struct chrun_err *er
     const struct chrun_exec_overlay *ov = r->opts->overlay;
     const char *paths[3] = {ov->lower, ov->upper, ov->work};
     int fds[3] = {-1, -1, -1};
+    const char *extra = "";
     char data[256];
     int rc = 0, n;
 
@@ -211,9 +212,15 @@ static int mount_overlay(struct run *r, const char *target, struct chrun_err *er
         if (fds[i] < 0)
             rc = chrun_err_sys(err, errno, "overlay directory '%s'", paths[i]);
     }
+    /* kernel: metacopy=on needs redirect_dir=on (and implies it); named
+     * both so a module default of redirect_dir=off cannot refuse the mount */
+    if (r->rootless)
+        extra = ",userxattr";
+    else if (r->opts->flags & CHRUN_EXEC_OVERLAY_METACOPY)
+        extra = ",redirect_dir=on,metacopy=on";
     n = snprintf(data, sizeof(data),
                  "lowerdir=/proc/self/fd/%d,upperdir=/proc/self/fd/%d,workdir=/proc/self/fd/%d,volatile%s",
-                 fds[0], fds[1], fds[2], r->rootless ? ",userxattr" : "");
+                 fds[0], fds[1], fds[2], extra);
     if (rc == 0 && (n < 0 || (size_t) n >= sizeof(data)))
         rc = chrun_err_sys(err, ENAMETOOLONG, "overlay options");
     if (rc == 0 && mount("overlay", target, "overlay", 0, data) < 0) {

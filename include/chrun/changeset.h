@@ -87,23 +87,36 @@ enum chrun_changeset_upper_flags {
 
 /* The third input of the changeset rules (after layer tars and snapshot
  * pairs): the upper directory UPPERFD (not closed) of an overlayfs that ran
- * one step over the lower tree LOWERFD (not closed; only probed, see 1
- * below) and is unmounted now. The upper's entries are the step's changes:
+ * one step over the lower tree LOWERFD (not closed; read only for the
+ * bytes of metacopy files and moved directories, else probed, see 1 below)
+ * and is unmounted now. The upper's entries are the step's changes:
  * each is written whole, as chrun_changeset_write_layer writes an added or
  * modified entry (an entry overlayfs copied up for a metadata change, or
  * that was only opened for writing, goes in whole, as Docker writes it); a
  * whiteout (character device 0/0) becomes ".wh.NAME"; a directory whose
  * overlay.opaque xattr is "y" gets ".wh..wh..opq" (entries of the same
- * layer survive it). Only the upper is walked, so it costs what changed,
- * not the size of the tree. FLAGS: enum chrun_changeset_upper_flags.
+ * layer survive it); a metacopy file (overlay.metacopy xattr, metacopy=on:
+ * only its metadata was copied up) goes in whole with its metadata from the
+ * upper and its bytes from the lower file overlayfs reads: NAME in its
+ * parent's lower directory, or the path its overlay.redirect xattr names
+ * (absolute from the lower root, or a name in that directory); a
+ * redirected directory (a renamed lower directory, redirect_dir=on) goes in
+ * as its whole moved tree: the upper's entries merged over the lower
+ * directory the redirect names, its whiteouts honoured and not written.
+ * Lower entries are opened below LOWERFD through real directories only; an
+ * upper metacopy file's own bytes are never read. Only the upper is walked
+ * (and the lower directories of moved ones), so it costs what changed, not
+ * the size of the tree. FLAGS: enum chrun_changeset_upper_flags.
  * CLAMP_MTIME as chrun_changeset_write_layer.
  * Returns 0 with *RET set (empty: no changes, nothing written); 1 when the
  * upper alone does not say what the step would have done on one tree,
- * nothing written, *RET empty: a redirect xattr (a renamed directory,
- * redirect_dir=on), a metacopy file (its bytes are in the lower,
- * metacopy=on), or a copied-up name of a lower file with more than one link
- * (overlayfs broke the link, so the other names kept the old file); -1 with
- * ERR set. */
+ * nothing written, *RET empty: a directory renamed onto a name the lower
+ * has too, or also opaque, or whose redirect leads to no lower directory; a
+ * metacopy file with several upper names; or a copied-up or removed name
+ * of a lower file with more than one link (overlayfs broke the link, so the
+ * other names kept the old file; a removal changes their link count); -1 with ERR set (CHRUN_E_INPUT for a redirect
+ * overlayfs never writes, or a metacopy file whose lower file is missing,
+ * not a regular file or not of its size). */
 int chrun_changeset_write_upper(struct chrun_store *st, int upperfd, int lowerfd, unsigned flags,
                                 int64_t clamp_mtime, struct chrun_changeset_layer *ret,
                                 struct chrun_err *err);

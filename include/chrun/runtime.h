@@ -43,6 +43,12 @@ enum chrun_exec_flags {
      * sys_chroot, mknod, audit_write, setfcap) in every set, bounding
      * included: for chrun-build's RUN steps, which need no more. */
     CHRUN_EXEC_DEFAULT_CAPS = 1 << 4,
+    /* Mount OPTS->overlay with metacopy=on and redirect_dir=on, whatever the
+     * overlay module's defaults: a metadata change copies up no data, and a
+     * renamed lower directory or metacopy file points at its lower path
+     * (trusted.overlay.redirect). Root only: a userxattr mount (an ordinary
+     * user's) cannot have either, so there the flag is ignored. */
+    CHRUN_EXEC_OVERLAY_METACOPY = 1 << 5,
 };
 
 /* A throwaway root filesystem: an overlayfs of LOWER (never written) under a

@@ -8,7 +8,8 @@ RUN mkdir -p /app/lib/deep /data && echo one >/app/one && echo two >/app/lib/two
     mkdir -p /data/dir/sub && echo x >/data/dir/sub/x && echo old >/data/old
 # 2: deletions (whiteouts, a whole directory at once), metadata-only changes
 #    of lower files (mode, owner, mtime), a hardlink to a lower file, a
-#    directory renamed (overlayfs copies it: redirect_dir is off), a
+#    directory renamed (as root overlayfs redirects it; an ordinary user's
+#    overlay copies it), a
 #    directory replaced by a file and a file by a directory
 RUN rm /data/gone /srv/README && rm -rf /app/lib/deep && chmod 600 /etc/group && \
     chown 1:2 /app/lib/two && touch -d "2020-01-01 00:00:00" /data/keep && \

@@ -33,6 +33,36 @@ static void list_layer(struct chrun_store *st, const struct chrun_digest *d, cha
     close(fd);
 }
 
+/* "NAME MODE SIZE:BYTES\n" per regular file of layer D but whiteouts (BYTES
+ * up to the first newline, at most 32). */
+static void layer_files(struct chrun_store *st, const struct chrun_digest *d, char *out,
+                        size_t size)
+{
+    struct archive *a = archive_read_new();
+    struct archive_entry *e;
+    int fd = chrun_store_open_blob(st, d, NULL);
+    CHECK(fd >= 0);
+    archive_read_support_filter_gzip(a);
+    archive_read_support_format_tar(a);
+    CHECK_INT_EQ(archive_read_open_fd(a, fd, 4096), ARCHIVE_OK);
+    out[0] = '\0';
+    while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+        char buf[33] = "";
+        la_ssize_t n;
+        if (archive_entry_filetype(e) != AE_IFREG || archive_entry_hardlink(e) != NULL ||
+            strstr(archive_entry_pathname(e), ".wh.") != NULL)
+            continue;
+        n = archive_read_data(a, buf, sizeof(buf) - 1);
+        buf[n > 0 ? n : 0] = '\0';
+        buf[strcspn(buf, "\n")] = '\0';
+        snprintf(out + strlen(out), size - strlen(out), "%s %o %lld:%s\n",
+                 archive_entry_pathname(e), (unsigned) archive_entry_perm(e),
+                 (long long) archive_entry_size(e), buf);
+    }
+    archive_read_free(a);
+    close(fd);
+}
+
 /* The overlay xattr namespace a mount by this user writes, and its flag. */
 static const char *xattr_ns(unsigned *ret_flags)
 {
@@ -108,15 +138,172 @@ static void test_upper_empty_and_refused(void)
     CHECK_INT_EQ(system("echo changed >upper/a"), 0);
     CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), 1);
     CHECK(layer.empty);
-    /* a renamed directory (redirect_dir=on): neither */
-    CHECK_INT_EQ(system("rm upper/a && mkdir upper/moved"), 0);
-    CHECK_INT_EQ(set_overlay_xattr("upper/moved", "redirect", "dir"), 0);
+    /* a lower directory renamed onto a name the lower has too
+     * (redirect_dir=on): the layer would need whiteouts for what vanished
+     * there, so neither */
+    CHECK_INT_EQ(system("rm upper/a && mkdir lower/dir2 upper/dir2"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dir2", "redirect", "dir"), 0);
     CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), 1);
     CHECK(layer.empty);
     /* a name only a whiteout may have fails as on the full walk */
-    CHECK_INT_EQ(system("rmdir upper/moved && touch upper/.wh.x"), 0);
+    CHECK_INT_EQ(system("rmdir upper/dir2 && touch upper/.wh.x"), 0);
     CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), -1);
     CHECK(strstr(err.msg, "'.wh.x': a '.wh.' name cannot be kept") != NULL);
+    close(upperfd);
+    close(lowerfd);
+    chrun_store_close(st);
+}
+
+/* overlayfs with metacopy=on: an upper file of the lower's size, no bytes
+ * (here: other bytes, which must never be read), a metacopy xattr, and for
+ * a renamed one a redirect to its lower path. */
+static void test_upper_metacopy(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_changeset_layer layer;
+    char listing[4096];
+    unsigned flags;
+    int upperfd, lowerfd;
+    xattr_ns(&flags);
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p lower/m upper/m upper/other && echo lower-a >lower/m/a && "
+                        "echo lower-b >lower/m/b && echo lower-c >lower/m/c && "
+                        "echo UPPER-A >upper/m/a && chmod 600 upper/m/a && "
+                        "echo UPPER-B >upper/m/renamed && echo UPPER-C >upper/other/x && "
+                        "head -c 200000 /dev/zero | tr '\\0' y >lower/m/big && "
+                        "truncate -s 200000 upper/m/big"),
+                 0);
+    CHECK_INT_EQ(mknod("upper/m/b", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/a", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/big", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/renamed", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/renamed", "redirect", "b"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/other/x", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/other/x", "redirect", "/m/c"), 0);
+    upperfd = open("upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    lowerfd = open("lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, 1000, &layer, &err), 0);
+    layer_files(st, &layer.digest, listing, sizeof(listing));
+    CHECK_STR_EQ(listing, "m/a 600 8:lower-a\n"
+                          "m/big 644 200000:yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy\n"
+                          "m/renamed 644 8:lower-b\n"
+                          "other/x 644 8:lower-c\n");
+    list_layer(st, &layer.digest, listing, sizeof(listing));
+    CHECK(strstr(listing, "m/.wh.b\n") != NULL);
+    close(upperfd);
+    close(lowerfd);
+    chrun_store_close(st);
+}
+
+/* A metacopy file's lower path is never one the image could steer: no
+ * symlink on the way, nothing outside the lower, no redirect the kernel
+ * never writes; a file whose link count the upper cannot settle falls back. */
+static void test_upper_metacopy_refused(void)
+{
+    static const struct {
+        const char *redirect; /* of upper/m/f (metacopy, 4 bytes) */
+        int rc;
+        const char *msg;
+    } cases[] = {
+        {"../../../etc/hostname", -1, "'m/f': invalid "},
+        {"/m/../m/ok", -1, "'m/f': invalid "},
+        {"/m//ok", -1, "'m/f': invalid "},
+        {"/", -1, "'m/f': invalid "},
+        {"/m/link", -1, "lower 'm/link' is not a file of its size"}, /* not followed */
+        {"/lnk/ok", -1, "metacopy file 'm/f': its lower file"},      /* through a symlink */
+        {"/m/short", -1, "lower 'm/short' is not a file of its size"},
+        {"/m/dir", -1, "lower 'm/dir' is not a file of its size"},
+        {"/m/missing", -1, "metacopy file 'm/f': its lower file"},
+        {"/m/hard", 1, NULL}, /* a hardlinked lower file: the full walk */
+        {"ok", 0, NULL},
+    };
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_changeset_layer layer;
+    unsigned flags;
+    int upperfd, lowerfd;
+    xattr_ns(&flags);
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p lower/m/dir upper/m && echo ok! >lower/m/ok && "
+                        "echo xy >lower/m/short && echo hrd >lower/m/hard && "
+                        "ln lower/m/hard lower/m/hard2 && ln -s ok lower/m/link && "
+                        "ln -s m lower/lnk && touch upper/m/f && "
+                        "truncate -s 4 upper/m/f"),
+                 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/m/f", "metacopy", ""), 0);
+    upperfd = open("upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    lowerfd = open("lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc;
+        err = (struct chrun_err) CHRUN_ERR_INIT;
+        CHECK_INT_EQ(set_overlay_xattr("upper/m/f", "redirect", cases[i].redirect), 0);
+        rc = chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err);
+        if (rc != cases[i].rc)
+            fprintf(stderr, "# redirect '%s': %d (%s)\n", cases[i].redirect, rc, err.msg);
+        CHECK_INT_EQ(rc, cases[i].rc);
+        CHECK(rc == 0 || layer.empty);
+        if (cases[i].msg != NULL && strstr(err.msg, cases[i].msg) == NULL)
+            fprintf(stderr, "# redirect '%s': message '%s'\n", cases[i].redirect, err.msg);
+        CHECK(cases[i].msg == NULL || strstr(err.msg, cases[i].msg) != NULL);
+    }
+    /* two upper names of one metacopy inode: each may come from elsewhere */
+    CHECK_INT_EQ(link("upper/m/f", "upper/m/g"), 0);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, -1, &layer, &err), 1);
+    close(upperfd);
+    close(lowerfd);
+    chrun_store_close(st);
+}
+
+/* A renamed lower directory (redirect_dir=on): the layer carries the whole
+ * moved tree, the upper's changes merged over the lower directory the
+ * redirect names, whiteouts inside it honoured, not written. */
+static void test_upper_redirected_dir(void)
+{
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_store *st = chrun_store_open("store", CHRUN_STORE_CREATE, &err);
+    struct chrun_changeset_layer layer;
+    char listing[4096];
+    unsigned flags;
+    int upperfd, lowerfd;
+    xattr_ns(&flags);
+    CHECK(st != NULL);
+    CHECK_INT_EQ(system("mkdir -p lower/src/sub/deep lower/src/gone-dir upper/dst/sub upper/x && "
+                        "echo a >lower/src/a && echo b >lower/src/sub/b && "
+                        "echo c >lower/src/sub/c && echo d >lower/src/sub/deep/d && "
+                        "echo h >lower/src/hard1 && ln lower/src/hard1 lower/src/hard2 && "
+                        "ln -s a lower/src/link && echo g >lower/src/gone-dir/g && "
+                        "echo MOVED >upper/dst/a && chmod 600 upper/dst/a && "
+                        "echo new >upper/dst/new && echo e >lower/src/sub/e && "
+                        "echo E >upper/dst/sub/e && truncate -s 2 upper/dst/sub/e"),
+                 0);
+    CHECK_INT_EQ(truncate("upper/dst/a", 2), 0);
+    CHECK_INT_EQ(mknod("upper/src", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(mknod("upper/dst/sub/b", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(mknod("upper/dst/gone-dir", S_IFCHR | 0600, makedev(0, 0)), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst", "redirect", "/src"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst/a", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst/sub/e", "metacopy", ""), 0);
+    /* a metacopy file renamed into a moved directory keeps its own redirect */
+    CHECK_INT_EQ(system("echo xx >lower/x-src && truncate -s 3 upper/x/moved"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/x/moved", "metacopy", ""), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/x/moved", "redirect", "/x-src"), 0);
+    CHECK_INT_EQ(mknod("upper/x-src", S_IFCHR | 0600, makedev(0, 0)), 0);
+    upperfd = open("upper", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    lowerfd = open("lower", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, 1000, &layer, &err), 0);
+    list_layer(st, &layer.digest, listing, sizeof(listing));
+    CHECK_STR_EQ(listing, ".wh.src\n.wh.x-src\ndst/\ndst/a\ndst/hard1\ndst/hard2->dst/hard1\n"
+                          "dst/link\ndst/new\ndst/sub/\ndst/sub/c\ndst/sub/deep/\n"
+                          "dst/sub/deep/d\ndst/sub/e\nx/\nx/moved\n");
+    layer_files(st, &layer.digest, listing, sizeof(listing));
+    CHECK_STR_EQ(listing, "dst/a 600 2:a\ndst/hard1 644 2:h\ndst/new 644 4:new\n"
+                          "dst/sub/c 644 2:c\ndst/sub/deep/d 644 2:d\ndst/sub/e 644 2:e\n"
+                          "x/moved 644 3:xx\n");
+    /* a redirect into a directory through a symlink of the lower: neither */
+    CHECK_INT_EQ(system("ln -s src lower/lnk"), 0);
+    CHECK_INT_EQ(set_overlay_xattr("upper/dst", "redirect", "/lnk"), 0);
+    CHECK_INT_EQ(chrun_changeset_write_upper(st, upperfd, lowerfd, flags, 1000, &layer, &err), 1);
     close(upperfd);
     close(lowerfd);
     chrun_store_close(st);
@@ -126,5 +313,8 @@ int main(void)
 {
     RUN_TEST(test_upper_whiteouts_and_opaque);
     RUN_TEST(test_upper_empty_and_refused);
+    RUN_TEST(test_upper_metacopy);
+    RUN_TEST(test_upper_metacopy_refused);
+    RUN_TEST(test_upper_redirected_dir);
     return harness_done();
 }

@@ -636,7 +636,7 @@ static int disk_open_dir(void *be, const char *dir, enum chrun_fs_resolve how,
                          struct changeset_dir *ret, int *ret_errno, struct chrun_err *err)
 {
     struct chrun_layer_applier *a = be;
-    bool cached = (how == CHRUN_FS_IN_ROOT);
+    bool cached = (how == CHRUN_FS_IN_ROOT), busy;
     int fd;
     *ret = (struct changeset_dir){.fd = a->rootfd, .owned = false};
     if (dir[0] == '\0' && cached)
@@ -645,8 +645,11 @@ static int disk_open_dir(void *be, const char *dir, enum chrun_fs_resolve how,
         ret->fd = a->cache_fd;
         return 0;
     }
+    /* asked before the look: a job that ends between a failed look and the
+     * question would leave the failure standing, though its file is there */
+    busy = a->pool != NULL && apply_pool_busy(a->pool);
     fd = open_resolved(a->rootfd, dir, O_PATH | O_DIRECTORY, how);
-    if (fd < 0 && a->pool != NULL && apply_pool_busy(a->pool)) {
+    if (fd < 0 && busy) {
         /* A file a job has yet to make may be on the way (a directory that
          * became a file): look again once every job is done. */
         if (drain(a, err) < 0)

@@ -70,6 +70,7 @@ struct chrun_layer_applier {
     dev_t cache_dev, root_dev; /* keys of the jobs made in them (apply-pool.h) */
     ino_t cache_ino, root_ino;
     unsigned threads;            /* 1: no pool, every file made in line */
+    const struct chrun_layer_source *src; /* of the layer being applied, or NULL */
     struct apply_pool *pool;     /* started with the first file it takes */
     struct changeset_applier cs; /* the changeset rules, over disk_ops */
     struct deferred_dir *dirs;
@@ -559,7 +560,8 @@ static int apply_regular(struct chrun_layer_applier *a, struct archive *tar,
     dev_t dev;
     ino_t ino;
 
-    if (a->threads <= 1 || size < 0 || size > POOL_FILE_MAX || archive_entry_sparse_count(e) > 0)
+    if (a->threads <= 1 || size < 0 || size > POOL_FILE_MAX || archive_entry_sparse_count(e) > 0 ||
+        (a->src != NULL && a->src->behind != NULL && !a->src->behind(a->src->data)))
         return apply_file(a, tar, d->fd, name, path, e, err);
     if (a->pool == NULL && start_pool(a, err) < 0)
         return -1;
@@ -1243,7 +1245,9 @@ static int apply_layer(struct chrun_layer_applier *a, int blob_fd,
     struct chrun_err ignored = CHRUN_ERR_INIT;
     int rc;
     changeset_applier_begin_layer(&a->cs);
+    a->src = src;
     rc = read_layer(blob_fd, src, desc, diff_id, apply_entry_cb, a, err);
+    a->src = NULL;
     /* The end of the layer: every file is complete, the first failure (in
      * entry order) is the layer's error. */
     if (rc == 0 && drain(a, err) < 0)

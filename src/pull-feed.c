@@ -57,13 +57,18 @@ struct pull_feed {
     bool started;
 };
 
-/* One blob being read by the applier. */
+/* One blob being read by the applier. FD and OFF are the layer's producer
+ * thread's, read atomically by reader_behind on the applier's. */
 struct feed_reader {
     struct pull_feed *feed;
     struct pull_follow *f; /* NULL: the blob was in the store already */
     int fd;
     uint64_t off;
 };
+
+/* Bytes downloaded but not yet read past which the applier, not the link,
+ * sets the pace: more than the layer stream's read-ahead. */
+#define FEED_BACKLOG (8u << 20)
 
 static struct pull_follow *feed_find(struct pull_feed *feed, const struct chrun_digest *d)
 {
@@ -190,8 +195,12 @@ static ssize_t reader_read(void *data, void *buf, size_t cap, struct chrun_err *
 
     if (r->f == NULL)
         return chrun_io_read_full(r->fd, buf, cap, err);
-    if (r->fd < 0 && (r->fd = reader_attach(r, err)) < 0)
-        return -1;
+    if (r->fd < 0) {
+        int fd = reader_attach(r, err);
+        if (fd < 0)
+            return -1;
+        __atomic_store_n(&r->fd, fd, __ATOMIC_RELEASE);
+    }
     while (got < cap) {
         unsigned long gen;
         enum follow_state state;
@@ -210,7 +219,7 @@ static ssize_t reader_read(void *data, void *buf, size_t cap, struct chrun_err *
             continue;
         if (n < 0)
             return chrun_err_sys(err, errno, "read blob %s", r->f->d.str);
-        r->off += (uint64_t) n;
+        __atomic_store_n(&r->off, r->off + (uint64_t) n, __ATOMIC_RELAXED);
         got += (size_t) n;
         if (n > 0)
             continue;
@@ -229,6 +238,20 @@ static ssize_t reader_read(void *data, void *buf, size_t cap, struct chrun_err *
         pthread_mutex_unlock(&feed->mu);
     }
     return (ssize_t) got;
+}
+
+/* chrun_layer_source.behind: has the download a backlog the applier has
+ * not read? (A blob from the store is all there.) */
+static bool reader_behind(void *data)
+{
+    struct feed_reader *r = data;
+    int fd = __atomic_load_n(&r->fd, __ATOMIC_ACQUIRE);
+    struct stat st;
+    if (r->f == NULL)
+        return true;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return fd >= 0;
+    return (uint64_t) st.st_size > __atomic_load_n(&r->off, __ATOMIC_RELAXED) + FEED_BACKLOG;
 }
 
 static void reader_close(struct feed_reader *r)
@@ -317,6 +340,7 @@ static int apply_fed(void *data, struct chrun_layer_applier *a, size_t i, struct
         chrun_log_debug("applying layer %zu/%zu %s while it downloads", i + 1, feed->m.n_layers,
                         d->digest.str);
     src.read = reader_read;
+    src.behind = reader_behind;
     src.data = &r;
     rc = chrun_layer_apply_source(a, &src, d, &fl->cfg->diff_ids[i], err);
     reader_close(&r);

@@ -97,6 +97,13 @@ int chrun_layer_apply(struct chrun_layer_applier *a, int blob_fd,
  * -1 with ERR set. It is called from the layer's producer thread. */
 struct chrun_layer_source {
     ssize_t (*read)(void *data, void *buf, size_t cap, struct chrun_err *err);
+    /* Optional (NULL: always true), asked from the applier's thread while
+     * READ may run: whether the source holds more bytes than the applier
+     * has taken, i.e. the applier, not the source, sets the pace. Only
+     * then are files made on the pool's threads; while the applier waits
+     * for bytes (a slow link) it makes them itself, and the pool's extra
+     * kernel time does not slow the download beside it. */
+    bool (*behind)(void *data);
     void *data;
 };
 

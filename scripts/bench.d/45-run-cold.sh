@@ -23,7 +23,7 @@ set -euo pipefail
 : "${BENCH_DIR:=$REPO_ROOT/build/bench}"
 export PATH=$REPO_ROOT/bin:$PATH
 RATE=${RUN_COLD_RATE:-20000000}
-ROUNDS=${RUN_COLD_ROUNDS:-2}
+ROUNDS=${RUN_COLD_ROUNDS:-3}
 work=$BENCH_DIR/run-cold
 mkdir -p "$work"
 if [ ! -s "$BENCH_DIR/unpack/image.digest" ]; then

@@ -242,7 +242,16 @@ static void test_unsupported_media_type(void)
 struct mem_source {
     const char *buf;
     size_t len, off, fail_at;
+    unsigned asked; /* calls of mem_flip */
 };
+
+/* chrun_layer_source.behind that says yes and no in turn: files go to the
+ * pool and are made in line by turns, while jobs are pending. */
+static bool mem_flip(void *data)
+{
+    struct mem_source *m = data;
+    return m->asked++ % 2 == 0;
+}
 
 static ssize_t mem_read(void *data, void *buf, size_t cap, struct chrun_err *err)
 {
@@ -255,14 +264,15 @@ static ssize_t mem_read(void *data, void *buf, size_t cap, struct chrun_err *err
     return (ssize_t) n;
 }
 
-/* Apply the plain tar PATH from a mem_source failing at FAIL_AT (0: never). */
-static int apply_from_source(struct chrun_layer_applier *a, const char *path, size_t fail_at,
-                             struct chrun_err *err)
+/* Apply the plain tar PATH from a mem_source failing at FAIL_AT (0: never),
+ * asking mem_flip whether it is behind when FLIP. */
+static int apply_from_source_flip(struct chrun_layer_applier *a, const char *path, size_t fail_at,
+                                  bool flip, struct chrun_err *err)
 {
     static char buf[1 << 20];
     struct chrun_descriptor desc = {0};
-    struct mem_source m = {buf, 0, 0, fail_at};
-    struct chrun_layer_source src = {mem_read, &m};
+    struct mem_source m = {buf, 0, 0, fail_at, 0};
+    struct chrun_layer_source src = {.read = mem_read, .behind = flip ? mem_flip : NULL, .data = &m};
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     ssize_t n = read(fd, buf, sizeof(buf));
     close(fd);
@@ -270,7 +280,18 @@ static int apply_from_source(struct chrun_layer_applier *a, const char *path, si
     chrun_digest_of_buffer(&desc.digest, buf, m.len, err);
     desc.size = n;
     snprintf(desc.media_type, sizeof(desc.media_type), "%s", CHRUN_MT_OCI_LAYER);
-    return chrun_layer_apply_source(a, &src, &desc, &desc.digest, err);
+    if (chrun_layer_apply_source(a, &src, &desc, &desc.digest, err) < 0)
+        return -1;
+    /* asked once per small regular file, when it goes to the pool */
+    if (flip)
+        CHECK(m.asked > 0);
+    return 0;
+}
+
+static int apply_from_source(struct chrun_layer_applier *a, const char *path, size_t fail_at,
+                             struct chrun_err *err)
+{
+    return apply_from_source_flip(a, path, fail_at, false, err);
 }
 
 static void test_source_applies_like_a_descriptor(void)
@@ -517,6 +538,38 @@ static void test_pool_same_path_twice(void)
     free(tree);
 }
 
+/* A source that is behind only at times: the files it does not hand to the
+ * pool are made in line while jobs are pending, and the tree is still the
+ * one a single thread makes. */
+static void test_pool_source_behind_at_times(void)
+{
+    static const char *const l1[] = {"f:x=file",       "d:x",   "f:x/y=inner", "d:z", "f:z/a=1",
+                                     "f:z=now a file", "f:v=v", "f:s=first",   "f:s=second", NULL};
+    static const char *const l2[] = {"f:v2/implicit=parent made", "f:x=file again", NULL};
+    static const char *const *layers[] = {l1, l2};
+    struct chrun_err err = CHRUN_ERR_INIT;
+    struct chrun_layer_applier *a;
+    char *want, *got;
+    int rootfd;
+
+    make_layers(layers, 2);
+    CHECK_INT_EQ(apply_threads("one", 1, 2, &err), 0);
+    CHECK(mkdir("mixed", 0755) == 0);
+    rootfd = open("mixed", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    a = chrun_layer_applier_new(rootfd, &err);
+    chrun_layer_applier_set_threads(a, POOL_THREADS);
+    CHECK_INT_EQ(apply_from_source_flip(a, "pool-layer0.tar", 0, true, &err), 0);
+    CHECK_INT_EQ(apply_from_source_flip(a, "pool-layer1.tar", 0, true, &err), 0);
+    CHECK_INT_EQ(chrun_layer_applier_finish(a, &err), 0);
+    chrun_layer_applier_free(a);
+    close(rootfd);
+    want = tree_text("one");
+    got = tree_text("mixed");
+    CHECK_STR_EQ(got, want);
+    free(want);
+    free(got);
+}
+
 /* A file that becomes a directory and a directory that becomes a file, in
  * one layer and across two. */
 static void test_pool_file_then_dir(void)
@@ -628,6 +681,7 @@ int main(void)
     RUN_TEST(test_pool_whiteout_pending);
     RUN_TEST(test_pool_same_path_twice);
     RUN_TEST(test_pool_file_then_dir);
+    RUN_TEST(test_pool_source_behind_at_times);
     RUN_TEST(test_pool_parent_is_pending_file);
     RUN_TEST(test_pool_opaque_dir);
     RUN_TEST(test_pool_worker_failure);

@@ -311,18 +311,6 @@ static int plan_pull(struct registry_client *c, struct plan *p, const char *refe
     return rc;
 }
 
-/* Whether this process makes trees and bundles itself: root (also of the
- * user namespace chrun_registry_pull entered), or an ordinary user without
- * subordinate ids (whose files are all its own). */
-static bool unpacks_here(void)
-{
-    struct chrun_idmap map;
-    if (geteuid() == 0)
-        return true;
-    chrun_idmap_load(&map);
-    return !map.subids;
-}
-
 /* An ordinary user with subordinate ids who wants a tree or bundle: move
  * this process, still single-threaded, into a user namespace with that
  * mapping, as chrun_bundle_unpack's child does, so that the layers get
@@ -358,8 +346,12 @@ static int feed_begin(struct registry_client *c, struct plan *p,
     int rc;
 
     *ret_feed = NULL;
+    /* the process applies layers itself: as root, as root of the user
+     * namespace chrun_registry_pull entered for an ordinary user with
+     * subordinate ids, or as an ordinary user without them (whose files
+     * are all its own) */
     if ((!opts->tree && !opts->unpack) || share != NULL || opts->all_platforms ||
-        chrun_manifest_type_is_index(r->media_type) || !unpacks_here())
+        chrun_manifest_type_is_index(r->media_type))
         return 0;
     if (opts->unpack) {
         rc = chrun_bundle_staging_begin(c->st, opts->bundle, &r->digest, false, &bs, err);
